@@ -1,0 +1,39 @@
+"""The `overlaytui` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .lab import cli as lab_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="overlaytui",
+        description="Make Docker Swarm overlay networks visible and testable at a glance.",
+    )
+    parser.add_argument("--version", action="version", version=f"overlaytui {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    lab_cli.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("overlaytui: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

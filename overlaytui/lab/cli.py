@@ -1,0 +1,110 @@
+"""`overlaytui lab ...`: build, inspect, break and remove the local multi-node swarm."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+
+from .host import LabError, LabUnavailable, missing_requirements
+from .layout import MAX_NODES, PROBE_IMAGE, node, node_by_name
+
+DESCRIPTION = f"""\
+A real Docker Swarm on this Linux machine (root): one dockerd per network namespace (node1..nodeN, their own
+hostnames, sockets under /run/overlaytui-lab), joined by the bridge otlab0 on 10.231.0.0/24. Overlays get
+subnets from 10.240.0.0/16. Every node has the probe image {PROBE_IMAGE} (busybox, iputils ping, iperf3).
+"""
+
+FAULT_HELP = """\
+faults (lab fault NODE KIND [VALUE]):
+  loss PCT       drop PCT % of incoming VXLAN packets (udp/4789) inside the node
+  mtu BYTES      set the node's underlay link MTU (an MTU black hole below 1500)
+  partition      cut the node off the lab bridge
+  engine-stop    stop the node's dockerd;  engine-start  starts it again
+  clear          remove every fault of the node (and start its engine)
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    lab = subparsers.add_parser(
+        "lab", help="build a real multi-node swarm on this machine (root)", description=DESCRIPTION,
+        epilog=FAULT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = lab.add_subparsers(dest="lab_command", required=True, metavar="{up,status,env,fault,down}")
+    p_up = sub.add_parser("up", help="start the lab (reports the running lab if there is one)")
+    p_up.add_argument("--nodes", type=int, default=3, help=f"number of nodes, 1..{MAX_NODES} (default 3)")
+    p_up.add_argument("--managers", type=int, default=1, help="how many of them are managers (default 1)")
+    p_status = sub.add_parser("status", help="nodes, sockets, engine state and the faults in force")
+    p_status.add_argument("--json", action="store_true", help="print JSON")
+    p_env = sub.add_parser("env", help="print `export DOCKER_HOST=...` for a node (default node1)")
+    p_env.add_argument("node", nargs="?", default="node1")
+    p_fault = sub.add_parser("fault", help="inject or clear a fault", epilog=FAULT_HELP,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    p_fault.add_argument("node", help="node1..nodeN")
+    p_fault.add_argument("kind", choices=["loss", "mtu", "partition", "engine-stop", "engine-start", "clear"])
+    p_fault.add_argument("value", nargs="?", help="PCT for loss, BYTES for mtu")
+    sub.add_parser("down", help="stop the engines and remove everything the lab created (safe to repeat)")
+    lab.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.lab_command == "env":  # needs no root: it only prints
+        try:
+            print(f"export DOCKER_HOST={node_by_name(args.node).docker_host}")
+        except ValueError as exc:
+            return _fail(str(exc))
+        return 0
+    problem = missing_requirements(with_image_tools=args.lab_command == "up")
+    if problem:
+        return _fail(problem)
+    from . import lab  # imported late: `lab env` and `--help` need none of it
+
+    try:
+        if args.lab_command == "up":
+            state, created = lab.up(args.nodes, args.managers, log=_info)
+            if not created:
+                _info(f"a lab with {state.nodes} nodes is already running (`overlaytui lab down` removes it)")
+            _print_status(*lab.status())
+            _print_usage(state.nodes)
+        elif args.lab_command == "status":
+            state, nodes = lab.status()
+            if args.json:
+                print(json.dumps({"running": state is not None, "nodes": [asdict(n) for n in nodes]}, indent=2))
+            elif state is None:
+                print("no lab is running (start one with `overlaytui lab up`)")
+            else:
+                _print_status(state, nodes)
+        elif args.lab_command == "fault":
+            print(lab.fault(args.node, args.kind, args.value))
+        elif args.lab_command == "down":
+            lab.down(log=_info)
+    except LabUnavailable as exc:
+        return _fail(str(exc))
+    except LabError as exc:
+        return _fail(str(exc), code=1)
+    return 0
+
+
+def _info(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"overlaytui lab: {message}", file=sys.stderr)
+    return code
+
+
+def _print_status(state, nodes) -> None:
+    if state is None:
+        return
+    print(f"{'NODE':6} {'ROLE':8} {'SWARM':8} {'ENGINE':14} {'ADDRESS':11} FAULTS")
+    for n in nodes:
+        print(f"{n.name:6} {n.role:8} {n.swarm_state:8} {n.engine:14} {n.address:11} {', '.join(n.faults) or '-'}")
+
+
+def _print_usage(count: int) -> None:
+    print("\nPoint the docker CLI at a node:")
+    for i in range(1, count + 1):
+        print(f"  {node(i).name}: export DOCKER_HOST={node(i).docker_host}")
+    print('  or: eval "$(overlaytui lab env node1)" && docker node ls')

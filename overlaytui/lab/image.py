@@ -1,0 +1,113 @@
+"""The lab's probe image: busybox-static + iputils ping + iperf3 with the shared libraries they need.
+
+There is no registry here, so the image is a root filesystem packed as a tar and `docker import`ed on every
+node. iputils ping is needed because busybox ping has no `-M do` (no DF-bit MTU probing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+from .host import LabUnavailable, run
+
+# The container's main process: sleep until told to stop, answering SIGTERM at once.
+IMAGE_CMD = '["/bin/sh", "-c", "trap \'exit 0\' TERM INT; while :; do sleep 3600 & wait $!; done"]'
+IMAGE_CHANGES = (f"CMD {IMAGE_CMD}", "LABEL overlaytui.probe-image=lab")
+_LDD_PATH = re.compile(r"(/\S+)")
+
+
+def _which(tool: str) -> Path:
+    path = shutil.which(tool)
+    if path is None:
+        raise LabUnavailable(f"the probe image needs `{tool}`: apt-get install -y busybox-static iputils-ping iperf3")
+    return Path(path).resolve()
+
+
+def shared_libraries(binary: Path) -> list[Path]:
+    """The absolute library paths `ldd` lists for a binary (the loader included)."""
+    out = run(["ldd", str(binary)], check=False).stdout
+    libs = []
+    for line in out.splitlines():
+        if "=>" in line:
+            line = line.split("=>", 1)[1]
+        match = _LDD_PATH.search(line)
+        if match:
+            libs.append(Path(match.group(1)))
+    return libs
+
+
+def busybox_applets(busybox: Path) -> list[str]:
+    return subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
+
+
+def _add_file(tar: tarfile.TarFile, source: Path, arcname: str, mode: int = 0o755) -> None:
+    data = source.read_bytes()
+    info = tarfile.TarInfo(arcname)
+    info.size, info.mode = len(data), mode
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _add_dir(tar: tarfile.TarFile, arcname: str, mode: int = 0o755) -> None:
+    info = tarfile.TarInfo(arcname)
+    info.type, info.mode = tarfile.DIRTYPE, mode
+    tar.addfile(info)
+
+
+def _add_symlink(tar: tarfile.TarFile, arcname: str, target: str) -> None:
+    info = tarfile.TarInfo(arcname)
+    info.type, info.linkname = tarfile.SYMTYPE, target
+    tar.addfile(info)
+
+
+def _add_text(tar: tarfile.TarFile, arcname: str, text: str) -> None:
+    data = text.encode()
+    info = tarfile.TarInfo(arcname)
+    info.size, info.mode = len(data), 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def build_rootfs_tar(destination: Path) -> Path:
+    """Write the probe image's root filesystem to `destination` (a tar) and return it.
+
+    The tar is rebuilt only when its inputs (the host binaries) change: the file name carries their hash.
+    """
+    busybox, ping, iperf3 = _which("busybox"), _which("ping"), _which("iperf3")
+    libs = sorted({lib for binary in (ping, iperf3) for lib in shared_libraries(binary)})
+    digest = hashlib.sha256()
+    for path in (busybox, ping, iperf3, *libs):
+        digest.update(str(path).encode())
+        digest.update(path.read_bytes())
+    target = destination.with_name(f"{destination.stem}-{digest.hexdigest()[:12]}.tar")
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f"{destination.stem}-*.tar"):  # built from older host binaries
+        stale.unlink()
+    partial = target.with_suffix(".partial")
+    with tarfile.open(partial, "w") as tar:
+        for directory in ("bin", "usr", "usr/bin", "lib", "lib64", "etc", "tmp", "proc", "sys", "dev", "root"):
+            _add_dir(tar, directory, 0o1777 if directory == "tmp" else 0o755)
+        _add_file(tar, busybox, "bin/busybox")
+        for applet in busybox_applets(busybox):
+            if applet not in ("busybox", "ping", "ping6"):
+                _add_symlink(tar, f"bin/{applet}", "busybox")
+        _add_file(tar, ping, "bin/ping")
+        _add_file(tar, iperf3, "usr/bin/iperf3")
+        seen_dirs = {"lib", "lib64", "usr", "usr/bin"}
+        for lib in libs:  # each library as a real file at the path the loader asks for
+            arcname = str(lib).lstrip("/")
+            for parent in reversed(Path(arcname).parents[:-1]):
+                if str(parent) not in seen_dirs:
+                    seen_dirs.add(str(parent))
+                    _add_dir(tar, str(parent))
+            _add_file(tar, lib.resolve(), arcname)
+        _add_text(tar, "etc/passwd", "root:x:0:0:root:/root:/bin/sh\n")
+        _add_text(tar, "etc/group", "root:x:0:\n")
+    partial.rename(target)
+    return target

@@ -1,0 +1,446 @@
+"""A real multi-node Docker Swarm on one Linux machine: one dockerd per network namespace, joined by a bridge.
+
+`up` builds it, `down` removes everything it (or a crashed earlier run) created, `status` reads the live state
+(faults included) from the system itself, `fault` injects and clears faults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from docker.errors import APIError, DockerException
+
+from . import engines
+from .host import LabError, in_netns, link_exists, netns_list, run
+from .image import IMAGE_CHANGES, build_rootfs_tar
+from .layout import (
+    BRIDGE,
+    FAULT_CHAIN,
+    IPTABLES_COMMENT,
+    MAX_NODES,
+    OVERLAY_POOL,
+    PREFIX,
+    PROBE_IMAGE,
+    UNDERLAY_PREFIXLEN,
+    NodeLayout,
+    cache_dir,
+    data_dir,
+    node,
+    run_dir,
+)
+
+STATE_FILE = "lab.json"
+HEARTBEAT_NS = 1_000_000_000  # 1 s dispatcher heartbeat: a cut-off node turns Down in ~3 s instead of ~15 s
+DEFAULT_MTU = 1500
+FAULT_KINDS = ("loss", "mtu", "partition", "engine-stop", "engine-start", "clear")
+
+
+@dataclass(frozen=True)
+class LabState:
+    nodes: int
+    managers: int
+    created_at: float
+
+    @property
+    def layouts(self) -> list[NodeLayout]:
+        return [node(i) for i in range(1, self.nodes + 1)]
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    name: str
+    role: str  # manager / worker / "-" when the swarm cannot be asked
+    address: str
+    socket: str
+    engine: str  # running / stopped / not answering
+    swarm_state: str  # ready / down / unknown ...
+    faults: list[str] = field(default_factory=list)
+
+
+def read_state() -> LabState | None:
+    try:
+        raw = json.loads((run_dir() / STATE_FILE).read_text())
+        return LabState(nodes=int(raw["nodes"]), managers=int(raw["managers"]), created_at=float(raw["created_at"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_state(state: LabState) -> None:
+    (run_dir() / STATE_FILE).write_text(json.dumps(asdict(state)) + "\n")
+
+
+# --------------------------------------------------------------------------------------------------- up
+
+
+def up(nodes: int = 3, managers: int = 1, log=print) -> tuple[LabState, bool]:
+    """Build the lab, or return the running one. Returns (state, created)."""
+    if not 1 <= nodes <= MAX_NODES:
+        raise LabError(f"--nodes must be between 1 and {MAX_NODES}")
+    if not 1 <= managers <= nodes:
+        raise LabError("--managers must be between 1 and --nodes")
+    existing = read_state()
+    if existing is not None and all(engines.engine_answers(n) for n in existing.layouts):
+        return existing, False
+    if existing is not None or netns_list_lab() or link_exists(BRIDGE):
+        log("removing the remains of an earlier lab first")
+        down(log=lambda _msg: None)
+
+    started = time.monotonic()
+    layouts = [node(i) for i in range(1, nodes + 1)]
+    run_dir().mkdir(parents=True, exist_ok=True)
+    try:
+        _create_bridge()
+        for layout in layouts:
+            _create_node_network(layout)
+        procs = {layout.name: engines.start_engine(layout) for layout in layouts}
+        tar = build_rootfs_tar(cache_dir() / "probe-rootfs.tar")
+        deadline = time.monotonic() + 90
+        with ThreadPoolExecutor(max_workers=nodes) as pool:
+            for future in [pool.submit(engines.wait_for_engine, n, procs[n.name], deadline) for n in layouts]:
+                future.result()
+            log(f"{nodes} engines answer after {time.monotonic() - started:.1f} s")
+            for future in [pool.submit(_import_probe_image, n, tar) for n in layouts]:
+                future.result()
+        _form_swarm(layouts, managers)
+        _wait_nodes_ready(layouts[0], nodes, deadline=time.monotonic() + 60)
+    except BaseException:
+        log("lab up failed; removing what it created")
+        down(log=lambda _msg: None)
+        raise
+    state = LabState(nodes=nodes, managers=managers, created_at=time.time())
+    _write_state(state)
+    log(f"lab up: {nodes} nodes ({managers} manager{'s' if managers > 1 else ''}) in {time.monotonic() - started:.1f} s")
+    return state, True
+
+
+def netns_list_lab() -> list[str]:
+    return [ns for ns in netns_list() if ns.startswith(f"{PREFIX}-")]
+
+
+def _create_bridge() -> None:
+    run(["ip", "link", "add", BRIDGE, "type", "bridge"])
+    run(["ip", "link", "set", BRIDGE, "up"])
+    # Bridged frames pass the host's FORWARD chain when br_netfilter is loaded (a host dockerd loads it and
+    # sets the policy to DROP): without this rule the nodes cannot reach each other.
+    run(["iptables", "-I", "FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-m", "comment", "--comment",
+         IPTABLES_COMMENT, "-j", "ACCEPT"])
+
+
+def _create_node_network(layout: NodeLayout) -> None:
+    run(["ip", "netns", "add", layout.netns])
+    peer = f"{layout.veth_host}p"
+    run(["ip", "link", "add", layout.veth_host, "type", "veth", "peer", "name", peer])
+    run(["ip", "link", "set", peer, "netns", layout.netns])
+    run(["ip", "link", "set", layout.veth_host, "master", BRIDGE, "up"])
+    in_netns(layout, ["ip", "link", "set", peer, "name", "eth0"])
+    in_netns(layout, ["ip", "addr", "add", f"{layout.address}/{UNDERLAY_PREFIXLEN}", "dev", "eth0"])
+    in_netns(layout, ["ip", "link", "set", "eth0", "up"])
+    in_netns(layout, ["ip", "link", "set", "lo", "up"])
+
+
+def _import_probe_image(layout: NodeLayout, tar: Path) -> None:
+    repository, tag = PROBE_IMAGE.split(":")
+    with engines.client(layout, timeout=120) as api:
+        api.import_image_from_file(str(tar), repository=repository, tag=tag, changes=list(IMAGE_CHANGES))
+        api.inspect_image(PROBE_IMAGE)  # raises if the import did not produce the tag
+
+
+def _form_swarm(layouts: list[NodeLayout], managers: int) -> None:
+    first = layouts[0]
+    with engines.client(first) as api:
+        api.init_swarm(
+            advertise_addr=first.address,
+            listen_addr=f"{first.address}:2377",
+            default_addr_pool=[OVERLAY_POOL],
+            subnet_size=24,
+            swarm_spec=api.create_swarm_spec(dispatcher_heartbeat_period=HEARTBEAT_NS),
+        )
+        tokens = api.inspect_swarm()["JoinTokens"]
+    for index, layout in enumerate(layouts[1:], start=2):
+        token = tokens["Manager"] if index <= managers else tokens["Worker"]
+        with engines.client(layout) as api:
+            api.join_swarm(
+                remote_addrs=[f"{first.address}:2377"],
+                join_token=token,
+                listen_addr=f"{layout.address}:2377",
+                advertise_addr=layout.address,
+            )
+
+
+def _wait_nodes_ready(manager: NodeLayout, count: int, deadline: float) -> None:
+    ready = 0
+    while time.monotonic() < deadline:
+        try:
+            with engines.client(manager) as api:
+                ready = sum(1 for n in api.nodes() if n["Status"]["State"] == "ready")
+        except (DockerException, OSError):
+            ready = 0
+        if ready >= count:
+            return
+        time.sleep(0.2)
+    raise LabError(f"only {ready} of {count} swarm nodes became Ready")
+
+
+# ------------------------------------------------------------------------------------------------- down
+
+
+def down(log=print) -> list[str]:
+    """Remove everything the lab creates. Safe to run twice, after a crash or after a half-finished up."""
+    removed: list[str] = []
+    layouts = [node(i) for i in range(1, MAX_NODES + 1)]  # every slot: the state file may be gone
+
+    # 1. Engines: stop containers fast, then dockerd gracefully (it unmounts what it mounted).
+    running = [layout for layout in layouts if engines.dockerd_pid(layout) is not None]
+    with ThreadPoolExecutor(max_workers=max(1, len(running))) as pool:
+        list(pool.map(_kill_containers, running))
+        stopped = list(pool.map(lambda n: engines.stop_engine(n, timeout=15), running))
+    removed += [f"engine {n.name}" for n, ok in zip(running, stopped) if ok]
+
+    # 2. Anything left over (containerd, shims, container processes, a crashed run's orphans).
+    leftovers = engines.lab_processes([Path("/run/netns") / ns for ns in netns_list_lab()])
+    engines.kill_all(leftovers)
+    removed += [f"process {pid}" for pid in leftovers]
+
+    # 3. Mounts below the lab's directories, deepest first.
+    for mountpoint in sorted(_lab_mounts(), key=len, reverse=True):
+        run(["umount", "-l", mountpoint], check=False)
+        removed.append(f"mount {mountpoint}")
+
+    # 4. Network: namespaces (their veth ends go with them), host veths, bridge, iptables rules.
+    for ns in netns_list_lab():
+        run(["ip", "netns", "delete", ns], check=False)
+        removed.append(f"netns {ns}")
+    for iface in sorted(os.listdir("/sys/class/net")):
+        if iface.startswith(f"{PREFIX}-n"):
+            run(["ip", "link", "delete", iface], check=False)
+            removed.append(f"link {iface}")
+    if link_exists(BRIDGE):
+        run(["ip", "link", "delete", BRIDGE], check=False)
+        removed.append(f"bridge {BRIDGE}")
+    removed += _remove_host_iptables_rules()
+
+    # 5. cgroups the engines created for their containers, then the state directories.
+    removed += _remove_lab_cgroups()
+    for directory in (run_dir(), data_dir()):
+        if directory.exists():
+            shutil.rmtree(directory, ignore_errors=True)
+            removed.append(f"dir {directory}")
+    log("lab down: " + (_summary(removed) if removed else "nothing to remove"))
+    return removed
+
+
+def _summary(removed: list[str]) -> str:
+    """['engine node1', 'mount /x', 'mount /y'] -> 'removed 1 engine, 2 mounts'."""
+    plural = {"process": "processes", "netns": "netns"}
+    counts = Counter(item.split()[0] for item in removed)
+    return "removed " + ", ".join(
+        f"{n} {plural.get(kind, kind + 's') if n > 1 else kind}" for kind, n in counts.items()
+    )
+
+
+def _kill_containers(layout: NodeLayout) -> None:
+    try:
+        with engines.client(layout, timeout=5) as api:
+            for container in api.containers():
+                try:
+                    api.kill(container["Id"])
+                except APIError:
+                    pass
+    except (DockerException, OSError):
+        pass  # the engine does not answer: step 2 kills its processes
+
+
+def _lab_mounts() -> list[str]:
+    roots = (str(run_dir()) + "/", str(data_dir()) + "/")
+    mounts = []
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            mountpoint = line.split()[4].replace("\\040", " ")
+            if mountpoint.startswith(roots):
+                mounts.append(mountpoint)
+    return mounts
+
+
+def _remove_host_iptables_rules() -> list[str]:
+    removed = []
+    for table in ("filter", "nat"):
+        rules = run(["iptables", "-t", table, "-S"], check=False).stdout.splitlines()
+        for rule in rules:
+            if IPTABLES_COMMENT in rule and rule.startswith("-A "):
+                args = rule.split()
+                args[0] = "-D"
+                run(["iptables", "-t", table, *[a.strip('"') for a in args]], check=False)
+                removed.append(f"iptables-rule {table} {rule}")
+    return removed
+
+
+def _remove_lab_cgroups() -> list[str]:
+    removed = []
+    root = Path("/sys/fs/cgroup")
+    candidates = list(root.glob(f"{PREFIX}-node*")) + list(root.glob(f"*/{PREFIX}-node*"))
+    for top in candidates:
+        # children first: container cgroups, then the node's parent cgroup
+        for directory in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+            _rmdir(directory)
+        if _rmdir(top):
+            removed.append(f"cgroup {top.relative_to(root)}")
+    return removed
+
+
+def _rmdir(path: Path) -> bool:
+    try:
+        path.rmdir()
+        return True
+    except OSError:
+        return False
+
+
+# ----------------------------------------------------------------------------------------------- status
+
+
+def status() -> tuple[LabState | None, list[NodeStatus]]:
+    state = read_state()
+    if state is None:
+        return None, []
+    swarm_nodes = _swarm_view(state)
+    result = []
+    for layout in state.layouts:
+        answering = engines.engine_answers(layout)
+        if answering:
+            engine = "running"
+        elif engines.dockerd_pid(layout) is not None:
+            engine = "not answering"
+        else:
+            engine = "stopped"
+        role, swarm_state = swarm_nodes.get(layout.address, ("-", "unknown"))
+        result.append(
+            NodeStatus(layout.name, role, layout.address, str(layout.socket), engine, swarm_state, faults_of(layout))
+        )
+    return state, result
+
+
+def _swarm_view(state: LabState) -> dict[str, tuple[str, str]]:
+    """address -> (role, state) as the first answering manager sees it."""
+    for layout in state.layouts[: state.managers]:
+        if not engines.engine_answers(layout):
+            continue
+        try:
+            with engines.client(layout, timeout=5) as api:
+                return {n["Status"]["Addr"]: (n["Spec"]["Role"], n["Status"]["State"]) for n in api.nodes()}
+        except (DockerException, OSError):
+            continue
+    return {}
+
+
+_LOSS_RULE = re.compile(r"--probability ([0-9.]+)")
+_LINK_MTU = re.compile(r"\bmtu (\d+)")
+
+
+def faults_of(layout: NodeLayout) -> list[str]:
+    """The faults in force on a node, read from the system (not from a record that could be stale)."""
+    faults = []
+    if not layout.netns_path.exists():
+        return ["network namespace missing"]
+    rules = in_netns(layout, ["iptables", "-S", FAULT_CHAIN], check=False).stdout
+    match = _LOSS_RULE.search(rules)
+    if match:
+        faults.append(f"loss {float(match.group(1)) * 100:g}%")
+    # /sys is the host's under nsenter --net: ask ip inside the namespace
+    link = in_netns(layout, ["ip", "-o", "link", "show", "eth0"], check=False).stdout
+    match = _LINK_MTU.search(link)
+    mtu = int(match.group(1)) if match else None
+    if mtu is not None and mtu != DEFAULT_MTU:
+        faults.append(f"mtu {mtu}")
+    if not Path(f"/sys/class/net/{layout.veth_host}/master").exists():
+        faults.append("partition")
+    if engines.dockerd_pid(layout) is None:
+        faults.append("engine-stop")
+    return faults
+
+
+# ------------------------------------------------------------------------------------------------ faults
+
+
+def fault(node_name: str, kind: str, value: str | None = None) -> str:
+    """Apply a fault to one node; returns a one-line description of what was done."""
+    state = read_state()
+    if state is None:
+        raise LabError("no lab is running: start one with `overlaytui lab up`")
+    layout = _lab_node(state, node_name)
+    if kind == "loss":
+        pct = _number(value, "loss PCT", 0, 100)
+        _set_loss(layout, pct)
+        return f"{layout.name}: dropping {pct:g}% of incoming VXLAN (udp/4789) packets"
+    if kind == "mtu":
+        mtu = int(_number(value, "mtu BYTES", 576, 9000))
+        in_netns(layout, ["ip", "link", "set", "eth0", "mtu", str(mtu)])
+        return f"{layout.name}: underlay link MTU set to {mtu}"
+    if kind == "partition":
+        run(["ip", "link", "set", layout.veth_host, "nomaster"])
+        return f"{layout.name}: cut off the lab bridge"
+    if kind == "engine-stop":
+        engines.stop_engine(layout)
+        return f"{layout.name}: engine stopped"
+    if kind == "engine-start":
+        return _engine_start(layout)
+    if kind == "clear":
+        _set_loss(layout, 0)
+        in_netns(layout, ["ip", "link", "set", "eth0", "mtu", str(DEFAULT_MTU)])
+        run(["ip", "link", "set", layout.veth_host, "master", BRIDGE])
+        _engine_start(layout)
+        return f"{layout.name}: all faults cleared"
+    raise LabError(f"unknown fault {kind!r}: use one of {', '.join(FAULT_KINDS)}")
+
+
+def _lab_node(state: LabState, node_name: str) -> NodeLayout:
+    from .layout import node_by_name
+
+    try:
+        layout = node_by_name(node_name)
+    except ValueError as exc:
+        raise LabError(str(exc)) from None
+    if layout.index > state.nodes:
+        raise LabError(f"the lab has node1..node{state.nodes}, not {node_name}")
+    return layout
+
+
+def _number(value: str | None, what: str, low: float, high: float) -> float:
+    try:
+        number = float(value if value is not None else "")
+    except ValueError:
+        raise LabError(f"{what}: expected a number between {low:g} and {high:g}, got {value!r}") from None
+    if not low <= number <= high:
+        raise LabError(f"{what}: expected a number between {low:g} and {high:g}, got {value}")
+    return number
+
+
+def _set_loss(layout: NodeLayout, pct: float) -> None:
+    """Incoming VXLAN only: a ping across the node then loses PCT % whichever way it goes."""
+    chain_exists = in_netns(layout, ["iptables", "-S", FAULT_CHAIN], check=False).returncode == 0
+    if not chain_exists:
+        if pct == 0:
+            return
+        in_netns(layout, ["iptables", "-N", FAULT_CHAIN])
+        in_netns(layout, ["iptables", "-I", "INPUT", "-j", FAULT_CHAIN])
+    in_netns(layout, ["iptables", "-F", FAULT_CHAIN])
+    if pct > 0:
+        in_netns(layout, ["iptables", "-A", FAULT_CHAIN, "-p", "udp", "--dport", "4789", "-m", "statistic",
+                          "--mode", "random", "--probability", f"{pct / 100:.6f}", "-j", "DROP"])
+
+
+def _engine_start(layout: NodeLayout) -> str:
+    if engines.engine_answers(layout):
+        return f"{layout.name}: engine already running"
+    if engines.dockerd_pid(layout) is not None:
+        engines.stop_engine(layout)
+    proc = engines.start_engine(layout)
+    engines.wait_for_engine(layout, proc, deadline=time.monotonic() + 60)
+    return f"{layout.name}: engine started"

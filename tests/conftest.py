@@ -1,0 +1,45 @@
+"""Shared fixtures. The lab fixture brings up ONE real 3-node swarm for the whole session and always removes it.
+
+Where the lab cannot run (not root, no dockerd) its tests are skipped with the reason, unless the lab is
+required (OVERLAYTUI_REQUIRE_LAB=1, set by .ci/run, or CI=true): then they fail.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from overlaytui.lab.host import missing_requirements
+from tests.helpers import LAB_NODES, Lab, lab_required
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt  # pytest then tears fixtures down, the lab included
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    problem = missing_requirements()
+    if problem:
+        message = f"lab unavailable: {problem}"
+        if lab_required():
+            pytest.fail(f"{message} (the lab is required here: OVERLAYTUI_REQUIRE_LAB=1 or CI=true)")
+        pytest.skip(message)
+    from overlaytui.lab import lab as lab_module
+
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    lab_module.down(log=lambda _m: None)  # whatever an interrupted earlier run left
+    try:
+        lab_module.up(LAB_NODES, 1, log=lambda _m: None)
+        yield Lab(LAB_NODES)
+    finally:
+        lab_module.down(log=lambda _m: None)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if "lab" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.lab)
