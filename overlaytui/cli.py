@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
+from .commands import snapshot
 from .lab import cli as lab_cli
 
 
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"overlaytui {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    snapshot.add_parser(subparsers)
     lab_cli.add_parser(subparsers)
     return parser
 

@@ -1,0 +1,1 @@
+"""The subcommands of `overlaytui` (the lab's live in overlaytui.lab.cli)."""

@@ -1,0 +1,22 @@
+"""Command-line flags shared by every command that talks to a cluster."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..sources.endpoints import EndpointSpec, resolve_endpoints
+
+
+def add_endpoint_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "endpoints", "which engines to use, chosen as the docker CLI chooses: --host, else --context, else "
+        "DOCKER_HOST, else DOCKER_CONTEXT, else the current context, else the local socket. Give one manager "
+        "for the swarm view and every node's engine for per-node stats and network views.")
+    group.add_argument("-H", "--host", action="append", default=[], metavar="URL",
+                       help="an engine (unix://, tcp:// with DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, ssh://); repeatable")
+    group.add_argument("--context", metavar="NAME", help="a docker context (see `docker context ls`)")
+    group.add_argument("--lab", action="store_true", help="every engine of the local lab (`overlaytui lab up`)")
+
+
+def endpoints_from_args(args: argparse.Namespace) -> list[EndpointSpec]:
+    return resolve_endpoints(hosts=args.host, context=args.context, lab=args.lab)

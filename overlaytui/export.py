@@ -1,0 +1,135 @@
+"""A ClusterSnapshot as JSON-ready data (schema: docs/snapshot-schema.md) and as a readable text summary."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any
+
+from .analysis.netio import Throughput, by_network, by_node, by_service
+from .model import ClusterSnapshot, Health
+
+SCHEMA = "overlaytui.snapshot/1"
+
+
+def _throughput(values: dict[str, Throughput]) -> dict[str, dict[str, float]]:
+    return {k: {"rx_bytes_per_s": round(v.rx, 1), "tx_bytes_per_s": round(v.tx, 1), "containers": v.containers}
+            for k, v in sorted(values.items())}
+
+
+def snapshot_to_dict(snapshot: ClusterSnapshot) -> dict[str, Any]:
+    data = asdict(snapshot)
+    data = {"schema": SCHEMA, **data}
+    for net, raw in zip(snapshot.networks, data["networks"]):
+        raw["effective_mtu"] = net.effective_mtu
+        raw["services"] = [asdict(s) for s in net.services]
+    for task, raw in zip(snapshot.tasks, data["tasks"]):
+        raw["name"] = task.name
+    for container, raw in zip(snapshot.containers, data["containers"]):
+        raw.update(rx_bytes=container.rx_bytes, tx_bytes=container.tx_bytes, rx_rate=container.rx_rate,
+                   tx_rate=container.tx_rate)
+    data["nodes_without_engine"] = [n.id for n in snapshot.nodes_without_engine]
+    data["netio"] = {
+        "by_network": _throughput(by_network(snapshot)),
+        "by_service": _throughput(by_service(snapshot)),
+        "by_node": _throughput(by_node(snapshot)),
+    }
+    return data
+
+
+def human_bytes(value: float | None, suffix: str = "B") -> str:
+    """1536 -> '1.5 KiB'; None -> '-'."""
+    if value is None:
+        return "-"
+    for unit in ("", "Ki", "Mi", "Gi", "Ti"):
+        if abs(value) < 1024 or unit == "Ti":
+            return f"{value:.0f} {unit}{suffix}" if unit == "" else f"{value:.1f} {unit}{suffix}"
+        value /= 1024
+    return f"{value:.1f} Ti{suffix}"
+
+
+def human_rate(value: float | None) -> str:
+    return human_bytes(value, "B/s")
+
+
+def summary_text(snapshot: ClusterSnapshot) -> str:
+    lines: list[str] = []
+    add = lines.append
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snapshot.taken_at))
+    overlays = [n for n in snapshot.networks if n.driver == "overlay"]
+    swarm = f"swarm {snapshot.swarm_id[:12]}" if snapshot.swarm_id else "no swarm view"
+    add(f"{swarm}: {len(snapshot.nodes)} nodes, {len(snapshot.services)} services, "
+        f"{sum(1 for t in snapshot.tasks if t.state == 'running')} running tasks, {len(overlays)} overlays  ({stamp})")
+
+    add("\nENGINES")
+    for e in snapshot.engines:
+        age = f"{snapshot.taken_at - e.updated_at:.1f} s ago" if e.updated_at else "never"
+        detail = f"  {e.message}" if e.message else ""
+        add(f"  {e.health.value:5}  {(e.hostname or '?'):12} {e.role:10} {e.version:16} {e.endpoint}  (data {age}){detail}")
+    if snapshot.nodes_without_engine:
+        names = ", ".join(n.hostname for n in snapshot.nodes_without_engine)
+        add(f"  no engine connection to: {names} (no per-node stats or network views for them)")
+
+    if snapshot.nodes:
+        add("\nNODES")
+        for n in snapshot.nodes:
+            role = n.role + (" (leader)" if n.leader else "")
+            add(f"  {n.hostname:12} {role:17} {n.state:8} {n.availability:7} {n.address:15} {n.engine_version}")
+
+    if snapshot.services:
+        add("\nSERVICES")
+        net_names = {n.id: n.name for n in snapshot.networks}
+        for s in snapshot.services:
+            running = s.running_tasks if s.running_tasks is not None else "?"
+            desired = s.desired_tasks if s.desired_tasks is not None else (s.replicas if s.replicas is not None else "?")
+            vips = ", ".join(f"{v.address} ({net_names.get(v.network_id, v.network_id[:12])})" for v in s.vips)
+            ports = "  ports " + ", ".join(s.published_ports) if s.published_ports else ""
+            update = f"  update {s.update_state}" if s.update_state else ""
+            add(f"  {s.name:16} {s.mode:10} {running}/{desired:<4} {s.endpoint_mode:6} {vips or '-'}{ports}{update}")
+
+    if snapshot.tasks:
+        add("\nTASKS (desired running; like `docker service ps`)")
+        hostnames = {n.id: n.hostname for n in snapshot.nodes}
+        for t in sorted(snapshot.tasks, key=lambda t: (t.service_name, t.slot or 0, t.node_id or "")):
+            if t.desired_state not in ("running", "ready"):
+                continue
+            where = hostnames.get(t.node_id or "", t.node_id or "-")
+            error = f"  error: {t.error}" if t.error else ""
+            addrs = " ".join(a.address for a in t.addresses)
+            add(f"  {t.name[:40]:40} {where:10} {t.state:9} {addrs}{error}")
+
+    if overlays:
+        add("\nOVERLAYS")
+        hostnames_by_addr = {n.address: n.hostname for n in snapshot.nodes}
+        for n in overlays:
+            mtu = f"MTU {n.effective_mtu}" + (f" (configured {n.configured_mtu})" if n.configured_mtu else "")
+            flags = " ".join(f for f, on in (("encrypted", n.encrypted), ("attachable", n.attachable),
+                                              ("ingress", n.ingress), ("internal", n.internal)) if on)
+            peers = sorted({hostnames_by_addr.get(p.address, p.address) for v in n.views for p in v.peers})
+            services = ", ".join(s.name + (f" vip {s.vip}" if s.vip else " dnsrr") for s in n.services)
+            add(f"  {n.name:14} {n.subnet or '-':16} gw {n.gateway or '-':14} VNI {n.vni or '-':<6} {mtu}  {flags}")
+            add(f"  {'':14} peers: {', '.join(peers) or '-'}   services: {services or '-'}")
+
+    netio = by_network(snapshot)
+    if netio:
+        add("\nNETIO PER NETWORK (all nodes)")
+        for name, t in sorted(netio.items()):
+            add(f"  {name:16} rx {human_rate(t.rx):>12}  tx {human_rate(t.tx):>12}  ({t.containers} containers)")
+
+    if snapshot.containers:
+        add("\nCONTAINERS")
+        hostnames = {n.id: n.hostname for n in snapshot.nodes}
+        for c in snapshot.containers:
+            node = hostnames.get(c.node_id or "", "")
+            cpu = f"{c.cpu_pct:5.1f}%" if c.cpu_pct is not None else "    -"
+            add(f"  {c.name[:40]:40} {node:8} cpu {cpu}  mem {human_bytes(c.mem_bytes):>10}  "
+                f"net {human_bytes(c.rx_bytes)} / {human_bytes(c.tx_bytes)}  "
+                f"rate {human_rate(c.rx_rate)} / {human_rate(c.tx_rate)}")
+
+    problems = list(snapshot.problems) + [
+        f"{e.endpoint}: {e.message}" for e in snapshot.engines if e.health is Health.ERROR
+    ]
+    if problems:
+        add("\nPROBLEMS")
+        lines += [f"  {p}" for p in problems]
+    return "\n".join(lines)

@@ -1,0 +1,280 @@
+"""The cluster as overlaytui sees it: frozen, typed values. Sources produce them; analysis and panes read them.
+
+Collections are tuples (immutable, hashable); lookups that panes need often are cached properties.
+Times are Unix seconds (float). Rates are bytes per second computed from two counter samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+
+
+class Health(StrEnum):
+    OK = "ok"  # the last poll of this engine succeeded
+    STALE = "stale"  # the last poll is still running or older than the stale limit: data shown is old
+    ERROR = "error"  # the last poll failed: message says why
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One Docker engine endpoint overlaytui talks to."""
+
+    endpoint: str  # as given: unix:///..., tcp://..., ssh://...
+    health: Health
+    message: str = ""
+    node_id: str | None = None  # swarm node id from /info (None: not in a swarm, or never reached)
+    hostname: str | None = None
+    role: str = "unknown"  # manager / worker / standalone / unknown
+    version: str = ""
+    updated_at: float | None = None  # when its data was last collected successfully
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    hostname: str
+    role: str  # manager / worker
+    state: str  # ready / down / unknown / disconnected
+    availability: str  # active / pause / drain
+    address: str  # Status.Addr: the underlay address (= Peers[].IP = task "Host IP")
+    leader: bool = False
+    reachability: str = ""  # managers: reachable / unreachable
+    engine_version: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class VirtualIP:
+    network_id: str
+    address: str  # CIDR, e.g. 10.240.1.2/24
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    name: str
+    mode: str  # replicated / global / replicated-job / global-job
+    replicas: int | None  # desired replicas (replicated); None for global
+    endpoint_mode: str  # vip / dnsrr
+    vips: tuple[VirtualIP, ...]
+    network_ids: tuple[str, ...]
+    image: str
+    running_tasks: int | None = None  # ServiceStatus (API >= 1.41)
+    desired_tasks: int | None = None
+    update_state: str = ""  # updating / completed / paused / rollback_* ... ("" when never updated)
+    published_ports: tuple[str, ...] = ()  # "8080->80/tcp"
+    labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskAddress:
+    network_id: str
+    network_name: str
+    address: str  # CIDR
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    service_id: str
+    service_name: str
+    slot: int | None  # None for global services
+    node_id: str | None  # None while unassigned (pending)
+    desired_state: str
+    state: str  # new / pending / assigned / ... / running / complete / failed / shutdown / rejected / orphaned
+    message: str
+    error: str
+    timestamp: float  # Status.Timestamp
+    container_id: str | None
+    pid: int | None
+    exit_code: int | None
+    addresses: tuple[TaskAddress, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """As `docker service ps` names it: service.slot, or service.nodeid for global services."""
+        return f"{self.service_name}.{self.slot if self.slot is not None else self.node_id}"
+
+
+@dataclass(frozen=True)
+class Peer:
+    name: str  # NOT a node id: join on address
+    address: str  # underlay IP
+
+
+@dataclass(frozen=True)
+class LocalEndpoint:
+    """A network endpoint on one node: a container, or the node's lb-<network> load balancer."""
+
+    name: str
+    container_id: str
+    ipv4: str  # CIDR
+    mac: str
+
+
+@dataclass(frozen=True)
+class ServiceEndpoint:
+    task_name: str
+    ip: str
+    host_ip: str  # the node's underlay address
+
+
+@dataclass(frozen=True)
+class NetworkService:
+    name: str
+    vip: str | None  # None in dnsrr mode ("<nil>" in the API)
+    tasks: tuple[ServiceEndpoint, ...]
+
+
+@dataclass(frozen=True)
+class NetworkView:
+    """What one node's engine says of a network (only where the network is active on that node)."""
+
+    node_id: str | None
+    engine: str
+    peers: tuple[Peer, ...]
+    endpoints: tuple[LocalEndpoint, ...]
+    services: tuple[NetworkService, ...]
+
+
+@dataclass(frozen=True)
+class Network:
+    id: str
+    name: str
+    driver: str  # overlay / bridge / host / macvlan / ipvlan / null
+    scope: str  # swarm / local / global
+    subnet: str | None
+    gateway: str | None
+    vni: int | None  # VXLAN id (overlay)
+    configured_mtu: int | None  # com.docker.network.driver.mtu, only if set at creation
+    encrypted: bool
+    attachable: bool
+    ingress: bool
+    internal: bool
+    labels: tuple[tuple[str, str], ...] = ()
+    views: tuple[NetworkView, ...] = ()  # per node, where active
+    engine: str | None = None  # local networks: the engine they belong to
+
+    @property
+    def effective_mtu(self) -> int | None:
+        """The MTU containers get on this network (libnetwork): overlay = (configured or 1500) - 50 for VXLAN;
+        encrypted loses another 26 (ESP) and is rounded down to a multiple of 4."""
+        if self.driver in ("host", "null"):
+            return None  # no interface of its own
+        base = self.configured_mtu or 1500
+        if self.driver != "overlay":
+            return base
+        mtu = base - 50
+        if self.encrypted:
+            mtu = (mtu - 26) // 4 * 4
+        return mtu
+
+    @cached_property
+    def services(self) -> tuple[NetworkService, ...]:
+        """Services attached to this network, merged over the node views (each view lists the whole cluster's
+        tasks; merging covers nodes that lack a view)."""
+        merged: dict[str, NetworkService] = {}
+        for view in self.views:
+            for svc in view.services:
+                known = merged.get(svc.name)
+                if known is None or len(svc.tasks) > len(known.tasks):
+                    merged[svc.name] = svc
+        return tuple(merged[name] for name in sorted(merged))
+
+
+@dataclass(frozen=True)
+class InterfaceStats:
+    name: str  # eth0, eth1 ...
+    network_id: str | None  # None: could not be mapped
+    network_name: str | None
+    exact: bool  # True: mapped by MAC address; False: inferred from libnetwork's interface order
+    rx_bytes: int
+    tx_bytes: int
+    rx_rate: float | None  # bytes/s; None on the first sample or after a counter reset
+    tx_rate: float | None
+
+
+@dataclass(frozen=True)
+class ContainerStats:
+    container_id: str
+    name: str
+    engine: str
+    node_id: str | None
+    task_id: str | None
+    service_name: str | None
+    read_at: float  # the engine's timestamp of the latest sample
+    cpu_pct: float | None  # as `docker stats` computes it; None until two samples exist
+    mem_bytes: int | None  # usage minus inactive file cache, as `docker stats` shows it
+    mem_limit: int | None
+    interfaces: tuple[InterfaceStats, ...] = ()
+
+    @property
+    def rx_bytes(self) -> int:
+        return sum(i.rx_bytes for i in self.interfaces)
+
+    @property
+    def tx_bytes(self) -> int:
+        return sum(i.tx_bytes for i in self.interfaces)
+
+    @property
+    def rx_rate(self) -> float | None:
+        return _sum_rates(i.rx_rate for i in self.interfaces)
+
+    @property
+    def tx_rate(self) -> float | None:
+        return _sum_rates(i.tx_rate for i in self.interfaces)
+
+    def network_rates(self) -> dict[str, tuple[float, float]]:
+        """network name -> (rx, tx) bytes/s, for interfaces with a rate."""
+        rates: dict[str, tuple[float, float]] = {}
+        for i in self.interfaces:
+            if i.network_name and i.rx_rate is not None and i.tx_rate is not None:
+                rx, tx = rates.get(i.network_name, (0.0, 0.0))
+                rates[i.network_name] = (rx + i.rx_rate, tx + i.tx_rate)
+        return rates
+
+
+def _sum_rates(rates) -> float | None:
+    values = list(rates)
+    if not values or any(r is None for r in values):
+        return None
+    return float(sum(values))
+
+
+@dataclass(frozen=True)
+class ClusterSnapshot:
+    taken_at: float
+    engines: tuple[Engine, ...]
+    swarm_id: str | None = None  # None: no manager reachable, or not a swarm
+    nodes: tuple[Node, ...] = ()
+    services: tuple[Service, ...] = ()
+    tasks: tuple[Task, ...] = ()
+    networks: tuple[Network, ...] = ()
+    containers: tuple[ContainerStats, ...] = ()
+    problems: tuple[str, ...] = field(default=())  # one line each: what could not be collected
+
+    @cached_property
+    def nodes_by_id(self) -> dict[str, Node]:
+        return {n.id: n for n in self.nodes}
+
+    @cached_property
+    def services_by_id(self) -> dict[str, Service]:
+        return {s.id: s for s in self.services}
+
+    @cached_property
+    def networks_by_id(self) -> dict[str, Network]:
+        return {n.id: n for n in self.networks}
+
+    def network(self, name_or_id: str) -> Network | None:
+        for net in self.networks:
+            if name_or_id in (net.id, net.name):
+                return net
+        return None
+
+    @property
+    def nodes_without_engine(self) -> tuple[Node, ...]:
+        """Swarm nodes that no reachable engine identifies as itself: no per-node stats or network views."""
+        reached = {e.node_id for e in self.engines if e.health is not Health.ERROR and e.node_id}
+        return tuple(n for n in self.nodes if n.id not in reached)

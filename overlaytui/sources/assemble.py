@@ -1,0 +1,134 @@
+"""Join what the engines said into one ClusterSnapshot. Pure: no I/O except reading container MACs from /proc
+(through the `read_macs` function passed in)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..model import ClusterSnapshot, Engine, Network, NetworkView, Node, Service, Task
+from .stats import Attachment, InterfaceNetwork, StatsSample, container_stats, map_interfaces
+
+TASK_LABEL = "com.docker.swarm.task.id"
+SERVICE_LABEL = "com.docker.swarm.service.name"
+GATEWAY_NETWORK = "docker_gwbridge"
+
+
+@dataclass(frozen=True)
+class SwarmPoll:
+    """What a manager said: the cluster-wide objects."""
+
+    swarm_id: str | None
+    nodes: tuple[Node, ...]
+    services: tuple[Service, ...]
+    tasks: tuple[Task, ...]
+    networks: tuple[Network, ...]
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EnginePoll:
+    """What one engine said about itself."""
+
+    endpoint: str
+    identity: Mapping[str, Any]
+    containers: tuple[Mapping[str, Any], ...]  # running containers, as the list call returns them
+    networks: tuple[Network, ...]  # every network this engine lists
+    views: Mapping[str, NetworkView] = field(default_factory=dict)  # network id -> this node's view
+    pids: Mapping[str, int] = field(default_factory=dict)  # container id -> pid, where known
+    problems: tuple[str, ...] = ()
+
+
+def container_name(raw: Mapping[str, Any]) -> str:
+    names = raw.get("Names") or []
+    return str(names[0]).lstrip("/") if names else str(raw.get("Id", ""))[:12]
+
+
+def attachments(raw: Mapping[str, Any], networks_by_id: Mapping[str, Network]) -> list[Attachment]:
+    result = []
+    settings = raw.get("NetworkSettings") or {}
+    for name, net in (settings.get("Networks") or {}).items():
+        if not isinstance(net, Mapping):
+            continue
+        network = networks_by_id.get(net.get("NetworkID") or "")
+        result.append(Attachment(
+            network_id=str(net.get("NetworkID") or ""),
+            network_name=str(name),
+            mac=str(net.get("MacAddress") or ""),
+            internal=network.internal if network else False,
+            has_gateway=bool(net.get("Gateway")),
+        ))
+    return result
+
+
+def assemble(
+    *,
+    taken_at: float,
+    engines: Sequence[Engine],
+    swarm: SwarmPoll | None,
+    polls: Mapping[str, EnginePoll],
+    samples: Mapping[str, Mapping[str, tuple[StatsSample | None, StatsSample]]],
+    read_macs: Callable[[int | None, str], Mapping[str, str] | None] = lambda pid, cid: None,
+    problems: Sequence[str] = (),
+) -> ClusterSnapshot:
+    all_problems = list(problems)
+    if swarm is not None:
+        all_problems += swarm.problems
+    networks: dict[str, Network] = {n.id: n for n in (swarm.networks if swarm else ())}
+    views: dict[str, list[NetworkView]] = {}
+    for poll in polls.values():
+        all_problems += poll.problems
+        for net in poll.networks:
+            if net.id not in networks:
+                networks[net.id] = net  # local networks, and swarm networks when no manager answered
+        for net_id, view in poll.views.items():
+            views.setdefault(net_id, []).append(view)
+    merged = tuple(
+        replace(net, views=tuple(sorted(views.get(net.id, ()), key=lambda v: v.engine)))
+        for net in sorted(networks.values(), key=lambda n: (n.driver != "overlay", n.name, n.engine or ""))
+    )
+    tasks = swarm.tasks if swarm else ()
+    task_pids = {t.container_id: t.pid for t in tasks if t.container_id and t.pid}
+
+    containers = []
+    node_of_engine = {e.endpoint: e.node_id for e in engines}
+    for endpoint, poll in polls.items():
+        engine_samples = samples.get(endpoint, {})
+        engine_networks = {n.id: n for n in poll.networks}
+        gateway = next(((n.id, n.name) for n in poll.networks if n.name == GATEWAY_NETWORK), None)
+        for raw in poll.containers:
+            cid = str(raw.get("Id", ""))
+            pair = engine_samples.get(cid)
+            if pair is None:
+                continue
+            previous, current = pair
+            labels = raw.get("Labels") or {}
+            attached = attachments(raw, engine_networks)
+            # the gateway bridge carries a container's outside traffic only when none of its networks has one
+            container_gateway = None if any(a.has_gateway for a in attached) else gateway
+            macs = read_macs(poll.pids.get(cid) or task_pids.get(cid), cid)
+            mapping: dict[str, InterfaceNetwork] = map_interfaces(list(current.networks), attached, macs,
+                                                                   container_gateway)
+            containers.append(container_stats(
+                container_id=cid,
+                name=container_name(raw),
+                engine=endpoint,
+                node_id=node_of_engine.get(endpoint),
+                task_id=labels.get(TASK_LABEL),
+                service_name=labels.get(SERVICE_LABEL),
+                previous=previous,
+                current=current,
+                networks=mapping,
+            ))
+    return ClusterSnapshot(
+        taken_at=taken_at,
+        engines=tuple(engines),
+        swarm_id=swarm.swarm_id if swarm else None,
+        nodes=tuple(sorted(swarm.nodes, key=lambda n: n.hostname)) if swarm else (),
+        services=tuple(sorted(swarm.services, key=lambda s: s.name)) if swarm else (),
+        tasks=tuple(tasks),
+        networks=merged,
+        containers=tuple(sorted(containers, key=lambda c: c.name)),
+        problems=tuple(dict.fromkeys(all_problems)),
+    )

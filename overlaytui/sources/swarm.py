@@ -1,0 +1,409 @@
+"""The real cluster source: every reachable Docker engine of a swarm, polled and followed.
+
+- One poll job per engine in a thread pool sized for the work (docker-py blocks; the default executor has only
+  cpu+4 threads). Every API call has a timeout. A job still running when the next poll comes is not started
+  twice: its engine shows `stale` and the others go on (polls never overlap, one dead engine never delays the
+  rest).
+- The swarm-level calls (nodes, services, tasks, networks: one each) go to one manager, inside its job.
+- One event thread per engine (managers give swarm events, every engine its container/network events) wakes
+  the consumer; there are no task events, so a reconcile poll catches what events miss. After a break the
+  watcher reconnects with `since=` the last event it saw.
+- Stats come from `StatsStreams` (one stream per running container), synced after each poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import docker
+from docker.errors import APIError, DockerException, InvalidVersion, NotFound
+
+from ..model import ClusterSnapshot, Engine, Health
+from .assemble import EnginePoll, SwarmPoll, assemble
+from .endpoints import EndpointSpec
+from .parse import (
+    PayloadError,
+    names_by_id,
+    parse_all,
+    parse_identity,
+    parse_network,
+    parse_network_view,
+    parse_node,
+    parse_service,
+    parse_task,
+)
+from .stats import read_local_macs
+from .streams import StatsStreams
+
+EVENT_TYPES = ["container", "network", "service", "node"]
+IDENTITY_REFRESH = 30.0  # /info is comparatively slow: ask it on connect and then at this interval
+
+
+def describe_error(exc: BaseException) -> str:
+    """One readable line for a failed engine call."""
+    text = str(exc)
+    lowered = text.lower()
+    if isinstance(exc, PermissionError) or "permission denied" in lowered:
+        return "permission denied on the Docker socket (run as root or join the docker group)"
+    if "no such file" in lowered or "filenotfounderror" in lowered:
+        return "no Docker socket there (is the engine running?)"
+    if "connection refused" in lowered:
+        return "connection refused (engine not running?)"
+    if "timed out" in lowered or "timeout" in lowered:
+        return "no answer within the timeout"
+    if isinstance(exc, APIError) and exc.explanation:
+        return str(exc.explanation).splitlines()[0][:200]
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return first[:200]
+
+
+@dataclass
+class _EngineState:
+    """The source's own mutable record of one engine (never shared with the UI)."""
+
+    spec: EndpointSpec
+    api: docker.APIClient | None = None
+    api_version: str = "auto"
+    poll: EnginePoll | None = None
+    identity: dict = field(default_factory=dict)
+    identity_at: float = 0.0
+    error: str = ""
+    updated_at: float | None = None
+    busy_since: float | None = None  # monotonic time the running poll started
+    streams: StatsStreams | None = None
+    pid_cache: dict[str, int] = field(default_factory=dict)
+    event_stream: object | None = None
+
+
+class DockerSwarmSource:
+    """ClusterSource over real Docker engines."""
+
+    def __init__(
+        self,
+        endpoints: list[EndpointSpec],
+        *,
+        call_timeout: float = 5.0,
+        stats: bool = True,
+        stats_window: float = 1.0,
+        events: bool = True,
+        max_workers: int | None = None,
+    ):
+        if not endpoints:
+            raise ValueError("at least one endpoint is needed")
+        self.call_timeout = call_timeout
+        self._engines = [_EngineState(spec) for spec in endpoints]
+        self._stats = stats
+        self._stats_window = stats_window
+        self._events = events
+        self._executor = ThreadPoolExecutor(
+            max_workers=max_workers or min(64, 4 + 2 * len(endpoints)), thread_name_prefix="overlaytui-docker"
+        )
+        self._swarm: SwarmPoll | None = None
+        self._swarm_error = ""
+        self._manager: str | None = None  # endpoint of the manager the last swarm poll used
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed = asyncio.Event()
+        self._closing = threading.Event()
+        self._mac_cache: dict[tuple[str, int], dict[str, str] | None] = {}
+
+    # ------------------------------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        await self.poll()
+        if self._events:
+            for state in self._engines:
+                threading.Thread(target=self._watch_events, args=(state,), daemon=True,
+                                 name=f"events-{state.spec.url}").start()
+
+    async def close(self) -> None:
+        self._closing.set()
+        for state in self._engines:
+            if state.streams is not None:
+                state.streams.close()
+            stream = state.event_stream
+            if stream is not None:
+                try:
+                    stream.close()
+                except Exception:  # noqa: BLE001 - closing a broken stream must not fail shutdown
+                    pass
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------------------------------------ polls
+
+    async def poll(self) -> None:
+        """Re-read every engine (and the swarm from one manager), concurrently; return when all answered or
+        the time budget is spent. Engines still busy from an earlier poll are left to finish."""
+        loop = asyncio.get_running_loop()
+        manager = self._pick_manager()
+        jobs = []
+        for state in self._engines:
+            if state.busy_since is not None:
+                continue
+            state.busy_since = time.monotonic()
+            future = loop.run_in_executor(self._executor, self._poll_engine, state, state.spec.url == manager)
+            future.add_done_callback(lambda f, s=state: self._store(s, f))
+            jobs.append(future)
+        if jobs:
+            await asyncio.wait(jobs, timeout=self.call_timeout * 2 + 1)
+
+    def _pick_manager(self) -> str | None:
+        """The engine to ask for swarm-level objects: the last one that worked, else any known manager, else
+        (first poll, or identities unknown) the first engine."""
+        candidates = [s for s in self._engines if not s.error]
+        for state in candidates:
+            if state.spec.url == self._manager and state.identity.get("role") == "manager":
+                return state.spec.url
+        for state in candidates:
+            if state.identity.get("role") == "manager":
+                return state.spec.url
+        unknown = [s for s in self._engines if not s.identity]
+        return unknown[0].spec.url if unknown else None
+
+    def _client(self, state: _EngineState, timeout: float) -> docker.APIClient:
+        return docker.APIClient(
+            base_url=state.spec.url,
+            tls=state.spec.tls,
+            timeout=timeout,
+            version=state.api_version,
+            max_pool_size=16,
+            use_ssh_client=state.spec.url.startswith("ssh://"),
+        )
+
+    def _poll_engine(self, state: _EngineState, ask_swarm: bool) -> tuple[EnginePoll | None, SwarmPoll | None, str, str]:
+        """Runs in a worker thread. Returns (engine poll, swarm poll, engine error, swarm error)."""
+        try:
+            if state.api is None:
+                state.api = self._client(state, self.call_timeout)
+                state.api_version = state.api.api_version  # negotiated once; stats streams reuse it
+            api = state.api
+            identity = state.identity
+            if not identity or time.monotonic() - state.identity_at > IDENTITY_REFRESH:
+                identity = parse_identity(api.info())
+            engine_poll = self._read_engine(api, state, identity)
+        except (DockerException, OSError, PayloadError, ValueError) as exc:
+            state.api = None
+            return None, None, describe_error(exc), ""
+        swarm_poll, swarm_error = None, ""
+        if ask_swarm or identity.get("role") == "manager" and self._swarm is None:
+            if identity.get("role") == "manager":
+                try:
+                    swarm_poll = self._read_swarm(api, identity)
+                except (DockerException, OSError, ValueError) as exc:
+                    swarm_error = f"{state.spec.url}: swarm objects: {describe_error(exc)}"
+        return engine_poll, swarm_poll, "", swarm_error
+
+    def _read_engine(self, api: docker.APIClient, state: _EngineState, identity: dict) -> EnginePoll:
+        endpoint = state.spec.url
+        containers = api.containers()
+        if not isinstance(containers, list):
+            raise PayloadError("the container list is not a list")
+        networks, problems = parse_all(api.networks(), lambda raw: parse_network(raw, endpoint), "network")
+        attached = {
+            str(net.get("NetworkID"))
+            for c in containers if isinstance(c, dict)
+            for net in ((c.get("NetworkSettings") or {}).get("Networks") or {}).values() if isinstance(net, dict)
+        }
+        views = {}
+        for net in networks:
+            # a network has a view only where it is active: a local container on it (or the ingress sandbox)
+            if net.scope != "swarm" or not (net.id in attached or net.ingress):
+                continue
+            try:
+                raw = api.inspect_network(net.id, verbose=True, scope="swarm")
+                views[net.id] = parse_network_view(raw, identity.get("node_id"), endpoint)
+            except NotFound:
+                continue
+            except PayloadError as exc:
+                problems.append(f"{endpoint}: network {net.name}: {exc}")
+        pids = self._container_pids(api, state, containers)
+        return EnginePoll(endpoint, identity, tuple(c for c in containers if isinstance(c, dict)),
+                          tuple(networks), views, pids, tuple(problems))
+
+    def _container_pids(self, api: docker.APIClient, state: _EngineState, containers: list) -> dict[str, int]:
+        """Pids of containers, for the exact interface->network mapping; only worth asking when the engine can
+        be on this host (a unix socket). Inspected once per container, kept while it lives."""
+        if not state.spec.url.startswith("unix://"):
+            return {}
+        alive = {str(c.get("Id")) for c in containers if isinstance(c, dict)}
+        for cid in list(state.pid_cache):
+            if cid not in alive:
+                del state.pid_cache[cid]
+        for cid in alive - set(state.pid_cache):
+            try:
+                pid = (api.inspect_container(cid).get("State") or {}).get("Pid")
+            except (DockerException, OSError):
+                continue
+            if isinstance(pid, int) and pid > 0:
+                state.pid_cache[cid] = pid
+        return dict(state.pid_cache)
+
+    def _read_swarm(self, api: docker.APIClient, identity: dict) -> SwarmPoll:
+        nodes, p1 = parse_all(api.nodes(), parse_node, "node")
+        try:
+            raw_services = api.services(status=True)
+        except InvalidVersion:  # API < 1.41 has no ServiceStatus
+            raw_services = api.services()
+        services, p2 = parse_all(raw_services, parse_service, "service")
+        names = names_by_id(services)
+        tasks, p3 = parse_all(api.tasks(), lambda raw: parse_task(raw, names), "task")
+        networks, p4 = parse_all(api.networks(filters={"scope": "swarm"}), parse_network, "network")
+        return SwarmPoll(identity.get("swarm_id"), tuple(nodes), tuple(services), tuple(tasks), tuple(networks),
+                         tuple(p1 + p2 + p3 + p4))
+
+    def _store(self, state: _EngineState, future: asyncio.Future) -> None:
+        """On the event loop: take a finished poll's result."""
+        state.busy_since = None
+        if future.cancelled() or future.exception() is not None:
+            state.error = "poll failed" if future.cancelled() else describe_error(future.exception())
+            return
+        engine_poll, swarm_poll, error, swarm_error = future.result()
+        state.error = error
+        if engine_poll is not None:
+            state.poll = engine_poll
+            state.updated_at = time.time()
+            if engine_poll.identity is not state.identity:
+                state.identity, state.identity_at = dict(engine_poll.identity), time.monotonic()
+            self._sync_streams(state, engine_poll)
+        if swarm_poll is not None:
+            self._swarm, self._swarm_error, self._manager = swarm_poll, "", state.spec.url
+        elif swarm_error:
+            self._swarm_error = swarm_error
+
+    def _sync_streams(self, state: _EngineState, poll: EnginePoll) -> None:
+        if not self._stats or self._closing.is_set():
+            return
+        if state.streams is None:
+            state.streams = StatsStreams(lambda timeout, s=state: self._client(s, timeout), self._stats_window)
+        state.streams.sync(str(c.get("Id")) for c in poll.containers)
+
+    # ----------------------------------------------------------------------------------------- events
+
+    def _notify(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed() and not self._closing.is_set():
+            loop.call_soon_threadsafe(self._changed.set)
+
+    def _watch_events(self, state: _EngineState) -> None:
+        """Thread: follow one engine's events; every event (and every break) wakes the consumer."""
+        since: str | None = None
+        backoff = 0.5
+        while not self._closing.is_set():
+            try:
+                probe = self._client(state, self.call_timeout)
+                probe.ping()  # fail fast on a dead engine: the stream itself has no read timeout
+                stream = self._client(state, None).events(
+                    decode=True, since=since, filters={"type": EVENT_TYPES}
+                )
+                state.event_stream = stream
+                if since is not None:
+                    self._notify()  # reconnected after a break: whatever happened meanwhile needs a resync
+                backoff = 0.5
+                for event in stream:
+                    if self._closing.is_set():
+                        return
+                    if not isinstance(event, dict):
+                        continue
+                    nanos = event.get("timeNano")
+                    if isinstance(nanos, int):
+                        since = f"{nanos // 1_000_000_000}.{nanos % 1_000_000_000:09d}"
+                    if str(event.get("Action", "")).startswith("exec_"):
+                        continue  # our own and others' docker exec: no topology change
+                    self._notify()
+            except (DockerException, OSError, ValueError):
+                pass
+            if self._closing.is_set():
+                return
+            self._notify()  # the stream ended: the engine may be gone
+            if since is None:
+                since = f"{time.time():.9f}"
+            self._closing.wait(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+    async def wait_for_change(self, timeout: float, debounce: float = 0.1) -> bool:
+        """Wait until an event arrives (True) or `timeout` passes (False). Bursts within `debounce` collapse."""
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        except TimeoutError:
+            return False
+        await asyncio.sleep(debounce)
+        self._changed.clear()
+        return True
+
+    async def wait_for_stats(self, timeout: float) -> bool:
+        """Wait until every running container has two samples (rates can be shown), or `timeout`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(
+                s.streams is None or s.poll is None
+                or s.streams.complete(str(c.get("Id")) for c in s.poll.containers)
+                for s in self._engines
+            ):
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+    # --------------------------------------------------------------------------------------- snapshot
+
+    def snapshot(self) -> ClusterSnapshot:
+        """Assemble the latest data into one snapshot (no engine calls)."""
+        now = time.time()
+        engines, problems = [], []
+        for state in self._engines:
+            engines.append(self._engine_model(state))
+            if state.streams is not None and state.streams.skipped:
+                problems.append(f"{state.spec.url}: no stats for {state.streams.skipped} containers (stream cap)")
+        if self._swarm is None:
+            problems.append(self._no_swarm_reason())
+        elif self._swarm_error:
+            problems.append(f"{self._swarm_error} (showing the last answer)")
+        polls = {s.spec.url: s.poll for s in self._engines if s.poll is not None}
+        samples = {s.spec.url: s.streams.samples() for s in self._engines if s.streams is not None}
+        return assemble(taken_at=now, engines=engines, swarm=self._swarm, polls=polls, samples=samples,
+                        read_macs=self._read_macs, problems=problems)
+
+    def _engine_model(self, state: _EngineState) -> Engine:
+        identity = state.identity
+        if state.error:
+            health, message = Health.ERROR, state.error
+        elif state.busy_since is not None and time.monotonic() - state.busy_since > self.call_timeout:
+            health, message = Health.STALE, f"no answer for {time.monotonic() - state.busy_since:.0f} s"
+        elif state.poll is None:
+            health, message = Health.STALE, "not polled yet"
+        else:
+            health, message = Health.OK, ""
+        return Engine(
+            endpoint=state.spec.url,
+            health=health,
+            message=message,
+            node_id=identity.get("node_id"),
+            hostname=identity.get("hostname"),
+            role=identity.get("role", "unknown"),
+            version=identity.get("version", ""),
+            updated_at=state.updated_at,
+        )
+
+    def _no_swarm_reason(self) -> str:
+        identities = [s.identity for s in self._engines if s.identity and not s.error]
+        if not identities:
+            return "no engine answered: nothing to show"
+        if all(i.get("role") == "standalone" for i in identities):
+            return "not a swarm: showing containers and local networks only"
+        if not any(i.get("role") == "manager" for i in identities):
+            return ("no manager reachable (only workers given): nodes, services and tasks need a manager — "
+                    "add a manager with --host or --context")
+        return self._swarm_error or "the manager has not answered yet"
+
+    def _read_macs(self, pid: int | None, container_id: str) -> dict[str, str] | None:
+        if not pid:
+            return None
+        key = (container_id, pid)
+        if key not in self._mac_cache:
+            if len(self._mac_cache) > 4096:
+                self._mac_cache.clear()
+            self._mac_cache[key] = read_local_macs(pid, container_id)
+        return self._mac_cache[key]
