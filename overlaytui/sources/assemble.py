@@ -8,6 +8,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..model import ClusterSnapshot, Engine, Network, NetworkView, Node, Service, Task
+from .parse import (
+    PayloadError,
+    parse_all,
+    parse_network,
+    parse_network_view,
+    parse_node,
+    parse_service,
+    parse_task,
+)
 from .stats import Attachment, InterfaceNetwork, StatsSample, container_stats, map_interfaces
 
 TASK_LABEL = "com.docker.swarm.task.id"
@@ -38,6 +47,46 @@ class EnginePoll:
     views: Mapping[str, NetworkView] = field(default_factory=dict)  # network id -> this node's view
     pids: Mapping[str, int] = field(default_factory=dict)  # container id -> pid, where known
     problems: tuple[str, ...] = ()
+
+
+def swarm_poll_from_payloads(identity: Mapping[str, Any], nodes: Any, services: Any, tasks: Any,
+                             networks: Any) -> SwarmPoll:
+    """A manager's answers (nodes, services, tasks, swarm networks) joined into a SwarmPoll."""
+    node_values, p1 = parse_all(nodes, parse_node, "node")
+    service_values, p2 = parse_all(services, parse_service, "service")
+    names = {s.id: s.name for s in service_values}
+    task_values, p3 = parse_all(tasks, lambda raw: parse_task(raw, names), "task")
+    network_values, p4 = parse_all(networks, parse_network, "network")
+    return SwarmPoll(identity.get("swarm_id"), tuple(node_values), tuple(service_values), tuple(task_values),
+                     tuple(network_values), tuple(p1 + p2 + p3 + p4))
+
+
+def active_swarm_networks(containers: Any, networks: Sequence[Network]) -> list[Network]:
+    """The swarm networks active on an engine: a local container is attached (or it is the ingress). Only
+    these have a verbose view there; asking the others would only get 404s."""
+    attached = {
+        str(net.get("NetworkID"))
+        for c in containers if isinstance(c, Mapping)
+        for net in ((c.get("NetworkSettings") or {}).get("Networks") or {}).values() if isinstance(net, Mapping)
+    }
+    return [n for n in networks if n.scope == "swarm" and (n.id in attached or n.ingress)]
+
+
+def engine_poll_from_payloads(endpoint: str, identity: Mapping[str, Any], containers: Any, networks: Any,
+                              views: Mapping[str, Any], pids: Mapping[str, int]) -> EnginePoll:
+    """One engine's answers (containers, networks, verbose inspects by network id) joined into an EnginePoll."""
+    if not isinstance(containers, list):
+        raise PayloadError("the container list is not a list")
+    network_values, problems = parse_all(networks, lambda raw: parse_network(raw, endpoint), "network")
+    names = {n.id: n.name for n in network_values}
+    parsed_views = {}
+    for net_id, raw in views.items():
+        try:
+            parsed_views[net_id] = parse_network_view(raw, identity.get("node_id"), endpoint)
+        except PayloadError as exc:
+            problems.append(f"{endpoint}: network {names.get(net_id, net_id[:12])}: {exc}")
+    return EnginePoll(endpoint, identity, tuple(c for c in containers if isinstance(c, Mapping)),
+                      tuple(network_values), parsed_views, dict(pids), tuple(problems))
 
 
 def container_name(raw: Mapping[str, Any]) -> str:

@@ -7,7 +7,7 @@ them, so one odd object never hides the rest of the cluster.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -289,7 +289,3 @@ def parse_identity(raw: Any) -> dict[str, Any]:
         "address": _opt_str(swarm.get("NodeAddr")),
         "swarm_state": _opt_str(swarm.get("LocalNodeState")) or "inactive",
     }
-
-
-def names_by_id(items: Iterable[Any]) -> dict[str, str]:
-    return {s.id: s.name for s in items}

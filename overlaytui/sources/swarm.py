@@ -23,19 +23,16 @@ import docker
 from docker.errors import APIError, DockerException, InvalidVersion, NotFound
 
 from ..model import ClusterSnapshot, Engine, Health
-from .assemble import EnginePoll, SwarmPoll, assemble
-from .endpoints import EndpointSpec
-from .parse import (
-    PayloadError,
-    names_by_id,
-    parse_all,
-    parse_identity,
-    parse_network,
-    parse_network_view,
-    parse_node,
-    parse_service,
-    parse_task,
+from .assemble import (
+    EnginePoll,
+    SwarmPoll,
+    active_swarm_networks,
+    assemble,
+    engine_poll_from_payloads,
+    swarm_poll_from_payloads,
 )
+from .endpoints import EndpointSpec
+from .parse import PayloadError, parse_all, parse_identity, parse_network
 from .stats import read_local_macs
 from .streams import StatsStreams
 
@@ -198,31 +195,18 @@ class DockerSwarmSource:
         return engine_poll, swarm_poll, "", swarm_error
 
     def _read_engine(self, api: docker.APIClient, state: _EngineState, identity: dict) -> EnginePoll:
-        endpoint = state.spec.url
         containers = api.containers()
-        if not isinstance(containers, list):
-            raise PayloadError("the container list is not a list")
-        networks, problems = parse_all(api.networks(), lambda raw: parse_network(raw, endpoint), "network")
-        attached = {
-            str(net.get("NetworkID"))
-            for c in containers if isinstance(c, dict)
-            for net in ((c.get("NetworkSettings") or {}).get("Networks") or {}).values() if isinstance(net, dict)
-        }
+        networks = api.networks()
+        endpoint = state.spec.url
+        known, _ = parse_all(networks, parse_network, "network")
         views = {}
-        for net in networks:
-            # a network has a view only where it is active: a local container on it (or the ingress sandbox)
-            if net.scope != "swarm" or not (net.id in attached or net.ingress):
-                continue
+        for net in active_swarm_networks(containers, known):
             try:
-                raw = api.inspect_network(net.id, verbose=True, scope="swarm")
-                views[net.id] = parse_network_view(raw, identity.get("node_id"), endpoint)
+                views[net.id] = api.inspect_network(net.id, verbose=True, scope="swarm")
             except NotFound:
                 continue
-            except PayloadError as exc:
-                problems.append(f"{endpoint}: network {net.name}: {exc}")
-        pids = self._container_pids(api, state, containers)
-        return EnginePoll(endpoint, identity, tuple(c for c in containers if isinstance(c, dict)),
-                          tuple(networks), views, pids, tuple(problems))
+        pids = self._container_pids(api, state, containers if isinstance(containers, list) else [])
+        return engine_poll_from_payloads(endpoint, identity, containers, networks, views, pids)
 
     def _container_pids(self, api: docker.APIClient, state: _EngineState, containers: list) -> dict[str, int]:
         """Pids of containers, for the exact interface->network mapping; only worth asking when the engine can
@@ -243,17 +227,12 @@ class DockerSwarmSource:
         return dict(state.pid_cache)
 
     def _read_swarm(self, api: docker.APIClient, identity: dict) -> SwarmPoll:
-        nodes, p1 = parse_all(api.nodes(), parse_node, "node")
         try:
-            raw_services = api.services(status=True)
+            services = api.services(status=True)
         except InvalidVersion:  # API < 1.41 has no ServiceStatus
-            raw_services = api.services()
-        services, p2 = parse_all(raw_services, parse_service, "service")
-        names = names_by_id(services)
-        tasks, p3 = parse_all(api.tasks(), lambda raw: parse_task(raw, names), "task")
-        networks, p4 = parse_all(api.networks(filters={"scope": "swarm"}), parse_network, "network")
-        return SwarmPoll(identity.get("swarm_id"), tuple(nodes), tuple(services), tuple(tasks), tuple(networks),
-                         tuple(p1 + p2 + p3 + p4))
+            services = api.services()
+        return swarm_poll_from_payloads(identity, api.nodes(), services, api.tasks(),
+                                        api.networks(filters={"scope": "swarm"}))
 
     def _store(self, state: _EngineState, future: asyncio.Future) -> None:
         """On the event loop: take a finished poll's result."""
