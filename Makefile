@@ -14,7 +14,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-test: $(STAMP)          ## the whole suite, lab integration tests included (needs root for those)
+test: $(STAMP)          ## lint, then the whole suite, lab integration tests included (needs root for those)
+	$(BIN)/ruff check overlaytui tests bench
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 unit: $(STAMP)          ## only the tests that need no lab

@@ -20,12 +20,12 @@ def _throughput(values: dict[str, Throughput]) -> dict[str, dict[str, float]]:
 def snapshot_to_dict(snapshot: ClusterSnapshot) -> dict[str, Any]:
     data = asdict(snapshot)
     data = {"schema": SCHEMA, **data}
-    for net, raw in zip(snapshot.networks, data["networks"]):
+    for net, raw in zip(snapshot.networks, data["networks"], strict=False):
         raw["effective_mtu"] = net.effective_mtu
         raw["services"] = [asdict(s) for s in net.services]
-    for task, raw in zip(snapshot.tasks, data["tasks"]):
+    for task, raw in zip(snapshot.tasks, data["tasks"], strict=False):
         raw["name"] = task.name
-    for container, raw in zip(snapshot.containers, data["containers"]):
+    for container, raw in zip(snapshot.containers, data["containers"], strict=False):
         raw.update(rx_bytes=container.rx_bytes, tx_bytes=container.tx_bytes, rx_rate=container.rx_rate,
                    tx_rate=container.tx_rate)
     data["nodes_without_engine"] = [n.id for n in snapshot.nodes_without_engine]
@@ -65,7 +65,8 @@ def summary_text(snapshot: ClusterSnapshot) -> str:
     for e in snapshot.engines:
         age = f"{snapshot.taken_at - e.updated_at:.1f} s ago" if e.updated_at else "never"
         detail = f"  {e.message}" if e.message else ""
-        add(f"  {e.health.value:5}  {(e.hostname or '?'):12} {e.role:10} {e.version:16} {e.endpoint}  (data {age}){detail}")
+        host = e.hostname or "?"
+        add(f"  {e.health.value:5}  {host:12} {e.role:10} {e.version:16} {e.endpoint}  (data {age}){detail}")
     if snapshot.nodes_without_engine:
         names = ", ".join(n.hostname for n in snapshot.nodes_without_engine)
         add(f"  no engine connection to: {names} (no per-node stats or network views for them)")
@@ -81,7 +82,7 @@ def summary_text(snapshot: ClusterSnapshot) -> str:
         net_names = {n.id: n.name for n in snapshot.networks}
         for s in snapshot.services:
             running = s.running_tasks if s.running_tasks is not None else "?"
-            desired = s.desired_tasks if s.desired_tasks is not None else (s.replicas if s.replicas is not None else "?")
+            desired = next((v for v in (s.desired_tasks, s.replicas) if v is not None), "?")
             vips = ", ".join(f"{v.address} ({net_names.get(v.network_id, v.network_id[:12])})" for v in s.vips)
             ports = "  ports " + ", ".join(s.published_ports) if s.published_ports else ""
             update = f"  update {s.update_state}" if s.update_state else ""

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import docker
-from docker.errors import DockerException
 
+from ..sources.errors import ENGINE_ERRORS
 from .host import LabError, netns_inode
 from .layout import LAB_LABEL, NodeLayout, data_dir, run_dir
 
@@ -28,7 +28,7 @@ def engine_answers(node: NodeLayout, timeout: float = 2) -> bool:
     try:
         with docker.APIClient(base_url=node.docker_host, timeout=timeout, version="auto") as api:
             return api.ping()
-    except (DockerException, OSError):
+    except ENGINE_ERRORS:
         return False
 
 

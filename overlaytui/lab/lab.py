@@ -16,8 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from docker.errors import APIError, DockerException
+from docker.errors import APIError
 
+from ..sources.errors import ENGINE_ERRORS
 from . import engines
 from .host import LabError, in_netns, link_exists, netns_list, run
 from .image import IMAGE_CHANGES, build_rootfs_tar
@@ -117,7 +118,8 @@ def up(nodes: int = 3, managers: int = 1, log=print) -> tuple[LabState, bool]:
         raise
     state = LabState(nodes=nodes, managers=managers, created_at=time.time())
     _write_state(state)
-    log(f"lab up: {nodes} nodes ({managers} manager{'s' if managers > 1 else ''}) in {time.monotonic() - started:.1f} s")
+    plural = "s" if managers > 1 else ""
+    log(f"lab up: {nodes} nodes ({managers} manager{plural}) in {time.monotonic() - started:.1f} s")
     return state, True
 
 
@@ -181,7 +183,7 @@ def _wait_nodes_ready(manager: NodeLayout, count: int, deadline: float) -> None:
         try:
             with engines.client(manager) as api:
                 ready = sum(1 for n in api.nodes() if n["Status"]["State"] == "ready")
-        except (DockerException, OSError):
+        except ENGINE_ERRORS:
             ready = 0
         if ready >= count:
             return
@@ -202,7 +204,7 @@ def down(log=print) -> list[str]:
     with ThreadPoolExecutor(max_workers=max(1, len(running))) as pool:
         list(pool.map(_kill_containers, running))
         stopped = list(pool.map(lambda n: engines.stop_engine(n, timeout=15), running))
-    removed += [f"engine {n.name}" for n, ok in zip(running, stopped) if ok]
+    removed += [f"engine {n.name}" for n, ok in zip(running, stopped, strict=False) if ok]
 
     # 2. Anything left over (containerd, shims, container processes, a crashed run's orphans).
     leftovers = engines.lab_processes([Path("/run/netns") / ns for ns in netns_list_lab()])
@@ -254,7 +256,7 @@ def _kill_containers(layout: NodeLayout) -> None:
                     api.kill(container["Id"])
                 except APIError:
                     pass
-    except (DockerException, OSError):
+    except ENGINE_ERRORS:
         pass  # the engine does not answer: step 2 kills its processes
 
 
@@ -335,7 +337,7 @@ def _swarm_view(state: LabState) -> dict[str, tuple[str, str]]:
         try:
             with engines.client(layout, timeout=5) as api:
                 return {n["Status"]["Addr"]: (n["Spec"]["Role"], n["Status"]["State"]) for n in api.nodes()}
-        except (DockerException, OSError):
+        except ENGINE_ERRORS:
             continue
     return {}
 

@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import docker
-from docker.errors import DockerException, NotFound
+from docker.errors import NotFound
 
+from .errors import ENGINE_ERRORS
 from .parse import PayloadError
 from .stats import StatsSample, parse_stats_frame
 
@@ -122,7 +123,7 @@ class StatsStreams:
             except NotFound:
                 self._store(cid, error="container gone")
                 return
-            except (DockerException, OSError, ValueError) as exc:
+            except ENGINE_ERRORS as exc:
                 self._store(cid, error=f"stats stream: {str(exc).splitlines()[0][:200]}")
             # the stream ended or broke: reconnect after a pause unless told to stop
             stop.wait(backoff)

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import docker
-from docker.errors import APIError, DockerException, InvalidVersion, NotFound
+from docker.errors import InvalidVersion, NotFound
 
 from ..model import ClusterSnapshot, Engine, Health
 from .assemble import (
@@ -32,30 +32,13 @@ from .assemble import (
     swarm_poll_from_payloads,
 )
 from .endpoints import EndpointSpec
+from .errors import ENGINE_ERRORS, describe_error
 from .parse import PayloadError, parse_all, parse_identity, parse_network
 from .stats import read_local_macs
 from .streams import StatsStreams
 
 EVENT_TYPES = ["container", "network", "service", "node"]
 IDENTITY_REFRESH = 30.0  # /info is comparatively slow: ask it on connect and then at this interval
-
-
-def describe_error(exc: BaseException) -> str:
-    """One readable line for a failed engine call."""
-    text = str(exc)
-    lowered = text.lower()
-    if isinstance(exc, PermissionError) or "permission denied" in lowered:
-        return "permission denied on the Docker socket (run as root or join the docker group)"
-    if "no such file" in lowered or "filenotfounderror" in lowered:
-        return "no Docker socket there (is the engine running?)"
-    if "connection refused" in lowered:
-        return "connection refused (engine not running?)"
-    if "timed out" in lowered or "timeout" in lowered:
-        return "no answer within the timeout"
-    if isinstance(exc, APIError) and exc.explanation:
-        return str(exc.explanation).splitlines()[0][:200]
-    first = text.splitlines()[0] if text else type(exc).__name__
-    return first[:200]
 
 
 @dataclass
@@ -171,7 +154,9 @@ class DockerSwarmSource:
             use_ssh_client=state.spec.url.startswith("ssh://"),
         )
 
-    def _poll_engine(self, state: _EngineState, ask_swarm: bool) -> tuple[EnginePoll | None, SwarmPoll | None, str, str]:
+    def _poll_engine(
+        self, state: _EngineState, ask_swarm: bool
+    ) -> tuple[EnginePoll | None, SwarmPoll | None, str, str]:
         """Runs in a worker thread. Returns (engine poll, swarm poll, engine error, swarm error)."""
         try:
             if state.api is None:
@@ -182,16 +167,16 @@ class DockerSwarmSource:
             if not identity or time.monotonic() - state.identity_at > IDENTITY_REFRESH:
                 identity = parse_identity(api.info())
             engine_poll = self._read_engine(api, state, identity)
-        except (DockerException, OSError, PayloadError, ValueError) as exc:
+        except (*ENGINE_ERRORS, PayloadError) as exc:
             state.api = None
             return None, None, describe_error(exc), ""
         swarm_poll, swarm_error = None, ""
-        if ask_swarm or identity.get("role") == "manager" and self._swarm is None:
-            if identity.get("role") == "manager":
-                try:
-                    swarm_poll = self._read_swarm(api, identity)
-                except (DockerException, OSError, ValueError) as exc:
-                    swarm_error = f"{state.spec.url}: swarm objects: {describe_error(exc)}"
+        # the chosen manager asks; before any swarm view exists, every manager may (the first to answer wins)
+        if identity.get("role") == "manager" and (ask_swarm or self._swarm is None):
+            try:
+                swarm_poll = self._read_swarm(api, identity)
+            except ENGINE_ERRORS as exc:
+                swarm_error = f"{state.spec.url}: swarm objects: {describe_error(exc)}"
         return engine_poll, swarm_poll, "", swarm_error
 
     def _read_engine(self, api: docker.APIClient, state: _EngineState, identity: dict) -> EnginePoll:
@@ -220,7 +205,7 @@ class DockerSwarmSource:
         for cid in alive - set(state.pid_cache):
             try:
                 pid = (api.inspect_container(cid).get("State") or {}).get("Pid")
-            except (DockerException, OSError):
+            except ENGINE_ERRORS:
                 continue
             if isinstance(pid, int) and pid > 0:
                 state.pid_cache[cid] = pid
@@ -293,7 +278,7 @@ class DockerSwarmSource:
                     if str(event.get("Action", "")).startswith("exec_"):
                         continue  # our own and others' docker exec: no topology change
                     self._notify()
-            except (DockerException, OSError, ValueError):
+            except ENGINE_ERRORS:
                 pass
             if self._closing.is_set():
                 return

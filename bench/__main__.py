@@ -1,0 +1,40 @@
+"""`python -m bench [NAME ...]`: run benchmarks (default: all) and write bench/results/NAME.json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+from . import collectors
+
+BENCHMARKS = {"collectors": collectors.main}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--cpu-seconds", type=float, default=60)
+    args = parser.parse_args()
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}: choose from {', '.join(BENCHMARKS)}")
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    for name in args.names or list(BENCHMARKS):
+        print(f"== {name}")
+        kwargs = {"runs": args.runs}
+        if name == "collectors":
+            kwargs["cpu_seconds"] = args.cpu_seconds
+        result = BENCHMARKS[name](**kwargs)
+        result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
+                             "when": time.strftime("%Y-%m-%d %H:%M")}
+        (out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,302 @@
+"""The swarm source on the real lab, checked against the docker CLI run on the same lab."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+import sys
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from overlaytui.lab.layout import PROBE_IMAGE
+from overlaytui.model import ClusterSnapshot, Health
+from overlaytui.sources.assemble import attachments
+from overlaytui.sources.endpoints import resolve_endpoints
+from overlaytui.sources.stats import map_interfaces, read_local_macs
+from overlaytui.sources.swarm import DockerSwarmSource
+from tests.helpers import Lab, wait_for
+
+NODES = ("node1", "node2", "node3")
+OVERLAYS = ("c-front", "c-back", "c-secure")
+SERVICES = {"c-web": 4, "c-api": 3, "c-agent": None, "c-sec": 2}  # None: global
+
+
+@pytest.fixture(scope="module")
+def cluster(lab: Lab):
+    d = lambda *args: lab.docker("node1", *args)  # noqa: E731
+    d("network", "create", "-d", "overlay", "--attachable", "c-front")
+    d("network", "create", "-d", "overlay", "--opt", "com.docker.network.driver.mtu=1400", "c-back")
+    d("network", "create", "-d", "overlay", "--opt", "encrypted", "c-secure")
+    common = ["service", "create", "-q", "--detach"]
+    d(*common, "--name", "c-web", "--replicas", "4", "--network", "c-front", "-p", "18080:80", PROBE_IMAGE)
+    d(*common, "--name", "c-api", "--replicas", "3", "--endpoint-mode", "dnsrr", "--network", "c-back",
+      "--network", "c-front", PROBE_IMAGE)
+    d(*common, "--name", "c-agent", "--mode", "global", "--network", "c-back", PROBE_IMAGE)
+    d(*common, "--name", "c-sec", "--replicas", "2", "--network", "c-secure", PROBE_IMAGE)
+    wait_for(lambda: _running_counts(lab) == {"c-web": 4, "c-api": 3, "c-agent": 3, "c-sec": 2}, 90,
+             "all services to run")
+    # some real overlay traffic, so that byte counters are not all near zero
+    web = lab.docker("node1", "ps", "-q", "-f", "label=com.docker.swarm.service.name=c-web").stdout.split()[0]
+    lab.docker("node1", "exec", web, "ping", "-q", "-c", "50", "-i", "0.01", "-s", "1000", "tasks.c-api",
+               check=False)
+    yield lab
+    for service in SERVICES:
+        lab.docker("node1", "service", "rm", service, check=False)
+
+
+def _running_counts(lab: Lab) -> dict[str, int]:
+    out = lab.docker("node1", "service", "ls", "--format", "{{.Name}} {{.Replicas}}").stdout
+    counts = {}
+    for line in out.splitlines():
+        name, replicas = line.split()[:2]
+        if name in SERVICES:
+            counts[name] = int(replicas.split("/")[0])
+    return counts
+
+
+async def take_snapshot(**kwargs) -> ClusterSnapshot:
+    source = DockerSwarmSource(resolve_endpoints(lab=True), events=False, **kwargs)
+    try:
+        await source.start()
+        assert await source.wait_for_stats(timeout=5)
+        return source.snapshot()
+    finally:
+        await source.close()
+
+
+@pytest.fixture(scope="module")
+def snapshot(cluster) -> ClusterSnapshot:
+    return asyncio.run(take_snapshot())
+
+
+def test_nodes_match_docker_node_ls(cluster: Lab, snapshot: ClusterSnapshot):
+    cli = {}
+    for line in cluster.docker("node1", "node", "ls", "--format", "{{json .}}").stdout.splitlines():
+        row = json.loads(line)
+        cli[row["Hostname"]] = (row["Status"].lower(), "manager" if row["ManagerStatus"] else "worker",
+                                row["ManagerStatus"] == "Leader")
+    ours = {n.hostname: (n.state, n.role, n.leader) for n in snapshot.nodes}
+    assert ours == cli
+    assert all(e.health is Health.OK for e in snapshot.engines)
+    assert {e.hostname for e in snapshot.engines} == set(NODES)
+
+
+def test_services_match_docker_service_inspect(cluster: Lab, snapshot: ClusterSnapshot):
+    ours = {s.name: s for s in snapshot.services}
+    for name in SERVICES:
+        raw = json.loads(cluster.docker("node1", "service", "inspect", name).stdout)[0]
+        mode = "global" if "Global" in raw["Spec"]["Mode"] else "replicated"
+        replicas = raw["Spec"]["Mode"].get("Replicated", {}).get("Replicas")
+        vips = sorted((v["NetworkID"], v["Addr"]) for v in raw["Endpoint"].get("VirtualIPs", []))
+        service = ours[name]
+        assert (service.mode, service.replicas) == (mode, replicas)
+        assert service.endpoint_mode == raw["Spec"]["EndpointSpec"]["Mode"]
+        assert sorted((v.network_id, v.address) for v in service.vips) == vips
+    assert ours["c-api"].endpoint_mode == "dnsrr" and ours["c-api"].vips == ()
+    assert ours["c-web"].published_ports == ("18080->80/tcp",)
+
+
+def test_placement_matches_docker_service_ps(cluster: Lab, snapshot: ClusterSnapshot):
+    hostnames = {n.id: n.hostname for n in snapshot.nodes}
+    ours = Counter((t.service_name, hostnames[t.node_id]) for t in snapshot.tasks
+                   if t.service_name in SERVICES and t.desired_state == "running" and t.state == "running")
+    cli = Counter()
+    for name in SERVICES:
+        out = cluster.docker("node1", "service", "ps", name, "--filter", "desired-state=running",
+                             "--format", "{{.Node}} {{.CurrentState}}").stdout
+        for line in out.splitlines():
+            node, state = line.split()[:2]
+            if state == "Running":
+                cli[(name, node)] += 1
+    assert ours == cli
+
+
+def test_overlays_match_network_inspect(cluster: Lab, snapshot: ClusterSnapshot):
+    addr_to_host = {n.address: n.hostname for n in snapshot.nodes}
+    for name in OVERLAYS:
+        raw = json.loads(cluster.docker("node1", "network", "inspect", "-v", name).stdout)[0]
+        net = snapshot.network(name)
+        options = raw.get("Options") or {}
+        assert net.subnet == raw["IPAM"]["Config"][0]["Subnet"]
+        assert net.gateway == raw["IPAM"]["Config"][0]["Gateway"]
+        assert net.vni == int(options["com.docker.network.driver.overlay.vxlanid_list"])
+        assert net.configured_mtu == (int(options["com.docker.network.driver.mtu"])
+                                      if "com.docker.network.driver.mtu" in options else None)
+        assert net.encrypted == ("encrypted" in options)
+        assert net.attachable == raw["Attachable"]
+        for node in NODES:  # each node's own peer list, as its engine reports it
+            inspect = cluster.docker(node, "network", "inspect", "-v", name, check=False)
+            view = next((v for v in net.views if v.engine.endswith(f"/{node}/docker.sock")), None)
+            if inspect.returncode != 0:
+                assert view is None  # not active on that node
+                continue
+            cli_peers = sorted(p["IP"] for p in json.loads(inspect.stdout)[0].get("Peers") or [])
+            assert view is not None and sorted(p.address for p in view.peers) == cli_peers
+    assert snapshot.network("c-back").effective_mtu == 1350
+    secure_hosts = {addr_to_host[p.address] for v in snapshot.network("c-secure").views for p in v.peers}
+    assert len(secure_hosts) >= 1
+
+
+_SIZE = re.compile(r"([\d.]+)\s*([kMGT]?B)")
+_UNITS = {"B": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12}
+
+
+def _cli_netio(lab: Lab, node: str) -> dict[str, tuple[float, float]]:
+    """container id prefix -> (rx, tx) bytes, from `docker stats --no-stream` (decimal units, 3 digits)."""
+    out = lab.docker(node, "stats", "--no-stream", "--format", "{{.ID}} {{.NetIO}}").stdout
+    result = {}
+    for line in out.splitlines():
+        cid, rest = line.split(" ", 1)
+        (rx, rx_unit), (tx, tx_unit) = _SIZE.findall(rest)
+        result[cid] = (float(rx) * _UNITS[rx_unit], float(tx) * _UNITS[tx_unit])
+    return result
+
+
+def test_stats_for_every_container_netio_within_5_percent_of_docker_stats(cluster: Lab):
+    with ThreadPoolExecutor(3) as pool:
+        before = dict(zip(NODES, pool.map(lambda n: _cli_netio(cluster, n), NODES), strict=False))
+    snapshot = asyncio.run(take_snapshot())
+    with ThreadPoolExecutor(3) as pool:
+        after = dict(zip(NODES, pool.map(lambda n: _cli_netio(cluster, n), NODES), strict=False))
+    ours = {c.container_id[:12]: c for c in snapshot.containers}
+    for node in NODES:
+        assert set(after[node]) <= set(ours) | (set(after[node]) - set(before[node]))  # every container has stats
+        for cid, (rx_after, tx_after) in after[node].items():
+            if cid not in before[node]:
+                continue
+            container = ours[cid]
+            for mine, low, high in ((container.rx_bytes, before[node][cid][0], rx_after),
+                                    (container.tx_bytes, before[node][cid][1], tx_after)):
+                assert min(low, high) * 0.95 - 10 <= mine <= max(low, high) * 1.05 + 10, (container.name, mine,
+                                                                                           low, high)
+    assert any(c.rx_bytes > 50_000 for c in snapshot.containers)  # the ping traffic is in there
+
+
+def test_inferred_interface_mapping_equals_the_exact_one(cluster: Lab, snapshot: ClusterSnapshot):
+    """On the lab the MACs can be read (exact); the order rule used for remote engines must agree."""
+    checked = 0
+    for node in NODES:
+        ids = cluster.docker(node, "ps", "-q", "--no-trunc").stdout.split()
+        for cid in ids:
+            inspect = json.loads(cluster.docker(node, "inspect", cid).stdout)[0]
+            listed = {"Id": cid, "NetworkSettings": {"Networks": inspect["NetworkSettings"]["Networks"]}}
+            networks = {n.id: n for n in snapshot.networks}
+            attached = attachments(listed, networks)
+            macs = read_local_macs(inspect["State"]["Pid"], cid)
+            assert macs, f"MACs of {cid[:12]} unreadable"
+            gateway = next((n.id, n.name) for n in snapshot.networks
+                           if n.name == "docker_gwbridge" and n.engine.endswith(f"/{node}/docker.sock"))
+            exact = map_interfaces(list(macs), attached, macs, gateway)
+            inferred = map_interfaces(list(macs), attached, None, gateway)
+            assert {k: v.network_name for k, v in inferred.items()} == {k: v.network_name for k, v in exact.items()}
+            checked += 1
+    assert checked >= 12
+
+
+async def test_engine_stop_shows_error_within_one_poll_and_recovers(cluster: Lab):
+    source = DockerSwarmSource(resolve_endpoints(lab=True), call_timeout=2.0)
+    await source.start()
+    try:
+        cluster.fault("node2", "engine-stop")
+        try:
+            await source.poll()
+            engines = {e.hostname: e for e in source.snapshot().engines}
+            assert engines["node2"].health is Health.ERROR
+            assert "refused" in engines["node2"].message or "no Docker socket" in engines["node2"].message
+            assert engines["node1"].health is Health.OK and engines["node3"].health is Health.OK
+            assert source.snapshot().nodes  # the manager still gives the swarm view
+        finally:
+            cluster.fault("node2", "engine-start")
+        await source.poll()
+        engines = {e.hostname: e for e in source.snapshot().engines}
+        assert engines["node2"].health is Health.OK
+    finally:
+        await source.close()
+    wait_for(lambda: cluster.node_states().get("node2") == "Ready", 60, "node2 Ready again")
+    wait_for(lambda: _running_counts(cluster).get("c-agent") == 3, 60, "c-agent back on node2")
+
+
+async def test_events_wake_the_consumer_before_the_reconcile_poll(cluster: Lab):
+    source = DockerSwarmSource(resolve_endpoints(lab=True), stats=False)
+    await source.start()
+    try:
+        await source.wait_for_change(timeout=0.5)  # the connect notifications
+        cluster.docker("node1", "service", "create", "-q", "--detach", "--name", "c-evt", "--replicas", "1",
+                       PROBE_IMAGE)
+        assert await source.wait_for_change(timeout=10)  # reconcile would take 15 s
+        await source.poll()
+        assert "c-evt" in {s.name for s in source.snapshot().services}
+    finally:
+        cluster.docker("node1", "service", "rm", "c-evt", check=False)
+        await source.close()
+
+
+def _snapshot_cli(*args: str, user: str | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "overlaytui", "snapshot", *args]
+    if user:
+        cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ":".join(sys.path), "HOME": "/tmp"})
+
+
+def test_snapshot_cli_json_on_the_lab(cluster: Lab):
+    proc = _snapshot_cli("--lab", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert {n["hostname"] for n in data["nodes"]} == set(NODES)
+    assert data["netio"]["by_network"]["c-front"]["containers"] >= 7
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--host", "tcp://127.0.0.1:9"), "connection refused"),
+    (("--host", "unix:///nonexistent/docker.sock"), "no Docker socket there"),
+    (("--context", "no-such-context"), "unknown docker context 'no-such-context'"),
+])
+def test_snapshot_cli_bad_endpoints_one_line_exit_2(lab: Lab, args, message):
+    proc = _snapshot_cli(*args)
+    assert proc.returncode == 2
+    assert message in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_snapshot_cli_permission_denied(lab: Lab):
+    proc = _snapshot_cli("--host", lab.layout("node1").docker_host, user="65534")
+    assert proc.returncode == 2
+    assert "permission denied" in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
+
+
+def test_snapshot_cli_worker_instead_of_manager(cluster: Lab):
+    proc = _snapshot_cli("--host", cluster.layout("node2").docker_host, "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["nodes"] == [] and data["containers"]  # its own containers still shown
+    assert "no manager reachable" in proc.stderr
+
+
+def test_snapshot_cli_not_a_swarm(cluster: Lab):
+    """node3 leaves the swarm: a single engine shows its containers and local networks, then rejoins."""
+    manager = cluster.layout("node1")
+    old_id = cluster.docker("node3", "info", "-f", "{{.Swarm.NodeID}}").stdout.strip()
+    cluster.docker("node3", "swarm", "leave", "--force")
+    try:
+        cluster.docker("node3", "run", "-d", "--name", "standalone", PROBE_IMAGE)
+        proc = _snapshot_cli("--host", cluster.layout("node3").docker_host, "--json")
+        assert proc.returncode == 0, proc.stderr
+        data = json.loads(proc.stdout)
+        assert "not a swarm" in proc.stderr
+        assert [c["name"] for c in data["containers"]] == ["standalone"]
+        assert {n["name"] for n in data["networks"]} >= {"bridge", "host", "none"}
+        assert data["engines"][0]["role"] == "standalone"
+    finally:
+        cluster.docker("node3", "rm", "-f", "standalone", check=False)
+        token = cluster.docker("node1", "swarm", "join-token", "-q", "worker").stdout.strip()
+        cluster.docker("node3", "swarm", "join", "--token", token, "--advertise-addr",
+                       cluster.layout("node3").address, f"{manager.address}:2377")
+        wait_for(lambda: "Down" in cluster.docker("node1", "node", "inspect", old_id, "-f", "{{.Status.State}}",
+                                                  check=False).stdout.title(), 30, "the old node3 to be down")
+        cluster.docker("node1", "node", "rm", "--force", old_id, check=False)
+        wait_for(lambda: cluster.node_states().get("node3") == "Ready", 60, "node3 to rejoin")
