@@ -7,16 +7,18 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .commands import snapshot
+from .commands import dashboard, snapshot
 from .lab import cli as lab_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="overlaytui",
-        description="Make Docker Swarm overlay networks visible and testable at a glance.",
+        description="Make Docker Swarm overlay networks visible and testable at a glance. Without a command: "
+        "the dashboard (on the engines chosen as the docker CLI chooses them, or --demo).",
     )
     parser.add_argument("--version", action="version", version=f"overlaytui {__version__}")
+    dashboard.add_flags(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     snapshot.add_parser(subparsers)
     lab_cli.add_parser(subparsers)
@@ -26,10 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return 2
+    handler = getattr(args, "handler", dashboard.main)
     try:
         return handler(args)
     except KeyboardInterrupt:

@@ -278,3 +278,30 @@ class ClusterSnapshot:
         """Swarm nodes that no reachable engine identifies as itself: no per-node stats or network views."""
         reached = {e.node_id for e in self.engines if e.health is not Health.ERROR and e.node_id}
         return tuple(n for n in self.nodes if n.id not in reached)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One measurement between two nodes across one overlay (ping, path MTU or throughput)."""
+
+    kind: str  # ping / mtu / iperf
+    network: str  # overlay name
+    src_node: str  # hostnames
+    dst_node: str
+    measured_at: float
+    sent: int = 0  # ping: packets
+    received: int = 0
+    rtt_min_ms: float | None = None
+    rtt_avg_ms: float | None = None
+    rtt_max_ms: float | None = None
+    rtt_mdev_ms: float | None = None
+    path_mtu: int | None = None  # mtu: largest packet (bytes, IP) that arrived with DF set
+    bits_per_second: float | None = None  # iperf
+    retransmits: int | None = None
+    error: str = ""  # the probe could not run: why
+
+    @property
+    def loss_pct(self) -> float | None:
+        if self.kind != "ping" or self.sent == 0:
+            return None
+        return 100.0 * max(self.sent - self.received, 0) / self.sent

@@ -1,0 +1,349 @@
+"""The dashboard: one async Textual app over a cluster source (real engines or the simulated demo).
+
+Data flows one way: the collection loop asks the source for a snapshot and posts it; the app keeps the latest
+snapshot, the throughput history and the selection, and hands a View to the visible pane only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.message import Message
+from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
+
+from .config import Config, save_config
+from .history import History
+from .model import ClusterSnapshot
+from .panes.common import Selection, View
+from .panes.details import DETAIL_SCREENS, HelpScreen
+from .panes.loss import LossPane
+from .panes.netio import NetIOPane
+from .panes.networks import NetworksPane
+from .panes.placement import PlacementPane
+from .panes.status import StatusBar
+from .panes.topology import TopologyPane
+from .themes import DEFAULT_THEME, load_themes
+
+TABS = [("topology", "1 Topology"), ("placement", "2 Placement"), ("netio", "3 NetIO"), ("loss", "4 Loss"),
+        ("networks", "5 Networks")]
+
+
+class SnapshotReady(Message):
+    """A new snapshot from the collection loop. Only the newest one matters: queued older ones are replaced."""
+
+    def __init__(self, snapshot: ClusterSnapshot) -> None:
+        self.snapshot = snapshot
+        super().__init__()
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SnapshotReady)
+
+
+class SourceFailed(Message):
+    def __init__(self, error: str) -> None:
+        self.error = error
+        super().__init__()
+
+
+class JumpCommands(Provider):
+    """Command palette: jump to a node, service, network or container (opens its details)."""
+
+    def _targets(self) -> list[tuple[str, str, str]]:
+        app = self.app
+        snap = getattr(app, "snapshot", None)
+        if snap is None:
+            return []
+        targets = [(f"node {n.hostname}", "node", n.id) for n in snap.nodes]
+        targets += [(f"service {s.name}", "service", s.name) for s in snap.services]
+        targets += [(f"network {n.name}", "network", n.name) for n in snap.networks if n.scope != "local"]
+        targets += [(f"container {c.name}", "container", c.container_id) for c in snap.containers]
+        return targets
+
+    async def discover(self) -> Hits:
+        for label, kind, key in self._targets()[:40]:
+            yield DiscoveryHit(label, partial(self.app.open_detail, kind, key), help=f"open the {kind}'s details")
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for label, kind, key in self._targets():
+            score = matcher.match(label)
+            if score > 0:
+                yield Hit(score, matcher.highlight(label), partial(self.app.open_detail, kind, key),
+                          help=f"open the {kind}'s details")
+
+
+class OverlayApp(App):
+    TITLE = "overlaytui"
+    CSS_PATH = "app.tcss"
+    AUTO_FOCUS = "DataTable"  # not the (hidden) filter field
+    COMMANDS = App.COMMANDS | {JumpCommands}
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit", tooltip="leave overlaytui"),
+        Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+        Binding("slash", "filter", "Filter", key_display="/", id="app.filter", tooltip="show only matching rows"),
+        Binding("p", "pause", "Pause", id="app.pause", tooltip="stop/resume updating the panes"),
+        Binding("r", "refresh", "Refresh", id="app.refresh", tooltip="poll every engine now"),
+        Binding("t", "next_theme", "Theme", id="app.theme", tooltip="cycle the themes (remembered)"),
+        Binding("s", "screenshot", "Screenshot", id="app.screenshot", tooltip="save an SVG of the screen"),
+        Binding("d", "next_dimension", "NetIO by", id="app.dimension", show=False),
+        Binding("escape", "clear", "Clear", id="app.clear", tooltip="clear the selection and the filter"),
+        *(Binding(str(i), f"show_tab('{tab}')", label.split(" ", 1)[1], id=f"app.tab.{tab}", show=False)
+          for i, (tab, label) in enumerate(TABS, start=1)),
+        Binding("ctrl+p", "command_palette", "Jump", id="app.palette", tooltip="jump to a node, service, network"),
+    ]
+
+    def __init__(
+        self,
+        source: Any,
+        *,
+        source_label: str = "",
+        interval: float | None = 1.0,
+        reconcile: float = 15.0,
+        clock: Callable[[], float] = time.time,
+        config: Config | None = None,
+        theme: str | None = None,
+        persist_config: bool = True,
+        screenshot_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.source_label = source_label or "overlaytui"
+        self.interval = interval
+        self.reconcile = reconcile
+        self.clock = clock
+        self.config = config or Config()
+        self._requested_theme = theme or self.config.theme or DEFAULT_THEME
+        self._persist = persist_config
+        self.screenshot_dir = screenshot_dir or Path.cwd()
+        self.snapshot: ClusterSnapshot | None = None
+        self.history = History()
+        self.selection: Selection | None = None
+        self.filter_text = ""
+        self.paused = False
+        self._own_themes: list[str] = []
+
+    # ------------------------------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with TabbedContent(initial="topology", id="tabs"):
+            for tab, label in TABS:
+                with TabPane(label, id=tab):
+                    yield {"topology": TopologyPane, "placement": PlacementPane, "netio": NetIOPane,
+                           "loss": LossPane, "networks": NetworksPane}[tab](id=f"pane-{tab}")
+        yield Input(placeholder="filter: part of a name, subnet or image (enter keeps it, esc clears)",
+                    id="filter")
+        yield StatusBar(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for theme in load_themes():
+            self.register_theme(theme)
+            self._own_themes.append(theme.name)
+        if self._requested_theme not in self.available_themes:
+            self.notify(f"unknown theme {self._requested_theme!r}; using {DEFAULT_THEME}", severity="warning")
+            self._requested_theme = DEFAULT_THEME
+        self.theme = self._requested_theme
+        self.sub_title = self.source_label
+        self._render_status()
+        self.collect()
+
+    # ---------------------------------------------------------------------------------------- collection
+
+    @work(exclusive=True, group="collect")
+    async def collect(self) -> None:
+        """Start the source, then post a snapshot every interval; re-poll the engines when an event says
+        something changed, when asked (r), or every `reconcile` seconds. Polls never overlap."""
+        try:
+            await self.source.start()
+        except Exception as exc:  # a source that cannot start must not take the UI down
+            self.post_message(SourceFailed(str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+            return
+        next_reconcile = time.monotonic() + self.reconcile
+        while True:
+            self.post_message(SnapshotReady(self.source.snapshot()))
+            if self.interval is None:
+                return
+            changed = await self.source.wait_for_change(self.interval)
+            if changed or time.monotonic() >= next_reconcile:
+                await self.source.poll()
+                next_reconcile = time.monotonic() + self.reconcile
+
+    @work(exclusive=True, group="refresh")
+    async def refresh_now(self) -> None:
+        await self.source.poll()
+        self.post_message(SnapshotReady(self.source.snapshot()))
+
+    def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        if self.paused:
+            return
+        self.snapshot = message.snapshot
+        self.history.add(message.snapshot)
+        self.render_visible()
+
+    def on_source_failed(self, message: SourceFailed) -> None:
+        self.notify(f"cannot collect: {message.error}", severity="error", timeout=30)
+
+    # ------------------------------------------------------------------------------------------- render
+
+    def view(self) -> View | None:
+        if self.snapshot is None:
+            return None
+        probes = getattr(self.source, "probe_results", None)
+        return View(
+            snapshot=self.snapshot,
+            history=self.history,
+            probes=probes if probes is not None else (lambda network: ()),
+            selection=self.selection,
+            filter_text=self.filter_text,
+            thresholds=self.config.loss,
+            probes_available=probes is not None,
+        )
+
+    def render_visible(self) -> None:
+        view = self.view()
+        if view is None:
+            return
+        with self.batch_update():
+            screen = self.screen
+            if hasattr(screen, "show") and screen is not self.screen_stack[0]:
+                screen.show(view)  # an open detail screen follows the data
+            else:
+                active = self.query_one(TabbedContent).active
+                self.query_one(f"#pane-{active}").show(view)
+            self._render_status(view)
+
+    def _render_status(self, view: View | None = None) -> None:
+        self.query_one(StatusBar).show(view, now=self.clock(), interval=self.interval, paused=self.paused,
+                                       source=self.source_label)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
+        self.render_visible()
+
+    # -------------------------------------------------------------------------------------- selection
+
+    def _select(self, selection: Selection | None) -> None:
+        if selection is not None and self.snapshot is not None:
+            selection = self._resolve(selection)
+        self.selection = selection
+        self.render_visible()
+
+    def _resolve(self, selection: Selection) -> Selection:
+        """Ids from the panes -> the names the other panes filter on, with a readable label."""
+        snap = self.snapshot
+        if selection.kind == "node":
+            node = snap.nodes_by_id.get(selection.key)
+            return replace(selection, label=node.hostname if node else selection.key[:12])
+        if selection.kind == "network":
+            net = snap.networks_by_id.get(selection.key.split("@")[0]) or snap.network(selection.key)
+            return Selection("network", net.name, net.name) if net else selection
+        return selection
+
+    @on(TopologyPane.Selected)
+    def _topology_selected(self, message: TopologyPane.Selected) -> None:
+        self._select(message.selection)
+        self.notify(f"showing {self.selection.describe()} in the other panes (esc: all)", timeout=3)
+
+    @on(PlacementPane.Selected)
+    def _placement_selected(self, message: PlacementPane.Selected) -> None:
+        self.open_detail("service", message.selection.key)
+
+    @on(NetworksPane.Selected)
+    def _network_selected(self, message: NetworksPane.Selected) -> None:
+        self.open_detail("network", message.selection.key)
+
+    def open_detail(self, kind: str, key: str) -> None:
+        view = self.view()
+        if view is None:
+            return
+        self.push_screen(DETAIL_SCREENS[kind](key, view))
+
+    # ------------------------------------------------------------------------------------------ actions
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_help(self) -> None:
+        rows = [(b.key_display or b.key, b.description or b.action) for b in self.BINDINGS
+                if isinstance(b, Binding)]
+        rows += [("1-5", "switch pane"), ("enter", "details of the row / select node or overlay"),
+                 ("d", "NetIO: per node / service / network")]
+        self.push_screen(HelpScreen(rows))
+
+    def action_filter(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.display = True
+        field.focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        self.render_visible()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_done(self, event: Input.Submitted) -> None:
+        event.input.display = False
+        self.query_one(TabbedContent).focus()
+
+    def action_clear(self) -> None:
+        field = self.query_one("#filter", Input)
+        field.value = ""
+        field.display = False
+        self.filter_text = ""
+        self._select(None)
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        self._render_status(self.view())
+        self.notify("paused: the panes keep what they show" if self.paused else "resumed", timeout=2)
+
+    def action_refresh(self) -> None:
+        self.paused = False
+        self.refresh_now()
+
+    def action_next_dimension(self) -> None:
+        self.query_one(NetIOPane).cycle_dimension()
+
+    def action_next_theme(self) -> None:
+        names = self._own_themes or [DEFAULT_THEME]
+        current = names.index(self.theme) if self.theme in names else -1
+        self.theme = names[(current + 1) % len(names)]
+        self.config = self.config.with_theme(self.theme)
+        if self._persist:
+            try:
+                save_config(self.config)
+            except OSError as exc:
+                self.notify(f"theme not saved: {exc}", severity="warning")
+        self.notify(f"theme {self.theme}", timeout=2)
+        self.render_visible()
+
+    def action_screenshot(self) -> None:
+        name = f"overlaytui-{time.strftime('%Y%m%d-%H%M%S')}.svg"
+        try:
+            path = self.save_screenshot(filename=name, path=str(self.screenshot_dir))
+        except OSError as exc:
+            self.notify(f"screenshot not saved: {exc}", severity="error")
+            return
+        self.notify(f"saved {path}", timeout=4)
+
+    async def action_quit(self) -> None:
+        await self._close_source()
+        self.exit()
+
+    async def _close_source(self) -> None:
+        try:
+            await asyncio.wait_for(self.source.close(), timeout=5)
+        except (TimeoutError, Exception):  # noqa: BLE001 - quitting must always work
+            pass
+

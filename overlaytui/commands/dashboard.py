@@ -1,0 +1,71 @@
+"""`overlaytui` with no subcommand: the dashboard, on real engines or (--demo) on the simulated cluster."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..sources.demo import SCENARIOS
+from ..sources.endpoints import EndpointError
+from .common import add_endpoint_flags, endpoints_from_args
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("dashboard")
+    group.add_argument("--demo", nargs="?", const="healthy", choices=list(SCENARIOS), metavar="SCENARIO",
+                       help="run on the embedded simulated cluster; scenarios: "
+                            + "; ".join(f"{k}: {v}" for k, v in SCENARIOS.items()).replace("%", "%%"))
+    group.add_argument("--seed", type=int, default=1, help="the demo's random seed (default 1)")
+    group.add_argument("--demo-scale", metavar="NODES,SERVICES,TASKS", type=_scale,
+                       help="a larger simulated cluster, e.g. 200,300,5000")
+    group.add_argument("--theme", help="overlaytui-dark (default), overlaytui-light, overlaytui-high-contrast, "
+                                       "or any Textual theme; the choice made with t is remembered")
+    group.add_argument("--interval", type=float, default=1.0, metavar="S", help="refresh every S seconds (default 1)")
+    group.add_argument("--reconcile", type=float, default=15.0, metavar="S",
+                       help="re-read every engine at least every S seconds (events trigger it sooner; default 15)")
+    group.add_argument("--timeout", type=float, default=5.0, metavar="S", help="timeout of each engine call")
+    add_endpoint_flags(parser)
+
+
+def _scale(value: str) -> tuple[int, int, int]:
+    try:
+        nodes, services, tasks = (int(v) for v in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected NODES,SERVICES,TASKS, e.g. 200,300,5000") from None
+    if nodes < 1 or services < 1 or tasks < 0:
+        raise argparse.ArgumentTypeError("NODES and SERVICES must be >= 1, TASKS >= 0")
+    return nodes, services, tasks
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.interval <= 0 or args.reconcile <= 0:
+        print("overlaytui: --interval and --reconcile must be > 0", file=sys.stderr)
+        return 2
+    from ..config import load_config
+
+    config, problem = load_config()
+    if problem:
+        print(f"overlaytui: {problem}", file=sys.stderr)
+    if args.demo or args.demo_scale:
+        from ..sources.demo import DemoSource
+
+        scenario = args.demo or "healthy"
+        source = DemoSource(scenario, seed=args.seed, scale=args.demo_scale)
+        label = f"demo: {scenario}" + (f" ({','.join(map(str, args.demo_scale))})" if args.demo_scale else "")
+    else:
+        try:
+            endpoints = endpoints_from_args(args)
+        except EndpointError as exc:
+            print(f"overlaytui: {exc}", file=sys.stderr)
+            return 2
+        from ..sources.swarm import DockerSwarmSource
+
+        source = DockerSwarmSource(endpoints, call_timeout=args.timeout)
+        origin = endpoints[0].origin if len(endpoints) == 1 else f"{len(endpoints)} engines"
+        label = f"{endpoints[0].url if len(endpoints) == 1 else origin}"
+    from ..app import OverlayApp
+
+    app = OverlayApp(source, source_label=label, interval=args.interval, reconcile=args.reconcile, config=config,
+                     theme=args.theme)
+    app.run()
+    return 0

@@ -1,0 +1,196 @@
+"""What every pane shares: the View it renders, safe text, keyed table updates, status colours.
+
+Panes keep no cluster state: they are handed a View (snapshot, history, probes, selection, filter) and render it.
+Text from the cluster (names, labels, errors) is never interpreted as markup: it goes into `Text` objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+
+from ..analysis.thresholds import LossThresholds, Verdict
+from ..history import History
+from ..model import ClusterSnapshot, ProbeResult, Task
+
+RUNNING = {"running"}
+PENDING = {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
+FAILED = {"failed", "rejected", "orphaned"}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the user picked in one pane, to filter the others: a node, a network or a service."""
+
+    kind: str  # node / network / service
+    key: str  # node id, network name, service name
+    label: str
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.label}"
+
+
+@dataclass(frozen=True)
+class View:
+    snapshot: ClusterSnapshot
+    history: History
+    probes: Callable[[str], Sequence[ProbeResult]] = lambda network: ()
+    selection: Selection | None = None
+    filter_text: str = ""
+    thresholds: LossThresholds = field(default_factory=LossThresholds)
+    probes_available: bool = False  # False: nothing produces probe results (the loss pane explains)
+
+    def matches(self, *texts: str | None) -> bool:
+        """The filter (`/`) matches any of these texts (case-insensitive substring)."""
+        if not self.filter_text:
+            return True
+        needle = self.filter_text.lower()
+        return any(needle in t.lower() for t in texts if t)
+
+    # selection helpers -----------------------------------------------------------------------------
+
+    def service_selected(self, name: str) -> bool:
+        return self.selection is None or self.selection.kind != "service" or self.selection.key == name
+
+    def services_in_scope(self) -> set[str] | None:
+        """Service names the selection allows (None: all)."""
+        sel, snap = self.selection, self.snapshot
+        if sel is None:
+            return None
+        if sel.kind == "service":
+            return {sel.key}
+        if sel.kind == "network":
+            net = snap.network(sel.key)
+            ids = {net.id} if net else set()
+            return {s.name for s in snap.services if ids & set(s.network_ids) or
+                    any(v.network_id in ids for v in s.vips)}
+        if sel.kind == "node":
+            return {t.service_name for t in snap.tasks if t.node_id == sel.key and t.desired_state == "running"}
+        return None
+
+    def nodes_in_scope(self) -> set[str] | None:
+        """Node ids the selection allows (None: all)."""
+        sel, snap = self.selection, self.snapshot
+        if sel is None:
+            return None
+        if sel.kind == "node":
+            return {sel.key}
+        if sel.kind == "service":
+            return {t.node_id for t in snap.tasks if t.service_name == sel.key and t.node_id
+                    and t.desired_state == "running"}
+        if sel.kind == "network":
+            net = snap.network(sel.key)
+            return {v.node_id for v in net.views if v.node_id} if net else set()
+        return None
+
+
+def text(value: object, style: str = "") -> Text:
+    """Cluster text, never markup."""
+    return Text("" if value is None else str(value), style=style, no_wrap=True, overflow="ellipsis")
+
+
+def join(*parts: Text | str, sep: str = " ") -> Text:
+    result = Text(no_wrap=True, overflow="ellipsis")
+    for i, part in enumerate(p for p in parts if p):
+        if i:
+            result.append(sep)
+        result.append(part if isinstance(part, Text) else Text(part))
+    return result
+
+
+class Palette:
+    """Status colours from the current theme (cells are Rich Text, so they need colours, not CSS)."""
+
+    def __init__(self, theme) -> None:
+        self.good = theme.success or "green"
+        self.warn = theme.warning or "yellow"
+        self.bad = theme.error or "red"
+        self.accent = theme.accent or "magenta"
+        self.primary = theme.primary
+        self.muted = f"{theme.foreground or 'white'} dim" if theme.foreground else "dim"
+
+    def verdict(self, verdict: Verdict) -> str:
+        return {Verdict.GOOD: self.good, Verdict.ACCEPTABLE: self.warn, Verdict.BAD: f"bold {self.bad}",
+                Verdict.INSUFFICIENT: self.muted, Verdict.UNKNOWN: self.muted}[verdict]
+
+    def task_state(self, state: str) -> str:
+        if state in RUNNING:
+            return self.good
+        if state in PENDING:
+            return self.warn
+        if state in FAILED:
+            return f"bold {self.bad}"
+        return self.muted
+
+    def node_state(self, state: str, availability: str = "active") -> str:
+        if state != "ready":
+            return f"bold {self.bad}"
+        return self.warn if availability != "active" else self.good
+
+
+def palette_of(widget) -> Palette:
+    return Palette(widget.app.current_theme)
+
+
+def sync_columns(table: DataTable, columns: Sequence[tuple[str, Text | str]]) -> bool:
+    """Make the table's columns exactly these (key, label); rebuild only when they changed. True if rebuilt."""
+    wanted = [key for key, _ in columns]
+    current = [str(col.key.value) for col in table.ordered_columns]
+    labels = [str(label) for _, label in columns]
+    current_labels = [str(col.label) for col in table.ordered_columns]
+    if wanted == current and labels == current_labels:
+        return False
+    table.clear(columns=True)
+    for key, label in columns:
+        table.add_column(label if isinstance(label, Text) else Text(label), key=key)
+    return True
+
+
+def sync_rows(table: DataTable, rows: Mapping[str, Sequence[Text]], height: int = 1) -> None:
+    """Update the table to exactly these rows, by key: changed cells are updated in place, new rows added in
+    order, rows gone removed in one pass (rebuilding when most are gone is cheaper than removing one by one)."""
+    existing = [str(r.value) for r in table.rows]
+    gone = [key for key in existing if key not in rows]
+    if gone and len(gone) > len(existing) // 2:
+        keep_cursor = table.cursor_coordinate
+        table.clear()
+        existing = []
+        table.cursor_coordinate = keep_cursor
+    else:
+        for key in gone:
+            table.remove_row(key)
+    column_keys = [col.key for col in table.ordered_columns]
+    present = set(existing) - set(gone)
+    for key, cells in rows.items():
+        if key in present:
+            for column_key, value in zip(column_keys, cells, strict=False):
+                try:
+                    if table.get_cell(key, column_key) != value:
+                        table.update_cell(key, column_key, value)
+                except (CellDoesNotExist, RowDoesNotExist):
+                    pass
+        else:
+            table.add_row(*cells, key=key, height=height)
+    if list(rows) != [str(r.value) for r in table.rows]:  # order changed: rebuild in the wanted order
+        cursor = table.cursor_coordinate
+        table.clear()
+        for key, cells in rows.items():
+            table.add_row(*cells, key=key, height=height)
+        table.cursor_coordinate = cursor
+
+
+def task_counts(tasks: Iterable[Task]) -> dict[str, int]:
+    """running / pending / failed counts of tasks that should be running."""
+    counts = {"running": 0, "pending": 0, "failed": 0}
+    for task in tasks:
+        if task.state in RUNNING:
+            counts["running"] += 1
+        elif task.state in PENDING:
+            counts["pending"] += 1
+        elif task.state in FAILED:
+            counts["failed"] += 1
+    return counts

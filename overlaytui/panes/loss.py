@@ -1,0 +1,141 @@
+"""Loss & latency: node x node per overlay, from probe results, judged against the thresholds (honest about
+sample size); path-MTU black holes marked. Large clusters get the worst pairs as a list instead of a matrix."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widget import Widget
+from textual.widgets import DataTable, Static, Tab, Tabs
+
+from ..analysis.thresholds import Verdict, judge_loss, packets_needed
+from ..model import ProbeResult
+from .common import View, palette_of, sync_columns, sync_rows, text
+
+MATRIX_LIMIT = 30  # nodes; beyond this a matrix does not fit a screen: worst pairs are listed
+WORST_PAIRS = 50
+
+NO_PROBES = (
+    "No probe results. Loss, latency and path MTU are measured by probes that run inside the overlays between "
+    "every pair of nodes; nothing is probing this cluster. The simulated cluster (`overlaytui --demo`) shows "
+    "what this pane looks like with results."
+)
+
+
+class LossPane(Widget):
+    DEFAULT_CSS = """
+    LossPane { height: 1fr; }
+    LossPane > Tabs { height: 2; }
+    LossPane > #loss-legend { height: auto; padding: 0 1; }
+    LossPane > DataTable { height: 1fr; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.network: str | None = None
+        self._view: View | None = None
+        self._generation = 0
+
+    def compose(self) -> ComposeResult:
+        yield Tabs(id="loss-networks")
+        yield Static(id="loss-legend")
+        yield DataTable(id="loss-table", cursor_type="cell")
+
+    def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
+        event.stop()
+        self.network = str(event.tab.label.plain) if event.tab else None
+        if self._view is not None:
+            self.show(self._view)
+
+    def show(self, view: View) -> None:
+        self._view = view
+        snap, colors = view.snapshot, palette_of(self)
+        overlays = [n.name for n in snap.networks if n.driver == "overlay" and not n.ingress]
+        if view.selection and view.selection.kind == "network" and view.selection.key in overlays:
+            self.network = view.selection.key
+        tabs = self.query_one(Tabs)
+        current = [str(t.label.plain) for t in tabs.query(Tab)]
+        if current != overlays:
+            self._generation += 1  # fresh ids: the old tabs may still be on their way out
+            tabs.clear()
+            for index, name in enumerate(overlays):
+                tabs.add_tab(Tab(name, id=f"net-{self._generation}-{index}"))
+        if self.network not in overlays:
+            self.network = overlays[0] if overlays else None
+        for tab in tabs.query(Tab):
+            if str(tab.label.plain) == self.network and tabs.active != tab.id:
+                tabs.active = tab.id
+        legend = self.query_one("#loss-legend", Static)
+        table = self.query_one(DataTable)
+        results = list(view.probes(self.network)) if self.network else []
+        if not view.probes_available or not results:
+            legend.update(Text(NO_PROBES if not view.probes_available else
+                               f"No probe results for {self.network or 'any overlay'} yet.", style=colors.warn))
+            table.clear(columns=True)
+            return
+        net = snap.network(self.network)
+        expected_mtu = net.effective_mtu if net else None
+        pings = {(r.src_node, r.dst_node): r for r in results if r.kind == "ping"}
+        mtus = {(r.src_node, r.dst_node): r for r in results if r.kind == "mtu"}
+        hosts = sorted({h for pair in pings for h in pair} | {h for pair in mtus for h in pair},
+                       key=lambda h: (len(h), h))
+        legend.update(self._legend(view, colors, expected_mtu))
+        if len(hosts) > MATRIX_LIMIT:
+            self._worst_pairs(table, view, pings, mtus, expected_mtu, colors)
+            return
+        sync_columns(table, [("src", text("from \\ to"))] + [(f"dst:{h}", text(h)) for h in hosts])
+        rows = {}
+        for src in hosts:
+            row = [text(src, "bold")]
+            for dst in hosts:
+                if src == dst:
+                    row.append(text("·", colors.muted))
+                    continue
+                row.append(_cell(pings.get((src, dst)), mtus.get((src, dst)), expected_mtu, view, colors))
+            rows[src] = row
+        sync_rows(table, rows)
+
+    def _legend(self, view: View, colors, expected_mtu: int | None) -> Text:
+        th = view.thresholds
+        legend = Text(no_wrap=False)
+        legend.append(f"loss: good < {th.good_pct:g} %", style=colors.verdict(Verdict.GOOD))
+        legend.append(" · ")
+        legend.append(f"acceptable < {th.acceptable_pct:g} %", style=colors.verdict(Verdict.ACCEPTABLE))
+        legend.append(" · ")
+        legend.append(f"bad ≥ {th.acceptable_pct:g} %", style=colors.verdict(Verdict.BAD))
+        legend.append(" · ")
+        legend.append(f"? not enough samples (good needs ≥ {packets_needed(th):,} loss-free packets)",
+                      style=colors.muted)
+        legend.append(f"   cell: loss %, avg RTT; MTU! = path MTU below the overlay's {expected_mtu}")
+        return legend
+
+    def _worst_pairs(self, table: DataTable, view: View, pings, mtus, expected_mtu, colors) -> None:
+        sync_columns(table, [("pair", text("pair")), ("loss", text("loss, RTT")), ("mtu", text("path MTU"))])
+
+        def badness(pair):
+            r = pings[pair]
+            return -(r.loss_pct or 0), pair
+        rows = {}
+        for pair in sorted(pings, key=badness)[:WORST_PAIRS]:
+            mtu = mtus.get(pair)
+            rows[f"{pair[0]}>{pair[1]}"] = [text(f"{pair[0]} → {pair[1]}", "bold"),
+                                            _cell(pings[pair], None, expected_mtu, view, colors),
+                                            text(mtu.path_mtu if mtu and mtu.path_mtu else "-")]
+        sync_rows(table, rows)
+
+
+def _cell(ping: ProbeResult | None, mtu: ProbeResult | None, expected_mtu: int | None, view: View, colors) -> Text:
+    if ping is None:
+        return text("-", colors.muted)
+    if ping.error:
+        return text(f"✖ {ping.error}", f"bold {colors.bad}")
+    lost = ping.sent - ping.received
+    verdict = judge_loss(lost, ping.sent, view.thresholds)
+    mark = "?" if verdict is Verdict.INSUFFICIENT else ""
+    cell = Text(no_wrap=True)
+    cell.append(f"{ping.loss_pct:.2f}%{mark}", style=colors.verdict(verdict))
+    if ping.rtt_avg_ms is not None:
+        cell.append(f" {ping.rtt_avg_ms:.2f}ms", style=colors.muted)
+    if mtu is not None and mtu.path_mtu and expected_mtu and mtu.path_mtu < expected_mtu:
+        cell.append(f" MTU!{mtu.path_mtu}", style=f"bold {colors.bad}")
+    return cell

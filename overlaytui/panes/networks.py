@@ -1,0 +1,72 @@
+"""Networks: every network by driver, with addressing, MTU configured and effective, flags, peers, services."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import DataTable
+
+from ..model import ClusterSnapshot, Network
+from .common import Selection, View, palette_of, sync_columns, sync_rows, text
+
+DRIVER_ORDER = {"overlay": 0, "bridge": 1, "macvlan": 2, "ipvlan": 3, "host": 4, "null": 5}
+COLUMNS = [("name", "network"), ("driver", "driver"), ("scope", "scope"), ("subnet", "subnet"),
+           ("gateway", "gateway"), ("vni", "VNI"), ("mtu", "MTU set/eff"), ("flags", "flags"),
+           ("peers", "peers"), ("services", "services (VIP, or dnsrr)"), ("engine", "engine")]
+
+
+def network_key(net: Network) -> str:
+    return net.id if net.scope != "local" else f"{net.id}@{net.engine}"
+
+
+def peer_hostnames(snapshot: ClusterSnapshot, net: Network) -> list[str]:
+    by_address = {n.address: n.hostname for n in snapshot.nodes}
+    return sorted({by_address.get(p.address, p.address) for v in net.views for p in v.peers})
+
+
+class NetworksPane(Widget):
+    DEFAULT_CSS = "NetworksPane { height: 1fr; } NetworksPane > DataTable { height: 1fr; }"
+
+    class Selected(Message):
+        def __init__(self, selection: Selection) -> None:
+            self.selection = selection
+            super().__init__()
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="networks-table", cursor_type="row", zebra_stripes=True)
+
+    def show(self, view: View) -> None:
+        snap = view.snapshot
+        colors = palette_of(self)
+        table = self.query_one(DataTable)
+        sync_columns(table, [(key, text(label)) for key, label in COLUMNS])
+        scope = view.services_in_scope()
+        hostnames = {e.endpoint: e.hostname or e.endpoint for e in snap.engines}
+        rows = {}
+        for net in sorted(snap.networks, key=lambda n: (DRIVER_ORDER.get(n.driver, 9), n.name, n.engine or "")):
+            services = net.services
+            if scope is not None and net.driver == "overlay" and not {s.name for s in services} & scope:
+                continue
+            if view.selection and view.selection.kind == "network" and net.name != view.selection.key:
+                continue
+            if not view.matches(net.name, net.driver, net.subnet):
+                continue
+            flags = [f for f, on in (("encrypted", net.encrypted), ("attachable", net.attachable),
+                                     ("ingress", net.ingress), ("internal", net.internal)) if on]
+            peers = peer_hostnames(snap, net)
+            svc = ", ".join(f"{s.name} {s.vip or 'dnsrr'}" for s in services)
+            mtu = f"{net.configured_mtu or '-'}/{net.effective_mtu or '-'}"
+            rows[network_key(net)] = [
+                text(net.name, "bold"), text(net.driver, colors.primary if net.driver == "overlay" else ""),
+                text(net.scope, colors.muted), text(net.subnet or "-"), text(net.gateway or "-"),
+                text(net.vni or "-"), text(mtu), text(" ".join(flags), colors.accent if net.encrypted else ""),
+                text(", ".join(peers) if peers else "-"), text(svc or "-"),
+                text(hostnames.get(net.engine or "", "") if net.engine else "swarm", colors.muted),
+            ]
+        sync_rows(table, rows)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        key = str(event.row_key.value)
+        self.post_message(self.Selected(Selection("network", key, key)))

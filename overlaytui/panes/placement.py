@@ -1,0 +1,141 @@
+"""Placement: services x nodes, what runs where (like docker-swarm-visualizer, with task states and errors)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import DataTable, Static
+
+from ..model import ClusterSnapshot, Service, Task
+from .common import FAILED, PENDING, RUNNING, Selection, View, palette_of, sync_columns, sync_rows, text
+
+
+def imbalance(service: Service, per_node: dict[str, int], ready_nodes: list[str]) -> str:
+    """Why a service's placement is off, or "" when it is fine.
+
+    Replicated: running tasks per ready node differ by more than one (spread is what swarm aims for).
+    Global: a ready node without its task."""
+    counts = [per_node.get(node, 0) for node in ready_nodes]
+    if not counts:
+        return ""
+    if service.mode == "global":
+        missing = sum(1 for c in counts if c == 0)
+        return f"{missing} ready node(s) without a task" if missing else ""
+    if service.mode == "replicated" and max(counts) - min(counts) > 1:
+        return f"uneven: {min(counts)} to {max(counts)} tasks per node"
+    return ""
+
+
+def latest_errors(tasks: list[Task]) -> dict[str, str]:
+    """service name -> the error of its most recent failed task."""
+    latest: dict[str, Task] = {}
+    for task in tasks:
+        if task.error and (task.state in FAILED or task.state in PENDING):
+            known = latest.get(task.service_name)
+            if known is None or task.timestamp > known.timestamp:
+                latest[task.service_name] = task
+    return {name: t.error for name, t in latest.items()}
+
+
+class PlacementPane(Widget):
+    DEFAULT_CSS = """
+    PlacementPane { height: 1fr; }
+    PlacementPane > #placement-legend { height: auto; color: $text-muted; padding: 0 1; }
+    PlacementPane > DataTable { height: 1fr; }
+    """
+
+    class Selected(Message):
+        def __init__(self, selection: Selection) -> None:
+            self.selection = selection
+            super().__init__()
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="placement-legend")
+        yield DataTable(id="placement-table", cursor_type="row", zebra_stripes=True)
+
+    def show(self, view: View) -> None:
+        snap = view.snapshot
+        colors = palette_of(self)
+        table = self.query_one(DataTable)
+        node_scope = view.nodes_in_scope()
+        nodes = [n for n in snap.nodes if node_scope is None or n.id in node_scope]
+        columns = [("service", text("service")), ("mode", text("mode")), ("tasks", text("run/want"))]
+        columns += [(f"node:{n.id}", Text(n.hostname, style=colors.node_state(n.state, n.availability)))
+                    for n in nodes]
+        columns.append(("problem", text("problem")))
+        sync_columns(table, columns)
+
+        cells = _cells(snap)
+        ready = [n.id for n in snap.nodes if n.state == "ready" and n.availability == "active"]
+        errors = latest_errors(list(snap.tasks))
+        scope = view.services_in_scope()
+        rows = {}
+        for service in snap.services:
+            if scope is not None and service.name not in scope or not view.matches(service.name, service.image):
+                continue
+            running = {node: counts["running"] for node, counts in cells[service.id].items()}
+            problem = imbalance(service, running, ready)
+            error = errors.get(service.name, "")
+            run = service.running_tasks if service.running_tasks is not None else sum(running.values())
+            want = service.desired_tasks if service.desired_tasks is not None else service.replicas
+            short = want is not None and run < want
+            name_style = f"bold {colors.warn}" if problem or short else "bold"
+            if error and run == 0:
+                name_style = f"bold {colors.bad}"
+            mode = service.mode + (f" {service.update_state}" if service.update_state else "")
+            row = [text(service.name, name_style), text(mode, colors.muted),
+                   text(f"{run}/{want if want is not None else '?'}", colors.warn if short else "")]
+            for node in nodes:
+                row.append(_cell(cells[service.id].get(node.id), colors))
+            detail = error or problem
+            row.append(text(detail, colors.bad if error else colors.warn))
+            rows[service.name] = row
+        sync_rows(table, rows)
+        legend = Text(no_wrap=True, overflow="ellipsis")
+        legend.append("●", style=colors.good)
+        legend.append(" running  ")
+        legend.append("◌", style=colors.warn)
+        legend.append(" pending  ")
+        legend.append("✖", style=colors.bad)
+        legend.append(" failed/rejected   yellow name: under-replicated or unevenly spread   enter: details")
+        if view.selection:
+            legend.append(f"   showing {view.selection.describe()} (esc: all)")
+        self.query_one("#placement-legend", Static).update(legend)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        name = str(event.row_key.value)
+        self.post_message(self.Selected(Selection("service", name, name)))
+
+
+def _cells(snapshot: ClusterSnapshot) -> dict[str, dict[str, dict[str, int]]]:
+    """service id -> node id -> {running, pending, failed} for the tasks meant to run (recent failures too)."""
+    table: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: {
+        "running": 0, "pending": 0, "failed": 0}))
+    for task in snapshot.tasks:
+        node = task.node_id or "unassigned"
+        cell = table[task.service_id][node]
+        if task.state in RUNNING and task.desired_state == "running":
+            cell["running"] += 1
+        elif task.state in PENDING and task.desired_state in ("running", "ready"):
+            cell["pending"] += 1
+        elif task.state in FAILED and task.desired_state in ("running", "ready"):
+            cell["failed"] += 1
+    return table
+
+
+def _cell(counts: dict[str, int] | None, colors) -> Text:
+    result = Text(no_wrap=True)
+    if not counts:
+        return Text("·", style=colors.muted)
+    if counts["running"]:
+        result.append(f"●{counts['running']}", style=colors.good)
+    if counts["pending"]:
+        result.append(f" ◌{counts['pending']}", style=colors.warn)
+    if counts["failed"]:
+        result.append(f" ✖{counts['failed']}", style=f"bold {colors.bad}")
+    return result if result.plain else Text("·", style=colors.muted)

@@ -1,0 +1,49 @@
+"""The status bar: each engine's health, the age of the data, the poll interval, paused, filter, selection."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from ..model import Health
+from .common import View, palette_of
+
+MAX_ENGINES_LISTED = 8
+
+
+class StatusBar(Static):
+    DEFAULT_CSS = "StatusBar { height: 1; background: $panel; color: $foreground; padding: 0 1; }"
+
+    def show(self, view: View | None, *, now: float, interval: float | None, paused: bool, source: str) -> None:
+        colors = palette_of(self)
+        line = Text(no_wrap=True, overflow="ellipsis")
+        line.append(source + "  ", style="bold")
+        if view is None:
+            line.append("connecting…", style=colors.warn)
+            self.update(line)
+            return
+        snap = view.snapshot
+        counts = {h: sum(1 for e in snap.engines if e.health is h) for h in Health}
+        if len(snap.engines) <= MAX_ENGINES_LISTED:
+            for engine in snap.engines:
+                style = {Health.OK: colors.good, Health.STALE: colors.warn, Health.ERROR: f"bold {colors.bad}"}[
+                    engine.health]
+                mark = {Health.OK: "●", Health.STALE: "◐", Health.ERROR: "✖"}[engine.health]
+                line.append(f"{mark} {engine.hostname or engine.endpoint} ", style=style)
+        else:
+            line.append(f"● {counts[Health.OK]} ok ", style=colors.good)
+            if counts[Health.STALE]:
+                line.append(f"◐ {counts[Health.STALE]} stale ", style=colors.warn)
+            if counts[Health.ERROR]:
+                line.append(f"✖ {counts[Health.ERROR]} error ", style=f"bold {colors.bad}")
+        line.append(f"│ data {max(0.0, now - snap.taken_at):.1f} s old ")
+        line.append(f"│ every {interval:g} s " if interval else "│ manual refresh (r) ")
+        if paused:
+            line.append("│ PAUSED (p) ", style=f"bold reverse {colors.warn}")
+        if view.filter_text:
+            line.append("│ filter ")
+            line.append(view.filter_text, style=f"bold {colors.accent}")
+            line.append(" ")
+        if view.selection:
+            line.append(f"│ {view.selection.describe()} (esc clears) ", style=colors.accent)
+        self.update(line)

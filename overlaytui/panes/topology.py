@@ -1,0 +1,127 @@
+"""Topology: nodes across the top, each overlay a bus running through the nodes it reaches, its services at the
+end. A diagram you can move a cursor over: a node cell selects the node, the overlay cell the overlay."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import DataTable, Static
+
+from ..model import ClusterSnapshot, Health, Network
+from .common import Selection, View, join, palette_of, sync_columns, sync_rows, text
+
+ATTACHED, ABSENT = "━━●━━", "━━━━━"  # the legend's samples; cells are drawn to their column's width
+
+
+def bus(width: int, attached: bool) -> str:
+    """One node's stretch of an overlay's bus: a dot where the node is on it."""
+    if not attached:
+        return "━" * width
+    left = (width - 1) // 2
+    return "━" * left + "●" + "━" * (width - left - 1)
+
+
+class TopologyPane(Widget):
+    DEFAULT_CSS = """
+    TopologyPane { height: 1fr; }
+    TopologyPane > #topology-legend { height: auto; color: $text-muted; padding: 0 1; }
+    TopologyPane > DataTable { height: 1fr; }
+    """
+
+    class Selected(Message):
+        def __init__(self, selection: Selection) -> None:
+            self.selection = selection
+            super().__init__()
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="topology-legend")
+        # no cell padding: the bus runs through the node columns without gaps
+        yield DataTable(id="topology-table", cursor_type="cell", header_height=3, cell_padding=0)
+
+    def show(self, view: View) -> None:
+        snap = view.snapshot
+        colors = palette_of(self)
+        # the filter narrows nodes and overlays; one that matches none of a kind leaves that kind whole
+        nodes = [n for n in snap.nodes if view.matches(n.hostname, n.address)] or list(snap.nodes)
+        overlays = [n for n in _overlays(snap) if view.matches(n.name, n.subnet)] or _overlays(snap)
+        engines = {e.node_id: e for e in snap.engines if e.node_id}
+        table = self.query_one(DataTable)
+        columns = [("overlay", text(" overlay \n VNI · subnet \n MTU "))]
+        widths = {}
+        for node in nodes:
+            engine = engines.get(node.id)
+            role = "★ leader" if node.leader else node.role
+            health = engine.health.value if engine else "no engine"
+            header = Text(no_wrap=True)
+            header.append(f" {node.hostname} \n", style="bold")
+            header.append(f" {role} \n", style=colors.muted)
+            header.append(f" {node.state}", style=colors.node_state(node.state, node.availability))
+            header.append(" · ")
+            header.append(f"{health} ", style=colors.good if engine and engine.health is Health.OK else colors.bad)
+            widths[node.id] = max(len(line) for line in header.plain.split("\n"))
+            columns.append((f"node:{node.id}", header))
+        columns.append(("services", text("  services \n  (mode running/desired)")))
+        sync_columns(table, columns)
+        rows = {}
+        for net in overlays:
+            members = {v.node_id for v in net.views}
+            members |= {t.node_id for t in snap.tasks
+                        if t.state == "running" and any(a.network_id == net.id for a in t.addresses)}
+            mtu = f"MTU {net.effective_mtu}" + (" (set)" if net.configured_mtu else "")
+            label = join(text(f" {net.name}", "bold"), text(" enc" if net.encrypted else "", colors.accent),
+                         text(f" \n {net.vni or '-'} · {net.subnet or '-'} \n"), text(f" {mtu} ", colors.muted),
+                         sep="")
+            selected_net = view.selection is not None and view.selection.kind == "network" \
+                and view.selection.key == net.name
+            cells: list[Text] = [label if not selected_net else Text(label.plain, style=f"reverse {colors.accent}")]
+            for node in nodes:
+                attached = node.id in members
+                style = colors.primary if attached else colors.muted
+                if attached and node.state != "ready":
+                    style = colors.bad
+                cells.append(Text(f"\n{bus(widths[node.id], attached)}", style=style, no_wrap=True))
+            services = [s for s in snap.services if net.id in s.network_ids or any(v.network_id == net.id
+                                                                                  for v in s.vips)]
+            svc_text = Text("  ", no_wrap=False)
+            for i, svc in enumerate(services):
+                running = svc.running_tasks if svc.running_tasks is not None else "?"
+                desired = svc.desired_tasks if svc.desired_tasks is not None else svc.replicas
+                ok = running == desired
+                if i:
+                    svc_text.append("  ")
+                svc_text.append(svc.name, style="bold" if ok else f"bold {colors.warn}")
+                detail = f" ({svc.endpoint_mode} {running}/{desired})"
+                svc_text.append(detail, style=colors.muted if ok else colors.warn)
+            cells.append(svc_text if services else text("(no services)", colors.muted))
+            rows[net.id] = cells
+        sync_rows(table, rows, height=3)
+        self.query_one("#topology-legend", Static).update(_legend(snap, nodes))
+
+    def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
+        event.stop()
+        column = str(event.cell_key.column_key.value)
+        network_id = str(event.cell_key.row_key.value)
+        # the app holds the snapshot; it resolves ids to a selection
+        if column.startswith("node:"):
+            self.post_message(self.Selected(Selection("node", column[5:], column[5:])))
+        else:
+            self.post_message(self.Selected(Selection("network", network_id, network_id)))
+
+
+def _overlays(snapshot: ClusterSnapshot) -> list[Network]:
+    return [n for n in snapshot.networks if n.driver == "overlay"]
+
+
+def _legend(snapshot: ClusterSnapshot, nodes) -> Text:
+    overlays = _overlays(snapshot)
+    ready = sum(1 for n in snapshot.nodes if n.state == "ready")
+    line = Text(no_wrap=True, overflow="ellipsis")
+    line.append(f"{ready}/{len(snapshot.nodes)} nodes ready · {len(overlays)} overlays · "
+                f"{len(snapshot.services)} services  ")
+    line.append(f"{ATTACHED} node on the overlay   {ABSENT} not   enc: encrypted (IPsec)   "
+                "enter: filter the other panes by a node or an overlay")
+    if len(nodes) < len(snapshot.nodes):
+        line.append(f"   ({len(snapshot.nodes) - len(nodes)} nodes hidden by the filter)")
+    return line
