@@ -19,12 +19,12 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
-from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, Input, TabbedContent, TabPane
 
 from .config import Config, save_config
 from .history import History
 from .model import ClusterSnapshot
-from .panes.common import Selection, View
+from .panes.common import Picked, Selection, View
 from .panes.details import DETAIL_SCREENS, HelpScreen
 from .panes.loss import LossPane
 from .panes.netio import NetIOPane
@@ -230,6 +230,14 @@ class OverlayApp(App):
     @on(TabbedContent.TabActivated)
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
         self.render_visible()
+        self._focus_pane()
+
+    def _focus_pane(self) -> None:
+        """Keys go to the visible pane's table (not to a hidden one)."""
+        active = self.query_one(TabbedContent).active
+        tables = self.query_one(f"#pane-{active}").query(DataTable)
+        if tables:
+            tables.first().focus()
 
     # -------------------------------------------------------------------------------------- selection
 
@@ -250,18 +258,12 @@ class OverlayApp(App):
             return Selection("network", net.name, net.name) if net else selection
         return selection
 
-    @on(TopologyPane.Selected)
-    def _topology_selected(self, message: TopologyPane.Selected) -> None:
-        self._select(message.selection)
-        self.notify(f"showing {self.selection.describe()} in the other panes (esc: all)", timeout=3)
-
-    @on(PlacementPane.Selected)
-    def _placement_selected(self, message: PlacementPane.Selected) -> None:
-        self.open_detail("service", message.selection.key)
-
-    @on(NetworksPane.Selected)
-    def _network_selected(self, message: NetworksPane.Selected) -> None:
-        self.open_detail("network", message.selection.key)
+    def on_picked(self, message: Picked) -> None:
+        if message.pane == "topology":
+            self._select(message.selection)
+            self.notify(f"showing {self.selection.describe()} in the other panes (esc: all)", timeout=3)
+        else:
+            self.open_detail(message.selection.kind, message.selection.key)
 
     def open_detail(self, kind: str, key: str) -> None:
         view = self.view()
@@ -273,6 +275,7 @@ class OverlayApp(App):
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+        self._focus_pane()
 
     def action_help(self) -> None:
         rows = [(b.key_display or b.key, b.description or b.action) for b in self.BINDINGS
@@ -294,7 +297,7 @@ class OverlayApp(App):
     @on(Input.Submitted, "#filter")
     def _filter_done(self, event: Input.Submitted) -> None:
         event.input.display = False
-        self.query_one(TabbedContent).focus()
+        self._focus_pane()
 
     def action_clear(self) -> None:
         field = self.query_one("#filter", Input)

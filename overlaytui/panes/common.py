@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rich.text import Text
+from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
@@ -32,6 +33,16 @@ class Selection:
 
     def describe(self) -> str:
         return f"{self.kind} {self.label}"
+
+
+class Picked(Message):
+    """The user picked something in a pane (enter or click). The app decides what it means there: the topology
+    pane filters the others, placement and networks open details."""
+
+    def __init__(self, pane: str, selection: Selection) -> None:
+        self.pane = pane
+        self.selection = selection
+        super().__init__()
 
 
 @dataclass(frozen=True)

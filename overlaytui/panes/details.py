@@ -251,11 +251,11 @@ class HelpScreen(ModalScreen):
 
     def __init__(self, bindings: list[tuple[str, str]]) -> None:
         super().__init__()
-        self._bindings = bindings
+        self._rows = bindings
 
     def compose(self) -> ComposeResult:
         keys = _table("key", "does")
-        for key, description in self._bindings:
+        for key, description in self._rows:
             keys.add_row(Text(key, style="bold"), Text(description))
         panes = _kv([
             ("1 Topology", "overlays as buses through the nodes they reach; enter on a node or an overlay filters "

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable
 
 from ..model import ClusterSnapshot, Network
-from .common import Selection, View, palette_of, sync_columns, sync_rows, text
+from .common import Picked, Selection, View, palette_of, sync_columns, sync_rows, text
 
 DRIVER_ORDER = {"overlay": 0, "bridge": 1, "macvlan": 2, "ipvlan": 3, "host": 4, "null": 5}
 COLUMNS = [("name", "network"), ("driver", "driver"), ("scope", "scope"), ("subnet", "subnet"),
@@ -27,11 +26,6 @@ def peer_hostnames(snapshot: ClusterSnapshot, net: Network) -> list[str]:
 
 class NetworksPane(Widget):
     DEFAULT_CSS = "NetworksPane { height: 1fr; } NetworksPane > DataTable { height: 1fr; }"
-
-    class Selected(Message):
-        def __init__(self, selection: Selection) -> None:
-            self.selection = selection
-            super().__init__()
 
     def compose(self) -> ComposeResult:
         yield DataTable(id="networks-table", cursor_type="row", zebra_stripes=True)
@@ -69,4 +63,4 @@ class NetworksPane(Widget):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         key = str(event.row_key.value)
-        self.post_message(self.Selected(Selection("network", key, key)))
+        self.post_message(Picked("networks", Selection("network", key, key)))

@@ -6,12 +6,11 @@ from collections import defaultdict
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from ..model import ClusterSnapshot, Service, Task
-from .common import FAILED, PENDING, RUNNING, Selection, View, palette_of, sync_columns, sync_rows, text
+from .common import FAILED, PENDING, RUNNING, Picked, Selection, View, palette_of, sync_columns, sync_rows, text
 
 
 def imbalance(service: Service, per_node: dict[str, int], ready_nodes: list[str]) -> str:
@@ -47,11 +46,6 @@ class PlacementPane(Widget):
     PlacementPane > #placement-legend { height: auto; color: $text-muted; padding: 0 1; }
     PlacementPane > DataTable { height: 1fr; }
     """
-
-    class Selected(Message):
-        def __init__(self, selection: Selection) -> None:
-            self.selection = selection
-            super().__init__()
 
     def compose(self) -> ComposeResult:
         yield Static(id="placement-legend")
@@ -109,7 +103,7 @@ class PlacementPane(Widget):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         name = str(event.row_key.value)
-        self.post_message(self.Selected(Selection("service", name, name)))
+        self.post_message(Picked("placement", Selection("service", name, name)))
 
 
 def _cells(snapshot: ClusterSnapshot) -> dict[str, dict[str, dict[str, int]]]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from ..model import ClusterSnapshot, Health, Network
-from .common import Selection, View, join, palette_of, sync_columns, sync_rows, text
+from .common import Picked, Selection, View, join, palette_of, sync_columns, sync_rows, text
 
 ATTACHED, ABSENT = "━━●━━", "━━━━━"  # the legend's samples; cells are drawn to their column's width
 
@@ -29,11 +28,6 @@ class TopologyPane(Widget):
     TopologyPane > #topology-legend { height: auto; color: $text-muted; padding: 0 1; }
     TopologyPane > DataTable { height: 1fr; }
     """
-
-    class Selected(Message):
-        def __init__(self, selection: Selection) -> None:
-            self.selection = selection
-            super().__init__()
 
     def compose(self) -> ComposeResult:
         yield Static(id="topology-legend")
@@ -105,9 +99,9 @@ class TopologyPane(Widget):
         network_id = str(event.cell_key.row_key.value)
         # the app holds the snapshot; it resolves ids to a selection
         if column.startswith("node:"):
-            self.post_message(self.Selected(Selection("node", column[5:], column[5:])))
+            self.post_message(Picked("topology", Selection("node", column[5:], column[5:])))
         else:
-            self.post_message(self.Selected(Selection("network", network_id, network_id)))
+            self.post_message(Picked("topology", Selection("network", network_id, network_id)))
 
 
 def _overlays(snapshot: ClusterSnapshot) -> list[Network]:

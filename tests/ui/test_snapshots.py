@@ -1,0 +1,52 @@
+"""Snapshot tests of every pane on the demo cluster at a fixed size, seed and clock (pytest-textual-snapshot).
+
+Update after an intended change: `.venv/bin/pytest tests/ui/test_snapshots.py --snapshot-update`, then look at
+the report of what changed before committing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ui.helpers import Clock, feed, make_app
+
+
+def snapshot_app(scenario: str = "healthy", theme: str | None = None, history: int = 30, advance: int = 0):
+    clock = Clock()
+    app = make_app(scenario, clock=clock, theme=theme)
+
+    async def run_before(pilot) -> None:
+        clock.now += advance
+        if advance:
+            await app.source.poll()
+        await feed(app, pilot, clock, seconds=history)
+
+    return app, run_before
+
+
+@pytest.mark.parametrize("key", ["1", "2", "3", "4", "5"])
+def test_each_pane(snap_compare, key):
+    app, run_before = snapshot_app()
+    assert snap_compare(app, press=[key], terminal_size=(120, 36), run_before=run_before)
+
+
+@pytest.mark.parametrize("theme", ["overlaytui-light", "overlaytui-high-contrast"])
+def test_themes(snap_compare, theme):
+    app, run_before = snapshot_app(theme=theme)
+    assert snap_compare(app, press=["2"], terminal_size=(120, 36), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (250, 70)])
+def test_smallest_and_largest_screens(snap_compare, size):
+    app, run_before = snapshot_app()
+    assert snap_compare(app, press=["1"], terminal_size=size, run_before=run_before)
+
+
+def test_loss_scenario(snap_compare):
+    app, run_before = snapshot_app("loss")
+    assert snap_compare(app, press=["4"], terminal_size=(120, 36), run_before=run_before)
+
+
+def test_node_down_placement(snap_compare):
+    app, run_before = snapshot_app("node-down", advance=25)
+    assert snap_compare(app, press=["2"], terminal_size=(120, 36), run_before=run_before)
