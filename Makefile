@@ -1,10 +1,10 @@
-# Two commands after cloning: `make lab` (a real swarm to look at) and `make test` (the whole suite).
+# Two commands after cloning: `make demo` (the dashboard on a simulated cluster) and `make test` (the whole suite).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test unit lab lab-down bench clean
+.PHONY: venv demo test unit lab lab-down bench screenshots wheel-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+demo: $(STAMP)          ## the dashboard on the embedded simulated cluster (SCENARIO=loss|mtu|node-down|...)
+	$(BIN)/overlaytui --demo $(SCENARIO)
 
 test: $(STAMP)          ## lint, then the whole suite, lab integration tests included (needs root for those)
 	$(BIN)/ruff check overlaytui tests bench
@@ -27,8 +30,14 @@ lab: $(STAMP)           ## a real 3-node swarm on this machine (root)
 lab-down: $(STAMP)
 	$(BIN)/overlaytui lab down
 
-bench: $(STAMP)
-	$(BIN)/python -m bench
+bench: $(STAMP)         ## benchmarks (a lab for the collectors: root); figures in docs/benchmarks.md
+	$(BIN)/python -m bench $(BENCH)
+
+screenshots: $(STAMP)   ## screenshots/*.svg from the demo cluster
+	$(BIN)/python tools/screenshots.py
+
+wheel-check: $(STAMP)   ## build the wheel, install it in a fresh venv, check the themes ship and the demo starts
+	bash tools/wheel-check.sh
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache

@@ -9,9 +9,9 @@ import platform
 import time
 from pathlib import Path
 
-from . import collectors
+from . import collectors, dashboard
 
-BENCHMARKS = {"collectors": collectors.main}
+BENCHMARKS = {"collectors": collectors.main, "dashboard": dashboard.main}
 
 
 def main() -> None:

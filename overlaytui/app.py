@@ -187,6 +187,8 @@ class OverlayApp(App):
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         if self.paused:
             return
+        if self.snapshot is not None and message.snapshot.taken_at < self.snapshot.taken_at:
+            return  # a late message (e.g. from the initial poll): never replace newer data with older
         self.snapshot = message.snapshot
         self.history.add(message.snapshot)
         self.render_visible()

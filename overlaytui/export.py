@@ -6,7 +6,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from .analysis.netio import Throughput, by_network, by_node, by_service
+from .analysis.netio import Throughput, aggregate, by_network
 from .model import ClusterSnapshot, Health
 
 SCHEMA = "overlaytui.snapshot/1"
@@ -29,11 +29,8 @@ def snapshot_to_dict(snapshot: ClusterSnapshot) -> dict[str, Any]:
         raw.update(rx_bytes=container.rx_bytes, tx_bytes=container.tx_bytes, rx_rate=container.rx_rate,
                    tx_rate=container.tx_rate)
     data["nodes_without_engine"] = [n.id for n in snapshot.nodes_without_engine]
-    data["netio"] = {
-        "by_network": _throughput(by_network(snapshot)),
-        "by_service": _throughput(by_service(snapshot)),
-        "by_node": _throughput(by_node(snapshot)),
-    }
+    totals = aggregate(snapshot)
+    data["netio"] = {f"by_{dim}": _throughput(totals[dim]) for dim in ("network", "service", "node")}
     return data
 
 

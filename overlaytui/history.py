@@ -5,27 +5,96 @@ Owned and mutated by the app on the UI thread only; panes get copies.
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from .analysis.netio import by_network, by_node, by_service
+from .analysis.netio import aggregate
 from .model import ClusterSnapshot
 
 DIMENSIONS = ("node", "service", "network")
 
 
-@dataclass(frozen=True)
-class Point:
+class Point(NamedTuple):
     t: float
     rx: float  # bytes/s
     tx: float
 
 
+class _Ring:
+    """A container's recent throughput in three fixed arrays of doubles: thousands of containers stay cheap."""
+
+    __slots__ = ("data", "head", "size")
+
+    def __init__(self, capacity: int) -> None:
+        self.data = array("d", bytes(8 * 3 * capacity))
+        self.head = 0
+        self.size = 0
+
+    def append(self, t: float, rx: float, tx: float) -> None:
+        capacity = len(self.data) // 3
+        base = self.head * 3
+        self.data[base], self.data[base + 1], self.data[base + 2] = t, rx, tx
+        self.head = (self.head + 1) % capacity
+        self.size = min(self.size + 1, capacity)
+
+    def points(self) -> list[Point]:
+        capacity = len(self.data) // 3
+        start = (self.head - self.size) % capacity
+        d = self.data
+        return [Point(d[3 * i], d[3 * i + 1], d[3 * i + 2]) for i in
+                ((start + k) % capacity for k in range(self.size))]
+
+
+@dataclass(frozen=True)
+class SeriesStats:
+    rx: float  # latest
+    tx: float
+    peak: float  # highest rx+tx in the window
+    avg_rx: float
+    avg_tx: float
+    samples: int
+
+
+class _Series:
+    """A ring buffer of points with running sums, so current/peak/average cost O(1) to read."""
+
+    __slots__ = ("points", "sum_rx", "sum_tx", "_peak")
+
+    def __init__(self, maxlen: int) -> None:
+        self.points: deque[Point] = deque(maxlen=maxlen)
+        self.sum_rx = self.sum_tx = 0.0
+        self._peak: float | None = 0.0
+
+    def append(self, point: Point) -> None:
+        points = self.points
+        if len(points) == points.maxlen:
+            old = points[0]
+            self.sum_rx -= old.rx
+            self.sum_tx -= old.tx
+            if self._peak is not None and old.rx + old.tx >= self._peak:
+                self._peak = None  # the peak left the window: recompute when asked
+        points.append(point)
+        self.sum_rx += point.rx
+        self.sum_tx += point.tx
+        if self._peak is not None:
+            self._peak = max(self._peak, point.rx + point.tx)
+
+    def stats(self) -> SeriesStats:
+        if self._peak is None:
+            self._peak = max((p.rx + p.tx for p in self.points), default=0.0)
+        n = len(self.points)
+        last = self.points[-1]
+        return SeriesStats(last.rx, last.tx, self._peak, self.sum_rx / n, self.sum_tx / n, n)
+
+
 class History:
-    def __init__(self, maxlen: int = 600):
+    def __init__(self, maxlen: int = 600, container_maxlen: int = 120):
         self.maxlen = maxlen
-        self._series: dict[tuple[str, str], deque[Point]] = {}
-        self._containers: dict[str, deque[Point]] = {}
+        self.container_maxlen = container_maxlen
+        self._series: dict[tuple[str, str], _Series] = {}
+        self._containers: dict[str, _Ring] = {}
         self._last_t: float | None = None
 
     def add(self, snapshot: ClusterSnapshot) -> None:
@@ -33,33 +102,50 @@ class History:
         if self._last_t is not None and t <= self._last_t:
             return  # the same data again (a refresh without new samples): one point per moment
         self._last_t = t
-        for dimension, totals in (("node", by_node(snapshot)), ("service", by_service(snapshot)),
-                                  ("network", by_network(snapshot))):
+        for dimension, totals in aggregate(snapshot).items():
             for name, value in totals.items():
-                self._buffer(self._series, (dimension, name)).append(Point(t, value.rx, value.tx))
+                series = self._series.get((dimension, name))
+                if series is None:
+                    series = self._series[(dimension, name)] = _Series(self.maxlen)
+                series.append(Point(t, value.rx, value.tx))
         live = set()
         for container in snapshot.containers:
             live.add(container.container_id)
-            if container.rx_rate is not None and container.tx_rate is not None:
-                self._buffer(self._containers, container.container_id).append(
-                    Point(t, container.rx_rate, container.tx_rate))
-        for gone in [cid for cid in self._containers if cid not in live]:
-            del self._containers[gone]
+            rx = tx = 0.0
+            for iface in container.interfaces:
+                if iface.rx_rate is None or iface.tx_rate is None:
+                    break
+                rx += iface.rx_rate
+                tx += iface.tx_rate
+            else:
+                if container.interfaces:
+                    ring = self._containers.get(container.container_id)
+                    if ring is None:
+                        ring = self._containers[container.container_id] = _Ring(self.container_maxlen)
+                    ring.append(t, rx, tx)
+        if len(live) != len(self._containers):
+            for gone in [cid for cid in self._containers if cid not in live]:
+                del self._containers[gone]
 
-    def _buffer(self, table: dict, key) -> deque[Point]:
-        buffer = table.get(key)
-        if buffer is None:
-            buffer = table[key] = deque(maxlen=self.maxlen)
-        return buffer
+    def series(self, dimension: str, name: str, last: int | None = None) -> list[Point]:
+        found = self._series.get((dimension, name))
+        if found is None:
+            return []
+        points = found.points
+        if last is not None and last < len(points):
+            return [points[i] for i in range(len(points) - last, len(points))]
+        return list(points)
 
-    def series(self, dimension: str, name: str) -> list[Point]:
-        return list(self._series.get((dimension, name), ()))
+    def stats(self, dimension: str, name: str) -> SeriesStats | None:
+        found = self._series.get((dimension, name))
+        return found.stats() if found is not None and found.points else None
 
     def names(self, dimension: str) -> list[str]:
         """Names with history in this dimension, busiest (latest rx+tx) first."""
-        names = [(key[1], buf[-1].rx + buf[-1].tx) for key, buf in self._series.items()
-                 if key[0] == dimension and buf]
+        names = [(key[1], s.points[-1].rx + s.points[-1].tx) for key, s in self._series.items()
+                 if key[0] == dimension and s.points]
         return [name for name, _ in sorted(names, key=lambda item: (-item[1], item[0]))]
 
     def container(self, container_id: str) -> list[Point]:
-        return list(self._containers.get(container_id, ()))
+        ring = self._containers.get(container_id)
+        return ring.points() if ring is not None else []

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ..model import ClusterSnapshot, ContainerStats, InterfaceStats
+from ..model import ClusterSnapshot
 
 
 @dataclass(frozen=True)
@@ -18,39 +17,56 @@ class Throughput:
         return Throughput(self.rx + other.rx, self.tx + other.tx, self.containers + other.containers)
 
 
-def _add(totals: dict[str, Throughput], key: str | None, interfaces: Iterable[InterfaceStats]) -> None:
-    rated = [i for i in interfaces if i.rx_rate is not None and i.tx_rate is not None]
-    if key is None or not rated:
-        return
-    part = Throughput(sum(i.rx_rate for i in rated), sum(i.tx_rate for i in rated), 1)
-    totals[key] = totals.get(key, Throughput()) + part
+def aggregate(snapshot: ClusterSnapshot) -> dict[str, dict[str, Throughput]]:
+    """One pass over the containers: {"node": ..., "service": ..., "network": ...} -> name -> throughput.
+
+    Per network: every container interface on it, across all nodes (overlay traffic stays apart from
+    docker_gwbridge and ingress because interfaces are mapped to networks one by one). Per service: all its
+    tasks' interfaces. Per node: the node's hostname (the engine's endpoint when it is not a swarm node)."""
+    hostnames = {n.id: n.hostname for n in snapshot.nodes}
+    engine_names = {e.endpoint: e.hostname or e.endpoint for e in snapshot.engines}
+    sums: dict[str, dict[str, list]] = {"node": {}, "service": {}, "network": {}}
+    for container in snapshot.containers:
+        rx_total = tx_total = 0.0
+        rated = False
+        per_net: dict[str, list] = {}
+        for iface in container.interfaces:
+            rx, tx = iface.rx_rate, iface.tx_rate
+            if rx is None or tx is None:
+                continue
+            rated = True
+            rx_total += rx
+            tx_total += tx
+            if iface.network_name:
+                entry = per_net.setdefault(iface.network_name, [0.0, 0.0])
+                entry[0] += rx
+                entry[1] += tx
+        if not rated:
+            continue
+        node = hostnames.get(container.node_id or "") or engine_names.get(container.engine, container.engine)
+        keys = (("node", node), ("service", container.service_name))
+        for dimension, key in keys:
+            if key is None:
+                continue
+            entry = sums[dimension].setdefault(key, [0.0, 0.0, 0])
+            entry[0] += rx_total
+            entry[1] += tx_total
+            entry[2] += 1
+        for name, (rx, tx) in per_net.items():
+            entry = sums["network"].setdefault(name, [0.0, 0.0, 0])
+            entry[0] += rx
+            entry[1] += tx
+            entry[2] += 1
+    return {dim: {k: Throughput(v[0], v[1], v[2]) for k, v in table.items()} for dim, table in sums.items()}
 
 
 def by_network(snapshot: ClusterSnapshot) -> dict[str, Throughput]:
-    """Network name -> throughput of every container interface on it, across all nodes. Overlay traffic is
-    separate from docker_gwbridge and ingress because interfaces are mapped to networks one by one."""
-    totals: dict[str, Throughput] = {}
-    for container in snapshot.containers:
-        names = {i.network_name for i in container.interfaces if i.network_name}
-        for name in names:
-            _add(totals, name, (i for i in container.interfaces if i.network_name == name))
-    return totals
-
-
-def _by(snapshot: ClusterSnapshot, key: Callable[[ContainerStats], str | None]) -> dict[str, Throughput]:
-    totals: dict[str, Throughput] = {}
-    for container in snapshot.containers:
-        _add(totals, key(container), container.interfaces)
-    return totals
+    return aggregate(snapshot)["network"]
 
 
 def by_service(snapshot: ClusterSnapshot) -> dict[str, Throughput]:
-    """Service name -> throughput of all its tasks' containers (all interfaces), across nodes."""
-    return _by(snapshot, lambda c: c.service_name)
+    return aggregate(snapshot)["service"]
 
 
 def by_node(snapshot: ClusterSnapshot) -> dict[str, Throughput]:
-    """Node hostname (or engine endpoint when the engine is not a swarm node) -> container throughput."""
-    hostnames = {n.id: n.hostname for n in snapshot.nodes}
-    engine_names = {e.endpoint: e.hostname or e.endpoint for e in snapshot.engines}
-    return _by(snapshot, lambda c: hostnames.get(c.node_id or "") or engine_names.get(c.engine, c.engine))
+    return aggregate(snapshot)["node"]

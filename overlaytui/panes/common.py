@@ -18,6 +18,7 @@ from ..analysis.thresholds import LossThresholds, Verdict
 from ..history import History
 from ..model import ClusterSnapshot, ProbeResult, Task
 
+MAX_NODE_COLUMNS = 40  # beyond this a node-per-column matrix is unreadable (and slow): panes summarise instead
 RUNNING = {"running"}
 PENDING = {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
 FAILED = {"failed", "rejected", "orphaned"}
@@ -113,6 +114,33 @@ def join(*parts: Text | str, sep: str = " ") -> Text:
     return result
 
 
+class RenderGuard:
+    """Skips a pane's render when its inputs are the very same objects as last time (and the plain values —
+    selection, filter, theme — are equal). Sources keep unchanged topology as the same objects between polls,
+    so a stats-only snapshot costs the topology panes nothing. References are held, so an id is never
+    recycled into a false match."""
+
+    def __init__(self) -> None:
+        self._objects: tuple = ()
+        self._values: tuple | None = None
+
+    def unchanged(self, objects: tuple, values: tuple) -> bool:
+        if self._values == values and len(objects) == len(self._objects) and all(
+                a is b for a, b in zip(objects, self._objects, strict=True)):
+            return True
+        self._objects, self._values = objects, values
+        return False
+
+    def reset(self) -> None:
+        self._objects, self._values = (), None
+
+
+def view_values(view: View, widget) -> tuple:
+    """The plain values every pane's output depends on, besides its objects (not its size: tables and plots
+    lay themselves out)."""
+    return (view.selection, view.filter_text, view.thresholds, widget.app.theme)
+
+
 class Palette:
     """Status colours from the current theme (cells are Rich Text, so they need colours, not CSS)."""
 
@@ -180,7 +208,8 @@ def sync_rows(table: DataTable, rows: Mapping[str, Sequence[Text]], height: int 
         if key in present:
             for column_key, value in zip(column_keys, cells, strict=False):
                 try:
-                    if table.get_cell(key, column_key) != value:
+                    current = table.get_cell(key, column_key)
+                    if current is not value and current != value:
                         table.update_cell(key, column_key, value)
                 except (CellDoesNotExist, RowDoesNotExist):
                     pass

@@ -90,8 +90,8 @@ class DetailScreen(ModalScreen):
         plt.clear_figure()
         if points:
             xs = [p.t - now for p in points]
-            plt.plot(xs, [p.rx / 1024 for p in points], label="rx", marker="braille")
-            plt.plot(xs, [p.tx / 1024 for p in points], label="tx", marker="braille")
+            plt.plot(xs, [p.rx / 1024 for p in points], label="rx", marker="hd")
+            plt.plot(xs, [p.tx / 1024 for p in points], label="tx", marker="hd")
         plt.title(title + " (KiB/s)" + ("" if points else ": no history yet"))
         plt.xlabel("seconds ago")
         plot.refresh()

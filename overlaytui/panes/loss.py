@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Static, Tab, Tabs
 
 from ..analysis.thresholds import Verdict, judge_loss, packets_needed
 from ..model import ProbeResult
-from .common import View, palette_of, sync_columns, sync_rows, text
+from .common import RenderGuard, View, palette_of, sync_columns, sync_rows, text, view_values
 
 MATRIX_LIMIT = 30  # nodes; beyond this a matrix does not fit a screen: worst pairs are listed
 WORST_PAIRS = 50
@@ -35,6 +35,7 @@ class LossPane(Widget):
         self.network: str | None = None
         self._view: View | None = None
         self._generation = 0
+        self._guard = RenderGuard()
 
     def compose(self) -> ComposeResult:
         yield Tabs(id="loss-networks")
@@ -67,7 +68,10 @@ class LossPane(Widget):
                 tabs.active = tab.id
         legend = self.query_one("#loss-legend", Static)
         table = self.query_one(DataTable)
-        results = list(view.probes(self.network)) if self.network else []
+        raw = view.probes(self.network) if self.network else ()
+        if self._guard.unchanged((raw, snap.networks), (self.network, view.probes_available, *view_values(view, self))):
+            return
+        results = list(raw)
         if not view.probes_available or not results:
             legend.update(Text(NO_PROBES if not view.probes_available else
                                f"No probe results for {self.network or 'any overlay'} yet.", style=colors.warn))

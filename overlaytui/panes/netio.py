@@ -9,12 +9,27 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Tab, Tabs
 from textual_plotext import PlotextPlot
 
-from ..history import DIMENSIONS, Point
+from ..history import DIMENSIONS
 from .common import View, palette_of, sync_columns, sync_rows, text
 
 MAX_LINES = 6  # more lines than this make a chart unreadable: the busiest ones are drawn
+TABLE_ROWS = 50  # the busiest; `/` finds the others
+PLOT_BUCKETS = 120  # plotext's cost grows with points x lines; a braille chart cannot show more anyway
+PLOT_POINTS = 300  # the chart shows the last 5 minutes at 1 s; the table summarises the whole history
 UNITS = [(1024**3, "GiB/s"), (1024**2, "MiB/s"), (1024, "KiB/s"), (1, "B/s")]
 LABELS = {"node": "per node", "service": "per service", "network": "per network"}
+
+
+def downsample(points: list, buckets: int) -> list:
+    """At most `buckets` points: each bucket is represented by its busiest point, so bursts stay visible."""
+    if len(points) <= buckets:
+        return points
+    size = len(points) / buckets
+    result = []
+    for b in range(buckets):
+        chunk = points[int(b * size): int((b + 1) * size)] or points[int(b * size): int(b * size) + 1]
+        result.append(max(chunk, key=lambda p: p.rx + p.tx))
+    return result
 
 
 def scale_for(peak: float) -> tuple[float, str]:
@@ -25,20 +40,12 @@ def scale_for(peak: float) -> tuple[float, str]:
     return 1, "B/s"
 
 
-def summarize(points: list[Point]) -> tuple[float, float, float, float, float]:
-    """(current rx, current tx, peak rx+tx, average rx, average tx) over the history."""
-    if not points:
-        return 0.0, 0.0, 0.0, 0.0, 0.0
-    last = points[-1]
-    peak = max(p.rx + p.tx for p in points)
-    return last.rx, last.tx, peak, sum(p.rx for p in points) / len(points), sum(p.tx for p in points) / len(points)
-
 
 class NetIOPane(Widget):
     DEFAULT_CSS = """
     NetIOPane { height: 1fr; }
     NetIOPane > Tabs { height: 2; }
-    NetIOPane > PlotextPlot { height: 2fr; min-height: 8; }
+    NetIOPane > PlotextPlot { height: 2fr; min-height: 8; max-height: 16; }
     NetIOPane > DataTable { height: 1fr; min-height: 4; }
     """
 
@@ -79,8 +86,9 @@ class NetIOPane(Widget):
         self._view = view
         colors = palette_of(self)
         names = self._names(view)
-        series = {name: view.history.series(self.dimension, name) for name in names}
         drawn = names[:MAX_LINES]
+        series = {name: downsample(view.history.series(self.dimension, name, last=PLOT_POINTS), PLOT_BUCKETS)
+                  for name in drawn}
         peak = max((p.rx + p.tx for name in drawn for p in series[name]), default=0.0)
         if len(drawn) == 1:  # one subject: rx and tx apart
             peak = max((max(p.rx, p.tx) for p in series[drawn[0]]), default=0.0)
@@ -93,16 +101,18 @@ class NetIOPane(Widget):
         if len(drawn) == 1:
             points = series[drawn[0]]
             xs = [p.t - now for p in points]
-            plt.plot(xs, [p.rx / factor for p in points], label=f"{drawn[0]} rx", marker="braille")
-            plt.plot(xs, [p.tx / factor for p in points], label=f"{drawn[0]} tx", marker="braille")
+            plt.plot(xs, [p.rx / factor for p in points], label=f"{drawn[0]} rx", marker="hd")
+            plt.plot(xs, [p.tx / factor for p in points], label=f"{drawn[0]} tx", marker="hd")
         else:
             for name in drawn:
                 points = series[name]
                 plt.plot([p.t - now for p in points], [(p.rx + p.tx) / factor for p in points], label=name,
-                         marker="braille")
+                         marker="hd")
         title = f"throughput {LABELS[self.dimension]} ({unit}, rx+tx" + (")" if len(drawn) != 1 else ", apart)")
         if len(names) > MAX_LINES:
             title += f" — busiest {MAX_LINES} of {len(names)}"
+        if len(names) > TABLE_ROWS:
+            title += f"; table: busiest {TABLE_ROWS} (/ finds the rest)"
         plt.title(title)
         plt.xlabel("seconds ago")
         plot.refresh()
@@ -112,10 +122,12 @@ class NetIOPane(Widget):
                              ("peak", text("peak rx+tx")), ("avg", text("average rx / tx")),
                              ("samples", text("samples"))])
         rows = {}
-        for name in names:
-            rx, tx, top, avg_rx, avg_tx = summarize(series[name])
-            rows[name] = [text(name, "bold" if name in drawn else colors.muted), _rate(rx), _rate(tx), _rate(top),
-                          Text(f"{_fmt(avg_rx)} / {_fmt(avg_tx)}"), text(len(series[name]), colors.muted)]
+        for name in names[:TABLE_ROWS]:
+            s = view.history.stats(self.dimension, name)
+            if s is None:
+                continue
+            rows[name] = [text(name, "bold" if name in drawn else colors.muted), _rate(s.rx), _rate(s.tx),
+                          _rate(s.peak), Text(f"{_fmt(s.avg_rx)} / {_fmt(s.avg_tx)}"), text(s.samples, colors.muted)]
         sync_rows(table, rows)
 
 

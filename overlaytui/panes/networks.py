@@ -7,7 +7,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable
 
 from ..model import ClusterSnapshot, Network
-from .common import Picked, Selection, View, palette_of, sync_columns, sync_rows, text
+from .common import Picked, RenderGuard, Selection, View, palette_of, sync_columns, sync_rows, text, view_values
 
 DRIVER_ORDER = {"overlay": 0, "bridge": 1, "macvlan": 2, "ipvlan": 3, "host": 4, "null": 5}
 COLUMNS = [("name", "network"), ("driver", "driver"), ("scope", "scope"), ("subnet", "subnet"),
@@ -27,11 +27,19 @@ def peer_hostnames(snapshot: ClusterSnapshot, net: Network) -> list[str]:
 class NetworksPane(Widget):
     DEFAULT_CSS = "NetworksPane { height: 1fr; } NetworksPane > DataTable { height: 1fr; }"
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._guard = RenderGuard()
+
     def compose(self) -> ComposeResult:
         yield DataTable(id="networks-table", cursor_type="row", zebra_stripes=True)
 
     def show(self, view: View) -> None:
         snap = view.snapshot
+        engines = tuple((e.endpoint, e.hostname) for e in snap.engines)
+        if self._guard.unchanged((snap.networks, snap.services, snap.nodes, snap.tasks),
+                                 (engines, *view_values(view, self))):
+            return
         colors = palette_of(self)
         table = self.query_one(DataTable)
         sync_columns(table, [(key, text(label)) for key, label in COLUMNS])

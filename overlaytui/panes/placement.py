@@ -10,7 +10,21 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from ..model import ClusterSnapshot, Service, Task
-from .common import FAILED, PENDING, RUNNING, Picked, Selection, View, palette_of, sync_columns, sync_rows, text
+from .common import (
+    FAILED,
+    MAX_NODE_COLUMNS,
+    PENDING,
+    RUNNING,
+    Picked,
+    RenderGuard,
+    Selection,
+    View,
+    palette_of,
+    sync_columns,
+    sync_rows,
+    text,
+    view_values,
+)
 
 
 def imbalance(service: Service, per_node: dict[str, int], ready_nodes: list[str]) -> str:
@@ -47,25 +61,36 @@ class PlacementPane(Widget):
     PlacementPane > DataTable { height: 1fr; }
     """
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._guard = RenderGuard()
+
     def compose(self) -> ComposeResult:
         yield Static(id="placement-legend")
         yield DataTable(id="placement-table", cursor_type="row", zebra_stripes=True)
 
     def show(self, view: View) -> None:
         snap = view.snapshot
+        if self._guard.unchanged((snap.nodes, snap.services, snap.tasks), view_values(view, self)):
+            return
         colors = palette_of(self)
         table = self.query_one(DataTable)
         node_scope = view.nodes_in_scope()
         nodes = [n for n in snap.nodes if node_scope is None or n.id in node_scope]
+        matrix = len(nodes) <= MAX_NODE_COLUMNS
         columns = [("service", text("service")), ("mode", text("mode")), ("tasks", text("run/want"))]
-        columns += [(f"node:{n.id}", Text(n.hostname, style=colors.node_state(n.state, n.availability)))
-                    for n in nodes]
+        if matrix:
+            columns += [(f"node:{n.id}", Text(n.hostname, style=colors.node_state(n.state, n.availability)))
+                        for n in nodes]
+        else:  # too many nodes for a column each: the spread, and where the tasks run
+            columns += [("spread", text("nodes · per node")), ("where", text(f"where (of {len(nodes)} nodes)"))]
         columns.append(("problem", text("problem")))
         sync_columns(table, columns)
 
         cells = _cells(snap)
         ready = [n.id for n in snap.nodes if n.state == "ready" and n.availability == "active"]
         errors = latest_errors(list(snap.tasks))
+        shared: dict = {}  # one Text per distinct cell content: 300 x 200 cells are mostly alike
         scope = view.services_in_scope()
         rows = {}
         for service in snap.services:
@@ -83,8 +108,11 @@ class PlacementPane(Widget):
             mode = service.mode + (f" {service.update_state}" if service.update_state else "")
             row = [text(service.name, name_style), text(mode, colors.muted),
                    text(f"{run}/{want if want is not None else '?'}", colors.warn if short else "")]
-            for node in nodes:
-                row.append(_cell(cells[service.id].get(node.id), colors))
+            if matrix:
+                for node in nodes:
+                    row.append(_cell(cells[service.id].get(node.id), colors, shared))
+            else:
+                row += _summary(cells[service.id], nodes, colors)
             detail = error or problem
             row.append(text(detail, colors.bad if error else colors.warn))
             rows[service.name] = row
@@ -96,6 +124,8 @@ class PlacementPane(Widget):
         legend.append(" pending  ")
         legend.append("✖", style=colors.bad)
         legend.append(" failed/rejected   yellow name: under-replicated or unevenly spread   enter: details")
+        if not matrix:
+            legend.append(f"   ({len(nodes)} nodes: select a node or / to see the matrix)")
         if view.selection:
             legend.append(f"   showing {view.selection.describe()} (esc: all)")
         self.query_one("#placement-legend", Static).update(legend)
@@ -122,7 +152,33 @@ def _cells(snapshot: ClusterSnapshot) -> dict[str, dict[str, dict[str, int]]]:
     return table
 
 
-def _cell(counts: dict[str, int] | None, colors) -> Text:
+def _summary(per_node: dict[str, dict[str, int]], nodes, colors) -> list[Text]:
+    """For many nodes: on how many nodes the service runs, min-max tasks per node, and the busiest nodes."""
+    hostnames = {n.id: n.hostname for n in nodes}
+    running = {node: c["running"] for node, c in per_node.items() if node in hostnames and c["running"]}
+    counts = list(running.values())
+    spread = f"{len(counts)} · {min(counts)}-{max(counts)}" if counts else "0"
+    where = Text(no_wrap=True, overflow="ellipsis")
+    for node, count in sorted(running.items(), key=lambda item: (-item[1], hostnames[item[0]]))[:12]:
+        where.append(f"{hostnames[node]}●{count} ", style=colors.good)
+    failed = sum(c["failed"] for c in per_node.values())
+    pending = sum(c["pending"] for c in per_node.values())
+    if pending:
+        where.append(f"◌{pending} ", style=colors.warn)
+    if failed:
+        where.append(f"✖{failed}", style=f"bold {colors.bad}")
+    return [text(spread), where]
+
+
+def _cell(counts: dict[str, int] | None, colors, shared: dict) -> Text:
+    key = (counts["running"], counts["pending"], counts["failed"]) if counts else None
+    cell = shared.get(key)
+    if cell is None:
+        cell = shared[key] = _new_cell(counts, colors)
+    return cell
+
+
+def _new_cell(counts: dict[str, int] | None, colors) -> Text:
     result = Text(no_wrap=True)
     if not counts:
         return Text("·", style=colors.muted)

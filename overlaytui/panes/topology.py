@@ -9,7 +9,19 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from ..model import ClusterSnapshot, Health, Network
-from .common import Picked, Selection, View, join, palette_of, sync_columns, sync_rows, text
+from .common import (
+    MAX_NODE_COLUMNS,
+    Picked,
+    RenderGuard,
+    Selection,
+    View,
+    join,
+    palette_of,
+    sync_columns,
+    sync_rows,
+    text,
+    view_values,
+)
 
 ATTACHED, ABSENT = "━━●━━", "━━━━━"  # the legend's samples; cells are drawn to their column's width
 
@@ -29,6 +41,10 @@ class TopologyPane(Widget):
     TopologyPane > DataTable { height: 1fr; }
     """
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._guard = RenderGuard()
+
     def compose(self) -> ComposeResult:
         yield Static(id="topology-legend")
         # no cell padding: the bus runs through the node columns without gaps
@@ -36,15 +52,23 @@ class TopologyPane(Widget):
 
     def show(self, view: View) -> None:
         snap = view.snapshot
+        health = tuple((e.node_id, e.health) for e in snap.engines)
+        if self._guard.unchanged((snap.nodes, snap.networks, snap.services, snap.tasks),
+                                 (health, *view_values(view, self))):
+            return
         colors = palette_of(self)
         # the filter narrows nodes and overlays; one that matches none of a kind leaves that kind whole
         nodes = [n for n in snap.nodes if view.matches(n.hostname, n.address)] or list(snap.nodes)
         overlays = [n for n in _overlays(snap) if view.matches(n.name, n.subnet)] or _overlays(snap)
         engines = {e.node_id: e for e in snap.engines if e.node_id}
         table = self.query_one(DataTable)
+        hidden = max(0, len(nodes) - MAX_NODE_COLUMNS)
+        shown_nodes = nodes[:MAX_NODE_COLUMNS]
         columns = [("overlay", text(" overlay \n VNI · subnet \n MTU "))]
+        if hidden:
+            columns.append(("count", text(f" on nodes \n (of {len(nodes)}) \n ")))
         widths = {}
-        for node in nodes:
+        for node in shown_nodes:
             engine = engines.get(node.id)
             role = "★ leader" if node.leader else node.role
             health = engine.health.value if engine else "no engine"
@@ -70,7 +94,10 @@ class TopologyPane(Widget):
             selected_net = view.selection is not None and view.selection.kind == "network" \
                 and view.selection.key == net.name
             cells: list[Text] = [label if not selected_net else Text(label.plain, style=f"reverse {colors.accent}")]
-            for node in nodes:
+            if hidden:
+                on = sum(1 for n in nodes if n.id in members)
+                cells.append(text(f"\n {on}/{len(nodes)}", colors.primary))
+            for node in shown_nodes:
                 attached = node.id in members
                 style = colors.primary if attached else colors.muted
                 if attached and node.state != "ready":
@@ -91,7 +118,7 @@ class TopologyPane(Widget):
             cells.append(svc_text if services else text("(no services)", colors.muted))
             rows[net.id] = cells
         sync_rows(table, rows, height=3)
-        self.query_one("#topology-legend", Static).update(_legend(snap, nodes))
+        self.query_one("#topology-legend", Static).update(_legend(snap, nodes, hidden))
 
     def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
         event.stop()
@@ -108,7 +135,7 @@ def _overlays(snapshot: ClusterSnapshot) -> list[Network]:
     return [n for n in snapshot.networks if n.driver == "overlay"]
 
 
-def _legend(snapshot: ClusterSnapshot, nodes) -> Text:
+def _legend(snapshot: ClusterSnapshot, nodes, hidden: int) -> Text:
     overlays = _overlays(snapshot)
     ready = sum(1 for n in snapshot.nodes if n.state == "ready")
     line = Text(no_wrap=True, overflow="ellipsis")
@@ -118,4 +145,6 @@ def _legend(snapshot: ClusterSnapshot, nodes) -> Text:
                 "enter: filter the other panes by a node or an overlay")
     if len(nodes) < len(snapshot.nodes):
         line.append(f"   ({len(snapshot.nodes) - len(nodes)} nodes hidden by the filter)")
+    if hidden:
+        line.append(f"   first {MAX_NODE_COLUMNS} of {len(nodes)} nodes drawn: / narrows them")
     return line

@@ -111,23 +111,23 @@ def attachments(raw: Mapping[str, Any], networks_by_id: Mapping[str, Network]) -
     return result
 
 
-def assemble(
-    *,
-    taken_at: float,
-    engines: Sequence[Engine],
-    swarm: SwarmPoll | None,
-    polls: Mapping[str, EnginePoll],
-    samples: Mapping[str, Mapping[str, tuple[StatsSample | None, StatsSample]]],
-    read_macs: Callable[[int | None, str], Mapping[str, str] | None] = lambda pid, cid: None,
-    problems: Sequence[str] = (),
-) -> ClusterSnapshot:
-    all_problems = list(problems)
-    if swarm is not None:
-        all_problems += swarm.problems
+@dataclass(frozen=True)
+class Topology:
+    """The joined cluster-wide objects; rebuilt only when a poll brought new answers."""
+
+    nodes: tuple[Node, ...]
+    services: tuple[Service, ...]
+    tasks: tuple[Task, ...]
+    networks: tuple[Network, ...]
+    problems: tuple[str, ...]
+
+
+def assemble_topology(swarm: SwarmPoll | None, polls: Mapping[str, EnginePoll]) -> Topology:
+    problems: list[str] = list(swarm.problems) if swarm is not None else []
     networks: dict[str, Network] = {n.id: n for n in (swarm.networks if swarm else ())}
     views: dict[str, list[NetworkView]] = {}
     for poll in polls.values():
-        all_problems += poll.problems
+        problems += poll.problems
         for net in poll.networks:
             if net.id not in networks:
                 networks[net.id] = net  # local networks, and swarm networks when no manager answered
@@ -137,7 +137,28 @@ def assemble(
         replace(net, views=tuple(sorted(views.get(net.id, ()), key=lambda v: v.engine)))
         for net in sorted(networks.values(), key=lambda n: (n.driver != "overlay", n.name, n.engine or ""))
     )
-    tasks = swarm.tasks if swarm else ()
+    return Topology(
+        nodes=tuple(sorted(swarm.nodes, key=lambda n: n.hostname)) if swarm else (),
+        services=tuple(sorted(swarm.services, key=lambda s: s.name)) if swarm else (),
+        tasks=swarm.tasks if swarm else (),
+        networks=merged,
+        problems=tuple(problems),
+    )
+
+
+def assemble(
+    *,
+    taken_at: float,
+    engines: Sequence[Engine],
+    swarm: SwarmPoll | None,
+    polls: Mapping[str, EnginePoll],
+    samples: Mapping[str, Mapping[str, tuple[StatsSample | None, StatsSample]]],
+    read_macs: Callable[[int | None, str], Mapping[str, str] | None] = lambda pid, cid: None,
+    problems: Sequence[str] = (),
+    topology: Topology | None = None,
+) -> ClusterSnapshot:
+    topology = topology or assemble_topology(swarm, polls)
+    tasks = topology.tasks
     task_pids = {t.container_id: t.pid for t in tasks if t.container_id and t.pid}
 
     containers = []
@@ -174,10 +195,10 @@ def assemble(
         taken_at=taken_at,
         engines=tuple(engines),
         swarm_id=swarm.swarm_id if swarm else None,
-        nodes=tuple(sorted(swarm.nodes, key=lambda n: n.hostname)) if swarm else (),
-        services=tuple(sorted(swarm.services, key=lambda s: s.name)) if swarm else (),
-        tasks=tuple(tasks),
-        networks=merged,
+        nodes=topology.nodes,
+        services=topology.services,
+        tasks=tasks,
+        networks=topology.networks,
         containers=tuple(sorted(containers, key=lambda c: c.name)),
-        problems=tuple(dict.fromkeys(all_problems)),
+        problems=tuple(dict.fromkeys([*problems, *topology.problems])),
     )

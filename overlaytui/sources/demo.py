@@ -88,10 +88,16 @@ class DemoSource:
         self._scale = (nodes, services, tasks)
         self._start = clock()
         self._plan = self._build_plan()
+        self._service_static = {  # per service: a CPU factor and the memory its tasks use
+            s.name: (_unit(seed, "cpu", s.name), int((40 + 400 * _unit(seed, "mem", s.name)) * 2**20))
+            for s in self._plan.services}
+        self._container_names: tuple = ()
         self._tasks: tuple[Task, ...] = ()
         self._containers: tuple[tuple[Task, Service], ...] = ()
         self._topology_at: object = None
         self._networks_now: tuple[Network, ...] = ()
+        self._nodes_now: tuple[Node, ...] = ()
+        self._services_now: tuple[Service, ...] = ()
         self._probe_cache: tuple[object, tuple[ProbeResult, ...]] | None = None
         self._changed = asyncio.Event()
 
@@ -127,7 +133,7 @@ class DemoSource:
         now = self.clock()
         if self._topology_changed_since_poll():
             self._changed.set()
-        nodes = self._node_states()
+        nodes = self._nodes_now  # the topology as of the last poll, as with real engines
         down = {n.id for n in nodes if n.state != "ready"}
         engines = tuple(
             Engine(endpoint=f"demo://{n.hostname}", health=Health.ERROR if n.id in down else Health.OK,
@@ -141,7 +147,7 @@ class DemoSource:
             engines=engines,
             swarm_id=_id("swarm", self.seed),
             nodes=nodes,
-            services=self._service_states(),
+            services=self._services_now,
             tasks=self._tasks,
             networks=self._networks_now,
             containers=self._container_stats(now, down),
@@ -283,6 +289,12 @@ class DemoSource:
         self._tasks = tuple(tasks)
         self._containers = tuple(containers)
         self._networks_now = self._networks(down)
+        hostnames = {n.id: n.hostname for n in self._plan.nodes}
+        self._container_names = tuple(
+            (task, service, f"{task.name}.{task.id[:25]}", f"demo://{hostnames.get(task.node_id or '', '?')}")
+            for task, service in self._containers)
+        self._nodes_now = nodes
+        self._services_now = self._service_states()
 
     def _task(self, service: Service, slot: int | None, node: Node | None, nets: tuple[str, ...], state: str,
               desired: str, error: str, version: str = "") -> Task:
@@ -381,23 +393,21 @@ class DemoSource:
         return tuple(interfaces)
 
     def _container_stats(self, now: float, down: set[str]) -> tuple[ContainerStats, ...]:
+        """One ContainerStats per running task; the tasks of a service share their (simulated) rates."""
         elapsed = self.elapsed
         result = []
-        hostnames = {n.id: n.hostname for n in self._plan.nodes}
-        shared: dict[str, tuple[InterfaceStats, ...]] = {}
-        for task, service in self._containers:
+        per_service: dict[str, tuple[tuple[InterfaceStats, ...], float, int]] = {}
+        for task, service, name, engine in self._container_names:
             if task.node_id in down:
                 continue
-            interfaces = shared.get(service.id)
-            if interfaces is None:
-                interfaces = shared[service.id] = self._service_interfaces(service, task, elapsed)
-            cpu = 2 + 30 * _unit(self.seed, "cpu", service.name) * (interfaces[0].rx_rate / 200_000)
-            mem = int((40 + 400 * _unit(self.seed, "mem", service.name)) * 2**20)
-            result.append(ContainerStats(
-                container_id=task.container_id or "", name=f"{task.name}.{task.id[:25]}",
-                engine=f"demo://{hostnames.get(task.node_id or '', '?')}", node_id=task.node_id, task_id=task.id,
-                service_name=service.name, read_at=now - 0.4, cpu_pct=round(cpu, 2), mem_bytes=mem,
-                mem_limit=2 * 2**30, interfaces=interfaces))
+            shared = per_service.get(service.id)
+            if shared is None:
+                interfaces = self._service_interfaces(service, task, elapsed)
+                cpu_unit, mem = self._service_static[service.name]
+                cpu = round(2 + 30 * cpu_unit * (interfaces[0].rx_rate / 200_000), 2)
+                shared = per_service[service.id] = (interfaces, cpu, mem)
+            result.append(ContainerStats(task.container_id or "", name, engine, task.node_id, task.id, service.name,
+                                         now - 0.4, shared[1], shared[2], 2 * 2**30, shared[0]))
         return tuple(result)
 
     # --------------------------------------------------------------------------------------- probes

@@ -26,8 +26,10 @@ from ..model import ClusterSnapshot, Engine, Health
 from .assemble import (
     EnginePoll,
     SwarmPoll,
+    Topology,
     active_swarm_networks,
     assemble,
+    assemble_topology,
     engine_poll_from_payloads,
     swarm_poll_from_payloads,
 )
@@ -89,6 +91,7 @@ class DockerSwarmSource:
         self._changed = asyncio.Event()
         self._closing = threading.Event()
         self._mac_cache: dict[tuple[str, int], dict[str, str] | None] = {}
+        self._topology: tuple[tuple, Topology] | None = None
 
     # ------------------------------------------------------------------------------------- lifecycle
 
@@ -327,8 +330,13 @@ class DockerSwarmSource:
             problems.append(f"{self._swarm_error} (showing the last answer)")
         polls = {s.spec.url: s.poll for s in self._engines if s.poll is not None}
         samples = {s.spec.url: s.streams.samples() for s in self._engines if s.streams is not None}
+        # the same answers give the same topology objects: panes skip what did not change
+        key = (self._swarm, *polls.values())
+        if self._topology is None or len(key) != len(self._topology[0]) or any(
+                a is not b for a, b in zip(key, self._topology[0], strict=True)):
+            self._topology = (key, assemble_topology(self._swarm, polls))
         return assemble(taken_at=now, engines=engines, swarm=self._swarm, polls=polls, samples=samples,
-                        read_macs=self._read_macs, problems=problems)
+                        read_macs=self._read_macs, problems=problems, topology=self._topology[1])
 
     def _engine_model(self, state: _EngineState) -> Engine:
         identity = state.identity

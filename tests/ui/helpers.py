@@ -27,10 +27,13 @@ def make_app(scenario: str = "healthy", *, clock: Clock | None = None, theme: st
 
 
 async def feed(app: OverlayApp, pilot, clock: Clock, seconds: int = 30) -> None:
-    """Advance the clock second by second, posting a snapshot each time (history for the charts)."""
+    """Advance the clock second by second, handing the app a snapshot each time (history for the charts).
+
+    Handled directly: posted in a burst, SnapshotReady messages would collapse into the newest (as they should
+    in the app), leaving no history."""
     for _ in range(seconds):
         clock.now += 1
-        app.post_message(SnapshotReady(app.source.snapshot()))
+        app.on_snapshot_ready(SnapshotReady(app.source.snapshot()))
     await pilot.pause()
 
 

@@ -241,3 +241,16 @@ async def test_snapshot_messages_collapse():
         await pilot.pause()
         message = SnapshotReady(app.source.snapshot())
         assert message.can_replace(SnapshotReady(app.source.snapshot()))
+
+
+async def test_an_older_snapshot_never_replaces_a_newer_one():
+    clock = Clock()
+    app = make_app(clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        old = app.source.snapshot()
+        clock.now += 5
+        app.on_snapshot_ready(SnapshotReady(app.source.snapshot()))
+        app.post_message(SnapshotReady(old))
+        await pilot.pause()
+        assert app.snapshot.taken_at == clock.now

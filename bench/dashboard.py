@@ -1,0 +1,136 @@
+"""Dashboard benchmarks on the demo at 200 nodes / 300 services / 5000 tasks; baseline: the default 5-node demo,
+measured the same way in the same process.
+
+    .venv/bin/python -m bench dashboard
+
+- snapshot -> visible pane updated: the app's handler for a new snapshot (history, the visible pane's update,
+  the status bar) plus a full layout and render of the screen by Textual's compositor — the work between a
+  snapshot and a new picture, without Pilot's idle detection (which adds its own waits); median per pane;
+- key press -> updated screen: the pane switch the key triggers (action, focus, the pane's render) plus the full
+  layout and render; median over all panes; also Pilot's press-and-wait-for-idle, for reference;
+- RSS of the benchmark process after the large run;
+- CPU while idle: the real `overlaytui --demo --demo-scale ...` process at a 1 s refresh, measured with psutil
+  over 30 s while nobody touches it (it runs in tmux so it has a terminal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import psutil
+
+from overlaytui.app import OverlayApp, SnapshotReady
+from overlaytui.sources.demo import DemoSource
+
+PANES = {"1": "topology", "2": "placement", "3": "netio", "4": "loss", "5": "networks"}
+LARGE = (200, 300, 5000)
+
+
+async def measure(scale, rounds: int) -> dict:
+    now = [1_800_000_000.0]
+    source = DemoSource("healthy", seed=1, scale=scale, clock=lambda: now[0])
+    app = OverlayApp(source, interval=None, clock=lambda: now[0], persist_config=False)
+    result: dict = {"snapshot_to_screen_ms": {}, "snapshot_build_ms": []}
+    async with app.run_test(size=(200, 60)) as pilot:
+        await pilot.pause()
+        for _ in range(300):  # five minutes of history for the charts (handled directly: posts would collapse)
+            now[0] += 1
+            app.on_snapshot_ready(SnapshotReady(source.snapshot()))
+        await pilot.pause()
+        def draw() -> None:
+            app.screen._refresh_layout(app.size)
+            app.screen._compositor.render_update(full=True)
+
+        first_keys, keys, pilot_keys = [], [], []
+        for visit in (first_keys, keys, keys):  # the first visit of a pane builds its tables
+            for pane in PANES.values():
+                start = time.perf_counter()
+                app.action_show_tab(pane)
+                app.render_visible()
+                draw()
+                visit.append(time.perf_counter() - start)
+                await pilot.pause()
+        for key in PANES:
+            start = time.perf_counter()
+            await pilot.press(key)
+            await pilot.pause()
+            pilot_keys.append(time.perf_counter() - start)
+        for pane in PANES.values():
+            app.action_show_tab(pane)
+            await pilot.pause()
+            times = []
+            for _ in range(rounds):
+                now[0] += 1
+                build = time.perf_counter()
+                snapshot = source.snapshot()
+                result["snapshot_build_ms"].append((time.perf_counter() - build) * 1000)
+                start = time.perf_counter()
+                app.on_snapshot_ready(SnapshotReady(snapshot))
+                draw()
+                times.append(time.perf_counter() - start)
+                await pilot.pause()
+            result["snapshot_to_screen_ms"][pane] = statistics.median(times) * 1000
+        result["key_to_screen_ms"] = statistics.median(keys) * 1000
+        result["key_to_screen_first_visit_ms"] = statistics.median(first_keys) * 1000
+        result["pilot_key_to_idle_ms"] = statistics.median(pilot_keys) * 1000
+    result["snapshot_build_ms"] = statistics.median(result["snapshot_build_ms"])
+    return result
+
+
+def idle_cpu(seconds: float) -> float | None:
+    """CPU % of one core used by the real dashboard process, idle at the default 1 s refresh."""
+    if shutil.which("tmux") is None:
+        return None
+    session = f"bench{os.getpid()}"
+    config = tempfile.mktemp(suffix=".toml")
+    scale = ",".join(map(str, LARGE))
+    cmd = f"OVERLAYTUI_CONFIG={config} {sys.executable} -m overlaytui --demo --demo-scale {scale}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "60", cmd], check=True)
+    try:
+        deadline = time.monotonic() + 30
+        proc = None
+        while proc is None and time.monotonic() < deadline:
+            for p in psutil.process_iter(["cmdline"]):
+                if p.info["cmdline"] and "--demo-scale" in p.info["cmdline"] and "overlaytui" in " ".join(
+                        p.info["cmdline"]):
+                    proc = p
+            time.sleep(0.2)
+        if proc is None:
+            return None
+        time.sleep(5)  # start-up and the first renders are not idle
+        before = proc.cpu_times()
+        time.sleep(seconds)
+        after = proc.cpu_times()
+        return 100 * ((after.user + after.system) - (before.user + before.system)) / seconds
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def main(runs: int = 5) -> dict:
+    rounds = max(runs, 5)
+    small = asyncio.run(measure(None, rounds))
+    large = asyncio.run(measure(LARGE, rounds))
+    rss_mb = psutil.Process().memory_info().rss / 2**20
+    cpu = idle_cpu(30)
+    for pane in PANES.values():
+        ms, base = large["snapshot_to_screen_ms"][pane], small["snapshot_to_screen_ms"][pane]
+        print(f"snapshot -> {pane:9} updated: {ms:6.1f} ms at 200/300/5000 vs {base:5.1f} ms at 5 nodes "
+              f"(ratio {ms / base:.1f})")
+    print(f"building a 5000-task demo snapshot: {large['snapshot_build_ms']:.1f} ms "
+          f"(5 nodes: {small['snapshot_build_ms']:.2f} ms)")
+    print(f"key press -> screen updated: {large['key_to_screen_ms']:.1f} ms vs {small['key_to_screen_ms']:.1f} ms "
+          f"(ratio {large['key_to_screen_ms'] / small['key_to_screen_ms']:.1f}); first visit of a pane "
+          f"{large['key_to_screen_first_visit_ms']:.0f} ms vs {small['key_to_screen_first_visit_ms']:.0f} ms; "
+          f"Pilot press-and-wait-for-idle "
+          f"{large['pilot_key_to_idle_ms']:.0f} ms vs {small['pilot_key_to_idle_ms']:.0f} ms")
+    print(f"RSS after the large run: {rss_mb:.0f} MB")
+    print("CPU while idle at 1 s refresh (the real process, 200/300/5000): "
+          + (f"{cpu:.1f} % of a core" if cpu is not None else "not measured (no tmux)"))
+    return {"large": large, "small": small, "rss_mb": rss_mb, "idle_cpu_pct": cpu, "scale": LARGE}
