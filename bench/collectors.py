@@ -117,6 +117,34 @@ async def topology_refresh_times(runs: int) -> list[float]:
     return times
 
 
+async def event_latencies(layouts, runs: int) -> list[float]:
+    """Seconds from `docker service create` returning to the new service being in the source's snapshot,
+    through the event path (the consumer's 0.1 s debounce included); no reconcile poll can help."""
+    source = DockerSwarmSource(resolve_endpoints(lab=True), stats=False)
+    await source.start()
+    latencies = []
+    try:
+        while await source.wait_for_change(0.5):  # drain the connect notifications
+            pass
+        for i in range(runs):
+            name = f"bench-evt-{i}"
+            cli(layouts[0].docker_host, "service", "create", "-q", "--detach", "--name", name, "--replicas", "0",
+                PROBE_IMAGE)
+            start = time.monotonic()
+            while time.monotonic() - start < 10:
+                await source.wait_for_change(1.0)
+                await source.poll()
+                if any(s.name == name for s in source.snapshot().services):
+                    break
+            latencies.append(time.monotonic() - start)
+            cli(layouts[0].docker_host, "service", "rm", name)
+            while await source.wait_for_change(0.5):
+                pass
+    finally:
+        await source.close()
+    return latencies
+
+
 def live_collection_worker(seconds: float) -> None:
     """Runs in a child process: live collection as the dashboard does it; prints stats ages as JSON."""
     async def run():
@@ -176,6 +204,11 @@ def main(runs: int = 5, cpu_seconds: float = 60) -> dict:
     topo = statistics.median(asyncio.run(topology_refresh_times(topo_runs)))
     results["topology"] = {"overlaytui_s": topo, "raw_api_s": raw}
     report(f"topology refresh (median of {topo_runs})", topo, {"raw API calls": raw})
+
+    latencies = asyncio.run(event_latencies(layouts, runs))
+    results["event_to_snapshot_s"] = {"median": statistics.median(latencies), "max": max(latencies)}
+    print(f"service created -> in the snapshot through events: median {statistics.median(latencies):.2f} s, "
+          f"max {max(latencies):.2f} s (reconcile poll: 15 s)")
 
     worker = subprocess.Popen([sys.executable, "-c", f"from bench.collectors import live_collection_worker as w; "
                                f"w({cpu_seconds + 6})"], stdout=subprocess.PIPE, text=True)
