@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .commands import dashboard, snapshot
+from .commands import dashboard, probe, snapshot
 from .lab import cli as lab_cli
 
 
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard.add_flags(parser)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     snapshot.add_parser(subparsers)
+    probe.add_parser(subparsers)
     lab_cli.add_parser(subparsers)
     return parser
 

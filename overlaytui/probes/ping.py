@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -54,14 +55,17 @@ def parse_ping(output: str) -> PingStats:
 
 def ping_command(
     target: str, count: int, interval: float, *, payload: int | None = None, dont_fragment: bool = False,
-    wait_s: float = 1.0,
+    wait_s: float = 1.0, deadline_s: float | None = None, binary: str = "ping",
 ) -> list[str]:
-    """An iputils ping command line. `-q` prints only the summary; `-W` bounds the wait for the last reply.
+    """An iputils ping command line. `-q` prints only the summary; `-W` bounds the wait for the last reply and
+    `-w` (`deadline_s`) the whole run, so the command ends by itself.
 
     Intervals below 0.2 s need root inside the container (true for probe containers).
     `dont_fragment` sets the DF bit (`-M do`, iputils only), which is what MTU probing needs.
     """
-    cmd = ["ping", "-q", "-n", "-c", str(count), "-i", f"{interval:g}", "-W", f"{wait_s:g}"]
+    cmd = [binary, "-q", "-n", "-c", str(count), "-i", f"{interval:g}", "-W", f"{wait_s:g}"]
+    if deadline_s is not None:
+        cmd += ["-w", str(max(1, math.ceil(deadline_s)))]
     if payload is not None:
         cmd += ["-s", str(payload)]
     if dont_fragment:

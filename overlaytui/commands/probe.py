@@ -1,0 +1,156 @@
+"""`overlaytui probe`: one round of probes between every pair of nodes on the overlays, printed as a matrix.
+
+Exit 0 when every pair is within the thresholds, 1 when a threshold is crossed (loss, a black hole, a pair
+that cannot reach the other), 2 on a usage or connection error — for cron and CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from dataclasses import asdict
+
+from ..analysis.thresholds import LossThresholds, Verdict, judge_loss
+from ..model import ClusterSnapshot, ProbeResult
+from ..probes import agent
+from ..probes.mtu import black_hole
+from ..probes.session import KINDS, ProbeError, ProbeSession, ProbeSettings
+from ..sources.endpoints import EndpointError
+from ..sources.swarm import DockerSwarmSource
+from .common import add_endpoint_flags, endpoints_from_args
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "probe", help="measure loss, latency, path MTU (and throughput) between every pair of nodes",
+        description="Deploy a probe agent (a global service labelled overlaytui.probe) on each overlay, measure "
+        "between every pair of nodes from inside the overlay, print the pair matrix, remove the agents. "
+        "Exit 0: all within thresholds; 1: a threshold crossed; 2: usage or connection error.")
+    parser.add_argument("--network", action="append", default=[], metavar="NAME",
+                        help="an overlay to probe (repeatable; default: every overlay but the ingress)")
+    parser.add_argument("--kind", default="ping,mtu", help=f"what to measure: any of {','.join(KINDS)} "
+                        "(default ping,mtu; iperf is bounded to 3 s at 200 Mbit/s per pair)")
+    parser.add_argument("--count", type=int, default=100, help="pings per pair (default 100)")
+    parser.add_argument("--interval", type=float, default=0.2, metavar="S", help="seconds between pings (0.2)")
+    parser.add_argument("--concurrency", type=int, default=8, help="probe jobs at once (default 8)")
+    parser.add_argument("--probe-image", metavar="IMAGE",
+                        help=f"image of the agents (default {agent.DEFAULT_IMAGE}; {agent.LAB_IMAGE} with --lab); "
+                        "it needs iputils ping (for -M do), and iperf3 for throughput")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="timeout of each engine call")
+    add_endpoint_flags(parser)
+    parser.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    kinds = tuple(k.strip() for k in args.kind.split(",") if k.strip())
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds or args.count < 1 or args.interval <= 0 or args.concurrency < 1:
+        print(f"overlaytui probe: --kind takes {','.join(KINDS)}; --count, --interval and --concurrency must be "
+              "positive", file=sys.stderr)
+        return 2
+    try:
+        endpoints = endpoints_from_args(args)
+    except EndpointError as exc:
+        print(f"overlaytui: {exc}", file=sys.stderr)
+        return 2
+    image = args.probe_image or (agent.LAB_IMAGE if args.lab else agent.DEFAULT_IMAGE)
+    settings = ProbeSettings(kinds=kinds, networks=tuple(args.network), image=image, count=args.count,
+                             interval=args.interval, concurrency=args.concurrency)
+    # SIGTERM (cron, CI timeouts) must still remove the agents: it takes the KeyboardInterrupt path
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return asyncio.run(_run(endpoints, settings, args))
+    except KeyboardInterrupt:
+        print("overlaytui probe: interrupted (agents removed)", file=sys.stderr)
+        return 130
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+async def _run(endpoints, settings: ProbeSettings, args) -> int:
+    source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats=False, events=False)
+    session: ProbeSession | None = None
+    try:
+        await source.start()
+        snapshot = source.snapshot()
+        if not any(e.role == "manager" and e.health.value == "ok" for e in snapshot.engines):
+            reasons = "; ".join(f"{e.endpoint}: {e.message or e.role}" for e in snapshot.engines)
+            print(f"overlaytui probe: no reachable manager ({reasons})", file=sys.stderr)
+            return 2
+        session = ProbeSession(source.snapshot, settings, endpoints, call_timeout=args.timeout)
+        await session.start()
+        if session.removed_leftovers:
+            print(f"overlaytui probe: removed probe agents left by an earlier run: "
+                  f"{', '.join(session.removed_leftovers)}", file=sys.stderr)
+        await source.poll()
+        results = await session.run_round()
+        for problem in session.problems:
+            print(f"overlaytui probe: {problem}", file=sys.stderr)
+        crossed = threshold_crossed(results, snapshot, LossThresholds())
+        if args.json:
+            json.dump({"results": [asdict(r) | {"loss_pct": r.loss_pct} for r in results],
+                       "problems": session.problems, "within_thresholds": not crossed}, sys.stdout, indent=1)
+            print()
+        else:
+            print(matrix_text(results, source.snapshot()))
+        return 1 if crossed else 0
+    except ProbeError as exc:
+        print(f"overlaytui probe: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if session is not None:
+            await session.close()
+        await source.close()
+
+
+def verdict_of(result: ProbeResult, snapshot: ClusterSnapshot, thresholds: LossThresholds) -> Verdict:
+    if result.error:
+        return Verdict.BAD
+    if result.kind == "ping":
+        return judge_loss(result.sent - result.received, result.sent, thresholds)
+    if result.kind == "mtu":
+        net = snapshot.network(result.network)
+        return Verdict.BAD if black_hole(result.path_mtu, net.effective_mtu if net else None) else Verdict.GOOD
+    return Verdict.GOOD
+
+
+def threshold_crossed(results, snapshot: ClusterSnapshot, thresholds: LossThresholds) -> bool:
+    return any(verdict_of(r, snapshot, thresholds) is Verdict.BAD for r in results)
+
+
+def matrix_text(results: list[ProbeResult], snapshot: ClusterSnapshot) -> str:
+    lines = []
+    thresholds = LossThresholds()
+    for network in sorted({r.network for r in results}):
+        net = snapshot.network(network)
+        lines.append(f"{network}  (effective MTU {net.effective_mtu if net else '?'}"
+                     f"{', encrypted' if net and net.encrypted else ''})")
+        lines.append(f"  {'pair':22} {'loss':>8} {'rtt avg':>9}  {'verdict':20} {'path MTU':>9}  throughput")
+        pairs = sorted({(r.src_node, r.dst_node) for r in results if r.network == network})
+        by = {(r.kind, r.src_node, r.dst_node): r for r in results if r.network == network}
+        for src, dst in pairs:
+            ping, mtu, iperf = (by.get((k, src, dst)) for k in ("ping", "mtu", "iperf"))
+            loss = rtt = verdict = path = speed = "-"
+            if ping is not None:
+                if ping.error:
+                    verdict = f"error: {ping.error}"
+                else:
+                    loss = f"{ping.loss_pct:.2f}%"
+                    rtt = f"{ping.rtt_avg_ms:.2f}ms" if ping.rtt_avg_ms is not None else "-"
+                    verdict = judge_loss(ping.sent - ping.received, ping.sent, thresholds).value
+            if mtu is not None:
+                path = str(mtu.path_mtu) if mtu.path_mtu else "none"
+                if black_hole(mtu.path_mtu, net.effective_mtu if net else None):
+                    path += " BLACK HOLE"
+            if iperf is not None:
+                speed = f"{iperf.bits_per_second / 1e6:.0f} Mbit/s, {iperf.retransmits} retr" \
+                    if iperf.bits_per_second else f"error: {iperf.error}"
+            lines.append(f"  {src + ' -> ' + dst:22} {loss:>8} {rtt:>9}  {verdict:20} {path:>9}  {speed}")
+        lines.append("")
+    return "\n".join(lines).rstrip()

@@ -1,0 +1,47 @@
+"""Path MTU between two tasks: a binary search with the DF bit set (`ping -M do -s SIZE`).
+
+A packet of IP size S carries S - 28 bytes of ICMP payload. The search finds the largest S in [low, high] that
+arrives; high is the overlay's effective MTU (larger packets fail locally with "message too long" and prove
+nothing). A path MTU below the effective MTU is a black hole: full-size packets vanish on the way (VXLAN adds
+50 bytes the underlay must carry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+IP_ICMP_HEADERS = 28  # 20 IPv4 + 8 ICMP
+MIN_MTU = 576  # every IPv4 path must carry this much
+
+
+def payload_for(packet_size: int) -> int:
+    return packet_size - IP_ICMP_HEADERS
+
+
+async def find_path_mtu(passes: Callable[[int], Awaitable[bool]], high: int, low: int = MIN_MTU) -> int | None:
+    """The largest packet size in [low, high] for which `passes(size)` is true, or None if even `low` fails
+    (the pair is unreachable: not an MTU problem). Probes `high` first: a healthy path costs one step."""
+    if await passes(high):
+        return high
+    if not await passes(low):
+        return None
+    good, bad = low, high  # invariant: good passes, bad fails
+    while bad - good > 1:
+        middle = (good + bad) // 2
+        if await passes(middle):
+            good = middle
+        else:
+            bad = middle
+    return good
+
+
+def black_hole(path_mtu: int | None, effective_mtu: int | None) -> bool:
+    return path_mtu is not None and effective_mtu is not None and path_mtu < effective_mtu
+
+
+def remedy(path_mtu: int, effective_mtu: int, configured: int | None) -> str:
+    """What to do about a black hole, in one line."""
+    fit = path_mtu + 50  # the overlay MTU option that makes containers' packets fit this path
+    return (f"packets above {path_mtu} bytes do not arrive while the overlay allows {effective_mtu}: recreate the "
+            f"network with --opt com.docker.network.driver.mtu={fit} (now {configured or 'default 1500'}), or raise "
+            f"the underlay MTU on the path to at least {effective_mtu + 50}")
