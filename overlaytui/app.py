@@ -32,6 +32,7 @@ from .panes.networks import NetworksPane
 from .panes.placement import PlacementPane
 from .panes.status import StatusBar
 from .panes.topology import TopologyPane
+from .probes.session import ProbeError, ProbeSession, ProbeSettings
 from .themes import DEFAULT_THEME, load_themes
 
 TABS = [("topology", "1 Topology"), ("placement", "2 Placement"), ("netio", "3 NetIO"), ("loss", "4 Loss"),
@@ -47,6 +48,13 @@ class SnapshotReady(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, SnapshotReady)
+
+
+class ProbesUpdated(Message):
+    """New probe results arrived (the loss pane re-reads them)."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ProbesUpdated)
 
 
 class SourceFailed(Message):
@@ -92,6 +100,8 @@ class OverlayApp(App):
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("slash", "filter", "Filter", key_display="/", id="app.filter", tooltip="show only matching rows"),
         Binding("p", "pause", "Pause", id="app.pause", tooltip="stop/resume updating the panes"),
+        Binding("P", "start_probes", "Probe", id="app.probe",
+                tooltip="measure loss, latency and path MTU between every pair of nodes (deploys labelled agents)"),
         Binding("r", "refresh", "Refresh", id="app.refresh", tooltip="poll every engine now"),
         Binding("t", "next_theme", "Theme", id="app.theme", tooltip="cycle the themes (remembered)"),
         Binding("s", "screenshot", "Screenshot", id="app.screenshot", tooltip="save an SVG of the screen"),
@@ -114,6 +124,8 @@ class OverlayApp(App):
         theme: str | None = None,
         persist_config: bool = True,
         screenshot_dir: Path | None = None,
+        probe_settings: ProbeSettings | None = None,
+        probe_every: float = 30.0,
     ) -> None:
         super().__init__()
         self.source = source
@@ -131,6 +143,9 @@ class OverlayApp(App):
         self.filter_text = ""
         self.paused = False
         self._own_themes: list[str] = []
+        self.probe_settings = probe_settings
+        self.probe_every = probe_every
+        self.probe_session: ProbeSession | None = None
 
     # ------------------------------------------------------------------------------------------ layout
 
@@ -157,6 +172,8 @@ class OverlayApp(App):
         self.sub_title = self.source_label
         self._render_status()
         self.collect()
+        if self.probe_settings is not None and self.probe_settings.start:
+            self.probe_loop()
 
     # ---------------------------------------------------------------------------------------- collection
 
@@ -178,6 +195,33 @@ class OverlayApp(App):
             if changed or time.monotonic() >= next_reconcile:
                 await self.source.poll()
                 next_reconcile = time.monotonic() + self.reconcile
+
+    @work(exclusive=True, group="probes")
+    async def probe_loop(self) -> None:
+        """Deploy the probe agents, measure every pair in rounds, stream results; agents go when this ends."""
+        if self.snapshot is None:
+            await self.source.wait_for_stats(5)
+        session = ProbeSession(self.source.snapshot, self.probe_settings or ProbeSettings(),
+                               endpoints=getattr(self.source, "endpoints", ()))
+        self.probe_session = session
+        try:
+            self.notify("deploying probe agents on the overlays…", timeout=4)
+            await session.start()
+            for problem in session.problems:
+                self.notify(problem, severity="warning", timeout=8)
+            while True:
+                await session.run_round(lambda result: self.post_message(ProbesUpdated()))
+                self.post_message(ProbesUpdated())
+                await asyncio.sleep(self.probe_every)
+        except ProbeError as exc:
+            self.notify(f"cannot probe: {exc}", severity="error", timeout=15)
+            self.probe_session = None
+        finally:
+            await session.close()
+
+    def on_probes_updated(self, message: ProbesUpdated) -> None:
+        if self.query_one(TabbedContent).active == "loss":
+            self.render_visible()
 
     @work(exclusive=True, group="refresh")
     async def refresh_now(self) -> None:
@@ -201,7 +245,8 @@ class OverlayApp(App):
     def view(self) -> View | None:
         if self.snapshot is None:
             return None
-        probes = getattr(self.source, "probe_results", None)
+        probes = self.probe_session.probe_results if self.probe_session else getattr(self.source, "probe_results",
+                                                                                             None)
         return View(
             snapshot=self.snapshot,
             history=self.history,
@@ -209,7 +254,6 @@ class OverlayApp(App):
             selection=self.selection,
             filter_text=self.filter_text,
             thresholds=self.config.loss,
-            probes_available=probes is not None,
         )
 
     def render_visible(self) -> None:
@@ -342,13 +386,27 @@ class OverlayApp(App):
             return
         self.notify(f"saved {path}", timeout=4)
 
+    def action_start_probes(self) -> None:
+        if self.probe_session is not None:
+            self.notify("probes are running; their results are in the Loss pane (4)", timeout=3)
+        elif not hasattr(self.source, "endpoints"):
+            self.notify("the simulated cluster has simulated probe results already (pane 4)", timeout=3)
+        else:
+            self.probe_loop()
+
     async def action_quit(self) -> None:
         await self._close_source()
         self.exit()
 
     async def _close_source(self) -> None:
-        try:
-            await asyncio.wait_for(self.source.close(), timeout=5)
-        except (TimeoutError, Exception):  # noqa: BLE001 - quitting must always work
-            pass
+        """Remove the probe agents, close the source: bounded, quitting must always work."""
+        closers = [self.source.close()]
+        if self.probe_session is not None:
+            closers.insert(0, self.probe_session.close())
+            self.probe_session = None
+        for closer in closers:
+            try:
+                await asyncio.wait_for(closer, timeout=15)
+            except Exception:  # noqa: BLE001
+                pass
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
-from ..sources.endpoints import EndpointSpec, resolve_endpoints
+from ..sources.endpoints import EndpointError, EndpointSpec, resolve_endpoints
 
 
 def add_endpoint_flags(parser: argparse.ArgumentParser) -> None:
@@ -18,5 +19,10 @@ def add_endpoint_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--lab", action="store_true", help="every engine of the local lab (`overlaytui lab up`)")
 
 
-def endpoints_from_args(args: argparse.Namespace) -> list[EndpointSpec]:
-    return resolve_endpoints(hosts=args.host, context=args.context, lab=args.lab)
+def endpoints_from_args(args: argparse.Namespace) -> list[EndpointSpec] | None:
+    """The engines the flags name, or None after printing the one-line reason they cannot be resolved."""
+    try:
+        return resolve_endpoints(hosts=args.host, context=args.context, lab=args.lab)
+    except EndpointError as exc:
+        print(f"overlaytui: {exc}", file=sys.stderr)
+        return None

@@ -6,7 +6,6 @@ import argparse
 import sys
 
 from ..sources.demo import SCENARIOS
-from ..sources.endpoints import EndpointError
 from .common import add_endpoint_flags, endpoints_from_args
 
 
@@ -24,6 +23,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--reconcile", type=float, default=15.0, metavar="S",
                        help="re-read every engine at least every S seconds (events trigger it sooner; default 15)")
     group.add_argument("--timeout", type=float, default=5.0, metavar="S", help="timeout of each engine call")
+    group.add_argument("--probe", action="store_true",
+                       help="start probing at launch (else press P): a labelled probe agent on each overlay, removed "
+                            "on exit; loss, RTT and path MTU between every pair of nodes")
+    group.add_argument("--probe-image", metavar="IMAGE",
+                       help="image of the probe agents (default nicolaka/netshoot; the lab's image with --lab)")
+    group.add_argument("--probe-every", type=float, default=30.0, metavar="S",
+                       help="seconds between probe rounds (default 30; a round takes about 20 s)")
     add_endpoint_flags(parser)
 
 
@@ -53,10 +59,8 @@ def main(args: argparse.Namespace) -> int:
         source = DemoSource(scenario, seed=args.seed, scale=args.demo_scale)
         label = f"demo: {scenario}" + (f" ({','.join(map(str, args.demo_scale))})" if args.demo_scale else "")
     else:
-        try:
-            endpoints = endpoints_from_args(args)
-        except EndpointError as exc:
-            print(f"overlaytui: {exc}", file=sys.stderr)
+        endpoints = endpoints_from_args(args)
+        if endpoints is None:
             return 2
         from ..sources.swarm import DockerSwarmSource
 
@@ -64,8 +68,12 @@ def main(args: argparse.Namespace) -> int:
         origin = endpoints[0].origin if len(endpoints) == 1 else f"{len(endpoints)} engines"
         label = f"{endpoints[0].url if len(endpoints) == 1 else origin}"
     from ..app import OverlayApp
+    from ..probes.agent import DEFAULT_IMAGE, LAB_IMAGE
+    from ..probes.session import ProbeSettings
 
+    probe_image = args.probe_image or (LAB_IMAGE if args.lab else DEFAULT_IMAGE)
     app = OverlayApp(source, source_label=label, interval=args.interval, reconcile=args.reconcile, config=config,
-                     theme=args.theme)
+                     theme=args.theme, probe_settings=ProbeSettings(image=probe_image, start=args.probe),
+                     probe_every=args.probe_every)
     app.run()
     return 0

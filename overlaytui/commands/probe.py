@@ -18,7 +18,6 @@ from ..model import ClusterSnapshot, ProbeResult
 from ..probes import agent
 from ..probes.mtu import black_hole
 from ..probes.session import KINDS, ProbeError, ProbeSession, ProbeSettings
-from ..sources.endpoints import EndpointError
 from ..sources.swarm import DockerSwarmSource
 from .common import add_endpoint_flags, endpoints_from_args
 
@@ -52,10 +51,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"overlaytui probe: --kind takes {','.join(KINDS)}; --count, --interval and --concurrency must be "
               "positive", file=sys.stderr)
         return 2
-    try:
-        endpoints = endpoints_from_args(args)
-    except EndpointError as exc:
-        print(f"overlaytui: {exc}", file=sys.stderr)
+    endpoints = endpoints_from_args(args)
+    if endpoints is None:
         return 2
     image = args.probe_image or (agent.LAB_IMAGE if args.lab else agent.DEFAULT_IMAGE)
     settings = ProbeSettings(kinds=kinds, networks=tuple(args.network), image=image, count=args.count,

@@ -9,7 +9,6 @@ import sys
 
 from ..export import snapshot_to_dict, summary_text
 from ..model import ClusterSnapshot, Health
-from ..sources.endpoints import EndpointError
 from ..sources.swarm import DockerSwarmSource
 from .common import add_endpoint_flags, endpoints_from_args
 
@@ -36,10 +35,8 @@ def main(args: argparse.Namespace) -> int:
     if args.interval < 0.5 or (args.watch is not None and args.watch <= 0):
         print("overlaytui snapshot: --interval must be >= 0.5 and --watch > 0", file=sys.stderr)
         return 2
-    try:
-        endpoints = endpoints_from_args(args)
-    except EndpointError as exc:
-        print(f"overlaytui: {exc}", file=sys.stderr)
+    endpoints = endpoints_from_args(args)
+    if endpoints is None:
         return 2
     return asyncio.run(_run(args, endpoints))
 

@@ -54,7 +54,6 @@ class View:
     selection: Selection | None = None
     filter_text: str = ""
     thresholds: LossThresholds = field(default_factory=LossThresholds)
-    probes_available: bool = False  # False: nothing produces probe results (the loss pane explains)
 
     def matches(self, *texts: str | None) -> bool:
         """The filter (`/`) matches any of these texts (case-insensitive substring)."""

@@ -16,9 +16,9 @@ MATRIX_LIMIT = 30  # nodes; beyond this a matrix does not fit a screen: worst pa
 WORST_PAIRS = 50
 
 NO_PROBES = (
-    "No probe results. Loss, latency and path MTU are measured by probes that run inside the overlays between "
-    "every pair of nodes; nothing is probing this cluster. The simulated cluster (`overlaytui --demo`) shows "
-    "what this pane looks like with results."
+    "No probe results yet. Press P (or start with --probe) to measure loss, latency and path MTU between every "
+    "pair of nodes: overlaytui deploys a probe agent (a global service labelled overlaytui.probe) on each overlay "
+    "and removes it on exit. Or run `overlaytui probe` once."
 )
 
 
@@ -69,12 +69,11 @@ class LossPane(Widget):
         legend = self.query_one("#loss-legend", Static)
         table = self.query_one(DataTable)
         raw = view.probes(self.network) if self.network else ()
-        if self._guard.unchanged((raw, snap.networks), (self.network, view.probes_available, *view_values(view, self))):
+        if self._guard.unchanged((raw, snap.networks), (self.network, *view_values(view, self))):
             return
         results = list(raw)
-        if not view.probes_available or not results:
-            legend.update(Text(NO_PROBES if not view.probes_available else
-                               f"No probe results for {self.network or 'any overlay'} yet.", style=colors.warn))
+        if not results:
+            legend.update(Text(NO_PROBES, style=colors.warn))
             table.clear(columns=True)
             return
         net = snap.network(self.network)

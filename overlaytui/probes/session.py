@@ -41,6 +41,7 @@ class ProbeSettings:
     timeout: float = 60.0
     iperf_seconds: int = 3
     deploy_timeout: float = 90.0
+    start: bool = False  # the dashboard: start probing at launch (--probe) rather than on P
 
 
 class ProbeSession:
@@ -138,11 +139,10 @@ class ProbeSession:
                     run = partial(self._call, self._ping, url, src.container_id, network, src_name, targets)
                     jobs.append(ProbeJob("ping", network, run, pairs,
                                          timeout=s.count * s.interval + 30))
+                if "mtu" in s.kinds:  # one job per source: every destination searched at once
+                    jobs.append(ProbeJob("mtu", network, partial(self._mtu_sweep, url, src.container_id, network,
+                                                                 src_name, targets, effective), pairs))
                 for dst, address in targets.items():
-                    if "mtu" in s.kinds:
-                        jobs.append(ProbeJob("mtu", network, partial(self._mtu, url, src.container_id, network,
-                                                                     src_name, dst, address, effective),
-                                             ((src_name, dst),)))
                     if "iperf" in s.kinds:
                         jobs.append(ProbeJob("iperf", network, partial(self._iperf, url, src.container_id, network,
                                                                        src_name, dst, address),
@@ -155,7 +155,12 @@ class ProbeSession:
         with self._client(url, s.count * s.interval + 20) as api:
             return runner.ping_sweep(api, container, network, src, targets, s.count, s.interval)
 
-    async def _mtu(self, url, container, network, src, dst, address, effective) -> list[ProbeResult]:
+    async def _mtu_sweep(self, url, container, network, src, targets: dict[str, str], effective
+                         ) -> list[ProbeResult]:
+        return list(await asyncio.gather(*(self._mtu(url, container, network, src, dst, address, effective)
+                                           for dst, address in targets.items())))
+
+    async def _mtu(self, url, container, network, src, dst, address, effective) -> ProbeResult:
         api = self._client(url, 15)
 
         async def passes(size: int) -> bool:
@@ -163,12 +168,12 @@ class ProbeSession:
         try:
             path = await find_path_mtu(passes, effective)
         except ENGINE_ERRORS as exc:
-            return [ProbeResult("mtu", network, src, dst, time.time(), error=f"exec on {src}: {describe_error(exc)}")]
+            return ProbeResult("mtu", network, src, dst, time.time(), error=f"exec on {src}: {describe_error(exc)}")
         finally:
             api.close()
         if path is None:
-            return [ProbeResult("mtu", network, src, dst, time.time(), error="no packet of any size arrives")]
-        return [ProbeResult("mtu", network, src, dst, time.time(), path_mtu=path)]
+            return ProbeResult("mtu", network, src, dst, time.time(), error="no packet of any size arrives")
+        return ProbeResult("mtu", network, src, dst, time.time(), path_mtu=path)
 
     async def _iperf(self, url, container, network, src, dst, address) -> list[ProbeResult]:
         seconds = self.settings.iperf_seconds

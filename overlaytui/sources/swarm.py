@@ -76,6 +76,7 @@ class DockerSwarmSource:
     ):
         if not endpoints:
             raise ValueError("at least one endpoint is needed")
+        self.endpoints = list(endpoints)
         self.call_timeout = call_timeout
         self._engines = [_EngineState(spec) for spec in endpoints]
         self._stats = stats

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Tab, Tabs
 
 from overlaytui.app import OverlayApp
 from overlaytui.lab.layout import PROBE_IMAGE
@@ -72,3 +72,34 @@ async def test_dashboard_shows_the_lab(lab: Lab):
     finally:
         lab.docker("node1", "service", "rm", "app-svc", check=False)
         lab.docker("node1", "node", "update", "--label-rm", "note", node2_id, check=False)
+        wait_for(lambda: lab.docker("node1", "network", "rm", "app-net", check=False).returncode == 0, 30,
+                 "app-net to be removable")
+
+
+async def test_probing_from_the_dashboard_fills_the_loss_pane_and_cleans_up(lab: Lab):
+    from overlaytui.probes.agent import LAB_IMAGE, PROBE_LABEL
+    from overlaytui.probes.session import ProbeSettings
+
+    lab.docker("node1", "network", "create", "-d", "overlay", "app-probe-net")
+    settings = ProbeSettings(image=LAB_IMAGE, networks=("app-probe-net",), count=20, interval=0.01)
+    app = OverlayApp(DockerSwarmSource(resolve_endpoints(lab=True)), source_label="lab", interval=0.5,
+                     persist_config=False, probe_settings=settings, probe_every=600)
+    try:
+        async with app.run_test(size=(160, 50)) as pilot:
+            await until(pilot, lambda: app.snapshot is not None, 30, "the first snapshot")
+            await pilot.press("4")
+            await pilot.press("P")
+            await until(pilot, lambda: app.probe_session is not None and len(
+                [r for r in app.probe_session.probe_results("app-probe-net") if r.kind == "ping"]) == 6, 90,
+                "ping results for all 6 pairs")
+            tabs = app.query_one("#loss-networks", Tabs)
+            tabs.active = next(t.id for t in tabs.query(Tab) if str(t.label.plain) == "app-probe-net")
+            await pilot.pause(0.5)
+            table = app.query_one("#loss-table", DataTable)
+            cells = [str(c) for row in ("node1", "node2", "node3") for c in table.get_row(row)[1:]]
+            assert sum(1 for c in cells if c.startswith("0.00%")) == 6, cells
+            await pilot.press("q")
+        remaining = lab.docker("node1", "service", "ls", "-q", "--filter", f"label={PROBE_LABEL}").stdout.strip()
+        assert remaining == ""  # quitting removed the agents
+    finally:
+        lab.docker("node1", "network", "rm", "app-probe-net", check=False)
