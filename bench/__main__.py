@@ -9,9 +9,9 @@ import platform
 import time
 from pathlib import Path
 
-from . import collectors, dashboard
+from . import collectors, dashboard, probes
 
-BENCHMARKS = {"collectors": collectors.main, "dashboard": dashboard.main}
+BENCHMARKS = {"collectors": collectors.main, "dashboard": dashboard.main, "probes": probes.main}
 
 
 def main() -> None:

@@ -28,6 +28,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                             "on exit; loss, RTT and path MTU between every pair of nodes")
     group.add_argument("--probe-image", metavar="IMAGE",
                        help="image of the probe agents (default nicolaka/netshoot; the lab's image with --lab)")
+    group.add_argument("--probe-iperf", action="store_true",
+                       help="also measure throughput (iperf3, 3 s per pair) every 10th probe round: opt-in, low duty")
     group.add_argument("--probe-every", type=float, default=30.0, metavar="S",
                        help="seconds between probe rounds (default 30; a round takes about 20 s)")
     add_endpoint_flags(parser)
@@ -73,7 +75,9 @@ def main(args: argparse.Namespace) -> int:
 
     probe_image = args.probe_image or (LAB_IMAGE if args.lab else DEFAULT_IMAGE)
     app = OverlayApp(source, source_label=label, interval=args.interval, reconcile=args.reconcile, config=config,
-                     theme=args.theme, probe_settings=ProbeSettings(image=probe_image, start=args.probe),
+                     theme=args.theme, probe_settings=ProbeSettings(
+                         image=probe_image, start=args.probe, iperf_every_rounds=10,
+                         kinds=("ping", "mtu", "iperf") if args.probe_iperf else ("ping", "mtu")),
                      probe_every=args.probe_every)
     app.run()
     return 0

@@ -16,7 +16,8 @@ from dataclasses import asdict
 from ..analysis.thresholds import LossThresholds, Verdict, judge_loss
 from ..model import ClusterSnapshot, ProbeResult
 from ..probes import agent
-from ..probes.mtu import black_hole
+from ..probes.mtu import black_hole, remedy
+from ..probes.scheduler import DEFAULT_CONCURRENCY
 from ..probes.session import KINDS, ProbeError, ProbeSession, ProbeSettings
 from ..sources.swarm import DockerSwarmSource
 from .common import add_endpoint_flags, endpoints_from_args
@@ -34,10 +35,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "(default ping,mtu; iperf is bounded to 3 s at 200 Mbit/s per pair)")
     parser.add_argument("--count", type=int, default=100, help="pings per pair (default 100)")
     parser.add_argument("--interval", type=float, default=0.2, metavar="S", help="seconds between pings (0.2)")
-    parser.add_argument("--concurrency", type=int, default=8, help="probe jobs at once (default 8)")
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
+                        help=f"probe jobs at once (default {DEFAULT_CONCURRENCY})")
     parser.add_argument("--probe-image", metavar="IMAGE",
                         help=f"image of the agents (default {agent.DEFAULT_IMAGE}; {agent.LAB_IMAGE} with --lab); "
                         "it needs iputils ping (for -M do), and iperf3 for throughput")
+    parser.add_argument("--via-logs", action="store_true",
+                        help="agents probe by themselves and report through the manager's service logs (ping only); "
+                        "automatic when a node's engine is not reachable")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="timeout of each engine call")
     add_endpoint_flags(parser)
@@ -56,7 +61,7 @@ def main(args: argparse.Namespace) -> int:
         return 2
     image = args.probe_image or (agent.LAB_IMAGE if args.lab else agent.DEFAULT_IMAGE)
     settings = ProbeSettings(kinds=kinds, networks=tuple(args.network), image=image, count=args.count,
-                             interval=args.interval, concurrency=args.concurrency)
+                             interval=args.interval, concurrency=args.concurrency, via_logs=args.via_logs)
     # SIGTERM (cron, CI timeouts) must still remove the agents: it takes the KeyboardInterrupt path
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -149,5 +154,29 @@ def matrix_text(results: list[ProbeResult], snapshot: ClusterSnapshot) -> str:
                 speed = f"{iperf.bits_per_second / 1e6:.0f} Mbit/s, {iperf.retransmits} retr" \
                     if iperf.bits_per_second else f"error: {iperf.error}"
             lines.append(f"  {src + ' -> ' + dst:22} {loss:>8} {rtt:>9}  {verdict:20} {path:>9}  {speed}")
+        holes = [r for r in results if r.network == network and r.kind == "mtu" and net
+                 and black_hole(r.path_mtu, net.effective_mtu)]
+        if holes:
+            worst = min(holes, key=lambda r: r.path_mtu)
+            lines.append(f"  remedy: {remedy(worst.path_mtu, net.effective_mtu, net.configured_mtu)}")
         lines.append("")
+    lines += encrypted_vs_plain(results, snapshot)
     return "\n".join(lines).rstrip()
+
+
+def encrypted_vs_plain(results: list[ProbeResult], snapshot: ClusterSnapshot) -> list[str]:
+    """Throughput per pair on encrypted overlays beside plain ones, when both were measured."""
+    speeds: dict[tuple[str, str], dict[bool, list[str]]] = {}
+    for r in results:
+        net = snapshot.network(r.network)
+        if r.kind != "iperf" or net is None:
+            continue
+        text = f"{r.bits_per_second / 1e6:.0f}" if r.bits_per_second else "error"
+        speeds.setdefault((r.src_node, r.dst_node), {}).setdefault(net.encrypted, []).append(text)
+    pairs = {pair: by for pair, by in speeds.items() if True in by and False in by}
+    if not pairs:
+        return []
+    lines = ["throughput, plain vs encrypted overlays (Mbit/s)"]
+    for (src, dst), by in sorted(pairs.items()):
+        lines.append(f"  {src + ' -> ' + dst:22} plain {'/'.join(by[False]):>10}   encrypted {'/'.join(by[True]):>10}")
+    return lines

@@ -10,6 +10,7 @@ cluster at a time).
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -25,6 +26,31 @@ LAB_IMAGE = "overlaytui/probe:lab"
 # sleep until told to stop; serve iperf3 for throughput probes (where the image has it)
 AGENT_COMMAND = ["/bin/sh", "-c", "trap 'exit 0' TERM INT; (iperf3 -s -D >/dev/null 2>&1 || true); "
                  "while :; do sleep 3600 & wait $!; done"]
+
+
+# Reporting mode, for nodes whose engine overlaytui cannot reach: the agent itself pings every other task of its
+# service (tasks.SERVICE through Docker's DNS) in rounds and prints one line per target, which the manager's
+# service logs carry back: "OTPROBE <round> <target ip> <ping summary on one line>".
+REPORT_SCRIPT = r"""trap 'exit 0' TERM INT
+(iperf3 -s -D >/dev/null 2>&1 || true)
+P=$(which ping)
+n=0
+while :; do
+  n=$((n+1))
+  ips=$(nslookup "tasks.$OT_SERVICE" 2>/dev/null | awk '/^Address/ && $NF !~ /#/ && $NF !~ /^127\./ {print $NF}')
+  for ip in $ips; do
+    ip -o addr show 2>/dev/null | grep -q "inet $ip/" && continue
+    "$P" -q -n -c "$OT_COUNT" -i "$OT_INTERVAL" -W 1 -w "$OT_DEADLINE" "$ip" > "/tmp/otl.$ip" 2>&1 &
+  done
+  wait
+  for ip in $ips; do
+    [ -f "/tmp/otl.$ip" ] || continue
+    echo "OTPROBE $n $ip $(tr '\n' ' ' < "/tmp/otl.$ip")"
+    rm -f "/tmp/otl.$ip"
+  done
+  sleep "$OT_EVERY"
+done
+"""
 
 
 def owner_label() -> str:
@@ -54,9 +80,15 @@ def remove_leftovers(manager: docker.APIClient) -> list[str]:
     return removed
 
 
-def deploy(manager: docker.APIClient, network: str, image: str) -> str:
-    """Create the global probe service on `network`; returns its id."""
-    spec = ContainerSpec(image=image, command=AGENT_COMMAND, labels={PROBE_LABEL: owner_label()},
+def deploy(manager: docker.APIClient, network: str, image: str, report: dict[str, str] | None = None) -> str:
+    """Create the global probe service on `network`; returns its id. With `report` (count, interval, deadline,
+    every) the agents probe by themselves and report through the service logs."""
+    command = AGENT_COMMAND
+    env = None
+    if report is not None:
+        command = ["/bin/sh", "-c", REPORT_SCRIPT]
+        env = [f"OT_SERVICE={service_name(network)}"] + [f"OT_{k.upper()}={v}" for k, v in report.items()]
+    spec = ContainerSpec(image=image, command=command, env=env, labels={PROBE_LABEL: owner_label()},
                          stop_grace_period=1_000_000_000)
     template = TaskTemplate(container_spec=spec, restart_policy=RestartPolicy(condition="on-failure",
                                                                              max_attempts=3))
@@ -93,6 +125,28 @@ def wait_for_tasks(manager: docker.APIClient, service_id: str, network: str, nod
             return tasks
         time.sleep(0.3)
     return tasks
+
+
+_REPORT_LINE = re.compile(r"com\.docker\.swarm\.node\.id=(\w+)\S* OTPROBE (\d+) (\S+) (.*)$")
+
+
+def parse_reports(logs: str) -> dict[tuple[str, str], tuple[int, str]]:
+    """(reporting node id, target ip) -> (round, ping output) of the latest round in these service logs."""
+    latest: dict[tuple[str, str], tuple[int, str]] = {}
+    for line in logs.splitlines():
+        match = _REPORT_LINE.search(line)
+        if not match:
+            continue
+        node, round_, target, text = match.group(1), int(match.group(2)), match.group(3), match.group(4)
+        if (node, target) not in latest or latest[(node, target)][0] <= round_:
+            latest[(node, target)] = (round_, text)
+    return latest
+
+
+def read_reports(manager: docker.APIClient, service_id: str) -> dict[tuple[str, str], tuple[int, str]]:
+    logs = manager.service_logs(service_id, details=True, stdout=True, stderr=False, tail=2000)
+    text = logs.decode(errors="replace") if isinstance(logs, bytes) else b"".join(logs).decode(errors="replace")
+    return parse_reports(text)
 
 
 def remove(manager: docker.APIClient, service_ids: list[str]) -> None:

@@ -67,18 +67,19 @@ def ping_sweep(api: docker.APIClient, container: str, network: str, src: str, ta
         error = f"exec on {src}: {describe_error(exc)}"
         return [ProbeResult("ping", network, src, dst, now, error=error) for dst in targets]
     sections = split_sweep(output)
-    results = []
-    for dst, address in targets.items():
-        text = sections.get(address, "")
-        try:
-            stats = parse_ping(text)
-        except PingParseError as exc:
-            results.append(ProbeResult("ping", network, src, dst, now, error=str(exc)[:200]))
-            continue
-        results.append(ProbeResult("ping", network, src, dst, now, sent=stats.transmitted, received=stats.received,
-                                   rtt_min_ms=stats.rtt_min_ms, rtt_avg_ms=stats.rtt_avg_ms,
-                                   rtt_max_ms=stats.rtt_max_ms, rtt_mdev_ms=stats.rtt_mdev_ms))
-    return results
+    return [ping_result(network, src, dst, sections.get(address, ""), now) for dst, address in targets.items()]
+
+
+def ping_result(network: str, src: str, dst: str, text: str, at: float | None = None) -> ProbeResult:
+    """A ping's output as a ProbeResult (an error result when it has no summary)."""
+    at = time.time() if at is None else at
+    try:
+        stats = parse_ping(text)
+    except PingParseError as exc:
+        return ProbeResult("ping", network, src, dst, at, error=str(exc)[:200])
+    return ProbeResult("ping", network, src, dst, at, sent=stats.transmitted, received=stats.received,
+                       rtt_min_ms=stats.rtt_min_ms, rtt_avg_ms=stats.rtt_avg_ms, rtt_max_ms=stats.rtt_max_ms,
+                       rtt_mdev_ms=stats.rtt_mdev_ms)
 
 
 def df_ping_passes(api: docker.APIClient, container: str, target: str, packet_size: int) -> bool:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..model import ProbeResult
 
-DEFAULT_CONCURRENCY = 8
+DEFAULT_CONCURRENCY = 16  # a 50-node, 3-overlay schedule fits 5 min (bench/probes.py)
 DEFAULT_TIMEOUT = 60.0
 
 

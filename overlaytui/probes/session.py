@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -42,6 +43,10 @@ class ProbeSettings:
     iperf_seconds: int = 3
     deploy_timeout: float = 90.0
     start: bool = False  # the dashboard: start probing at launch (--probe) rather than on P
+    via_logs: bool = False  # agents probe by themselves and report through the manager's service logs
+    iperf_every_rounds: int = 1  # the dashboard's opt-in throughput schedule: every Nth round only (low duty)
+    history: int = 360  # results kept per pair and kind (for charts)
+    report_every: float = 5.0  # logs mode: the agents' pause between rounds
 
 
 class ProbeSession:
@@ -59,9 +64,13 @@ class ProbeSession:
         self._services: dict[str, str] = {}  # network -> probe service id
         self._agents: dict[str, list[agent.AgentTask]] = {}
         self._latest: dict[tuple[str, str, str, str], ProbeResult] = {}
+        self._history: dict[tuple[str, str, str, str], deque[ProbeResult]] = {}
+        self.rounds = 0
         self._totals: dict[tuple[str, str, str], tuple[int, int]] = {}
         self.problems: list[str] = []
         self.removed_leftovers: list[str] = []
+        self.via_logs = settings.via_logs
+        self._log_rounds: dict[str, int] = {}
 
     # ------------------------------------------------------------------------------------------- setup
 
@@ -86,12 +95,24 @@ class ProbeSession:
             raise ProbeError(f"unknown overlay {', '.join(unknown)} (overlays here: {names})")
         if not wanted:
             raise ProbeError("there is no overlay network to probe")
+        nodes = {n.id for n in snapshot.nodes if n.state == "ready" and n.availability == "active"}
+        reachable = {e.node_id for e in snapshot.engines if e.node_id and e.health is Health.OK}
+        if nodes - reachable:  # some nodes can only report through the manager
+            self.via_logs = True
+        report = None
+        if self.via_logs:
+            s = self.settings
+            report = {"count": str(s.count), "interval": f"{s.interval:g}",
+                      "deadline": str(int(s.count * s.interval + 3)), "every": f"{s.report_every:g}"}
+            if set(s.kinds) - {"ping"}:
+                self.problems.append("agents report through the service logs: ping only (path MTU and throughput "
+                                     "need each node's engine)")
         manager = self._client(self._manager_url, 30)
         try:
             self.removed_leftovers = await self._call(agent.remove_leftovers, manager)
             for network in wanted:
-                self._services[network] = await self._call(agent.deploy, manager, network, self.settings.image)
-            nodes = {n.id for n in snapshot.nodes if n.state == "ready" and n.availability == "active"}
+                self._services[network] = await self._call(agent.deploy, manager, network, self.settings.image,
+                                                           report)
             for network, service_id in self._services.items():
                 self._agents[network] = await self._call(agent.wait_for_tasks, manager, service_id, network, nodes,
                                                          self.settings.deploy_timeout)
@@ -114,7 +135,7 @@ class ProbeSession:
 
     # ------------------------------------------------------------------------------------------ rounds
 
-    def jobs(self, snapshot: ClusterSnapshot) -> list[ProbeJob]:
+    def jobs(self, snapshot: ClusterSnapshot, with_iperf: bool = True) -> list[ProbeJob]:
         hostnames = {n.id: n.hostname for n in snapshot.nodes}
         engines = {e.node_id: e.endpoint for e in snapshot.engines if e.node_id and e.health is Health.OK}
         jobs: list[ProbeJob] = []
@@ -143,7 +164,7 @@ class ProbeSession:
                     jobs.append(ProbeJob("mtu", network, partial(self._mtu_sweep, url, src.container_id, network,
                                                                  src_name, targets, effective), pairs))
                 for dst, address in targets.items():
-                    if "iperf" in s.kinds:
+                    if "iperf" in s.kinds and with_iperf:
                         jobs.append(ProbeJob("iperf", network, partial(self._iperf, url, src.container_id, network,
                                                                        src_name, dst, address),
                                              ((src_name, dst),), exclusive_nodes=(src_name, dst),
@@ -185,12 +206,52 @@ class ProbeSession:
 
     async def run_round(self, on_result=lambda result: None) -> list[ProbeResult]:
         snapshot = self._snapshot_of()
-        scheduler = ProbeScheduler(concurrency=self.settings.concurrency, timeout=self.settings.timeout)
 
         def keep(result: ProbeResult) -> None:
             self._record(result)
             on_result(result)
-        return await scheduler.run(self.jobs(snapshot), keep)
+        self.rounds += 1
+        if self.via_logs:
+            return await self._round_via_logs(snapshot, keep)
+        scheduler = ProbeScheduler(concurrency=self.settings.concurrency, timeout=self.settings.timeout)
+        with_iperf = (self.rounds - 1) % max(1, self.settings.iperf_every_rounds) == 0
+        return await scheduler.run(self.jobs(snapshot, with_iperf), keep)
+
+    async def _round_via_logs(self, snapshot: ClusterSnapshot, keep) -> list[ProbeResult]:
+        """Wait (bounded) until every agent reported a round newer than the last one read, then read it."""
+        s = self.settings
+        hostnames = {n.id: n.hostname for n in snapshot.nodes}
+        manager = self._client(self._manager_url, 30)
+        results: list[ProbeResult] = []
+        for network, service_id in self._services.items():
+            tasks = [t for t in self._agents.get(network, []) if t.node_id in hostnames]
+            node_of_ip = {t.address: t.node_id for t in tasks}
+            wanted = [(a.node_id, b.address) for a in tasks for b in tasks if a.node_id != b.node_id]
+            target = self._log_rounds.get(network, 0) + 1
+            deadline = time.monotonic() + s.count * s.interval + s.report_every + 60
+            reports: dict = {}
+            while True:
+                try:
+                    reports = await self._call(agent.read_reports, manager, service_id)
+                except ENGINE_ERRORS as exc:
+                    self.problems.append(f"{network}: reading the agents' reports: {describe_error(exc)}")
+                    break
+                if all(reports.get(key, (0, ""))[0] >= target for key in wanted) or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(1.0)
+            self._log_rounds[network] = max([target] + [r for r, _ in reports.values()])
+            for src_node, address in wanted:
+                src, dst = hostnames[src_node], hostnames[node_of_ip[address]]
+                round_, text = reports.get((src_node, address), (0, ""))
+                if round_ < target:
+                    result = ProbeResult("ping", network, src, dst, time.time(),
+                                         error=f"no report from {src}'s agent within the deadline")
+                else:
+                    result = runner.ping_result(network, src, dst, text)
+                keep(result)
+                results.append(result)
+        manager.close()
+        return results
 
     # ----------------------------------------------------------------------------------------- results
 
@@ -200,6 +261,14 @@ class ProbeSession:
             sent, received = self._totals.get(key, (0, 0))
             self._totals[key] = (sent + result.sent, received + result.received)
         self._latest[(result.kind, *key)] = result
+        past = self._history.get((result.kind, *key))
+        if past is None:
+            past = self._history[(result.kind, *key)] = deque(maxlen=self.settings.history)
+        past.append(result)
+
+    def history(self, kind: str, network: str, src: str, dst: str) -> list[ProbeResult]:
+        """Every kept result of one pair and kind, oldest first (each round's own counts)."""
+        return list(self._history.get((kind, network, src, dst), ()))
 
     def probe_results(self, network: str | None = None) -> tuple[ProbeResult, ...]:
         """Latest results per pair; ping results carry the counts accumulated over all rounds."""

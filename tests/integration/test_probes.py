@@ -149,3 +149,26 @@ def test_nothing_remains_after_sigkill_and_a_new_start(overlays: Lab):
     assert again.returncode == 0, err
     assert "removed probe agents left by an earlier run" in err  # ...and the next start removes them
     wait_for(lambda: probe_remains(lab) == [], 60, "every probe service and container to be gone")
+
+
+def test_with_only_the_manager_reachable_agents_report_through_service_logs(overlays: Lab):
+    from overlaytui.sources.endpoints import EndpointSpec
+
+    async def run():
+        only_manager = [EndpointSpec(overlays.layout("node1").docker_host, "test: manager only")]
+        source = DockerSwarmSource(only_manager, stats=False, events=False)
+        await source.start()
+        session = ProbeSession(source.snapshot, ProbeSettings(networks=(PLAIN,), image=LAB_IMAGE, count=20,
+                                                              interval=0.01, report_every=1))
+        try:
+            await session.start()
+            assert session.via_logs  # node2 and node3 have no engine connection
+            return list(await session.run_round())
+        finally:
+            await session.close()
+            await source.close()
+
+    pings = by_pair(asyncio.run(run()), "ping")
+    assert len(pings) == 6  # every directed pair, node2 and node3 included as sources
+    assert all(r.error == "" and r.sent == 20 and r.received == 20 for r in pings.values()), pings
+    wait_for(lambda: probe_remains(overlays) == [], 30, "the probe agents to be gone")

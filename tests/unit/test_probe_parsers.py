@@ -61,3 +61,50 @@ def test_iperf_garbage_is_an_error_not_a_crash(text):
 def test_iperf_command_is_bounded():
     cmd = iperf_command("10.0.0.5")
     assert cmd[:3] == ["iperf3", "-c", "10.0.0.5"] and "-J" in cmd and "-b" in cmd and "--connect-timeout" in cmd
+
+
+REPORT_LOG = (Path(__file__).parent.parent / "fixtures" / "service-logs-otprobe.txt").read_text()  # as recorded
+
+
+def test_reports_from_service_logs_keep_the_latest_round_per_pair():
+    from overlaytui.probes.agent import parse_reports
+    from overlaytui.probes.runner import ping_result
+
+    reports = parse_reports(REPORT_LOG)
+    assert set(reports) == {("tvmsr169soh5n1fggd6l7f9yd", "10.240.2.2"), ("t6lts6a4jbv8phbxa9m7kwei6", "10.240.2.4")}
+    round_, text = reports[("tvmsr169soh5n1fggd6l7f9yd", "10.240.2.2")]
+    assert round_ == 2
+    result = ping_result("net", "node1", "node2", text)
+    assert (result.sent, result.received, result.rtt_avg_ms) == (5, 4, 0.115)
+    truncated = ping_result("net", "node2", "node3", reports[("t6lts6a4jbv8phbxa9m7kwei6", "10.240.2.4")][1])
+    assert truncated.error.startswith("no ping summary")
+
+
+def test_sweep_script_resolves_ping_by_path_and_splits_back():
+    from overlaytui.probes.runner import split_sweep, sweep_script
+
+    script = sweep_script(["10.0.0.2", "10.0.0.3"], 100, 0.2)
+    assert script.startswith("P=$(which ping)") and '"$P" -q -n -c 100 -i 0.2 -W 1 -w 23 10.0.0.2' in script
+    output = "=== 10.0.0.2\nA\nB\n=== 10.0.0.3\nC\n"
+    assert split_sweep(output) == {"10.0.0.2": "\nA\nB\n", "10.0.0.3": "\nC\n"}
+
+
+def test_matrix_shows_black_holes_with_the_remedy_and_encrypted_beside_plain():
+    from overlaytui.analysis.thresholds import LossThresholds
+    from overlaytui.commands.probe import matrix_text, threshold_crossed
+    from overlaytui.model import ClusterSnapshot, Network, ProbeResult
+
+    plain = Network("p", "plain", "overlay", "swarm", "10.1.0.0/24", None, 4097, None, False, False, False, False)
+    secure = Network("s", "secure", "overlay", "swarm", "10.2.0.0/24", None, 4098, None, True, False, False, False)
+    snap = ClusterSnapshot(taken_at=0.0, engines=(), networks=(plain, secure))
+    results = [
+        ProbeResult("ping", "plain", "n1", "n2", 0, sent=100, received=100, rtt_avg_ms=0.2),
+        ProbeResult("mtu", "plain", "n1", "n2", 0, path_mtu=1350),
+        ProbeResult("iperf", "plain", "n1", "n2", 0, bits_per_second=9.4e9, retransmits=3),
+        ProbeResult("iperf", "secure", "n1", "n2", 0, error="unable to connect to server"),
+    ]
+    text = matrix_text(results, snap)
+    assert "1350 BLACK HOLE" in text and "com.docker.network.driver.mtu=1400" in text
+    assert "plain vs encrypted" in text and "plain       9400" in text and "encrypted      error" in text
+    assert threshold_crossed(results, snap, LossThresholds())
+    assert not threshold_crossed(results[:1], snap, LossThresholds())
