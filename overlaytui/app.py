@@ -26,6 +26,7 @@ from .history import History
 from .model import ClusterSnapshot
 from .panes.common import Picked, Selection, View
 from .panes.details import DETAIL_SCREENS, HelpScreen
+from .panes.findings import FindingsPane
 from .panes.loss import LossPane
 from .panes.netio import NetIOPane
 from .panes.networks import NetworksPane
@@ -36,7 +37,7 @@ from .probes.session import ProbeError, ProbeSession, ProbeSettings
 from .themes import DEFAULT_THEME, load_themes
 
 TABS = [("topology", "1 Topology"), ("placement", "2 Placement"), ("netio", "3 NetIO"), ("loss", "4 Loss"),
-        ("networks", "5 Networks")]
+        ("networks", "5 Networks"), ("findings", "6 Findings")]
 
 
 class SnapshotReady(Message):
@@ -155,7 +156,7 @@ class OverlayApp(App):
             for tab, label in TABS:
                 with TabPane(label, id=tab):
                     yield {"topology": TopologyPane, "placement": PlacementPane, "netio": NetIOPane,
-                           "loss": LossPane, "networks": NetworksPane}[tab](id=f"pane-{tab}")
+                           "loss": LossPane, "networks": NetworksPane, "findings": FindingsPane}[tab](id=f"pane-{tab}")
         yield Input(placeholder="filter: part of a name, subnet or image (enter keeps it, esc clears)",
                     id="filter")
         yield StatusBar(id="status")
@@ -220,7 +221,7 @@ class OverlayApp(App):
             await session.close()
 
     def on_probes_updated(self, message: ProbesUpdated) -> None:
-        if self.query_one(TabbedContent).active == "loss":
+        if self.query_one(TabbedContent).active in ("loss", "findings"):
             self.render_visible()
 
     @work(exclusive=True, group="refresh")
@@ -305,7 +306,7 @@ class OverlayApp(App):
         return selection
 
     def on_picked(self, message: Picked) -> None:
-        if message.pane == "topology":
+        if message.pane in ("topology", "findings"):
             self._select(message.selection)
             self.notify(f"showing {self.selection.describe()} in the other panes (esc: all)", timeout=3)
         else:
@@ -326,7 +327,7 @@ class OverlayApp(App):
     def action_help(self) -> None:
         rows = [(b.key_display or b.key, b.description or b.action) for b in self.BINDINGS
                 if isinstance(b, Binding)]
-        rows += [("1-5", "switch pane"), ("enter", "details of the row / select node or overlay"),
+        rows += [("1-6", "switch pane"), ("enter", "details of the row / select node or overlay"),
                  ("d", "NetIO: per node / service / network")]
         self.push_screen(HelpScreen(rows))
 

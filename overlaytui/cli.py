@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from . import __version__
-from .commands import dashboard, probe, snapshot
+from .commands import dashboard, doctor, probe, snapshot
 from .lab import cli as lab_cli
 
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     snapshot.add_parser(subparsers)
     probe.add_parser(subparsers)
+    doctor.add_parser(subparsers)
     lab_cli.add_parser(subparsers)
     return parser
 

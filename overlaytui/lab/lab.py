@@ -368,6 +368,19 @@ def faults_of(layout: NodeLayout) -> list[str]:
     return faults
 
 
+def link_mtus() -> dict[str, int]:
+    """Each running lab node's underlay address -> its link MTU (read in its namespace)."""
+    state = read_state()
+    result = {}
+    for layout in state.layouts if state else ():
+        if not layout.netns_path.exists():
+            continue
+        match = _LINK_MTU.search(in_netns(layout, ["ip", "-o", "link", "show", "eth0"], check=False).stdout)
+        if match:
+            result[layout.address] = int(match.group(1))
+    return result
+
+
 # ------------------------------------------------------------------------------------------------ faults
 
 

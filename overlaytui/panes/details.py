@@ -264,6 +264,7 @@ class HelpScreen(ModalScreen):
             ("3 NetIO", "throughput history per node / service / overlay (summed across nodes); d switches"),
             ("4 Loss", "probe results per overlay: loss % and RTT per node pair, judged against the thresholds"),
             ("5 Networks", "every network by driver: subnet, VNI, MTU set/effective, peers, VIP or dnsrr"),
+            ("6 Findings", "the doctor's checks, worst first, with evidence and fix; enter highlights the subject"),
         ])
         with VerticalScroll():
             yield Static(Group(Text("overlaytui — keys", style="bold"), keys, Text("\npanes", style="bold"), panes,

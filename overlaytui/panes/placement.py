@@ -9,7 +9,8 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from ..model import ClusterSnapshot, Service, Task
+from ..analysis.findings import imbalance
+from ..model import ClusterSnapshot, Task
 from .common import (
     FAILED,
     MAX_NODE_COLUMNS,
@@ -25,22 +26,6 @@ from .common import (
     text,
     view_values,
 )
-
-
-def imbalance(service: Service, per_node: dict[str, int], ready_nodes: list[str]) -> str:
-    """Why a service's placement is off, or "" when it is fine.
-
-    Replicated: running tasks per ready node differ by more than one (spread is what swarm aims for).
-    Global: a ready node without its task."""
-    counts = [per_node.get(node, 0) for node in ready_nodes]
-    if not counts:
-        return ""
-    if service.mode == "global":
-        missing = sum(1 for c in counts if c == 0)
-        return f"{missing} ready node(s) without a task" if missing else ""
-    if service.mode == "replicated" and max(counts) - min(counts) > 1:
-        return f"uneven: {min(counts)} to {max(counts)} tasks per node"
-    return ""
 
 
 def latest_errors(tasks: list[Task]) -> dict[str, str]:

@@ -254,3 +254,18 @@ async def test_an_older_snapshot_never_replaces_a_newer_one():
         app.post_message(SnapshotReady(old))
         await pilot.pause()
         assert app.snapshot.taken_at == clock.now
+
+
+async def test_findings_pane_names_the_lossy_node_and_enter_highlights_it():
+    app = make_app("loss")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await pilot.pause()
+        table = app.query_one("#findings-table", DataTable)
+        keys = [str(k.value) for k in table.rows]
+        assert keys and keys[0].startswith("loss.bad|") and "node4" in keys[0]
+        detail = str(app.query_one("#finding-detail").render())
+        assert "evidence:" in detail and "fix:" in detail
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.selection is not None and app.selection.kind == "network"

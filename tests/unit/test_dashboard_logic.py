@@ -7,12 +7,13 @@ from dataclasses import replace
 
 import pytest
 
+from overlaytui.analysis.findings import imbalance
 from overlaytui.analysis.thresholds import LossThresholds, Verdict, judge_loss, loss_upper_bound_pct, packets_needed
 from overlaytui.config import Config, load_config, save_config
 from overlaytui.history import History, Point
 from overlaytui.model import ClusterSnapshot, ContainerStats, InterfaceStats, Service, Task
 from overlaytui.panes.netio import downsample, scale_for
-from overlaytui.panes.placement import imbalance, latest_errors
+from overlaytui.panes.placement import latest_errors
 from overlaytui.sources.demo import SCENARIOS, DemoSource
 from overlaytui.themes import load_themes
 

@@ -1,0 +1,357 @@
+"""The doctor: pure checks from a snapshot and probe results to findings that name the problem, the evidence and
+the fix. No I/O, no Textual.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+from ..model import ClusterSnapshot, Health, Network, ProbeResult, Service
+from .thresholds import LossThresholds, Verdict, judge_loss
+
+PENDING = {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
+FAILED = {"failed", "rejected", "orphaned"}
+RTT_WARNING_MS = 20.0  # an overlay inside one site answers in well under a millisecond
+
+
+class Severity(IntEnum):
+    OK = 0
+    INFO = 1
+    WARNING = 2
+    ERROR = 3
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str  # e.g. "mtu.black_hole"
+    severity: Severity
+    subject_kind: str  # swarm / node / pair / network / service
+    subject: str  # what the finding is about, readable ("node3", "node1 -> node2 on frontend")
+    summary: str
+    evidence: str
+    remedy: str
+    subject_key: str = ""  # what selecting it highlights: node id, network name (also for a pair), service name
+
+
+def diagnose(
+    snapshot: ClusterSnapshot,
+    probes: Sequence[ProbeResult] = (),
+    thresholds: LossThresholds | None = None,
+    underlay_mtus: Mapping[str, int] | None = None,
+) -> list[Finding]:
+    """Every check; findings sorted by severity (worst first). `underlay_mtus`: node address -> link MTU where
+    known (the local NIC through psutil, the lab's nodes)."""
+    findings: list[Finding] = []
+    for check in (check_swarm, check_engines, check_nodes, check_tasks, check_peers):
+        findings += check(snapshot)
+    findings += check_underlay_mtu(snapshot, underlay_mtus or {})
+    findings += check_probes(snapshot, probes, thresholds or LossThresholds())
+    return sorted(findings, key=lambda f: (-f.severity, f.check, f.subject))
+
+
+def worst(findings: Iterable[Finding]) -> Severity:
+    return max((f.severity for f in findings), default=Severity.OK)
+
+
+# ------------------------------------------------------------------------------------------------- swarm
+
+
+def check_swarm(snapshot: ClusterSnapshot) -> list[Finding]:
+    reachable = [e for e in snapshot.engines if e.health is not Health.ERROR and e.role != "unknown"]
+    if not reachable:
+        reasons = "; ".join(f"{e.endpoint}: {e.message}" for e in snapshot.engines) or "no engine given"
+        return [Finding("swarm.unreachable", Severity.ERROR, "swarm", "engines", "no engine answers", reasons,
+                        "check the endpoint (--host/--context/DOCKER_HOST), that dockerd runs, and socket permissions")]
+    if all(e.role == "standalone" for e in reachable):
+        return [Finding("swarm.inactive", Severity.ERROR, "swarm", "swarm", "swarm mode is not active",
+                        f"{len(reachable)} engine(s), none in a swarm",
+                        "`docker swarm init` on a manager and `docker swarm join` on the others")]
+    if not snapshot.nodes:
+        return [Finding("swarm.no_manager", Severity.ERROR, "swarm", "swarm", "no manager reachable",
+                        "the engines given are workers: nodes, services and tasks come from a manager",
+                        "add a manager's engine (--host or --context)")]
+    managers = [n for n in snapshot.nodes if n.role == "manager"]
+    healthy = [n for n in managers if n.state == "ready" and n.reachability in ("reachable", "")]
+    quorum = len(managers) // 2 + 1
+    evidence = f"{len(healthy)} of {len(managers)} managers reachable; quorum needs {quorum}"
+    if len(healthy) < quorum:
+        return [Finding("swarm.quorum_lost", Severity.ERROR, "swarm", "managers", "manager quorum lost", evidence,
+                        "bring managers back, or `docker swarm init --force-new-cluster` on a healthy one")]
+    if len(managers) == 1:
+        return [Finding("swarm.single_manager", Severity.INFO, "swarm", "managers", "one manager: no fault tolerance",
+                        evidence, "promote two workers (`docker node promote`) for a 3-manager quorum")]
+    if len(healthy) - 1 < quorum:
+        return [Finding("swarm.quorum_at_risk", Severity.WARNING, "swarm", "managers",
+                        "manager quorum at risk: one more manager lost stops the swarm", evidence,
+                        "bring the unreachable managers back, or run an odd number of managers (3 or 5)")]
+    return []
+
+
+def check_engines(snapshot: ClusterSnapshot) -> list[Finding]:
+    """Engines that do not answer while others do: what comes from them (stats, views, probes) is missing."""
+    if all(e.health is Health.ERROR for e in snapshot.engines):
+        return []  # swarm.unreachable says it
+    hostnames = {n.id: n.hostname for n in snapshot.nodes}
+    return [Finding("engine.unreachable", Severity.WARNING, "node",
+                    hostnames.get(e.node_id or "", e.hostname or e.endpoint),
+                    f"no connection to the engine {e.endpoint}",
+                    f"{e.message}; its container stats, network views and probes from it are missing",
+                    "check that its dockerd runs and that overlaytui may reach its socket or port", e.node_id or "")
+            for e in snapshot.engines if e.health is Health.ERROR]
+
+
+def check_nodes(snapshot: ClusterSnapshot) -> list[Finding]:
+    findings = []
+    for node in snapshot.nodes:
+        if node.state != "ready":
+            engine = next((e for e in snapshot.engines if e.node_id == node.id), None)
+            detail = f"; its engine: {engine.health.value} {engine.message}".rstrip() if engine else ""
+            findings.append(Finding(
+                "node.down", Severity.ERROR, "node", node.hostname, f"{node.hostname} is {node.state}",
+                f"state {node.state}, address {node.address}{detail}",
+                "check the node's dockerd and its reachability on 2377/tcp, 7946/tcp+udp, 4789/udp", node.id))
+        elif node.availability == "drain":
+            findings.append(Finding(
+                "node.drain", Severity.WARNING, "node", node.hostname, f"{node.hostname} is drained",
+                "availability drain: it runs no tasks",
+                "`docker node update --availability active` when maintenance is over", node.id))
+        elif node.availability == "pause":
+            findings.append(Finding("node.pause", Severity.INFO, "node", node.hostname, f"{node.hostname} is paused",
+                                    "availability pause: no new tasks are placed there",
+                                    "`docker node update --availability active`", node.id))
+    return findings
+
+
+# ------------------------------------------------------------------------------------------------- tasks
+
+
+def imbalance(service: Service, per_node: Mapping[str, int], ready_nodes: Sequence[str]) -> str:
+    """Why a service's placement is off, or "": replicated tasks per ready node differing by more than one, or a
+    global service missing on a ready node."""
+    counts = [per_node.get(node, 0) for node in ready_nodes]
+    if not counts:
+        return ""
+    if service.mode == "global":
+        missing = sum(1 for c in counts if c == 0)
+        return f"{missing} ready node(s) without a task" if missing else ""
+    if service.mode == "replicated" and max(counts) - min(counts) > 1:
+        return f"uneven: {min(counts)} to {max(counts)} tasks per node"
+    return ""
+
+
+def check_tasks(snapshot: ClusterSnapshot) -> list[Finding]:
+    findings = []
+    ready = [n.id for n in snapshot.nodes if n.state == "ready" and n.availability == "active"]
+    running: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    latest_failure: dict[str, object] = {}
+    for task in snapshot.tasks:
+        if task.state == "running" and task.desired_state == "running" and task.node_id:
+            running[task.service_id][task.node_id] += 1
+        wanted = task.desired_state in ("running", "ready")
+        if task.error and (task.state in FAILED or task.state in PENDING) and wanted:
+            known = latest_failure.get(task.service_id)
+            if known is None or task.timestamp > known.timestamp:
+                latest_failure[task.service_id] = task
+    for service in snapshot.services:
+        run = sum(running[service.id].values())
+        want = service.desired_tasks if service.desired_tasks is not None else service.replicas
+        failure = latest_failure.get(service.id)
+        if want is not None and run < want:
+            severity = Severity.ERROR if run == 0 else Severity.WARNING
+            evidence = f"{run}/{want} running" + (f"; latest task {failure.state}: {failure.error}" if failure else "")
+            remedy = ("fix what the task error says (image, constraints, resources), then "
+                      f"`docker service ps {service.name} --no-trunc`") if failure else \
+                f"`docker service ps {service.name} --no-trunc` shows why"
+            findings.append(Finding("service.replicas", severity, "service", service.name,
+                                    f"{service.name} runs {run} of {want} tasks", evidence, remedy, service.name))
+        problem = imbalance(service, running[service.id], ready)
+        if problem and (want is None or run >= want):
+            findings.append(Finding("service.imbalance", Severity.INFO, "service", service.name,
+                                    f"{service.name} is spread unevenly", problem,
+                                    f"`docker service update --force {service.name}` rebalances (restarts tasks)",
+                                    service.name))
+    return findings
+
+
+# ------------------------------------------------------------------------------------------------- peers
+
+
+def check_peers(snapshot: ClusterSnapshot) -> list[Finding]:
+    """Each node's peer list for an overlay should name every node that runs its tasks; a node missing means
+    the gossip between them (7946 tcp/udp) does not get through."""
+    findings = []
+    by_address = {n.address: n.hostname for n in snapshot.nodes}
+    hostnames = {n.id: n.hostname for n in snapshot.nodes}
+    ready = {n.id for n in snapshot.nodes if n.state == "ready"}
+    for net in snapshot.networks:
+        if net.driver != "overlay" or net.ingress:
+            continue
+        active = {t.node_id for t in snapshot.tasks if t.state == "running" and t.node_id in ready
+                  and any(a.network_id == net.id for a in t.addresses)}
+        expected = {n.address for n in snapshot.nodes if n.id in active}
+        for view in net.views:
+            if view.node_id not in active:
+                continue
+            seen = {p.address for p in view.peers}
+            missing = sorted(by_address.get(a, a) for a in expected - seen)
+            if missing:
+                me = hostnames.get(view.node_id or "", view.engine)
+                findings.append(Finding(
+                    "network.peers", Severity.WARNING, "network", f"{net.name} on {me}",
+                    f"{me} does not know {', '.join(missing)} as peers on {net.name}",
+                    f"peers seen by {me}: {', '.join(sorted(by_address.get(a, a) for a in seen)) or 'none'}; "
+                    f"nodes running its tasks: {', '.join(sorted(hostnames[n] for n in active))}",
+                    "open 7946/tcp and 7946/udp (gossip) between the nodes", net.name))
+    return findings
+
+
+# ----------------------------------------------------------------------------------------------- underlay
+
+
+def check_underlay_mtu(snapshot: ClusterSnapshot, underlay_mtus: Mapping[str, int]) -> list[Finding]:
+    """An overlay's MTU option M (1500 when not set) gives containers M - 50; VXLAN adds those 50 bytes back, so
+    every node that carries the overlay needs an underlay MTU of at least M."""
+    findings = []
+    by_address = {n.address: n.hostname for n in snapshot.nodes}
+    for net in snapshot.networks:
+        if net.driver != "overlay" or not underlay_mtus:
+            continue
+        needed = net.configured_mtu or 1500
+        short = {by_address.get(a, a): mtu for a, mtu in underlay_mtus.items() if mtu < needed}
+        if short:
+            smallest = min(short.values())
+            findings.append(Finding(
+                "mtu.underlay", Severity.WARNING, "network", net.name,
+                f"{net.name} needs an underlay MTU of {needed}; {', '.join(sorted(short))} " +
+                ("has" if len(short) == 1 else "have") + f" {smallest}",
+                f"overlay MTU {net.configured_mtu or 'default 1500'} (containers get 50 less, VXLAN adds them "
+                "back); underlay: " +
+                ", ".join(f"{h} {m}" for h, m in sorted(short.items())),
+                f"`--opt com.docker.network.driver.mtu={smallest}` when creating {net.name}, or raise the "
+                f"underlay MTU to {needed}", net.name))
+    return findings
+
+
+# ------------------------------------------------------------------------------------------------- probes
+
+
+def _latest(probes: Sequence[ProbeResult], kind: str) -> dict[tuple[str, str, str], ProbeResult]:
+    latest: dict[tuple[str, str, str], ProbeResult] = {}
+    for p in probes:
+        if p.kind == kind:
+            key = (p.network, p.src_node, p.dst_node)
+            if key not in latest or p.measured_at >= latest[key].measured_at:
+                latest[key] = p
+    return latest
+
+
+def _silent(result: ProbeResult) -> bool:
+    return not result.error and result.sent > 0 and result.received == 0
+
+
+def check_probes(snapshot: ClusterSnapshot, probes: Sequence[ProbeResult], thresholds: LossThresholds
+                 ) -> list[Finding]:
+    findings: list[Finding] = []
+    if not probes:
+        return findings
+    networks = {n.name: n for n in snapshot.networks}
+    ready = {n.hostname for n in snapshot.nodes if n.state == "ready"}
+    pings = _latest(probes, "ping")
+    plain_silent: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    for (net_name, src, dst), r in pings.items():
+        net = networks.get(net_name)
+        if net is not None and not net.encrypted:
+            plain_silent[tuple(sorted((src, dst)))].append(_silent(r))
+    blocked = {pair for pair, silent in plain_silent.items() if silent and all(silent) and set(pair) <= ready}
+    for a, b in sorted(blocked):
+        overlays = sorted({n for (n, s, d) in pings if {s, d} == {a, b} and not networks[n].encrypted})
+        findings.append(Finding(
+            "dataplane.blocked", Severity.ERROR, "pair", f"{a} <-> {b}",
+            f"no overlay traffic between {a} and {b} although both are Ready",
+            f"100 % loss both ways on every plain overlay probed ({', '.join(overlays)})",
+            "open 4789/udp (VXLAN data) and 7946/tcp+udp (gossip) between the two nodes"))
+    findings += _encryption(pings, networks, ready)
+    for (net_name, src, dst), r in sorted(pings.items()):
+        net = networks.get(net_name)
+        if tuple(sorted((src, dst))) in blocked and net is not None and not net.encrypted:
+            continue
+        if net is not None and net.encrypted and _silent(r) and any(f.check == "encryption.esp"
+                                                                     and f.subject_key == net_name for f in findings):
+            continue  # explained by the ESP finding
+        subject = f"{src} -> {dst} on {net_name}"
+        if r.error:
+            findings.append(Finding("probe.failed", Severity.WARNING, "pair", subject, f"probe {subject} failed",
+                                    r.error, "see whether the probe agent runs on both nodes", net_name))
+            continue
+        lost = r.sent - r.received
+        verdict = judge_loss(lost, r.sent, thresholds)
+        evidence = f"{lost} of {r.sent} packets lost ({r.loss_pct:.2f} %)"
+        if r.rtt_avg_ms is not None:
+            evidence += f", RTT avg {r.rtt_avg_ms:.2f} ms"
+        if verdict is Verdict.BAD:
+            findings.append(Finding("loss.bad", Severity.ERROR, "pair", subject,
+                                    f"{r.loss_pct:.2f} % packet loss {src} -> {dst} on {net_name}", evidence,
+                                    f"look for drops on the path between {src} and {dst}: NIC errors, a full "
+                                    "conntrack table, a firewall rate-limiting 4789/udp", net_name))
+        elif verdict is Verdict.ACCEPTABLE and lost:
+            findings.append(Finding("loss.acceptable", Severity.INFO, "pair", subject,
+                                    f"some loss {src} -> {dst} on {net_name}", evidence,
+                                    f"below {thresholds.acceptable_pct:g} %: watch it", net_name))
+        elif verdict is Verdict.INSUFFICIENT:
+            findings.append(Finding("loss.samples", Severity.INFO, "pair", subject,
+                                    f"not enough samples to judge {src} -> {dst} on {net_name}", evidence,
+                                    "keep probing: a verdict of good needs ~30,000 loss-free packets", net_name))
+        if r.rtt_avg_ms is not None and r.rtt_avg_ms > RTT_WARNING_MS:
+            findings.append(Finding("latency.high", Severity.WARNING, "pair", subject,
+                                    f"slow overlay {src} -> {dst} on {net_name}", evidence,
+                                    "look for a congested or distant underlay link between the nodes", net_name))
+    findings += _mtu(_latest(probes, "mtu"), networks)
+    return findings
+
+
+def _encryption(pings, networks: Mapping[str, Network], ready: set[str]) -> list[Finding]:
+    """Encrypted overlays silent between nodes while plain overlays pass between the same nodes."""
+    findings = []
+    passing = {tuple(sorted((s, d))) for (n, s, d), r in pings.items()
+               if networks.get(n) is not None and not networks[n].encrypted and r.received > 0}
+    for name, net in networks.items():
+        if not net.encrypted:
+            continue
+        silent = [(s, d) for (n, s, d), r in pings.items() if n == name and _silent(r) and {s, d} <= ready]
+        explained = [p for p in silent if tuple(sorted(p)) in passing]
+        if explained:
+            findings.append(Finding(
+                "encryption.esp", Severity.ERROR, "network", name,
+                f"encrypted overlay {name} drops all traffic between nodes",
+                f"{len(explained)} node pair(s) at 100 % loss on {name} while plain overlays pass between them",
+                "allow IPsec ESP (IP protocol 50) between the nodes, and check that the kernel has xfrm/esp4 "
+                "(e.g. `modprobe esp4`); or use a plain overlay", name))
+    return findings
+
+
+def _mtu(mtus, networks: Mapping[str, Network]) -> list[Finding]:
+    from ..probes.mtu import black_hole, remedy  # the remedy text lives with the probe that measures it
+
+    findings = []
+    by_net: dict[str, list[ProbeResult]] = defaultdict(list)
+    for (net_name, _src, _dst), r in mtus.items():
+        net = networks.get(net_name)
+        if net is not None and black_hole(r.path_mtu, net.effective_mtu):
+            by_net[net_name].append(r)
+    for net_name, holes in sorted(by_net.items()):
+        net = networks[net_name]
+        worst_path = min(r.path_mtu for r in holes)
+        pairs = ", ".join(f"{r.src_node}->{r.dst_node} {r.path_mtu}" for r in sorted(
+            holes, key=lambda r: (r.src_node, r.dst_node)))
+        findings.append(Finding(
+            "mtu.black_hole", Severity.ERROR, "network", net_name,
+            f"MTU black hole on {net_name}: packets above {worst_path} bytes vanish",
+            f"path MTU below the overlay's {net.effective_mtu}: {pairs}",
+            remedy(worst_path, net.effective_mtu, net.configured_mtu), net_name))
+    return findings

@@ -1,0 +1,122 @@
+"""`overlaytui doctor`: every check, one line per finding with its evidence and the fix.
+
+Exit 0 when nothing is above info, 1 with warnings, 2 with errors or when no engine could be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from dataclasses import asdict
+
+from ..analysis.findings import Finding, Severity, diagnose, worst
+from ..analysis.thresholds import LossThresholds
+from ..model import ClusterSnapshot, Health
+from ..probes import agent
+from ..probes.session import ProbeError, ProbeSession, ProbeSettings
+from ..sources.swarm import DockerSwarmSource
+from ..sources.underlay import local_underlay_mtus
+from .common import add_endpoint_flags, endpoints_from_args
+
+EXIT = {Severity.OK: 0, Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "doctor", help="find what is wrong with the swarm's overlays, with the evidence and the fix",
+        description="Collect the cluster, probe every pair of nodes on every overlay (loss, path MTU), and run every "
+        "check: swarm and quorum, nodes, tasks and replicas, peers, underlay MTU, loss and latency, MTU black "
+        "holes, blocked VXLAN, encrypted overlays without ESP. Exit 0: nothing above info; 1: warnings; "
+        "2: errors or no connection.")
+    parser.add_argument("--no-probe", action="store_true", help="skip the probes (no agents are deployed)")
+    parser.add_argument("--network", action="append", default=[], metavar="NAME", help="overlays to probe")
+    parser.add_argument("--count", type=int, default=100, help="pings per pair (default 100)")
+    parser.add_argument("--interval", type=float, default=0.2, metavar="S", help="seconds between pings (0.2)")
+    parser.add_argument("--probe-image", metavar="IMAGE", help="image of the probe agents")
+    parser.add_argument("--json", action="store_true", help="print the findings as JSON")
+    parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="timeout of each engine call")
+    add_endpoint_flags(parser)
+    parser.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.count < 1 or args.interval <= 0:
+        print("overlaytui doctor: --count and --interval must be positive", file=sys.stderr)
+        return 2
+    endpoints = endpoints_from_args(args)
+    if endpoints is None:
+        return 2
+    signal.signal(signal.SIGTERM, _interrupt)  # agents are removed on SIGTERM too
+    try:
+        return asyncio.run(_run(endpoints, args))
+    except KeyboardInterrupt:
+        print("overlaytui doctor: interrupted (agents removed)", file=sys.stderr)
+        return 130
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+async def _run(endpoints, args) -> int:
+    source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats=False, events=False)
+    probes = []
+    try:
+        await source.start()
+        snapshot = source.snapshot()
+        if not args.no_probe and any(e.role == "manager" and e.health is Health.OK for e in snapshot.engines):
+            image = args.probe_image or (agent.LAB_IMAGE if args.lab else agent.DEFAULT_IMAGE)
+            session = ProbeSession(source.snapshot, ProbeSettings(networks=tuple(args.network), image=image,
+                                                                  count=args.count, interval=args.interval),
+                                   endpoints, call_timeout=args.timeout)
+            try:
+                await session.start()
+                await source.poll()
+                probes = list(await session.run_round())
+                for problem in session.problems:
+                    print(f"overlaytui doctor: {problem}", file=sys.stderr)
+            except ProbeError as exc:
+                print(f"overlaytui doctor: not probing: {exc}", file=sys.stderr)
+            finally:
+                await session.close()
+        await source.poll()
+        snapshot = source.snapshot()
+    finally:
+        await source.close()
+    findings = diagnose(snapshot, probes, LossThresholds(), underlay_mtus(snapshot, args.lab))
+    if args.json:
+        json.dump({"findings": [asdict(f) | {"severity": str(f.severity)} for f in findings],
+                   "worst": str(worst(findings))}, sys.stdout, indent=1)
+        print()
+    else:
+        print(report_text(findings, snapshot))
+    return EXIT[worst(findings)]
+
+
+def underlay_mtus(snapshot: ClusterSnapshot, lab: bool) -> dict[str, int]:
+    mtus = local_underlay_mtus(n.address for n in snapshot.nodes)
+    if lab:
+        from ..lab.lab import link_mtus
+
+        try:
+            mtus.update(link_mtus())
+        except Exception:  # noqa: BLE001 - not root, or the lab is gone: the check works with what is known
+            pass
+    return mtus
+
+
+def report_text(findings: list[Finding], snapshot: ClusterSnapshot) -> str:
+    if not findings:
+        return f"no findings: {len(snapshot.nodes)} nodes, {len(snapshot.services)} services, all checks pass"
+    lines = []
+    for f in findings:
+        lines.append(f"{str(f.severity).upper():7} {f.check:20} {f.subject}: {f.summary}")
+        lines.append(f"{'':8}evidence: {f.evidence}")
+        lines.append(f"{'':8}fix: {f.remedy}")
+    counts = {s: sum(1 for f in findings if f.severity is s) for s in (Severity.ERROR, Severity.WARNING,
+                                                                        Severity.INFO)}
+    lines.append(f"{counts[Severity.ERROR]} errors, {counts[Severity.WARNING]} warnings, {counts[Severity.INFO]} info")
+    return "\n".join(lines)

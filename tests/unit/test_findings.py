@@ -1,0 +1,200 @@
+"""Every doctor check, firing and quiet, on the demo cluster and constructed data."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+
+from overlaytui.analysis.findings import Severity, diagnose, worst
+from overlaytui.model import ClusterSnapshot, Engine, Health, NetworkView, Peer, ProbeResult
+from overlaytui.sources.demo import DemoSource
+
+
+@pytest.fixture(scope="module")
+def healthy() -> ClusterSnapshot:
+    now = [1_800_000_000.0]
+    source = DemoSource("healthy", seed=2, clock=lambda: now[0])
+    asyncio.run(source.start())
+    return source.snapshot()
+
+
+def checks(findings) -> set[str]:
+    return {f.check for f in findings}
+
+
+def ping(net, src, dst, sent=30_000, received=30_000, rtt=0.3, error=""):
+    return ProbeResult("ping", net, src, dst, 1.0, sent=sent, received=received, rtt_avg_ms=rtt, error=error)
+
+
+def all_pairs(snapshot, net, **kwargs):
+    hosts = [n.hostname for n in snapshot.nodes]
+    return [ping(net, a, b, **kwargs) for a in hosts for b in hosts if a != b]
+
+
+def test_a_healthy_cluster_has_no_warnings(healthy):
+    probes = all_pairs(healthy, "frontend") + all_pairs(healthy, "backend")
+    findings = diagnose(healthy, probes, underlay_mtus={n.address: 1500 for n in healthy.nodes})
+    assert worst(findings) <= Severity.INFO, findings
+    assert "dataplane.blocked" not in checks(findings) and "mtu.black_hole" not in checks(findings)
+
+
+# --------------------------------------------------------------------------------------------- swarm
+
+
+def test_no_engine_answers():
+    snap = ClusterSnapshot(0.0, (Engine("unix:///x", Health.ERROR, "connection refused"),))
+    [f] = diagnose(snap)
+    assert (f.check, f.severity) == ("swarm.unreachable", Severity.ERROR) and "connection refused" in f.evidence
+
+
+def test_swarm_not_active():
+    snap = ClusterSnapshot(0.0, (Engine("unix:///x", Health.OK, role="standalone"),))
+    assert checks(diagnose(snap)) == {"swarm.inactive"}
+
+
+def test_no_manager_reachable():
+    snap = ClusterSnapshot(0.0, (Engine("unix:///x", Health.OK, role="worker", node_id="w"),))
+    assert checks(diagnose(snap)) == {"swarm.no_manager"}
+
+
+def test_quorum(healthy):
+    managers = [n for n in healthy.nodes if n.role == "manager"]
+    assert len(managers) == 3 and "swarm.quorum_at_risk" not in checks(diagnose(healthy))
+    one_down = replace(healthy, nodes=tuple(replace(n, state="down", reachability="unreachable")
+                                            if n.id == managers[2].id else n for n in healthy.nodes))
+    assert "swarm.quorum_at_risk" in checks(diagnose(one_down))
+    two_down = replace(healthy, nodes=tuple(replace(n, state="down", reachability="unreachable")
+                                            if n.id in (managers[1].id, managers[2].id) else n for n in healthy.nodes))
+    assert "swarm.quorum_lost" in checks(diagnose(two_down))
+    single = replace(healthy, nodes=tuple(replace(n, role="worker") if n.id != managers[0].id else n
+                                          for n in healthy.nodes))
+    assert "swarm.single_manager" in checks(diagnose(single))
+
+
+def test_nodes_down_drain_pause(healthy):
+    nodes = list(healthy.nodes)
+    nodes[3] = replace(nodes[3], state="down")
+    nodes[4] = replace(nodes[4], availability="drain")
+    found = {f.check: f for f in diagnose(replace(healthy, nodes=tuple(nodes)))}
+    assert found["node.down"].subject == "node4" and found["node.down"].severity is Severity.ERROR
+    assert found["node.drain"].subject == "node5" and found["node.drain"].severity is Severity.WARNING
+    nodes[4] = replace(nodes[4], availability="pause")
+    assert "node.pause" in checks(diagnose(replace(healthy, nodes=tuple(nodes))))
+
+
+# --------------------------------------------------------------------------------------------- tasks
+
+
+def test_replicas_below_desired_with_the_task_error(healthy):
+    web = next(s for s in healthy.services if s.name == "web")
+    services = tuple(replace(s, desired_tasks=6) if s is web else s for s in healthy.services)
+    failed = replace(next(t for t in healthy.tasks if t.service_name == "web"), id="f", state="rejected",
+                     error="No such image: web:9", timestamp=9e9, desired_state="ready")
+    snap = replace(healthy, services=services, tasks=(*healthy.tasks, failed))
+    [f] = [f for f in diagnose(snap) if f.check == "service.replicas"]
+    assert f.severity is Severity.WARNING and "4/6 running" in f.evidence and "No such image: web:9" in f.evidence
+    assert f.subject_key == "web"
+
+
+def test_imbalance_is_info(healthy):
+    tasks = tuple(replace(t, node_id=healthy.nodes[0].id) if t.service_name == "worker" else t for t in healthy.tasks)
+    found = [f for f in diagnose(replace(healthy, tasks=tasks)) if f.check == "service.imbalance"]
+    assert found and found[0].subject == "worker" and found[0].severity is Severity.INFO
+
+
+# --------------------------------------------------------------------------------------------- peers
+
+
+def test_a_node_missing_from_a_peer_list(healthy):
+    net = healthy.network("backend")
+    view = net.views[0]
+    cut = replace(view, peers=tuple(p for p in view.peers if p.address != healthy.nodes[-1].address))
+    networks = tuple(replace(n, views=(cut, *n.views[1:])) if n.name == "backend" else n for n in healthy.networks)
+    [f] = [f for f in diagnose(replace(healthy, networks=networks)) if f.check == "network.peers"]
+    assert healthy.nodes[-1].hostname in f.summary and "7946" in f.remedy
+    assert "network.peers" not in checks(diagnose(healthy))
+
+
+# -------------------------------------------------------------------------------------------- underlay
+
+
+def test_underlay_too_small_for_the_overlay(healthy):
+    mtus = {n.address: 1500 for n in healthy.nodes}
+    mtus[healthy.nodes[2].address] = 1400
+    found = [f for f in diagnose(healthy, underlay_mtus=mtus) if f.check == "mtu.underlay"]
+    # default overlays need 1500 on the wire; backend is set to 1400 and fits
+    assert {f.subject for f in found} == {"frontend", "payments-secure", "ingress"}
+    frontend = next(f for f in found if f.subject == "frontend")
+    assert "needs an underlay MTU of 1500" in frontend.summary and "node3 has 1400" in frontend.summary
+    assert "mtu=1400" in frontend.remedy
+
+
+# ---------------------------------------------------------------------------------------------- probes
+
+
+def test_blocked_vxlan_between_two_ready_nodes(healthy):
+    probes = all_pairs(healthy, "frontend") + all_pairs(healthy, "backend")
+    cut = [ping(p.network, p.src_node, p.dst_node, received=0, rtt=None) if {p.src_node, p.dst_node} ==
+           {"node2", "node5"} else p for p in probes]
+    [f] = [f for f in diagnose(healthy, cut) if f.check == "dataplane.blocked"]
+    assert f.subject == "node2 <-> node5" and "4789/udp" in f.remedy and f.severity is Severity.ERROR
+    assert "loss.bad" not in checks(diagnose(healthy, cut))  # explained by the blocked pair
+
+
+def test_loss_over_threshold_and_the_honest_verdicts(healthy):
+    probes = [ping("frontend", "node1", "node4", sent=200, received=180),
+              ping("frontend", "node1", "node2", sent=100, received=100),
+              ping("frontend", "node1", "node3", sent=30_000, received=30_000, rtt=35.0)]
+    found = {f.check: f for f in diagnose(healthy, probes)}
+    assert found["loss.bad"].subject == "node1 -> node4 on frontend" and "20 of 200" in found["loss.bad"].evidence
+    assert found["loss.samples"].subject == "node1 -> node2 on frontend"
+    assert found["latency.high"].subject == "node1 -> node3 on frontend"
+
+
+def test_mtu_black_hole_names_the_pairs_and_the_remedy(healthy):
+    probes = [ProbeResult("mtu", "frontend", "node1", "node3", 1.0, path_mtu=1350),
+              ProbeResult("mtu", "frontend", "node3", "node2", 1.0, path_mtu=1350),
+              ProbeResult("mtu", "frontend", "node1", "node2", 1.0, path_mtu=1450)]
+    [f] = [f for f in diagnose(healthy, probes) if f.check == "mtu.black_hole"]
+    assert "node1->node3 1350" in f.evidence and "node1->node2" not in f.evidence
+    assert "com.docker.network.driver.mtu=1400" in f.remedy
+    assert "mtu.black_hole" not in checks(diagnose(healthy, probes[2:]))
+
+
+def test_encrypted_overlay_without_esp(healthy):
+    plain = all_pairs(healthy, "frontend", sent=50, received=50)
+    secure = all_pairs(healthy, "payments-secure", sent=50, received=0, rtt=None)
+    found = {f.check: f for f in diagnose(healthy, plain + secure)}
+    assert found["encryption.esp"].subject == "payments-secure" and "ESP" in found["encryption.esp"].remedy
+    assert "dataplane.blocked" not in found  # plain overlays pass: it is the encryption
+    quiet = diagnose(healthy, plain + all_pairs(healthy, "payments-secure", sent=50, received=50))
+    assert "encryption.esp" not in checks(quiet)
+
+
+def test_a_failed_probe_is_a_warning(healthy):
+    [f] = [f for f in diagnose(healthy, [ping("frontend", "node1", "node2", error="exec on node1: refused")])
+           if f.check == "probe.failed"]
+    assert f.severity is Severity.WARNING
+
+
+def test_findings_are_sorted_worst_first(healthy):
+    nodes = tuple(replace(n, availability="pause") if n.hostname == "node5" else n for n in healthy.nodes)
+    probes = [ping("frontend", "node1", "node4", sent=200, received=150)]
+    severities = [f.severity for f in diagnose(replace(healthy, nodes=nodes), probes)]
+    assert severities == sorted(severities, reverse=True) and severities[0] is Severity.ERROR
+
+
+def test_views_and_peers_types_are_used_as_recorded():
+    # a network view with peers named by their (non-id) names: joined on address only
+    view = NetworkView("n1", "e", (Peer("83cf2dc7107b", "10.0.0.1"),), (), ())
+    assert view.peers[0].address == "10.0.0.1"
+
+
+def test_an_engine_that_does_not_answer(healthy):
+    engines = tuple(replace(e, health=Health.ERROR, message="connection refused") if e.hostname == "node2" else e
+                    for e in healthy.engines)
+    [f] = [f for f in diagnose(replace(healthy, engines=engines)) if f.check == "engine.unreachable"]
+    assert f.subject == "node2" and "connection refused" in f.evidence and f.severity is Severity.WARNING
+    assert "engine.unreachable" not in checks(diagnose(healthy))
