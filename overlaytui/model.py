@@ -298,6 +298,10 @@ class ProbeResult:
     path_mtu: int | None = None  # mtu: largest packet (bytes, IP) that arrived with DF set
     bits_per_second: float | None = None  # iperf
     retransmits: int | None = None
+    resolved_vip: str | None = None  # discovery: what the service name resolves to through 127.0.0.11
+    resolved_tasks: int | None = None  # discovery: how many addresses tasks.<service> resolves to
+    vip_answers: bool | None = None  # discovery: a TCP connect to the VIP succeeds
+    task_answers: bool | None = None  # discovery: a TCP connect to another node's task succeeds
     error: str = ""  # the probe could not run: why
 
     @property

@@ -312,6 +312,34 @@ def check_probes(snapshot: ClusterSnapshot, probes: Sequence[ProbeResult], thres
                                     f"slow overlay {src} -> {dst} on {net_name}", evidence,
                                     "look for a congested or distant underlay link between the nodes", net_name))
     findings += _mtu(_latest(probes, "mtu"), networks)
+    findings += check_discovery(_latest(probes, "discovery"), networks)
+    return findings
+
+
+def check_discovery(results, networks: Mapping[str, Network]) -> list[Finding]:
+    """From inside a task: the service name and tasks.<service> resolve through 127.0.0.11, and the VIP answers
+    when the task IPs do. A VIP that resolves but stays silent while tasks answer is the node's load balancer
+    (IPVS) failing."""
+    findings = []
+    for (net_name, src, _dst), r in sorted(results.items()):
+        subject = f"{src} on {net_name}"
+        if r.error:
+            continue  # probe.failed territory; the agents may not have started
+        if r.resolved_vip is None:
+            findings.append(Finding(
+                "discovery.dns", Severity.ERROR, "network", subject,
+                f"service names do not resolve from {src} on {net_name}",
+                "the probe agents' service name gave no address through 127.0.0.11",
+                "check Docker's embedded DNS: the container's /etc/resolv.conf must point to 127.0.0.11 and "
+                "53/udp inside the container must not be filtered", net_name))
+            continue
+        if r.task_answers and r.vip_answers is False:
+            findings.append(Finding(
+                "discovery.vip", Severity.ERROR, "network", subject,
+                f"the service VIP does not answer from {src} on {net_name}, while task IPs do",
+                f"VIP {r.resolved_vip}: no TCP answer; a task IP on another node answers on the same port",
+                "the node's service load balancer (IPVS) is broken: load the ip_vs kernel modules (`modprobe "
+                "ip_vs`), or give services --endpoint-mode dnsrr", net_name))
     return findings
 
 

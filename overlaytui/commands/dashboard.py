@@ -77,7 +77,7 @@ def main(args: argparse.Namespace) -> int:
     app = OverlayApp(source, source_label=label, interval=args.interval, reconcile=args.reconcile, config=config,
                      theme=args.theme, probe_settings=ProbeSettings(
                          image=probe_image, start=args.probe, iperf_every_rounds=10,
-                         kinds=("ping", "mtu", "iperf") if args.probe_iperf else ("ping", "mtu")),
+                         kinds=("ping", "mtu", "discovery", *(("iperf",) if args.probe_iperf else ()))),
                      probe_every=args.probe_every)
     app.run()
     return 0

@@ -32,6 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "holes, blocked VXLAN, encrypted overlays without ESP. Exit 0: nothing above info; 1: warnings; "
         "2: errors or no connection.")
     parser.add_argument("--no-probe", action="store_true", help="skip the probes (no agents are deployed)")
+    parser.add_argument("--kind", default="ping,mtu,discovery",
+                        help="probes to run: any of ping,mtu,discovery,iperf (default ping,mtu,discovery)")
     parser.add_argument("--network", action="append", default=[], metavar="NAME", help="overlays to probe")
     parser.add_argument("--count", type=int, default=100, help="pings per pair (default 100)")
     parser.add_argument("--interval", type=float, default=0.2, metavar="S", help="seconds between pings (0.2)")
@@ -69,8 +71,10 @@ async def _run(endpoints, args) -> int:
         snapshot = source.snapshot()
         if not args.no_probe and any(e.role == "manager" and e.health is Health.OK for e in snapshot.engines):
             image = args.probe_image or (agent.LAB_IMAGE if args.lab else agent.DEFAULT_IMAGE)
+            kinds = tuple(k.strip() for k in args.kind.split(",") if k.strip())
             session = ProbeSession(source.snapshot, ProbeSettings(networks=tuple(args.network), image=image,
-                                                                  count=args.count, interval=args.interval),
+                                                                  count=args.count, interval=args.interval,
+                                                                  kinds=kinds),
                                    endpoints, call_timeout=args.timeout)
             try:
                 await session.start()

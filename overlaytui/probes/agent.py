@@ -94,7 +94,8 @@ def deploy(manager: docker.APIClient, network: str, image: str, report: dict[str
                                                                              max_attempts=3))
     created = manager.create_service(
         template, name=service_name(network), labels={PROBE_LABEL: owner_label()}, mode=ServiceMode("global"),
-        networks=[NetworkAttachmentConfig(target=network)], endpoint_spec=EndpointSpec(mode="dnsrr"),
+        # vip mode: the agents' own VIP is what the discovery probe checks (tasks.NAME resolves either way)
+        networks=[NetworkAttachmentConfig(target=network)], endpoint_spec=EndpointSpec(mode="vip"),
     )
     return created["ID"]
 

@@ -82,6 +82,46 @@ def ping_result(network: str, src: str, dst: str, text: str, at: float | None = 
                        rtt_mdev_ms=stats.rtt_mdev_ms)
 
 
+DISCOVERY_PORT = 5201  # the agents' iperf3 server: something that answers TCP on every task
+_LOOKUP = "nslookup {name} 2>/dev/null | awk '/^Address/ && $NF !~ /#/ && $NF !~ /^127\\./ {{print $NF}}'"
+
+
+def discovery_script(service: str, task_address: str) -> str:
+    """Shell: resolve the service and tasks.<service> through Docker's DNS, then try TCP to the VIP and to a task."""
+    return "\n".join([
+        f"vip=$({_LOOKUP.format(name=service)} | head -n 1)",
+        f"tasks=$({_LOOKUP.format(name='tasks.' + service)} | wc -l)",
+        'echo "VIP ${vip:-none}"',
+        'echo "TASKS $tasks"',
+        f'if [ -n "$vip" ]; then nc -w 2 "$vip" {DISCOVERY_PORT} </dev/null >/dev/null 2>&1 && echo "VIPTCP ok" '
+        '|| echo "VIPTCP fail"; fi',
+        f'nc -w 2 {task_address} {DISCOVERY_PORT} </dev/null >/dev/null 2>&1 && echo "TASKTCP ok" '
+        '|| echo "TASKTCP fail"',
+    ])
+
+
+def parse_discovery(output: str) -> dict[str, object]:
+    fields = dict(line.split(" ", 1) for line in output.splitlines() if " " in line)
+    vip = fields.get("VIP", "none").strip()
+    tasks = fields.get("TASKS", "").strip()
+    return {
+        "resolved_vip": None if vip == "none" else vip,
+        "resolved_tasks": int(tasks) if tasks.isdigit() else None,
+        "vip_answers": {"ok": True, "fail": False}.get(fields.get("VIPTCP", "").strip()),
+        "task_answers": {"ok": True, "fail": False}.get(fields.get("TASKTCP", "").strip()),
+    }
+
+
+def discovery(api: docker.APIClient, container: str, network: str, src: str, dst: str, service: str,
+              task_address: str) -> ProbeResult:
+    now = time.time()
+    try:
+        _, output = exec_run(api, container, ["sh", "-c", discovery_script(service, task_address)], 15)
+    except ENGINE_ERRORS as exc:
+        return ProbeResult("discovery", network, src, dst, now, error=f"exec on {src}: {describe_error(exc)}")
+    return ProbeResult("discovery", network, src, dst, now, **parse_discovery(output))
+
+
 def df_ping_passes(api: docker.APIClient, container: str, target: str, packet_size: int) -> bool:
     """Does a packet of this IP size, DF bit set, reach the target (any of 3 tries)?"""
     cmd = ping_command(target, 3, 0.2, payload=payload_for(packet_size), dont_fragment=True, wait_s=1,

@@ -24,7 +24,7 @@ from . import agent, runner
 from .mtu import find_path_mtu
 from .scheduler import DEFAULT_CONCURRENCY, ProbeJob, ProbeScheduler
 
-KINDS = ("ping", "mtu", "iperf")
+KINDS = ("ping", "mtu", "iperf", "discovery")
 
 
 class ProbeError(Exception):
@@ -105,8 +105,8 @@ class ProbeSession:
             report = {"count": str(s.count), "interval": f"{s.interval:g}",
                       "deadline": str(int(s.count * s.interval + 3)), "every": f"{s.report_every:g}"}
             if set(s.kinds) - {"ping"}:
-                self.problems.append("agents report through the service logs: ping only (path MTU and throughput "
-                                     "need each node's engine)")
+                self.problems.append("agents report through the service logs: ping only (path MTU, throughput "
+                                     "and discovery need each node's engine)")
         manager = self._client(self._manager_url, 30)
         try:
             self.removed_leftovers = await self._call(agent.remove_leftovers, manager)
@@ -160,6 +160,11 @@ class ProbeSession:
                     run = partial(self._call, self._ping, url, src.container_id, network, src_name, targets)
                     jobs.append(ProbeJob("ping", network, run, pairs,
                                          timeout=s.count * s.interval + 30))
+                if "discovery" in s.kinds:
+                    dst, address = next(iter(sorted(targets.items())))
+                    jobs.append(ProbeJob("discovery", network, partial(self._discovery, url, src.container_id,
+                                                                       network, src_name, dst, address),
+                                         ((src_name, dst),)))
                 if "mtu" in s.kinds:  # one job per source: every destination searched at once
                     jobs.append(ProbeJob("mtu", network, partial(self._mtu_sweep, url, src.container_id, network,
                                                                  src_name, targets, effective), pairs))
@@ -195,6 +200,12 @@ class ProbeSession:
         if path is None:
             return ProbeResult("mtu", network, src, dst, time.time(), error="no packet of any size arrives")
         return ProbeResult("mtu", network, src, dst, time.time(), path_mtu=path)
+
+    async def _discovery(self, url, container, network, src, dst, address) -> list[ProbeResult]:
+        def run() -> ProbeResult:
+            with self._client(url, 30) as api:
+                return runner.discovery(api, container, network, src, dst, agent.service_name(network), address)
+        return [await self._call(run)]
 
     async def _iperf(self, url, container, network, src, dst, address) -> list[ProbeResult]:
         seconds = self.settings.iperf_seconds

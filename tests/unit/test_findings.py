@@ -198,3 +198,23 @@ def test_an_engine_that_does_not_answer(healthy):
     [f] = [f for f in diagnose(replace(healthy, engines=engines)) if f.check == "engine.unreachable"]
     assert f.subject == "node2" and "connection refused" in f.evidence and f.severity is Severity.WARNING
     assert "engine.unreachable" not in checks(diagnose(healthy))
+
+
+def discovery(src, vip="10.1.0.2", tasks=5, vip_ok=True, task_ok=True):
+    return ProbeResult("discovery", "frontend", src, "node9", 1.0, resolved_vip=vip, resolved_tasks=tasks,
+                       vip_answers=vip_ok if vip else None, task_answers=task_ok)
+
+
+def test_discovery_vip_silent_while_tasks_answer(healthy):
+    found = [f for f in diagnose(healthy, [discovery("node1", vip_ok=False), discovery("node2")])
+             if f.check.startswith("discovery")]
+    assert [(f.check, f.subject) for f in found] == [("discovery.vip", "node1 on frontend")]
+    assert "IPVS" in found[0].remedy
+    # both silent: not the VIP's fault (the data plane checks say more)
+    assert not [f for f in diagnose(healthy, [discovery("node1", vip_ok=False, task_ok=False)])
+                if f.check.startswith("discovery")]
+
+
+def test_discovery_dns_not_resolving(healthy):
+    [f] = [f for f in diagnose(healthy, [discovery("node3", vip=None)]) if f.check.startswith("discovery")]
+    assert f.check == "discovery.dns" and "127.0.0.11" in f.remedy
