@@ -259,9 +259,6 @@ class ClusterSnapshot:
     def nodes_by_id(self) -> dict[str, Node]:
         return {n.id: n for n in self.nodes}
 
-    @cached_property
-    def services_by_id(self) -> dict[str, Service]:
-        return {s.id: s for s in self.services}
 
     @cached_property
     def networks_by_id(self) -> dict[str, Network]:

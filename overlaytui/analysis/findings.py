@@ -321,10 +321,21 @@ def check_discovery(results, networks: Mapping[str, Network]) -> list[Finding]:
     when the task IPs do. A VIP that resolves but stays silent while tasks answer is the node's load balancer
     (IPVS) failing."""
     findings = []
+    agents = defaultdict(int)  # network -> agents that reported (each resolves tasks.<service>)
+    for (net_name, _src, _dst), r in results.items():
+        if not r.error:
+            agents[net_name] += 1
     for (net_name, src, _dst), r in sorted(results.items()):
         subject = f"{src} on {net_name}"
         if r.error:
             continue  # probe.failed territory; the agents may not have started
+        if r.resolved_tasks is not None and r.resolved_vip is not None and r.resolved_tasks < agents[net_name]:
+            findings.append(Finding(
+                "discovery.tasks", Severity.WARNING, "network", subject,
+                f"tasks.<service> lists {r.resolved_tasks} of {agents[net_name]} tasks from {src} on {net_name}",
+                "the embedded DNS of this node does not know every task: its view of the overlay is incomplete",
+                "check gossip between the nodes (7946/tcp+udp) and `docker network inspect -v` on this node",
+                net_name))
         if r.resolved_vip is None:
             findings.append(Finding(
                 "discovery.dns", Severity.ERROR, "network", subject,

@@ -6,7 +6,7 @@ Text from the cluster (names, labels, errors) is never interpreted as markup: it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rich.text import Text
@@ -16,7 +16,7 @@ from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from ..analysis.thresholds import LossThresholds, Verdict
 from ..history import History
-from ..model import ClusterSnapshot, ProbeResult, Task
+from ..model import ClusterSnapshot, ProbeResult
 
 MAX_NODE_COLUMNS = 40  # beyond this a node-per-column matrix is unreadable (and slow): panes summarise instead
 RUNNING = {"running"}
@@ -64,8 +64,6 @@ class View:
 
     # selection helpers -----------------------------------------------------------------------------
 
-    def service_selected(self, name: str) -> bool:
-        return self.selection is None or self.selection.kind != "service" or self.selection.key == name
 
     def services_in_scope(self) -> set[str] | None:
         """Service names the selection allows (None: all)."""
@@ -130,8 +128,6 @@ class RenderGuard:
         self._objects, self._values = objects, values
         return False
 
-    def reset(self) -> None:
-        self._objects, self._values = (), None
 
 
 def view_values(view: View, widget) -> tuple:
@@ -220,16 +216,3 @@ def sync_rows(table: DataTable, rows: Mapping[str, Sequence[Text]], height: int 
         for key, cells in rows.items():
             table.add_row(*cells, key=key, height=height)
         table.cursor_coordinate = cursor
-
-
-def task_counts(tasks: Iterable[Task]) -> dict[str, int]:
-    """running / pending / failed counts of tasks that should be running."""
-    counts = {"running": 0, "pending": 0, "failed": 0}
-    for task in tasks:
-        if task.state in RUNNING:
-            counts["running"] += 1
-        elif task.state in PENDING:
-            counts["pending"] += 1
-        elif task.state in FAILED:
-            counts["failed"] += 1
-    return counts

@@ -325,6 +325,10 @@ class DockerSwarmSource:
             engines.append(self._engine_model(state))
             if state.streams is not None and state.streams.skipped:
                 problems.append(f"{state.spec.url}: no stats for {state.streams.skipped} containers (stream cap)")
+            failing = state.streams.errors() if state.streams is not None else {}
+            if failing:
+                problems.append(f"{state.spec.url}: {len(failing)} stats stream(s) failing: "
+                                f"{next(iter(failing.values()))}")
         if self._swarm is None:
             problems.append(self._no_swarm_reason())
         elif self._swarm_error:

@@ -218,3 +218,9 @@ def test_discovery_vip_silent_while_tasks_answer(healthy):
 def test_discovery_dns_not_resolving(healthy):
     [f] = [f for f in diagnose(healthy, [discovery("node3", vip=None)]) if f.check.startswith("discovery")]
     assert f.check == "discovery.dns" and "127.0.0.11" in f.remedy
+
+
+def test_discovery_tasks_missing_from_dns(healthy):
+    results = [discovery("node1", tasks=2), discovery("node2", tasks=3), discovery("node3", tasks=3)]
+    [f] = [f for f in diagnose(healthy, results) if f.check == "discovery.tasks"]
+    assert f.subject == "node1 on frontend" and "2 of 3" in f.summary
