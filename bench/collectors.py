@@ -158,7 +158,7 @@ def live_collection_worker(seconds: float) -> None:
                 await source.poll()
                 next_reconcile = time.monotonic() + 15
             snap = source.snapshot()
-            ages += [snap.taken_at - c.read_at for c in snap.containers]
+            ages += [snap.taken_at - c.read_at for c in snap.containers if c.read_at]
         await source.close()
         print(json.dumps({"ages": ages, "containers": len(snap.containers)}))
     asyncio.run(run())

@@ -204,7 +204,7 @@ class ContainerStats:
     node_id: str | None
     task_id: str | None
     service_name: str | None
-    read_at: float  # the engine's timestamp of the latest sample
+    read_at: float  # the engine's timestamp of the latest sample; 0.0: no sample yet (nothing measured)
     cpu_pct: float | None  # as `docker stats` computes it; None until two samples exist
     mem_bytes: int | None  # usage minus inactive file cache, as `docker stats` shows it
     mem_limit: int | None

@@ -15,6 +15,7 @@ from .thresholds import LossThresholds, Verdict, judge_loss
 PENDING = {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
 FAILED = {"failed", "rejected", "orphaned"}
 RTT_WARNING_MS = 20.0  # an overlay inside one site answers in well under a millisecond
+SETTLE_S = 30.0  # gossip converges within seconds: tasks younger than this (or just removed) prove nothing yet
 
 
 class Severity(IntEnum):
@@ -189,16 +190,18 @@ def check_peers(snapshot: ClusterSnapshot) -> list[Finding]:
     by_address = {n.address: n.hostname for n in snapshot.nodes}
     hostnames = {n.id: n.hostname for n in snapshot.nodes}
     ready = {n.id for n in snapshot.nodes if n.state == "ready"}
+    settled = snapshot.taken_at - SETTLE_S
     for net in snapshot.networks:
         if net.driver != "overlay" or net.ingress:
             continue
-        active = {t.node_id for t in snapshot.tasks if t.state == "running" and t.node_id in ready
-                  and any(a.network_id == net.id for a in t.addresses)}
+        active = {t.node_id for t in snapshot.tasks if t.state == "running" and t.desired_state == "running"
+                  and t.node_id in ready and t.timestamp <= settled and any(a.network_id == net.id
+                                                                            for a in t.addresses)}
         expected = {n.address for n in snapshot.nodes if n.id in active}
         for view in net.views:
             if view.node_id not in active:
                 continue
-            seen = {p.address for p in view.peers}
+            seen = {p.address for p in view.peers}  # a peer list may name more: fresh tasks are not counted
             missing = sorted(by_address.get(a, a) for a in expected - seen)
             if missing:
                 me = hostnames.get(view.node_id or "", view.engine)

@@ -82,12 +82,15 @@ async def _run(endpoints, args) -> int:
                 probes = list(await session.run_round())
                 for problem in session.problems:
                     print(f"overlaytui doctor: {problem}", file=sys.stderr)
+                await source.poll()  # the cluster as the probes saw it, before the agents go
+                snapshot = source.snapshot()
             except ProbeError as exc:
                 print(f"overlaytui doctor: not probing: {exc}", file=sys.stderr)
             finally:
                 await session.close()
-        await source.poll()
-        snapshot = source.snapshot()
+        else:
+            await source.poll()
+            snapshot = source.snapshot()
     finally:
         await source.close()
     findings = diagnose(snapshot, probes, LossThresholds(), underlay_mtus(snapshot, args.lab))

@@ -226,7 +226,7 @@ class ContainerDetail(DetailScreen):
             ("node", hostnames.get(c.node_id or "", c.engine)),
             ("cpu", f"{c.cpu_pct:.1f} %" if c.cpu_pct is not None else "-"),
             ("memory", f"{human_bytes(c.mem_bytes)} of {human_bytes(c.mem_limit)}"),
-            ("sample age", f"{max(0.0, snap.taken_at - c.read_at):.1f} s"),
+            ("sample age", f"{max(0.0, snap.taken_at - c.read_at):.1f} s" if c.read_at else "no sample yet"),
         ])
         ifaces = _table("interface", "network", "mapped by", "rx", "tx", "rx rate", "tx rate")
         for i in c.interfaces:

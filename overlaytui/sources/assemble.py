@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..model import ClusterSnapshot, Engine, Network, NetworkView, Node, Service, Task
+from ..model import ClusterSnapshot, ContainerStats, Engine, Network, NetworkView, Node, Service, Task
 from .parse import (
     PayloadError,
     parse_all,
@@ -170,10 +170,13 @@ def assemble(
         for raw in poll.containers:
             cid = str(raw.get("Id", ""))
             pair = engine_samples.get(cid)
-            if pair is None:
+            labels = raw.get("Labels") or {}
+            if pair is None:  # running, but no stats sample yet: listed, with nothing measured
+                containers.append(ContainerStats(cid, container_name(raw), endpoint, node_of_engine.get(endpoint),
+                                                 labels.get(TASK_LABEL), labels.get(SERVICE_LABEL), 0.0, None, None,
+                                                 None))
                 continue
             previous, current = pair
-            labels = raw.get("Labels") or {}
             attached = attachments(raw, engine_networks)
             # the gateway bridge carries a container's outside traffic only when none of its networks has one
             container_gateway = None if any(a.has_gateway for a in attached) else gateway

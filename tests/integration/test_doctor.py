@@ -21,7 +21,8 @@ def overlays(lab: Lab):
     yield lab
     from tests.integration.test_probes import probe_remains
 
-    wait_for(lambda: probe_remains(lab) == [], 90, "the doctor's probe agents to be gone")
+    # Docker removes containers asynchronously, slower after the partition and engine restart above
+    wait_for(lambda: probe_remains(lab) == [], 240, "the doctor's probe agents to be gone", interval=1.0)
     lab.docker("node1", "network", "rm", PLAIN, SECURE, check=False)
 
 

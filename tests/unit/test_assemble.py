@@ -166,3 +166,12 @@ def test_endpoint_errors_are_one_line(docker_config):
         resolve_endpoints(hosts=["localhost:2375"], environ=env)
     with pytest.raises(EndpointError, match="exclude each other"):
         resolve_endpoints(hosts=["unix:///a"], context="remote", environ=env)
+
+
+def test_a_running_container_without_a_sample_yet_is_listed_with_nothing_measured():
+    polls, engines, _ = engine_polls(nodes=(1,))
+    snap = assemble(taken_at=1.0, engines=engines, swarm=None, polls=polls, samples={})
+    running = [c for c in load("node1-containers.json") if c["State"] == "running"]
+    assert len(snap.containers) == len(running)
+    assert all(c.read_at == 0.0 and c.interfaces == () and c.rx_rate is None for c in snap.containers)
+    assert all(c.service_name for c in snap.containers)  # still joined to their tasks' services

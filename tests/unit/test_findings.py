@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from overlaytui.analysis.findings import Severity, diagnose, worst
-from overlaytui.model import ClusterSnapshot, Engine, Health, NetworkView, Peer, ProbeResult
+from overlaytui.model import ClusterSnapshot, Engine, Health, ProbeResult
 from overlaytui.sources.demo import DemoSource
 
 
@@ -186,20 +186,6 @@ def test_findings_are_sorted_worst_first(healthy):
     assert severities == sorted(severities, reverse=True) and severities[0] is Severity.ERROR
 
 
-def test_views_and_peers_types_are_used_as_recorded():
-    # a network view with peers named by their (non-id) names: joined on address only
-    view = NetworkView("n1", "e", (Peer("83cf2dc7107b", "10.0.0.1"),), (), ())
-    assert view.peers[0].address == "10.0.0.1"
-
-
-def test_an_engine_that_does_not_answer(healthy):
-    engines = tuple(replace(e, health=Health.ERROR, message="connection refused") if e.hostname == "node2" else e
-                    for e in healthy.engines)
-    [f] = [f for f in diagnose(replace(healthy, engines=engines)) if f.check == "engine.unreachable"]
-    assert f.subject == "node2" and "connection refused" in f.evidence and f.severity is Severity.WARNING
-    assert "engine.unreachable" not in checks(diagnose(healthy))
-
-
 def discovery(src, vip="10.1.0.2", tasks=5, vip_ok=True, task_ok=True):
     return ProbeResult("discovery", "frontend", src, "node9", 1.0, resolved_vip=vip, resolved_tasks=tasks,
                        vip_answers=vip_ok if vip else None, task_answers=task_ok)
@@ -224,3 +210,13 @@ def test_discovery_tasks_missing_from_dns(healthy):
     results = [discovery("node1", tasks=2), discovery("node2", tasks=3), discovery("node3", tasks=3)]
     [f] = [f for f in diagnose(healthy, results) if f.check == "discovery.tasks"]
     assert f.subject == "node1 on frontend" and "2 of 3" in f.summary
+
+
+def test_fresh_tasks_do_not_count_for_the_peer_lists(healthy):
+    net = healthy.network("backend")
+    view = net.views[0]
+    cut = replace(view, peers=tuple(p for p in view.peers if p.address != healthy.nodes[-1].address))
+    networks = tuple(replace(n, views=(cut, *n.views[1:])) if n.name == "backend" else n for n in healthy.networks)
+    last = healthy.nodes[-1].id
+    fresh = tuple(replace(t, timestamp=healthy.taken_at - 5) if t.node_id == last else t for t in healthy.tasks)
+    assert "network.peers" not in checks(diagnose(replace(healthy, networks=networks, tasks=fresh)))
