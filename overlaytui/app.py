@@ -21,6 +21,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Input, TabbedContent, TabPane
 
+from .analysis.netio import aggregate
 from .config import Config, save_config
 from .history import History
 from .model import ClusterSnapshot
@@ -43,8 +44,9 @@ TABS = [("topology", "1 Topology"), ("placement", "2 Placement"), ("netio", "3 N
 class SnapshotReady(Message):
     """A new snapshot from the collection loop. Only the newest one matters: queued older ones are replaced."""
 
-    def __init__(self, snapshot: ClusterSnapshot) -> None:
+    def __init__(self, snapshot: ClusterSnapshot, totals: dict | None = None) -> None:
         self.snapshot = snapshot
+        self.totals = totals  # its NetIO sums, computed off the UI thread (None: the handler computes them)
         super().__init__()
 
     def can_replace(self, message: Message) -> bool:
@@ -189,7 +191,7 @@ class OverlayApp(App):
             return
         next_reconcile = time.monotonic() + self.reconcile
         while True:
-            self.post_message(SnapshotReady(self.source.snapshot()))
+            self.post_message(await self._ready())
             if self.interval is None:
                 return
             changed = await self.source.wait_for_change(self.interval)
@@ -227,7 +229,13 @@ class OverlayApp(App):
     @work(exclusive=True, group="refresh")
     async def refresh_now(self) -> None:
         await self.source.poll()
-        self.post_message(SnapshotReady(self.source.snapshot()))
+        self.post_message(await self._ready())
+
+    async def _ready(self) -> SnapshotReady:
+        """The current snapshot with its NetIO sums, summed in a worker thread: with thousands of containers
+        that is the heaviest per-snapshot work, and the UI thread need not wait for it."""
+        snapshot = self.source.snapshot()
+        return SnapshotReady(snapshot, await asyncio.to_thread(aggregate, snapshot))
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         if self.paused:
@@ -235,7 +243,7 @@ class OverlayApp(App):
         if self.snapshot is not None and message.snapshot.taken_at < self.snapshot.taken_at:
             return  # a late message (e.g. from the initial poll): never replace newer data with older
         self.snapshot = message.snapshot
-        self.history.add(message.snapshot)
+        self.history.add(message.snapshot, message.totals)
         self.render_visible()
 
     def on_source_failed(self, message: SourceFailed) -> None:

@@ -97,13 +97,15 @@ class History:
         self._containers: dict[str, _Ring] = {}
         self._last_t: float | None = None
 
-    def add(self, snapshot: ClusterSnapshot) -> None:
+    def add(self, snapshot: ClusterSnapshot, totals: dict | None = None) -> None:
+        """Append one snapshot's throughput; `totals` (from analysis.netio.aggregate) when the caller computed
+        them already, off the UI thread."""
         t = snapshot.taken_at
         if self._last_t is not None and t <= self._last_t:
             return  # the same data again (a refresh without new samples): one point per moment
         self._last_t = t
-        for dimension, totals in aggregate(snapshot).items():
-            for name, value in totals.items():
+        for dimension, per_name in (totals if totals is not None else aggregate(snapshot)).items():
+            for name, value in per_name.items():
                 series = self._series.get((dimension, name))
                 if series is None:
                     series = self._series[(dimension, name)] = _Series(self.maxlen)

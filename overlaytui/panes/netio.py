@@ -45,7 +45,7 @@ class NetIOPane(Widget):
     DEFAULT_CSS = """
     NetIOPane { height: 1fr; }
     NetIOPane > Tabs { height: 2; }
-    NetIOPane > PlotextPlot { height: 2fr; min-height: 8; max-height: 16; }
+    NetIOPane > PlotextPlot { height: 2fr; min-height: 8; max-height: 16; max-width: 140; }
     NetIOPane > DataTable { height: 1fr; min-height: 4; }
     """
 
