@@ -21,7 +21,7 @@ from ..model import ClusterSnapshot, Health, ProbeResult
 from ..sources.endpoints import EndpointSpec
 from ..sources.errors import ENGINE_ERRORS, describe_error
 from . import agent, runner
-from .mtu import find_path_mtu
+from .mtu import MIN_MTU, find_path_mtu
 from .scheduler import DEFAULT_CONCURRENCY, ProbeJob, ProbeScheduler
 
 KINDS = ("ping", "mtu", "iperf", "discovery")
@@ -192,6 +192,12 @@ class ProbeSession:
         async def passes(size: int) -> bool:
             return await self._call(runner.df_ping_passes, api, container, address, size)
         try:
+            # the first packets between new tasks can be lost while the overlay learns its neighbours: search
+            # only once a small packet gets through (else a lost probe would read as a smaller path MTU)
+            for attempt in range(3):
+                if await passes(MIN_MTU):
+                    break
+                await asyncio.sleep(1.0 + attempt)
             path = await find_path_mtu(passes, effective)
         except ENGINE_ERRORS as exc:
             return ProbeResult("mtu", network, src, dst, time.time(), error=f"exec on {src}: {describe_error(exc)}")

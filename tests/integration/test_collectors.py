@@ -270,6 +270,8 @@ def test_snapshot_cli_permission_denied(lab: Lab):
 
 
 def test_snapshot_cli_worker_instead_of_manager(cluster: Lab):
+    # after node2's engine restart above, swarm replaces its global task: wait until node2 itself runs one
+    wait_for(lambda: cluster.docker("node2", "ps", "-q").stdout.strip(), 60, "a running container on node2")
     proc = _snapshot_cli("--host", cluster.layout("node2").docker_host, "--json")
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)

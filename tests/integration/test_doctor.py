@@ -30,6 +30,7 @@ def doctor(*args: str) -> tuple[int, list[dict]]:
     proc = subprocess.run([sys.executable, "-m", "overlaytui", "doctor", "--lab", "--json", "--count", "50",
                            "--interval", "0.01", *args], capture_output=True, text=True, timeout=300)
     assert proc.returncode in (0, 1, 2), proc.stderr
+    print(proc.stderr)  # shown when a test fails: what the doctor said about its probes
     return proc.returncode, json.loads(proc.stdout)["findings"]
 
 
@@ -70,7 +71,9 @@ def test_mtu_black_hole(overlays: Lab):
         code, findings = doctor("--network", PLAIN, "--kind", "ping,mtu")
     finally:
         overlays.fault("node3", "clear")
-    [hole] = found(findings, "mtu.black_hole")
+    holes = found(findings, "mtu.black_hole")
+    assert len(holes) == 1, findings
+    [hole] = holes
     assert code == 2 and "node3" in hole["evidence"] and "com.docker.network.driver.mtu=" in hole["remedy"]
     underlay = found(findings, "mtu.underlay")
     assert underlay and any("node3 has 1400" in f["summary"] for f in underlay)  # the lab's link MTU, read
