@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
-from ..model import ClusterSnapshot, Health, Network, ProbeResult, Service
+from ..model import ClusterSnapshot, Health, Network, ProbeResult, Service, Task
 from .thresholds import LossThresholds, Verdict, judge_loss
 
 PENDING = {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
@@ -146,19 +146,26 @@ def imbalance(service: Service, per_node: Mapping[str, int], ready_nodes: Sequen
     return ""
 
 
+def latest_failures(tasks: Iterable[Task]) -> dict[str, Task]:
+    """service id -> its most recent failed, rejected or stuck-pending task among those meant to run."""
+    latest: dict[str, Task] = {}
+    for task in tasks:
+        wanted = task.desired_state in ("running", "ready")
+        if task.error and (task.state in FAILED or task.state in PENDING) and wanted:
+            known = latest.get(task.service_id)
+            if known is None or task.timestamp > known.timestamp:
+                latest[task.service_id] = task
+    return latest
+
+
 def check_tasks(snapshot: ClusterSnapshot) -> list[Finding]:
     findings = []
     ready = [n.id for n in snapshot.nodes if n.state == "ready" and n.availability == "active"]
     running: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    latest_failure: dict[str, object] = {}
     for task in snapshot.tasks:
         if task.state == "running" and task.desired_state == "running" and task.node_id:
             running[task.service_id][task.node_id] += 1
-        wanted = task.desired_state in ("running", "ready")
-        if task.error and (task.state in FAILED or task.state in PENDING) and wanted:
-            known = latest_failure.get(task.service_id)
-            if known is None or task.timestamp > known.timestamp:
-                latest_failure[task.service_id] = task
+    latest_failure = latest_failures(snapshot.tasks)
     for service in snapshot.services:
         run = sum(running[service.id].values())
         want = service.desired_tasks if service.desired_tasks is not None else service.replicas

@@ -9,8 +9,8 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from ..analysis.findings import imbalance
-from ..model import ClusterSnapshot, Task
+from ..analysis.findings import imbalance, latest_failures
+from ..model import ClusterSnapshot
 from .common import (
     FAILED,
     MAX_NODE_COLUMNS,
@@ -26,17 +26,6 @@ from .common import (
     text,
     view_values,
 )
-
-
-def latest_errors(tasks: list[Task]) -> dict[str, str]:
-    """service name -> the error of its most recent failed task."""
-    latest: dict[str, Task] = {}
-    for task in tasks:
-        if task.error and (task.state in FAILED or task.state in PENDING):
-            known = latest.get(task.service_name)
-            if known is None or task.timestamp > known.timestamp:
-                latest[task.service_name] = task
-    return {name: t.error for name, t in latest.items()}
 
 
 class PlacementPane(Widget):
@@ -74,7 +63,7 @@ class PlacementPane(Widget):
 
         cells = _cells(snap)
         ready = [n.id for n in snap.nodes if n.state == "ready" and n.availability == "active"]
-        errors = latest_errors(list(snap.tasks))
+        errors = {sid: t.error for sid, t in latest_failures(snap.tasks).items()}
         shared: dict = {}  # one Text per distinct cell content: 300 x 200 cells are mostly alike
         scope = view.services_in_scope()
         rows = {}
@@ -83,7 +72,7 @@ class PlacementPane(Widget):
                 continue
             running = {node: counts["running"] for node, counts in cells[service.id].items()}
             problem = imbalance(service, running, ready)
-            error = errors.get(service.name, "")
+            error = errors.get(service.id, "")
             run = service.running_tasks if service.running_tasks is not None else sum(running.values())
             want = service.desired_tasks if service.desired_tasks is not None else service.replicas
             short = want is not None and run < want

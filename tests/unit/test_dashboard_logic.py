@@ -7,13 +7,12 @@ from dataclasses import replace
 
 import pytest
 
-from overlaytui.analysis.findings import imbalance
+from overlaytui.analysis.findings import imbalance, latest_failures
 from overlaytui.analysis.thresholds import LossThresholds, Verdict, judge_loss, loss_upper_bound_pct, packets_needed
 from overlaytui.config import Config, load_config, save_config
 from overlaytui.history import History, Point
 from overlaytui.model import ClusterSnapshot, ContainerStats, InterfaceStats, Service, Task
 from overlaytui.panes.netio import downsample, scale_for
-from overlaytui.panes.placement import latest_errors
 from overlaytui.sources.demo import SCENARIOS, DemoSource
 from overlaytui.themes import load_themes
 
@@ -114,7 +113,7 @@ def test_latest_errors_take_the_newest_failure():
     def task(error, ts, state="rejected"):
         return Task(f"t{ts}", "s", "web", 1, "n1", "running", state, "", error, ts, None, None, None)
     tasks = [task("old error", 1.0), task("new error", 5.0), task("", 9.0, "running")]
-    assert latest_errors(tasks) == {"web": "new error"}
+    assert {sid: t.error for sid, t in latest_failures(tasks).items()} == {"s": "new error"}
 
 
 # ------------------------------------------------------------------------------------------------- demo
