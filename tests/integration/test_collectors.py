@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -128,17 +129,32 @@ def test_overlays_match_network_inspect(cluster: Lab, snapshot: ClusterSnapshot)
                                       if "com.docker.network.driver.mtu" in options else None)
         assert net.encrypted == ("encrypted" in options)
         assert net.attachable == raw["Attachable"]
-        for node in NODES:  # each node's own peer list, as its engine reports it
-            inspect = cluster.docker(node, "network", "inspect", "-v", name, check=False)
-            view = next((v for v in net.views if v.engine.endswith(f"/{node}/docker.sock")), None)
-            if inspect.returncode != 0:
-                assert view is None  # not active on that node
-                continue
-            cli_peers = sorted(p["IP"] for p in json.loads(inspect.stdout)[0].get("Peers") or [])
-            assert view is not None and sorted(p.address for p in view.peers) == cli_peers
+        # each node's own peer list, as its engine reports it; peers change while tasks settle, so both sides
+        # are read at one moment (a fresh snapshot, then the CLI) and compared until they agree
+        deadline = time.monotonic() + 60
+        while (wrong := _peers_disagree(cluster, name)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not wrong, f"{name}: our peer lists differ from `docker network inspect -v` for 60 s: {wrong}"
     assert snapshot.network("c-back").effective_mtu == 1350
     secure_hosts = {addr_to_host[p.address] for v in snapshot.network("c-secure").views for p in v.peers}
     assert len(secure_hosts) >= 1
+
+
+def _peers_disagree(cluster: Lab, name: str) -> list[str]:
+    """Nodes where our peer list of `name` differs from the node's `docker network inspect -v`."""
+    net = asyncio.run(take_snapshot(stats=False)).network(name)
+    wrong = []
+    for node in NODES:
+        inspect = cluster.docker(node, "network", "inspect", "-v", name, check=False)
+        view = next((v for v in net.views if v.engine.endswith(f"/{node}/docker.sock")), None)
+        if inspect.returncode != 0:  # not active on that node: we show no view there either
+            ours, cli = (view is not None), False
+        else:
+            ours = sorted(p.address for p in view.peers) if view else None
+            cli = sorted(p["IP"] for p in json.loads(inspect.stdout)[0].get("Peers") or [])
+        if ours != cli:
+            wrong.append(f"{node}: ours {ours} cli {cli}")
+    return wrong
 
 
 _SIZE = re.compile(r"([\d.]+)\s*([kMGT]?B)")
@@ -270,13 +286,16 @@ def test_snapshot_cli_permission_denied(lab: Lab):
 
 
 def test_snapshot_cli_worker_instead_of_manager(cluster: Lab):
-    # after node2's engine restart above, swarm replaces its global task: wait until node2 itself runs one
-    wait_for(lambda: cluster.docker("node2", "ps", "-q").stdout.strip(), 60, "a running container on node2")
-    proc = _snapshot_cli("--host", cluster.layout("node2").docker_host, "--json")
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads(proc.stdout)
-    assert data["nodes"] == [] and data["containers"]  # its own containers still shown
-    assert "no manager reachable" in proc.stderr
+    # after node2's engine restart above, swarm replaces its global task: wait until node2 runs one
+    # (the old task's container can come back for a moment and be replaced again, so ask until one is shown)
+    def worker_view():
+        proc = _snapshot_cli("--host", cluster.layout("node2").docker_host, "--json")
+        assert proc.returncode == 0, proc.stderr
+        data = json.loads(proc.stdout)
+        assert data["nodes"] == [] and "no manager reachable" in proc.stderr, proc.stderr
+        return data["containers"]  # its own containers are still shown
+
+    wait_for(worker_view, 60, "the worker's snapshot to list node2's running container")
 
 
 def test_snapshot_cli_not_a_swarm(cluster: Lab):
