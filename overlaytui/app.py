@@ -19,7 +19,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Input, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
 
 from .analysis.netio import aggregate
 from .config import Config, save_config
@@ -290,7 +290,7 @@ class OverlayApp(App):
     def _focus_pane(self) -> None:
         """Keys go to the visible pane's table (not to a hidden one)."""
         active = self.query_one(TabbedContent).active
-        tables = self.query_one(f"#pane-{active}").query(DataTable)
+        tables = self.query_one(f"#pane-{active}").query("DataTable, LiveTable")
         if tables:
             tables.first().focus()
 

@@ -10,10 +10,10 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
-from textual_plotext import PlotextPlot
 
 from ..export import human_bytes, human_rate
 from ..model import ClusterSnapshot
+from .chart import Chart
 from .common import View, palette_of
 from .networks import peer_hostnames
 
@@ -49,7 +49,7 @@ class DetailScreen(ModalScreen):
     DetailScreen { align: center middle; }
     DetailScreen > VerticalScroll { width: 92%; height: 90%; background: $surface; border: round $primary;
                                     padding: 0 1; }
-    DetailScreen PlotextPlot { height: 14; }
+    DetailScreen Chart { height: 14; }
     """
     BINDINGS = [Binding("escape,q", "dismiss", "Close", id="detail.close")]
     kind = ""
@@ -63,7 +63,7 @@ class DetailScreen(ModalScreen):
         with VerticalScroll():
             yield Static(id="detail-body")
             if self.has_chart:
-                yield PlotextPlot(id="detail-plot")
+                yield Chart(id="detail-plot")
         yield Footer()
 
     has_chart = False
@@ -76,15 +76,15 @@ class DetailScreen(ModalScreen):
         body = self.render_body(view)
         self.query_one("#detail-body", Static).update(body)
         if self.has_chart:
-            self.render_chart(view, self.query_one(PlotextPlot))
+            self.render_chart(view, self.query_one(Chart))
 
     def render_body(self, view: View):
         raise NotImplementedError
 
-    def render_chart(self, view: View, plot: PlotextPlot) -> None:
+    def render_chart(self, view: View, plot: Chart) -> None:
         return None
 
-    def _plot(self, plot: PlotextPlot, points, now: float, title: str) -> None:
+    def _plot(self, plot: Chart, points, now: float, title: str) -> None:
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
@@ -130,7 +130,7 @@ class NodeDetail(DetailScreen):
                                  Text(", ".join(f"{e.name} {e.ipv4}" for e in v.endpoints)))
         return Group(head, Text("\ntasks", style="bold"), tasks, Text("\nnetworks", style="bold"), nets)
 
-    def render_chart(self, view: View, plot: PlotextPlot) -> None:
+    def render_chart(self, view: View, plot: Chart) -> None:
         node = view.snapshot.nodes_by_id.get(self.key)
         name = node.hostname if node else self.key
         self._plot(plot, view.history.series("node", name), view.snapshot.taken_at, f"{name} container throughput")
@@ -167,7 +167,7 @@ class ServiceDetail(DetailScreen):
                           Text(task.error, style=colors.bad))
         return Group(head, Text("\ntasks (like docker service ps, history included)", style="bold"), tasks)
 
-    def render_chart(self, view: View, plot: PlotextPlot) -> None:
+    def render_chart(self, view: View, plot: Chart) -> None:
         self._plot(plot, view.history.series("service", self.key), view.snapshot.taken_at,
                    f"{self.key} throughput, all tasks")
 
@@ -204,7 +204,7 @@ class NetworkDetail(DetailScreen):
         return Group(head, Text("\nservices and their task endpoints", style="bold"), services,
                      Text("\nper node (only where the network is active)", style="bold"), views)
 
-    def render_chart(self, view: View, plot: PlotextPlot) -> None:
+    def render_chart(self, view: View, plot: Chart) -> None:
         name = self.key.split("@")[0]
         net = view.snapshot.network(name)
         label = net.name if net else name
@@ -235,7 +235,7 @@ class ContainerDetail(DetailScreen):
                            Text(human_rate(i.tx_rate)))
         return Group(head, Text("\ninterfaces", style="bold"), ifaces)
 
-    def render_chart(self, view: View, plot: PlotextPlot) -> None:
+    def render_chart(self, view: View, plot: Chart) -> None:
         self._plot(plot, view.history.container(self.key), view.snapshot.taken_at, "container throughput")
 
 

@@ -1,16 +1,17 @@
 """NetIO: throughput over time per node, per service or per overlay (summed across nodes), with current, peak
-and average. One PlotextPlot per chart (never the global plotext)."""
+and average. One plotext plot per widget (never the global plotext)."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.widget import Widget
-from textual.widgets import DataTable, Tab, Tabs
-from textual_plotext import PlotextPlot
+from textual.widgets import Tab, Tabs
 
 from ..history import DIMENSIONS
-from .common import View, palette_of, sync_columns, sync_rows, text
+from .chart import Chart
+from .common import Picked, Selection, View, palette_of, text
+from .livetable import Column, LiveTable
 
 MAX_LINES = 6  # more lines than this make a chart unreadable: the busiest ones are drawn
 TABLE_ROWS = 50  # the busiest; `/` finds the others
@@ -45,8 +46,8 @@ class NetIOPane(Widget):
     DEFAULT_CSS = """
     NetIOPane { height: 1fr; }
     NetIOPane > Tabs { height: 2; }
-    NetIOPane > PlotextPlot { height: 2fr; min-height: 8; max-height: 16; max-width: 140; }
-    NetIOPane > DataTable { height: 1fr; min-height: 4; }
+    NetIOPane > Chart { height: 2fr; min-height: 8; max-height: 16; max-width: 140; }
+    NetIOPane > LiveTable { height: 1fr; min-height: 4; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -56,8 +57,8 @@ class NetIOPane(Widget):
 
     def compose(self) -> ComposeResult:
         yield Tabs(*(Tab(LABELS[d], id=f"dim-{d}") for d in DIMENSIONS), active="dim-service")
-        yield PlotextPlot(id="netio-plot")
-        yield DataTable(id="netio-table", cursor_type="row", zebra_stripes=True)
+        yield Chart(id="netio-plot")
+        yield LiveTable(id="netio-table")
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         event.stop()
@@ -93,7 +94,7 @@ class NetIOPane(Widget):
         if len(drawn) == 1:  # one subject: rx and tx apart
             peak = max((max(p.rx, p.tx) for p in series[drawn[0]]), default=0.0)
         factor, unit = scale_for(peak)
-        plot = self.query_one(PlotextPlot)
+        plot = self.query_one(Chart)
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
@@ -117,10 +118,10 @@ class NetIOPane(Widget):
         plt.xlabel("seconds ago")
         plot.refresh()
 
-        table = self.query_one(DataTable)
-        sync_columns(table, [("name", text(self.dimension)), ("rx", text("rx now")), ("tx", text("tx now")),
-                             ("peak", text("peak rx+tx")), ("avg", text("average rx / tx")),
-                             ("samples", text("samples"))])
+        table = self.query_one(LiveTable)
+        table.set_columns([Column("name", self.dimension), Column("rx", "rx now", "right"),
+                           Column("tx", "tx now", "right"), Column("peak", "peak rx+tx", "right"),
+                           Column("avg", "average rx / tx", "right"), Column("samples", "samples", "right")])
         rows = {}
         for name in names[:TABLE_ROWS]:
             s = view.history.stats(self.dimension, name)
@@ -128,7 +129,22 @@ class NetIOPane(Widget):
                 continue
             rows[name] = [text(name, "bold" if name in drawn else colors.muted), _rate(s.rx), _rate(s.tx),
                           _rate(s.peak), Text(f"{_fmt(s.avg_rx)} / {_fmt(s.avg_tx)}"), text(s.samples, colors.muted)]
-        sync_rows(table, rows)
+        table.set_rows(rows)
+
+    def on_live_table_row_selected(self, event: LiveTable.RowSelected) -> None:
+        """Enter on a row: the details of that node, service or network."""
+        event.stop()
+        if self._view is None:
+            return
+        name = event.key
+        if self.dimension == "node":
+            node = next((n for n in self._view.snapshot.nodes if n.hostname == name), None)
+            if node is None:
+                self.notify(f"node {name} is no longer in the swarm", severity="warning")
+                return
+            self.post_message(Picked("netio", Selection("node", node.id, name)))
+        else:
+            self.post_message(Picked("netio", Selection(self.dimension, name, name)))
 
 
 def _fmt(value: float) -> str:

@@ -8,6 +8,7 @@ from textual.widgets import DataTable, Input, TabbedContent
 from overlaytui.app import SnapshotReady
 from overlaytui.config import load_config
 from overlaytui.panes.details import ContainerDetail, HelpScreen, NetworkDetail, NodeDetail, ServiceDetail
+from overlaytui.panes.livetable import LiveTable
 from overlaytui.panes.loss import NO_PROBES
 from overlaytui.sources.demo import DemoSource
 from tests.ui.helpers import Clock, MarkupNamedSource, NoProbesSource, feed, make_app
@@ -16,7 +17,9 @@ SIZE = (120, 36)
 
 
 def rows(app, table_id: str) -> list[str]:
-    table = app.query_one(f"#{table_id}", DataTable)
+    table = app.query_one(f"#{table_id}")
+    if isinstance(table, LiveTable):
+        return table.row_keys
     return [str(key.value) for key in table.rows]
 
 
@@ -90,6 +93,33 @@ async def test_enter_opens_service_and_network_details():
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, NetworkDetail)
+
+
+async def test_netio_switches_dimension_and_enter_opens_the_row_details():
+    clock = Clock()
+    app = make_app(clock=clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot, clock, 5)
+        await pilot.press("3")
+        await pilot.pause()
+        assert set(rows(app, "netio-table")) == {"web", "api", "auth", "cache", "worker", "payments", "search",
+                                                 "metrics"}
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ServiceDetail) and app.screen.key == rows(app, "netio-table")[0]
+        await pilot.press("escape", "d")  # service -> network
+        await pilot.pause()
+        assert set(rows(app, "netio-table")) >= {"frontend", "backend"}
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, NetworkDetail)
+        await pilot.press("escape", "d")  # network -> node
+        await pilot.pause()
+        assert set(rows(app, "netio-table")) == {f"node{i}" for i in range(1, 6)}
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        node = app.snapshot.nodes_by_id[app.screen.key]
+        assert isinstance(app.screen, NodeDetail) and node.hostname == rows(app, "netio-table")[1]
 
 
 JUMPS = [("node node3", NodeDetail), ("service cache", ServiceDetail), ("network backend", NetworkDetail),

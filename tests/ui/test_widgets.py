@@ -1,0 +1,126 @@
+"""The two widgets written for speed against the ones they replace: Chart draws exactly what PlotextPlot draws;
+LiveTable shows rows, follows its cursor's key, scrolls, and selects with enter and click."""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.widgets import Footer
+from textual_plotext import PlotextPlot
+
+from overlaytui.panes.chart import Chart
+from overlaytui.panes.livetable import Column, LiveTable
+
+
+def _cells(strip) -> list[tuple[str, object]]:
+    """(character, style) per cell of a rendered line (without Textual's mouse-offset metadata)."""
+    return [(char, seg.style.clear_meta_and_links() if seg.style else None) for seg in strip for char in seg.text]
+
+
+class TwoPlots(App):
+    CSS = "PlotextPlot { height: 14; width: 90; }"
+
+    def compose(self) -> ComposeResult:
+        yield PlotextPlot(id="reference")
+        yield Chart(id="fast")
+
+
+async def test_chart_draws_the_same_cells_as_plotextplot():
+    app = TwoPlots()
+    async with app.run_test(size=(100, 30)) as pilot:
+        for plot in app.query(PlotextPlot):
+            plt = plot.plt
+            plt.clear_data()  # as the panes do (plotext fails on a plot added after a build without it)
+            plt.clear_figure()
+            xs = list(range(-119, 1))
+            plt.plot(xs, [50 + 40 * math.sin(x / 9) for x in xs], label="web", marker="hd")
+            plt.plot(xs, [20 + 15 * math.cos(x / 5) for x in xs], label="api", marker="hd")
+            plt.title("throughput per service (KiB/s)")
+            plt.xlabel("seconds ago")
+            plot.refresh()
+        await pilot.pause()
+        reference, fast = app.query_one("#reference"), app.query_one("#fast", Chart)
+        assert reference.size == fast.size
+        for y in range(reference.size.height):
+            assert _cells(fast.render_line(y)) == _cells(reference.render_line(y)), f"line {y}"
+        assert any("web" in fast.render_line(y).text for y in range(fast.size.height))
+        for theme in ("textual-light", "nord"):  # the chart follows the app's theme like PlotextPlot
+            app.theme = theme
+            await pilot.pause()
+            for y in range(reference.size.height):
+                assert _cells(fast.render_line(y)) == _cells(reference.render_line(y)), f"{theme} line {y}"
+
+
+class OneTable(App):
+    def __init__(self, rows: int) -> None:
+        super().__init__()
+        self.n = rows
+        self.selected: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield LiveTable(id="t")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(LiveTable)
+        table.set_columns([Column("name", "name"), Column("rate", "rate", "right")])
+        table.set_rows({f"row{i}": [Text(f"row{i}"), Text(f"{i * 10} B/s")] for i in range(self.n)})
+        table.focus()
+
+    def on_live_table_row_selected(self, event: LiveTable.RowSelected) -> None:
+        self.selected.append(event.key)
+
+
+async def test_livetable_renders_header_rows_and_right_aligned_numbers():
+    app = OneTable(3)
+    async with app.run_test(size=(40, 10)) as pilot:
+        await pilot.pause()
+        table = app.query_one(LiveTable)
+        lines = [table.render_line(y).text for y in range(4)]
+        assert lines[0].startswith(" name    rate ")
+        assert lines[1].startswith(" row0   0 B/s ")
+        assert lines[3].startswith(" row2  20 B/s ")
+        assert all(len(line) == table.scrollable_content_region.width for line in lines)
+        assert table.render_line(5).text.strip() == ""
+
+
+async def test_livetable_cursor_follows_its_row_when_rows_reorder_and_enter_selects():
+    app = OneTable(5)
+    async with app.run_test(size=(40, 10)) as pilot:
+        await pilot.press("down", "down")
+        table = app.query_one(LiveTable)
+        assert table.cursor_key == "row2"
+        table.set_rows({k: [Text(k), Text("1 B/s")] for k in ("row4", "row2", "row0")})  # reordered, some gone
+        assert table.cursor_key == "row2" and table.cursor_row == 1
+        table.set_rows({k: [Text(k), Text("1 B/s")] for k in ("row4",)})  # its row gone: the nearest stays
+        assert table.cursor_key == "row4"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.selected == ["row4"]
+        table.set_rows({})
+        assert table.cursor_key is None
+        await pilot.press("enter", "down", "end")  # nothing to select or move to: no error
+        await pilot.pause()
+        assert app.selected == ["row4"]
+
+
+async def test_livetable_scrolls_to_keep_the_cursor_visible_and_click_selects():
+    app = OneTable(50)
+    async with app.run_test(size=(40, 10)) as pilot:
+        table = app.query_one(LiveTable)
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.cursor_key == "row49"
+        visible = [table.render_line(y).text for y in range(table.scrollable_content_region.height)]
+        assert visible[0].startswith(" name") and any(line.startswith(" row49") for line in visible)
+        await pilot.press("home")
+        await pilot.pause()
+        assert table.scroll_offset.y == 0
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert table.cursor_row == table.scrollable_content_region.height - 1
+        await pilot.click(LiveTable, offset=(2, 3))
+        await pilot.pause()
+        assert app.selected == [table.cursor_key] and table.cursor_key == f"row{table.scroll_offset.y + 2}"
