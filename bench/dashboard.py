@@ -8,6 +8,8 @@ measured the same way in the same process.
   snapshot and a new picture, without Pilot's idle detection (which adds its own waits); median per pane;
 - key press -> updated screen: the pane switch the key triggers (action, focus, the pane's render) plus the full
   layout and render; median over all panes; also Pilot's press-and-wait-for-idle, for reference;
+- full garbage collections during those updates: how long each paused the UI, with start-up objects frozen as
+  the real process does (`freeze_gc`), and again in the same process after `gc.unfreeze()` (the baseline);
 - RSS of the benchmark process after the large run;
 - CPU while idle: the real `overlaytui --demo --demo-scale ...` process at a 1 s refresh, measured with psutil
   over 30 s while nobody touches it (it runs in tmux so it has a terminal).
@@ -16,6 +18,7 @@ measured the same way in the same process.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import shutil
 import statistics
@@ -26,7 +29,7 @@ import time
 
 import psutil
 
-from overlaytui.analysis.netio import aggregate
+from overlaytui.analysis.netio import sums
 from overlaytui.app import OverlayApp, SnapshotReady
 from overlaytui.sources.demo import DemoSource
 
@@ -37,14 +40,25 @@ LARGE = (200, 300, 5000)
 async def measure(scale, rounds: int) -> dict:
     now = [1_800_000_000.0]
     source = DemoSource("healthy", seed=1, scale=scale, clock=lambda: now[0])
-    app = OverlayApp(source, interval=None, clock=lambda: now[0], persist_config=False)
+    app = OverlayApp(source, interval=None, clock=lambda: now[0], persist_config=False, freeze_gc=True)
     result: dict = {"snapshot_to_screen_ms": {}, "snapshot_build_ms": []}
+    pauses: list[float] = []
+    started: list[float] = []
+
+    def full_collections(phase: str, info: dict) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                started[:] = [time.perf_counter()]
+            elif started:
+                pauses.append((time.perf_counter() - started[0]) * 1000)
+
     async with app.run_test(size=(200, 60)) as pilot:
         await pilot.pause()
         for _ in range(300):  # five minutes of history for the charts (handled directly: posts would collapse)
             now[0] += 1
             app.on_snapshot_ready(SnapshotReady(source.snapshot()))
         await pilot.pause()
+
         def draw() -> None:
             app.screen._refresh_layout(app.size)
             app.screen._compositor.render_update(full=True)
@@ -63,27 +77,47 @@ async def measure(scale, rounds: int) -> dict:
             await pilot.press(key)
             await pilot.pause()
             pilot_keys.append(time.perf_counter() - start)
-        for pane in PANES.values():
-            app.action_show_tab(pane)
-            await pilot.pause()
+
+        async def frames(count: int) -> list[float]:
             times = []
-            for _ in range(rounds):
+            for _ in range(count):
                 now[0] += 1
                 build = time.perf_counter()
                 snapshot = source.snapshot()
-                totals = aggregate(snapshot)  # the app sums in a worker thread before posting (see app._ready)
+                totals = sums(snapshot)  # the app sums in a worker thread before posting (see app._ready)
                 result["snapshot_build_ms"].append((time.perf_counter() - build) * 1000)
                 start = time.perf_counter()
                 app.on_snapshot_ready(SnapshotReady(snapshot, totals))
                 draw()
                 times.append(time.perf_counter() - start)
                 await pilot.pause()
-            result["snapshot_to_screen_ms"][pane] = statistics.median(times) * 1000
+            return times
+
+        gc.callbacks.append(full_collections)
+        try:
+            for pane in PANES.values():
+                app.action_show_tab(pane)
+                await pilot.pause()
+                result["snapshot_to_screen_ms"][pane] = statistics.median(await frames(rounds)) * 1000
+            frozen = list(pauses)
+            gc.unfreeze()  # the baseline: the same app, every object in the collector's sight again
+            pauses.clear()
+            app.action_show_tab("netio")
+            await pilot.pause()
+            result["netio_unfrozen_ms"] = statistics.median(await frames(rounds)) * 1000
+            result["full_gc_pause_ms"] = {"frozen": _summary(frozen), "unfrozen": _summary(pauses)}
+        finally:
+            gc.callbacks.remove(full_collections)
         result["key_to_screen_ms"] = statistics.median(keys) * 1000
         result["key_to_screen_first_visit_ms"] = statistics.median(first_keys) * 1000
         result["pilot_key_to_idle_ms"] = statistics.median(pilot_keys) * 1000
     result["snapshot_build_ms"] = statistics.median(result["snapshot_build_ms"])
     return result
+
+
+def _summary(pauses: list[float]) -> dict:
+    return {"count": len(pauses), "median": statistics.median(pauses) if pauses else None,
+            "max": max(pauses) if pauses else None}
 
 
 def idle_cpu(seconds: float) -> float | None:
@@ -116,7 +150,7 @@ def idle_cpu(seconds: float) -> float | None:
 
 
 def main(runs: int = 5) -> dict:
-    rounds = max(runs, 5)
+    rounds = max(3 * runs, 15)  # each round is one frame: medians of 15 are stable on 2 cores
     small = asyncio.run(measure(None, rounds))
     large = asyncio.run(measure(LARGE, rounds))
     rss_mb = psutil.Process().memory_info().rss / 2**20
@@ -133,6 +167,12 @@ def main(runs: int = 5) -> dict:
           f"{large['key_to_screen_first_visit_ms']:.0f} ms vs {small['key_to_screen_first_visit_ms']:.0f} ms; "
           f"Pilot press-and-wait-for-idle "
           f"{large['pilot_key_to_idle_ms']:.0f} ms vs {small['pilot_key_to_idle_ms']:.0f} ms")
+    gcp = large["full_gc_pause_ms"]
+    if gcp["frozen"]["count"] and gcp["unfrozen"]["count"]:
+        print(f"full GC pause at 200/300/5000: {gcp['frozen']['median']:.1f} ms median ({gcp['frozen']['count']} "
+              f"during the updates) with start-up objects frozen vs {gcp['unfrozen']['median']:.1f} ms unfrozen "
+              f"(ratio {gcp['frozen']['median'] / gcp['unfrozen']['median']:.2f}); NetIO update unfrozen: "
+              f"{large['netio_unfrozen_ms']:.1f} ms")
     print(f"RSS after the large run: {rss_mb:.0f} MB")
     print("CPU while idle at 1 s refresh (the real process, 200/300/5000): "
           + (f"{cpu:.1f} % of a core" if cpu is not None else "not measured (no tmux)"))

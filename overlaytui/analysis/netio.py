@@ -60,6 +60,37 @@ def aggregate(snapshot: ClusterSnapshot) -> dict[str, dict[str, Throughput]]:
     return {dim: {k: Throughput(v[0], v[1], v[2]) for k, v in table.items()} for dim, table in sums.items()}
 
 
+def container_rates(snapshot: ClusterSnapshot) -> dict[str, tuple[float, float]]:
+    """Container id -> (rx, tx) bytes/s over all its interfaces, for containers with a rate on every interface
+    (a container whose stats stream has not sent two samples yet has no rate: it is left out, not shown as 0)."""
+    rates = {}
+    for container in snapshot.containers:
+        interfaces = container.interfaces
+        if not interfaces:
+            continue
+        rx = tx = 0.0
+        for iface in interfaces:
+            if iface.rx_rate is None or iface.tx_rate is None:
+                break
+            rx += iface.rx_rate
+            tx += iface.tx_rate
+        else:
+            rates[container.container_id] = (rx, tx)
+    return rates
+
+
+@dataclass(frozen=True)
+class NetIOSums:
+    """A snapshot's throughput, added up once (off the UI thread in the app) for the history and the panes."""
+
+    by: dict[str, dict[str, Throughput]]  # aggregate(): "node" / "service" / "network" -> name -> throughput
+    containers: dict[str, tuple[float, float]]  # container_rates()
+
+
+def sums(snapshot: ClusterSnapshot) -> NetIOSums:
+    return NetIOSums(aggregate(snapshot), container_rates(snapshot))
+
+
 def by_network(snapshot: ClusterSnapshot) -> dict[str, Throughput]:
     return aggregate(snapshot)["network"]
 

@@ -78,6 +78,6 @@ def main(args: argparse.Namespace) -> int:
                      theme=args.theme, probe_settings=ProbeSettings(
                          image=probe_image, start=args.probe, iperf_every_rounds=10,
                          kinds=("ping", "mtu", "discovery", *(("iperf",) if args.probe_iperf else ()))),
-                     probe_every=args.probe_every)
+                     probe_every=args.probe_every, freeze_gc=True)
     app.run()
     return 0

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from overlaytui.analysis.findings import imbalance, latest_failures
+from overlaytui.analysis.netio import container_rates, sums
 from overlaytui.analysis.thresholds import LossThresholds, Verdict, judge_loss, loss_upper_bound_pct, packets_needed
 from overlaytui.config import Config, load_config, save_config
 from overlaytui.history import History, Point
@@ -78,6 +79,23 @@ def test_history_ignores_repeated_moments_and_forgets_gone_containers():
     history.add(snapshot_at(2.0, {"web": 2.0}))
     assert history.container("c-api") == []
     assert history.names("service") == ["api", "web"]  # busiest latest rx+tx first: 7.5 B/s, then 3.0 B/s
+
+
+def test_container_rates_need_a_rate_on_every_interface_and_keep_history_while_the_container_exists():
+    snap = snapshot_at(1.0, {"web": 10.0, "api": 4.0})
+    web, api = snap.containers
+    half = replace(api, interfaces=(*api.interfaces, replace(api.interfaces[0], name="eth1", rx_rate=None)))
+    bare = replace(web, container_id="c-bare", interfaces=())
+    assert container_rates(replace(snap, containers=(web, half, bare))) == {"c-web": (10.0, 5.0)}
+    history = History()
+    history.add(snap)
+    history.add(replace(snap, taken_at=2.0, containers=(web, half)))  # api there, without a rate this time
+    assert [p.rx for p in history.container("c-api")] == [4.0]
+    assert [p.rx for p in history.container("c-web")] == [10.0, 10.0]
+    history.add(replace(snap, taken_at=3.0, containers=(web,)))  # api gone
+    assert history.container("c-api") == []
+    totals = sums(snap)
+    assert totals.by["service"]["web"].rx == 10.0 and totals.containers["c-api"] == (4.0, 2.0)
 
 
 def test_downsample_keeps_bursts():
