@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Static
 
 from ..analysis.findings import Finding, Severity, diagnose
 from .common import Picked, RenderGuard, Selection, View, palette_of, sync_columns, sync_rows, text, view_values
+from .keptable import KeptTable
 
 PROBE_FINDINGS_UP_TO = 60  # nodes: beyond this the pair checks would read tens of thousands of results a second
 
@@ -27,7 +28,7 @@ class FindingsPane(Widget):
         self._findings: dict[str, Finding] = {}
 
     def compose(self) -> ComposeResult:
-        yield DataTable(id="findings-table", cursor_type="row", zebra_stripes=True)
+        yield KeptTable(id="findings-table", cursor_type="row", zebra_stripes=True)
         yield Static(id="finding-detail")
 
     def show(self, view: View) -> None:

@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Static, Tab, Tabs
 from ..analysis.thresholds import Verdict, judge_loss, packets_needed
 from ..model import ProbeResult
 from .common import RenderGuard, View, palette_of, sync_columns, sync_rows, text, view_values
+from .keptable import KeptTable
 
 MATRIX_LIMIT = 30  # nodes; beyond this a matrix does not fit a screen: worst pairs are listed
 WORST_PAIRS = 50
@@ -40,7 +41,7 @@ class LossPane(Widget):
     def compose(self) -> ComposeResult:
         yield Tabs(id="loss-networks")
         yield Static(id="loss-legend")
-        yield DataTable(id="loss-table", cursor_type="cell")
+        yield KeptTable(id="loss-table", cursor_type="cell")
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         event.stop()

@@ -8,6 +8,7 @@ from textual.widgets import DataTable
 
 from ..model import ClusterSnapshot, Network
 from .common import Picked, RenderGuard, Selection, View, palette_of, sync_columns, sync_rows, text, view_values
+from .keptable import KeptTable
 
 DRIVER_ORDER = {"overlay": 0, "bridge": 1, "macvlan": 2, "ipvlan": 3, "host": 4, "null": 5}
 COLUMNS = [("name", "network"), ("driver", "driver"), ("scope", "scope"), ("subnet", "subnet"),
@@ -32,7 +33,7 @@ class NetworksPane(Widget):
         self._guard = RenderGuard()
 
     def compose(self) -> ComposeResult:
-        yield DataTable(id="networks-table", cursor_type="row", zebra_stripes=True)
+        yield KeptTable(id="networks-table", cursor_type="row", zebra_stripes=True)
 
     def show(self, view: View) -> None:
         snap = view.snapshot

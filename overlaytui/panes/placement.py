@@ -26,6 +26,7 @@ from .common import (
     text,
     view_values,
 )
+from .keptable import KeptTable
 
 
 class PlacementPane(Widget):
@@ -41,7 +42,7 @@ class PlacementPane(Widget):
 
     def compose(self) -> ComposeResult:
         yield Static(id="placement-legend")
-        yield DataTable(id="placement-table", cursor_type="row", zebra_stripes=True)
+        yield KeptTable(id="placement-table", cursor_type="row", zebra_stripes=True)
 
     def show(self, view: View) -> None:
         snap = view.snapshot

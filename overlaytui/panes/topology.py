@@ -22,6 +22,7 @@ from .common import (
     text,
     view_values,
 )
+from .keptable import KeptTable
 
 ATTACHED, ABSENT = "━━●━━", "━━━━━"  # the legend's samples; cells are drawn to their column's width
 
@@ -48,7 +49,7 @@ class TopologyPane(Widget):
     def compose(self) -> ComposeResult:
         yield Static(id="topology-legend")
         # no cell padding: the bus runs through the node columns without gaps
-        yield DataTable(id="topology-table", cursor_type="cell", header_height=3, cell_padding=0)
+        yield KeptTable(id="topology-table", cursor_type="cell", header_height=3, cell_padding=0)
 
     def show(self, view: View) -> None:
         snap = view.snapshot

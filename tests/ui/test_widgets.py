@@ -1,5 +1,6 @@
-"""The two widgets written for speed against the ones they replace: Chart draws exactly what PlotextPlot draws;
-LiveTable shows rows, follows its cursor's key, scrolls, and selects with enter and click."""
+"""The widgets written for speed, against the ones they replace: Chart draws exactly what PlotextPlot draws;
+LiveTable shows rows, follows its cursor's key, scrolls, and selects with enter and click; KeptTable renders what
+a DataTable would, keeping its cells across tab switches."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import math
 
 from rich.text import Text
 from textual.app import App, ComposeResult
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer, Input, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from overlaytui.panes.chart import Chart
+from overlaytui.panes.keptable import KeptTable
 from overlaytui.panes.livetable import Column, LiveTable
 
 
@@ -124,3 +126,55 @@ async def test_livetable_scrolls_to_keep_the_cursor_visible_and_click_selects():
         await pilot.click(LiveTable, offset=(2, 3))
         await pilot.pause()
         assert app.selected == [table.cursor_key] and table.cursor_key == f"row{table.scroll_offset.y + 2}"
+
+
+class TabbedTables(App):
+    def compose(self) -> ComposeResult:
+        with TabbedContent():
+            with TabPane("one", id="one"):
+                yield KeptTable(id="kept", cursor_type="row", zebra_stripes=True)
+            with TabPane("two", id="two"):
+                yield Input(id="elsewhere")
+
+    def on_mount(self) -> None:
+        table = self.query_one(KeptTable)
+        table.add_columns("name", "state")
+        for i in range(20):
+            table.add_row(Text(f"svc-{i}", style="bold"), Text("running", style="green"), key=str(i))
+        table.focus()
+
+
+async def test_kepttable_keeps_its_cells_across_tab_switches_and_renders_what_a_fresh_render_would():
+    app = TabbedTables()
+    async with app.run_test(size=(60, 20)) as pilot:
+        table = app.query_one(KeptTable)
+
+        def lines() -> list:
+            return [_cells(table.render_line(y)) for y in range(table.size.height)]
+
+        def matches_fresh_render() -> bool:
+            seen = lines()
+            DataTable._clear_caches(table)  # what DataTable itself would do on focus, resize or theme
+            return seen == lines()
+
+        await pilot.pause()
+        focused = lines()
+        assert matches_fresh_render()
+        misses = table._cell_render_cache.misses
+        tabs = app.query_one(TabbedContent)
+        tabs.active = "two"
+        app.query_one(Input).focus()
+        await pilot.pause()
+        assert not table.has_focus and len(table._cell_render_cache) > 0
+        tabs.active = "one"
+        table.focus()
+        await pilot.pause()
+        assert lines() == focused
+        assert table._cell_render_cache.misses == misses  # every cell served from the cache
+        assert matches_fresh_render()
+        app.theme = "textual-light"  # a theme change does drop the cells: new colours
+        await pilot.pause()
+        assert lines() != focused and matches_fresh_render()
+        await pilot.resize_terminal(80, 24)  # so does a real resize
+        await pilot.pause()
+        assert matches_fresh_render()
