@@ -7,7 +7,8 @@ measured the same way in the same process.
   the status bar) plus a full layout and render of the screen by Textual's compositor — the work between a
   snapshot and a new picture, without Pilot's idle detection (which adds its own waits); median per pane;
 - key press -> updated screen: the pane switch the key triggers (action, focus, the pane's render) plus the full
-  layout and render; median over all panes; also Pilot's press-and-wait-for-idle, for reference;
+  layout and render; median over all panes and per pane (the worst pane is what a user notices); also Pilot's
+  press-and-wait-for-idle, for reference;
 - full garbage collections during those updates: how long each paused the UI, with start-up objects frozen as
   the real process does (`freeze_gc`), and again in the same process after `gc.unfreeze()` (the baseline);
 - RSS of the benchmark process after the large run;
@@ -64,13 +65,16 @@ async def measure(scale, rounds: int) -> dict:
             app.screen._compositor.render_update(full=True)
 
         first_keys, keys, pilot_keys = [], [], []
-        for visit in (first_keys, keys, keys):  # the first visit of a pane builds its tables
+        by_pane: dict[str, list[float]] = {pane: [] for pane in PANES.values()}
+        for visit in (first_keys, keys, keys, keys):  # the first visit of a pane builds its tables
             for pane in PANES.values():
                 start = time.perf_counter()
                 app.action_show_tab(pane)
                 app.render_visible()
                 draw()
                 visit.append(time.perf_counter() - start)
+                if visit is keys:
+                    by_pane[pane].append(time.perf_counter() - start)
                 await pilot.pause()
         for key in PANES:
             start = time.perf_counter()
@@ -109,6 +113,7 @@ async def measure(scale, rounds: int) -> dict:
         finally:
             gc.callbacks.remove(full_collections)
         result["key_to_screen_ms"] = statistics.median(keys) * 1000
+        result["key_to_screen_ms_by_pane"] = {pane: statistics.median(t) * 1000 for pane, t in by_pane.items()}
         result["key_to_screen_first_visit_ms"] = statistics.median(first_keys) * 1000
         result["pilot_key_to_idle_ms"] = statistics.median(pilot_keys) * 1000
     result["snapshot_build_ms"] = statistics.median(result["snapshot_build_ms"])
@@ -167,6 +172,8 @@ def main(runs: int = 5) -> dict:
           f"{large['key_to_screen_first_visit_ms']:.0f} ms vs {small['key_to_screen_first_visit_ms']:.0f} ms; "
           f"Pilot press-and-wait-for-idle "
           f"{large['pilot_key_to_idle_ms']:.0f} ms vs {small['pilot_key_to_idle_ms']:.0f} ms")
+    print("key press -> screen updated, per pane at 200/300/5000: " + ", ".join(
+        f"{pane} {ms:.1f} ms" for pane, ms in large["key_to_screen_ms_by_pane"].items()))
     gcp = large["full_gc_pause_ms"]
     if gcp["frozen"]["count"] and gcp["unfrozen"]["count"]:
         print(f"full GC pause at 200/300/5000: {gcp['frozen']['median']:.1f} ms median ({gcp['frozen']['count']} "
