@@ -36,14 +36,16 @@ def cell_style(fullground, style, background) -> Style:
 
 class Chart(PlotextPlot):
     _strips: list[Strip] | None = None
+    _drawn_for: tuple = ()
 
-    def refresh(self, *regions, **kwargs):  # new data, a resize or a theme: draw again on the next render
+    def refresh(self, *regions, **kwargs):  # new data (or a theme: PlotextPlot refreshes): draw again
         self._strips = None
         return super().refresh(*regions, **kwargs)
 
     def render_line(self, y: int) -> Strip:
-        if self._strips is None:
-            self._strips = self._draw()
+        drawn_for = (self.size, self.app.theme)  # Textual refreshes on both; never serve lines drawn for another
+        if self._strips is None or drawn_for != self._drawn_for:
+            self._strips, self._drawn_for = self._draw(), drawn_for
         if y < len(self._strips):
             return self._strips[y]
         return Strip.blank(self.size.width, self.rich_style)

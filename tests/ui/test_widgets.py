@@ -55,6 +55,30 @@ async def test_chart_draws_the_same_cells_as_plotextplot():
                 assert _cells(fast.render_line(y)) == _cells(reference.render_line(y)), f"{theme} line {y}"
 
 
+class OneChart(App):
+    def compose(self) -> ComposeResult:
+        yield Chart()
+
+    def on_mount(self) -> None:
+        plt = self.query_one(Chart).plt
+        plt.clear_data()
+        plt.clear_figure()
+        plt.plot(list(range(60)), [x % 7 for x in range(60)], label="web", marker="hd")
+
+
+async def test_chart_is_drawn_again_when_the_terminal_is_resized():
+    app = OneChart()
+    async with app.run_test(size=(80, 20)) as pilot:
+        await pilot.pause()
+        chart = app.query_one(Chart)
+        assert chart.render_line(0).cell_length == 80
+        await pilot.resize_terminal(100, 24)
+        await pilot.pause()
+        assert chart.size.width == 100
+        assert all(chart.render_line(y).cell_length == 100 for y in range(chart.size.height))
+        assert any("web" in chart.render_line(y).text for y in range(chart.size.height))
+
+
 class OneTable(App):
     def __init__(self, rows: int) -> None:
         super().__init__()
