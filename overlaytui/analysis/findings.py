@@ -49,7 +49,7 @@ def diagnose(
     """Every check; findings sorted by severity (worst first). `underlay_mtus`: node address -> link MTU where
     known (the local NIC through psutil, the lab's nodes)."""
     findings: list[Finding] = []
-    for check in (check_swarm, check_engines, check_nodes, check_tasks, check_peers):
+    for check in (check_swarm, check_engines, check_nodes, check_tasks, check_task_containers, check_peers):
         findings += check(snapshot)
     findings += check_underlay_mtu(snapshot, underlay_mtus or {})
     findings += check_probes(snapshot, probes, thresholds or LossThresholds())
@@ -184,6 +184,40 @@ def check_tasks(snapshot: ClusterSnapshot) -> list[Finding]:
                                     f"{service.name} is spread unevenly", problem,
                                     f"`docker service update --force {service.name}` rebalances (restarts tasks)",
                                     service.name))
+    return findings
+
+
+def check_task_containers(snapshot: ClusterSnapshot) -> list[Finding]:
+    """Tasks the managers count as running whose node's own engine runs no container for them: the node's agent
+    is out of step with the managers (seen on the lab after an engine restart: `docker service ls` said 3/3 while
+    the node ran nothing for minutes). Only settled tasks on nodes whose engine answered this poll count."""
+    answered = {e.node_id for e in snapshot.engines if e.node_id and e.health is Health.OK}
+    if not answered:
+        return []
+    on_node: dict[str, set[str]] = defaultdict(set)
+    for container in snapshot.containers:
+        if container.node_id in answered:
+            on_node[container.node_id].update(filter(None, (container.container_id, container.task_id)))
+    settled = snapshot.taken_at - SETTLE_S
+    ghosts: dict[str, list[Task]] = defaultdict(list)
+    for task in snapshot.tasks:
+        if (task.state == "running" and task.desired_state == "running" and task.node_id in answered
+                and task.timestamp <= settled and not {task.id, task.container_id} & on_node[task.node_id]):
+            ghosts[task.node_id].append(task)
+    hostnames = {n.id: n.hostname for n in snapshot.nodes}
+    findings = []
+    for node_id, tasks in ghosts.items():
+        host = hostnames.get(node_id, node_id)
+        names = ", ".join(sorted(t.name for t in tasks)[:5]) + (f" and {len(tasks) - 5} more" if len(tasks) > 5
+                                                                 else "")
+        findings.append(Finding(
+            "task.no_container", Severity.WARNING, "node", host,
+            f"{host} runs no container for {len(tasks)} task(s) the managers count as running",
+            f"{names}: running for at least {int(snapshot.taken_at - max(t.timestamp for t in tasks))} s "
+            f"according to the managers; no such container in `docker ps` on {host}",
+            f"{host}'s agent is out of step with the managers; it may catch up by itself — if not, "
+            f"`docker node update --availability drain {host}` then `--availability active` moves the tasks, "
+            f"or restart the engine on {host}", node_id))
     return findings
 
 

@@ -220,3 +220,20 @@ def test_fresh_tasks_do_not_count_for_the_peer_lists(healthy):
     last = healthy.nodes[-1].id
     fresh = tuple(replace(t, timestamp=healthy.taken_at - 5) if t.node_id == last else t for t in healthy.tasks)
     assert "network.peers" not in checks(diagnose(replace(healthy, networks=networks, tasks=fresh)))
+
+
+def test_tasks_the_managers_count_as_running_without_a_container_on_their_node(healthy):
+    node = healthy.nodes[1]
+    on_node = [t for t in healthy.tasks if t.node_id == node.id and t.state == "running"]
+    assert on_node
+    gone = {t.container_id for t in on_node}
+    containers = tuple(c for c in healthy.containers if c.container_id not in gone)
+    [f] = [f for f in diagnose(replace(healthy, containers=containers)) if f.check == "task.no_container"]
+    assert f.severity is Severity.WARNING and f.subject == node.hostname and f.subject_key == node.id
+    assert on_node[0].name in f.evidence and "drain" in f.remedy
+    assert "task.no_container" not in checks(diagnose(healthy))
+    # not while the tasks are fresh, nor when the node's engine did not answer (nothing to compare with)
+    fresh = tuple(replace(t, timestamp=healthy.taken_at - 5) if t.node_id == node.id else t for t in healthy.tasks)
+    assert "task.no_container" not in checks(diagnose(replace(healthy, containers=containers, tasks=fresh)))
+    engines = tuple(replace(e, health=Health.ERROR) if e.node_id == node.id else e for e in healthy.engines)
+    assert "task.no_container" not in checks(diagnose(replace(healthy, containers=containers, engines=engines)))
