@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from overlaytui.analysis.findings import imbalance, latest_failures
-from overlaytui.analysis.netio import container_rates, sums
+from overlaytui.analysis.netio import sums
 from overlaytui.analysis.thresholds import LossThresholds, Verdict, judge_loss, loss_upper_bound_pct, packets_needed
 from overlaytui.config import Config, load_config, save_config
 from overlaytui.history import History, Point
@@ -85,8 +85,10 @@ def test_container_rates_need_a_rate_on_every_interface_and_keep_history_while_t
     snap = snapshot_at(1.0, {"web": 10.0, "api": 4.0})
     web, api = snap.containers
     half = replace(api, interfaces=(*api.interfaces, replace(api.interfaces[0], name="eth1", rx_rate=None)))
+    late = replace(api, container_id="c-late", interfaces=(replace(api.interfaces[0], name="eth1", rx_rate=None),
+                                                           *api.interfaces))
     bare = replace(web, container_id="c-bare", interfaces=())
-    assert container_rates(replace(snap, containers=(web, half, bare))) == {"c-web": (10.0, 5.0)}
+    assert sums(replace(snap, containers=(web, half, late, bare))).containers == {"c-web": (10.0, 5.0)}
     history = History()
     history.add(snap)
     history.add(replace(snap, taken_at=2.0, containers=(web, half)))  # api there, without a rate this time
