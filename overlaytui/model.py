@@ -306,3 +306,33 @@ class ProbeResult:
         if self.kind != "ping" or self.sent == 0:
             return None
         return 100.0 * max(self.sent - self.received, 0) / self.sent
+
+    @property
+    def measured(self) -> bool:
+        """The probe ran and measured something (an error result is never input to a verdict)."""
+        return not self.error
+
+
+@dataclass(frozen=True)
+class PairGap:
+    """An expected pair that was not measured, and why."""
+
+    src_node: str
+    dst_node: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of one overlay one probe kind measured: every ordered pair of the nodes that should run an agent
+    (Ready and active) is expected; the ones without a measurement say why."""
+
+    network: str
+    kind: str
+    expected: int
+    measured: int
+    missing: tuple[PairGap, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return self.expected > 0 and self.measured == self.expected

@@ -1,6 +1,7 @@
 """`overlaytui doctor`: every check, one line per finding with its evidence and the fix.
 
-Exit 0 when nothing is above info, 1 with warnings, 2 with errors or when no engine could be reached.
+Exit 0 when nothing is above info, 1 with warnings, 2 with errors, when no engine could be reached, or when
+probing was asked for and no pair could be measured (never "all clear" on nothing measured).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ from dataclasses import asdict
 
 from ..analysis.findings import Finding, Severity, diagnose, worst
 from ..analysis.thresholds import LossThresholds
-from ..model import ClusterSnapshot, Health
+from ..model import ClusterSnapshot, Coverage, Health, ProbeResult
 from ..probes import agent
-from ..probes.session import ProbeError, ProbeSession, ProbeSettings
+from ..probes.session import KINDS, ProbeError, ProbeSession, ProbeSettings
 from ..sources.swarm import DockerSwarmSource
 from ..sources.underlay import local_underlay_mtus
 from .common import add_endpoint_flags, endpoints_from_args
+from .probe import coverage_dict, outcome
 
 EXIT = {Severity.OK: 0, Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
 
@@ -30,7 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Collect the cluster, probe every pair of nodes on every overlay (loss, path MTU), and run every "
         "check: swarm and quorum, nodes, tasks and replicas, peers, underlay MTU, loss and latency, MTU black "
         "holes, blocked VXLAN, encrypted overlays without ESP. Exit 0: nothing above info; 1: warnings; "
-        "2: errors or no connection.")
+        "2: errors, no connection, or nothing could be measured.")
     parser.add_argument("--no-probe", action="store_true", help="skip the probes (no agents are deployed)")
     parser.add_argument("--kind", default="ping,mtu,discovery",
                         help="probes to run: any of ping,mtu,discovery,iperf (default ping,mtu,discovery)")
@@ -45,9 +47,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.count < 1 or args.interval <= 0:
-        print("overlaytui doctor: --count and --interval must be positive", file=sys.stderr)
+    kinds = tuple(k.strip() for k in args.kind.split(",") if k.strip())
+    if not kinds or any(k not in KINDS for k in kinds) or args.count < 1 or args.interval <= 0:
+        print(f"overlaytui doctor: --kind takes {','.join(KINDS)}; --count and --interval must be positive",
+              file=sys.stderr)
         return 2
+    args.kinds = kinds
     endpoints = endpoints_from_args(args)
     if endpoints is None:
         return 2
@@ -65,16 +70,17 @@ def _interrupt(signum, frame) -> None:
 
 async def _run(endpoints, args) -> int:
     source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats=False, events=False)
-    probes = []
+    probes: list[ProbeResult] = []
+    coverage: tuple[Coverage, ...] = ()
+    not_measured = ""  # why probing measured nothing (when it was asked for)
     try:
         await source.start()
         snapshot = source.snapshot()
         if not args.no_probe and any(e.role == "manager" and e.health is Health.OK for e in snapshot.engines):
             image = args.probe_image or (agent.LAB_IMAGE if args.lab else agent.DEFAULT_IMAGE)
-            kinds = tuple(k.strip() for k in args.kind.split(",") if k.strip())
             session = ProbeSession(source.snapshot, ProbeSettings(networks=tuple(args.network), image=image,
                                                                   count=args.count, interval=args.interval,
-                                                                  kinds=kinds),
+                                                                  kinds=args.kinds),
                                    endpoints, call_timeout=args.timeout)
             try:
                 await session.start()
@@ -82,10 +88,16 @@ async def _run(endpoints, args) -> int:
                 probes = list(await session.run_round())
                 for problem in session.problems:
                     print(f"overlaytui doctor: {problem}", file=sys.stderr)
+                coverage = session.coverage()
                 await source.poll()  # the cluster as the probes saw it, before the agents go
                 snapshot = source.snapshot()
+                code, verdict = outcome(probes, coverage, snapshot, LossThresholds())
+                if code == 2:
+                    not_measured = verdict
+                elif code == 3:
+                    print(f"overlaytui doctor: probes {verdict}", file=sys.stderr)
             except ProbeError as exc:
-                print(f"overlaytui doctor: not probing: {exc}", file=sys.stderr)
+                not_measured = f"not probing: {exc}"
             finally:
                 await session.close()
         else:
@@ -96,10 +108,14 @@ async def _run(endpoints, args) -> int:
     findings = diagnose(snapshot, probes, LossThresholds(), underlay_mtus(snapshot, args.lab))
     if args.json:
         json.dump({"findings": [asdict(f) | {"severity": str(f.severity)} for f in findings],
-                   "worst": str(worst(findings))}, sys.stdout, indent=1)
+                   "worst": str(worst(findings)), "coverage": [coverage_dict(c) for c in coverage],
+                   "not_measured": not_measured or None}, sys.stdout, indent=1)
         print()
     else:
-        print(report_text(findings, snapshot))
+        print(report_text(findings, snapshot, measured=not not_measured))
+    if not_measured:
+        print(f"overlaytui doctor: {not_measured}", file=sys.stderr)
+        return 2
     return EXIT[worst(findings)]
 
 
@@ -115,8 +131,11 @@ def underlay_mtus(snapshot: ClusterSnapshot, lab: bool) -> dict[str, int]:
     return mtus
 
 
-def report_text(findings: list[Finding], snapshot: ClusterSnapshot) -> str:
+def report_text(findings: list[Finding], snapshot: ClusterSnapshot, measured: bool = True) -> str:
     if not findings:
+        if not measured:
+            return (f"no findings from the cluster's state ({len(snapshot.nodes)} nodes, {len(snapshot.services)} "
+                    "services); the overlays' data plane was NOT measured")
         return f"no findings: {len(snapshot.nodes)} nodes, {len(snapshot.services)} services, all checks pass"
     lines = []
     for f in findings:

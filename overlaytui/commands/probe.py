@@ -1,7 +1,9 @@
 """`overlaytui probe`: one round of probes between every pair of nodes on the overlays, printed as a matrix.
 
-Exit 0 when every pair is within the thresholds, 1 when a threshold is crossed (loss, a black hole, a pair
-that cannot reach the other), 2 on a usage or connection error — for cron and CI.
+Exit codes, for cron and CI — never "fine" on what was not measured:
+0 every expected pair was measured and is within the thresholds; 1 a measured pair crossed a threshold (loss, a
+black hole, a pair that cannot reach the other); 2 a usage or connection error, or nothing could be measured;
+3 what was measured is within the thresholds, but some expected pairs could not be measured (partial).
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import asyncio
 import json
 import signal
 import sys
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict
 
 from ..analysis.thresholds import LossThresholds, Verdict, judge_loss
-from ..model import ClusterSnapshot, ProbeResult
+from ..model import ClusterSnapshot, Coverage, ProbeResult
 from ..probes import agent
 from ..probes.mtu import black_hole, remedy
 from ..probes.scheduler import DEFAULT_CONCURRENCY
@@ -28,7 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "probe", help="measure loss, latency, path MTU (and throughput) between every pair of nodes",
         description="Deploy a probe agent (a global service labelled overlaytui.probe) on each overlay, measure "
         "between every pair of nodes from inside the overlay, print the pair matrix, remove the agents. "
-        "Exit 0: all within thresholds; 1: a threshold crossed; 2: usage or connection error.")
+        "Exit 0: every pair measured and within thresholds; 1: a threshold crossed; 2: usage or connection error, "
+        "or nothing measured; 3: within thresholds, but some pairs could not be measured (the coverage says why).")
     parser.add_argument("--network", action="append", default=[], metavar="NAME",
                         help="an overlay to probe (repeatable; default: every overlay but the ingress)")
     parser.add_argument("--kind", default="ping,mtu", help=f"what to measure: any of {','.join(KINDS)} "
@@ -39,7 +44,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help=f"probe jobs at once (default {DEFAULT_CONCURRENCY})")
     parser.add_argument("--probe-image", metavar="IMAGE",
                         help=f"image of the agents (default {agent.DEFAULT_IMAGE}; {agent.LAB_IMAGE} with --lab); "
-                        "it needs iputils ping (for -M do), and iperf3 for throughput")
+                        "any image with a POSIX shell, ping and sleep; path MTU needs iputils ping (-M do), "
+                        "throughput iperf3, discovery nslookup and nc — what is missing is reported, not measured")
     parser.add_argument("--via-logs", action="store_true",
                         help="agents probe by themselves and report through the manager's service logs (ping only); "
                         "automatic when a node's engine is not reachable")
@@ -94,14 +100,19 @@ async def _run(endpoints, settings: ProbeSettings, args) -> int:
         results = await session.run_round()
         for problem in session.problems:
             print(f"overlaytui probe: {problem}", file=sys.stderr)
-        crossed = threshold_crossed(results, snapshot, LossThresholds())
+        coverage = session.coverage()
+        code, verdict = outcome(results, coverage, snapshot, LossThresholds())
         if args.json:
             json.dump({"results": [asdict(r) | {"loss_pct": r.loss_pct} for r in results],
-                       "problems": session.problems, "within_thresholds": not crossed}, sys.stdout, indent=1)
+                       "coverage": [coverage_dict(c) for c in coverage],
+                       "problems": session.problems, "within_thresholds": code == 0, "verdict": verdict},
+                      sys.stdout, indent=1)
             print()
         else:
-            print(matrix_text(results, source.snapshot()))
-        return 1 if crossed else 0
+            print(matrix_text(results, source.snapshot(), coverage))
+        if code in (2, 3):
+            print(f"overlaytui probe: {verdict}", file=sys.stderr)
+        return code
     except ProbeError as exc:
         print(f"overlaytui probe: {exc}", file=sys.stderr)
         return 2
@@ -112,8 +123,9 @@ async def _run(endpoints, settings: ProbeSettings, args) -> int:
 
 
 def verdict_of(result: ProbeResult, snapshot: ClusterSnapshot, thresholds: LossThresholds) -> Verdict:
-    if result.error:
-        return Verdict.BAD
+    """A measured result against the thresholds; a failed probe measured nothing: UNKNOWN, never a verdict."""
+    if not result.measured:
+        return Verdict.UNKNOWN
     if result.kind == "ping":
         return judge_loss(result.sent - result.received, result.sent, thresholds)
     if result.kind == "mtu":
@@ -126,15 +138,39 @@ def threshold_crossed(results, snapshot: ClusterSnapshot, thresholds: LossThresh
     return any(verdict_of(r, snapshot, thresholds) is Verdict.BAD for r in results)
 
 
-def matrix_text(results: list[ProbeResult], snapshot: ClusterSnapshot) -> str:
+def outcome(results: list[ProbeResult], coverage: Sequence[Coverage], snapshot: ClusterSnapshot,
+            thresholds: LossThresholds) -> tuple[int, str]:
+    """(exit code, one line): 0 all measured and within, 1 a threshold crossed, 2 nothing measured, 3 partial."""
+    expected = sum(c.expected for c in coverage)
+    measured = sum(c.measured for c in coverage)
+    if measured == 0:
+        reasons = list(dict.fromkeys(gap.reason for c in coverage for gap in c.missing))
+        detail = "; ".join(reasons[:3]) + (f" (and {len(reasons) - 3} more reasons)" if len(reasons) > 3 else "")
+        return 2, f"nothing measured ({expected} pairs expected): {detail or 'no pair to probe'}"
+    if threshold_crossed(results, snapshot, thresholds):
+        return 1, f"a threshold is crossed ({measured} of {expected} pair measurements made)"
+    if measured < expected:
+        return 3, f"partial: {measured} of {expected} pair measurements made, those within the thresholds"
+    return 0, f"all {expected} pair measurements within the thresholds"
+
+
+def coverage_dict(coverage: Coverage) -> dict:
+    return {"network": coverage.network, "kind": coverage.kind, "expected": coverage.expected,
+            "measured": coverage.measured, "complete": coverage.complete,
+            "missing": [asdict(gap) for gap in coverage.missing]}
+
+
+def matrix_text(results: list[ProbeResult], snapshot: ClusterSnapshot, coverage: Sequence[Coverage] = ()) -> str:
     lines = []
     thresholds = LossThresholds()
-    for network in sorted({r.network for r in results}):
+    gaps = {(c.network, c.kind, g.src_node, g.dst_node): g.reason for c in coverage for g in c.missing}
+    for network in sorted({r.network for r in results} | {c.network for c in coverage}):
         net = snapshot.network(network)
         lines.append(f"{network}  (effective MTU {net.effective_mtu if net else '?'}"
                      f"{', encrypted' if net and net.encrypted else ''})")
         lines.append(f"  {'pair':22} {'loss':>8} {'rtt avg':>9}  {'verdict':20} {'path MTU':>9}  throughput")
-        pairs = sorted({(r.src_node, r.dst_node) for r in results if r.network == network})
+        pairs = sorted({(r.src_node, r.dst_node) for r in results if r.network == network}
+                       | {(s, d) for (n, _k, s, d) in gaps if n == network})
         by = {(r.kind, r.src_node, r.dst_node): r for r in results if r.network == network}
         for src, dst in pairs:
             ping, mtu, iperf = (by.get((k, src, dst)) for k in ("ping", "mtu", "iperf"))
@@ -146,10 +182,14 @@ def matrix_text(results: list[ProbeResult], snapshot: ClusterSnapshot) -> str:
                     loss = f"{ping.loss_pct:.2f}%"
                     rtt = f"{ping.rtt_avg_ms:.2f}ms" if ping.rtt_avg_ms is not None else "-"
                     verdict = judge_loss(ping.sent - ping.received, ping.sent, thresholds).value
+            elif (network, "ping", src, dst) in gaps:
+                verdict = "not measured"
             if mtu is not None:
-                path = str(mtu.path_mtu) if mtu.path_mtu else "none"
+                path = str(mtu.path_mtu) if mtu.path_mtu else "error"
                 if black_hole(mtu.path_mtu, net.effective_mtu if net else None):
                     path += " BLACK HOLE"
+            elif (network, "mtu", src, dst) in gaps:
+                path = "unmeasured"
             if iperf is not None:
                 speed = f"{iperf.bits_per_second / 1e6:.0f} Mbit/s, {iperf.retransmits} retr" \
                     if iperf.bits_per_second else f"error: {iperf.error}"
@@ -159,6 +199,12 @@ def matrix_text(results: list[ProbeResult], snapshot: ClusterSnapshot) -> str:
         if holes:
             worst = min(holes, key=lambda r: r.path_mtu)
             lines.append(f"  remedy: {remedy(worst.path_mtu, net.effective_mtu, net.configured_mtu)}")
+        for c in coverage:
+            if c.network == network:
+                lines.append(f"  {c.kind}: {c.measured} of {c.expected} pairs measured"
+                             + ("" if c.complete else " (PARTIAL)"))
+                for reason, count in Counter(g.reason for g in c.missing).most_common():
+                    lines.append(f"    not measured ({count} pairs): {reason}")
         lines.append("")
     lines += encrypted_vs_plain(results, snapshot)
     return "\n".join(lines).rstrip()

@@ -1,7 +1,11 @@
-"""The lab's probe image: busybox-static + iputils ping + iperf3 with the shared libraries they need.
+"""The lab's probe images, each a root filesystem packed as a tar and `docker import`ed on every node (there is
+no registry here):
 
-There is no registry here, so the image is a root filesystem packed as a tar and `docker import`ed on every
-node. iputils ping is needed because busybox ping has no `-M do` (no DF-bit MTU probing).
+- `lab` (overlaytui/probe:lab): busybox-static + iputils ping + iperf3 with the shared libraries they need.
+  iputils ping is needed because busybox ping has no `-M do` (no DF-bit MTU probing).
+- `minimal` (overlaytui/probe:minimal): what a user's own image may be — a POSIX shell (dash), iputils ping and
+  sleep, nothing else: no busybox applets, no iperf3, nc, nslookup or `timeout`. Tests probe with it to prove
+  that a missing tool is reported as missing, never read as a network fault.
 """
 
 from __future__ import annotations
@@ -72,33 +76,44 @@ def _add_text(tar: tarfile.TarFile, arcname: str, text: str) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def build_rootfs_tar(destination: Path) -> Path:
-    """Write the probe image's root filesystem to `destination` (a tar) and return it.
+FLAVOURS = ("lab", "minimal")
+
+
+def build_rootfs_tar(destination: Path, flavour: str = "lab") -> Path:
+    """Write a probe image's root filesystem to a tar next to `destination` and return it.
 
     The tar is rebuilt only when its inputs (the host binaries) change: the file name carries their hash.
     """
-    busybox, ping, iperf3 = _which("busybox"), _which("ping"), _which("iperf3")
-    libs = sorted({lib for binary in (ping, iperf3) for lib in shared_libraries(binary)})
-    digest = hashlib.sha256()
-    for path in (busybox, ping, iperf3, *libs):
+    if flavour == "lab":
+        busybox, ping, iperf3 = _which("busybox"), _which("ping"), _which("iperf3")
+        files = {"bin/busybox": busybox, "bin/ping": ping, "usr/bin/iperf3": iperf3}
+    elif flavour == "minimal":
+        files = {"bin/sh": _which("dash"), "bin/ping": _which("ping"), "bin/sleep": _which("sleep")}
+    else:
+        raise ValueError(f"unknown probe image flavour {flavour!r}")
+    libs = sorted({lib for binary in files.values() for lib in shared_libraries(binary)})
+    digest = hashlib.sha256(flavour.encode())
+    for path in (*files.values(), *libs):
         digest.update(str(path).encode())
         digest.update(path.read_bytes())
-    target = destination.with_name(f"{destination.stem}-{digest.hexdigest()[:12]}.tar")
+    stem = destination.stem if flavour == "lab" else f"{destination.stem}-{flavour}"
+    target = destination.with_name(f"{stem}-{digest.hexdigest()[:12]}.tar")
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f"{destination.stem}-*.tar"):  # built from older host binaries
-        stale.unlink()
+    for stale in target.parent.glob(f"{stem}-*.tar"):  # built from older host binaries
+        if stale.stem.count("-") == stem.count("-") + 1:  # not another flavour's
+            stale.unlink()
     partial = target.with_suffix(".partial")
     with tarfile.open(partial, "w") as tar:
         for directory in ("bin", "usr", "usr/bin", "lib", "lib64", "etc", "tmp", "proc", "sys", "dev", "root"):
             _add_dir(tar, directory, 0o1777 if directory == "tmp" else 0o755)
-        _add_file(tar, busybox, "bin/busybox")
-        for applet in busybox_applets(busybox):
-            if applet not in ("busybox", "ping", "ping6"):
-                _add_symlink(tar, f"bin/{applet}", "busybox")
-        _add_file(tar, ping, "bin/ping")
-        _add_file(tar, iperf3, "usr/bin/iperf3")
+        for arcname, source in files.items():
+            _add_file(tar, source, arcname)
+        if flavour == "lab":
+            for applet in busybox_applets(files["bin/busybox"]):
+                if applet not in ("busybox", "ping", "ping6"):
+                    _add_symlink(tar, f"bin/{applet}", "busybox")
         seen_dirs = {"lib", "lib64", "usr", "usr/bin"}
         for lib in libs:  # each library as a real file at the path the loader asks for
             arcname = str(lib).lstrip("/")

@@ -27,6 +27,7 @@ from .layout import (
     FAULT_CHAIN,
     IPTABLES_COMMENT,
     MAX_NODES,
+    MINIMAL_PROBE_IMAGE,
     OVERLAY_POOL,
     PREFIX,
     PROBE_IMAGE,
@@ -102,13 +103,15 @@ def up(nodes: int = 3, managers: int = 1, log=print) -> tuple[LabState, bool]:
         for layout in layouts:
             _create_node_network(layout)
         procs = {layout.name: engines.start_engine(layout) for layout in layouts}
-        tar = build_rootfs_tar(cache_dir() / "probe-rootfs.tar")
+        tars = {image: build_rootfs_tar(cache_dir() / "probe-rootfs.tar", flavour)
+                for image, flavour in ((PROBE_IMAGE, "lab"), (MINIMAL_PROBE_IMAGE, "minimal"))}
         deadline = time.monotonic() + 90
         with ThreadPoolExecutor(max_workers=nodes) as pool:
             for future in [pool.submit(engines.wait_for_engine, n, procs[n.name], deadline) for n in layouts]:
                 future.result()
             log(f"{nodes} engines answer after {time.monotonic() - started:.1f} s")
-            for future in [pool.submit(_import_probe_image, n, tar) for n in layouts]:
+            for future in [pool.submit(_import_probe_image, n, tar, image) for n in layouts
+                           for image, tar in tars.items()]:
                 future.result()
         _form_swarm(layouts, managers)
         _wait_nodes_ready(layouts[0], nodes, deadline=time.monotonic() + 60)
@@ -148,11 +151,11 @@ def _create_node_network(layout: NodeLayout) -> None:
     in_netns(layout, ["ip", "link", "set", "lo", "up"])
 
 
-def _import_probe_image(layout: NodeLayout, tar: Path) -> None:
-    repository, tag = PROBE_IMAGE.split(":")
+def _import_probe_image(layout: NodeLayout, tar: Path, image: str = PROBE_IMAGE) -> None:
+    repository, tag = image.split(":")
     with engines.client(layout, timeout=120) as api:
         api.import_image_from_file(str(tar), repository=repository, tag=tag, changes=list(IMAGE_CHANGES))
-        api.inspect_image(PROBE_IMAGE)  # raises if the import did not produce the tag
+        api.inspect_image(image)  # raises if the import did not produce the tag
 
 
 def _form_swarm(layouts: list[NodeLayout], managers: int) -> None:

@@ -20,6 +20,7 @@ UNDERLAY_PREFIX = "10.231.0"  # node N has 10.231.0.N/24 on the bridge
 UNDERLAY_PREFIXLEN = 24
 OVERLAY_POOL = "10.240.0.0/16"  # swarm default address pool: overlays get /24s from here
 PROBE_IMAGE = "overlaytui/probe:lab"
+MINIMAL_PROBE_IMAGE = "overlaytui/probe:minimal"  # a shell (dash), iputils ping and sleep: nothing else
 LAB_LABEL = "overlaytui.lab"
 MAX_NODES = 9  # keeps names short (interface names are limited to 15 characters) and addresses simple
 

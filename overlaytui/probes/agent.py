@@ -19,6 +19,7 @@ import docker
 from docker.types import ContainerSpec, EndpointSpec, NetworkAttachmentConfig, RestartPolicy, ServiceMode, TaskTemplate
 
 from ..sources.errors import ENGINE_ERRORS
+from .targets import ip_address
 
 PROBE_LABEL = "overlaytui.probe"
 DEFAULT_IMAGE = "nicolaka/netshoot"
@@ -101,31 +102,56 @@ def deploy(manager: docker.APIClient, network: str, image: str, report: dict[str
 
 
 def running_tasks(manager: docker.APIClient, service_id: str, network: str) -> list[AgentTask]:
-    tasks = []
-    for task in manager.tasks(filters={"service": service_id, "desired-state": "running"}):
+    return agent_tasks(manager.tasks(filters={"service": service_id}), network)[0]
+
+
+FAILED_STATES = {"failed", "rejected", "orphaned"}
+GIVE_UP_AFTER = 8.0  # seconds after a node's first failed agent task without a running one: report it
+
+
+def agent_tasks(tasks: list[dict], network: str) -> tuple[list[AgentTask], dict[str, tuple[int, str]]]:
+    """The running agent tasks (with a valid address on the overlay), and per node without one: (how many of
+    its tasks failed or were rejected, the latest one's error) — what `docker service ps` shows."""
+    running: list[AgentTask] = []
+    failed: dict[str, list[tuple[str, str]]] = {}
+    for task in tasks:
         status = task.get("Status") or {}
+        node = task.get("NodeID") or ""
+        state = status.get("State")
         container = (status.get("ContainerStatus") or {}).get("ContainerID")
-        if status.get("State") != "running" or not container:
-            continue
-        for attachment in task.get("NetworksAttachments") or []:
-            if (attachment.get("Network") or {}).get("Spec", {}).get("Name") == network:
-                address = (attachment.get("Addresses") or [""])[0].split("/")[0]
-                if address:
-                    tasks.append(AgentTask(task["NodeID"], container, address))
-    return tasks
+        if state == "running" and container and task.get("DesiredState") in ("running", None):
+            for attachment in task.get("NetworksAttachments") or []:
+                if (attachment.get("Network") or {}).get("Spec", {}).get("Name") == network:
+                    try:
+                        address = ip_address((attachment.get("Addresses") or [""])[0])
+                    except ValueError:
+                        continue  # never a command-line argument unless it is an address
+                    running.append(AgentTask(node, container, address))
+        elif state in FAILED_STATES and node:
+            failed.setdefault(node, []).append((status.get("Timestamp") or "", status.get("Err") or state))
+    up = {t.node_id for t in running}
+    failures = {node: (len(errors), max(errors)[1]) for node, errors in failed.items() if node not in up}
+    return running, failures
 
 
-def wait_for_tasks(manager: docker.APIClient, service_id: str, network: str, nodes: set[str],
-                   timeout: float) -> list[AgentTask]:
-    """Wait (bounded) until the agent runs on each of these nodes; returns what runs by then."""
+def wait_for_tasks(manager: docker.APIClient, service_id: str, network: str, nodes: set[str], timeout: float,
+                   give_up_after: float = GIVE_UP_AFTER) -> tuple[list[AgentTask], dict[str, str]]:
+    """Wait (bounded) until the agent runs on each of these nodes. A node whose agent tasks fail (no such image,
+    pull access denied, no resources...) with none running for `give_up_after` s is not waited for: returns
+    what runs, and node id -> the latest task error for the nodes given up on."""
     deadline = time.monotonic() + timeout
+    first_failure: dict[str, float] = {}
     tasks: list[AgentTask] = []
-    while time.monotonic() < deadline:
-        tasks = running_tasks(manager, service_id, network)
-        if nodes <= {t.node_id for t in tasks}:
-            return tasks
+    failures: dict[str, tuple[int, str]] = {}
+    while True:
+        tasks, failures = agent_tasks(manager.tasks(filters={"service": service_id}), network)
+        now = time.monotonic()
+        for node in failures:
+            first_failure.setdefault(node, now)
+        given_up = {node for node in failures if node in nodes and now - first_failure[node] >= give_up_after}
+        if nodes <= {t.node_id for t in tasks} | given_up or now >= deadline:
+            return tasks, {node: error for node, (_count, error) in failures.items() if node in nodes}
         time.sleep(0.3)
-    return tasks
 
 
 _REPORT_LINE = re.compile(r"com\.docker\.swarm\.node\.id=(\w+)\S* OTPROBE (\d+) (\S+) (.*)$")

@@ -6,12 +6,13 @@ import math
 import re
 from dataclasses import dataclass
 
-# Both regexes were tested on iputils and busybox output (../shared/ENGINE-NOTES.md, section 7).
+# Both regexes are tested on iputils and busybox output (tests/unit/test_ping.py).
+_NUMBER = r"(\d+(?:\.\d+)?)"  # not [\d.]+, which takes "." or "1.2.3" and fails in float()
 _SUMMARY = re.compile(
     r"(\d+) packets transmitted, (\d+) (?:packets )?received"
-    r"(?:, \+?(\d+) duplicates)?(?:, \+(\d+) errors)?, ([\d.]+)% packet loss"
+    rf"(?:, \+?(\d+) duplicates)?(?:, \+(\d+) errors)?, {_NUMBER}% packet loss"
 )
-_RTT = re.compile(r"(?:rtt|round-trip) min/avg/max(?:/mdev)? = ([\d.]+)/([\d.]+)/([\d.]+)(?:/([\d.]+))? ms")
+_RTT = re.compile(rf"(?:rtt|round-trip) min/avg/max(?:/mdev)? = {_NUMBER}/{_NUMBER}/{_NUMBER}(?:/{_NUMBER})? ms")
 
 
 class PingParseError(ValueError):
@@ -55,15 +56,16 @@ def parse_ping(output: str) -> PingStats:
 
 def ping_command(
     target: str, count: int, interval: float, *, payload: int | None = None, dont_fragment: bool = False,
-    wait_s: float = 1.0, deadline_s: float | None = None, binary: str = "ping",
+    wait_s: float = 1.0, deadline_s: float | None = None, binary: str = "ping", iputils: bool = True,
 ) -> list[str]:
     """An iputils ping command line. `-q` prints only the summary; `-W` bounds the wait for the last reply and
     `-w` (`deadline_s`) the whole run, so the command ends by itself.
 
     Intervals below 0.2 s need root inside the container (true for probe containers).
-    `dont_fragment` sets the DF bit (`-M do`, iputils only), which is what MTU probing needs.
+    `dont_fragment` sets the DF bit (`-M do`, iputils only), which is what MTU probing needs. Other pings
+    (busybox) get no `-n`, which they reject (they print numeric addresses anyway).
     """
-    cmd = [binary, "-q", "-n", "-c", str(count), "-i", f"{interval:g}", "-W", f"{wait_s:g}"]
+    cmd = [binary, "-q", *(["-n"] if iputils else []), "-c", str(count), "-i", f"{interval:g}", "-W", f"{wait_s:g}"]
     if deadline_s is not None:
         cmd += ["-w", str(max(1, math.ceil(deadline_s)))]
     if payload is not None:

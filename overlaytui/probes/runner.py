@@ -2,12 +2,18 @@
 
 A ping sweep is one exec per (source node, overlay): it pings every destination at once inside the task, each
 ping writing to its own file, then prints them in order — N destinations cost one exec and one ping duration.
-Every probe ends by itself inside the container (ping's `-w` deadline, `timeout` around iperf3) and is bounded
-by the client's socket timeout too, so a probe that hangs ends on both sides.
 
-busybox-static prefers its own applets: `timeout ping` or `ping` inside a busybox `sh` runs busybox's ping,
-which has no `-M do`. So ping is never started through `timeout`, and the sweep script resolves the binary with
-`which` (a PATH search).
+Every probe ends by itself inside the container — ping's own `-w` deadline, and a shell watchdog (`sleep N; kill
+-9`) around everything else — and is bounded by the client's socket timeout too. The watchdog needs only `sh`,
+`sleep` and `kill` (a builtin): images without a `timeout` executable (busybox has it only as an applet, which
+`docker exec` cannot start) work the same.
+
+A probe whose exec fails (the engine refuses, exit 126/127, output that is not the probe's) is an error result
+with its reason: never a measurement. Everything that goes into a command line is either a validated IP address
+or shell-quoted (`targets.py`).
+
+busybox-static prefers its own applets: `ping` inside a busybox `sh` runs busybox's ping, which has no `-M do`.
+So the sweep runs the ping binary by the path the capability check found (`capabilities.py`).
 """
 
 from __future__ import annotations
@@ -21,33 +27,66 @@ import docker
 
 from ..model import ProbeResult
 from ..sources.errors import ENGINE_ERRORS, describe_error
+from .capabilities import CHECK_SCRIPT, Capabilities, CapabilityError, parse_capabilities
 from .iperf import iperf_command, parse_iperf
 from .mtu import payload_for
 from .ping import PingParseError, parse_ping, ping_command
+from .targets import ip_address
 
 _SECTION = re.compile(r"^=== (\S+)$", re.MULTILINE)
+NOT_RUN = (126, 127)  # the shell could not run the command: not executable / not found
+
+
+class ExecFailed(Exception):
+    """The probe's command did not run (as opposed to: it ran and measured a failure)."""
+
+
+def bounded(command: Sequence[str], seconds: float) -> list[str]:
+    """The command under a shell watchdog that kills it after `seconds` (no `timeout` binary needed). The
+    watchdog's output goes to /dev/null, else its `sleep` would hold the exec's stream open until it ends."""
+    limit = max(1, int(seconds + 0.999))
+    script = (f'"$@" & p=$!; (sleep {limit}; kill -9 $p) >/dev/null 2>&1 & w=$!; '
+              'wait $p; r=$?; kill $w 2>/dev/null; exit $r')
+    return ["sh", "-c", script, "sh", *command]
 
 
 def exec_run(api: docker.APIClient, container: str, command: Sequence[str], seconds: float | None = None
              ) -> tuple[int, str]:
     """Run a command in a container (killed after `seconds` inside it when given); returns (exit code, output)."""
-    wrapped = ["timeout", "-s", "KILL", str(max(1, int(seconds + 0.999))), *command] if seconds else list(command)
+    wrapped = bounded(command, seconds) if seconds else list(command)
     exec_id = api.exec_create(container, wrapped, stdout=True, stderr=True)["Id"]
     output = api.exec_start(exec_id)
     code = api.exec_inspect(exec_id).get("ExitCode")
     return (code if isinstance(code, int) else -1), output.decode(errors="replace")
 
 
-def sweep_script(targets: Sequence[str], count: int, interval: float) -> str:
-    """Shell: ping every target in parallel, each into its own file, then print them in order."""
-    lines = ["P=$(which ping)"]
+def _first_line(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return lines[0][:200] if lines else "(no output)"
+
+
+def check_capabilities(api: docker.APIClient, container: str) -> Capabilities:
+    """What this agent's image can run (one exec). Raises ExecFailed when the check itself could not run."""
+    code, output = exec_run(api, container, ["sh", "-c", CHECK_SCRIPT], 20)
+    try:
+        return parse_capabilities(output)
+    except CapabilityError as exc:
+        raise ExecFailed(f"{exc} (exit {code})") from None
+
+
+def sweep_script(targets: Sequence[str], count: int, interval: float, ping: str = "ping", iputils: bool = True
+                 ) -> str:
+    """Shell: ping every target in parallel, each into its own file, then print them in order. Builtins only
+    besides ping: the files are read back with `read`, not `cat`."""
+    addresses = [ip_address(t) for t in targets]
     deadline = count * interval + 3
-    for index, target in enumerate(targets):
-        cmd = shlex.join(ping_command(target, count, interval, deadline_s=deadline)[1:])
+    lines = [f"P={shlex.quote(ping)}"]
+    for index, target in enumerate(addresses):
+        cmd = shlex.join(ping_command(target, count, interval, deadline_s=deadline, iputils=iputils)[1:])
         lines.append(f'"$P" {cmd} > /tmp/otp.{index} 2>&1 &')
     lines.append("wait")
-    for index, target in enumerate(targets):
-        lines.append(f"echo '=== {target}'; cat /tmp/otp.{index}; rm -f /tmp/otp.{index}")
+    for index, target in enumerate(addresses):
+        lines.append(f"echo '=== {target}'; while IFS= read -r l; do echo \"$l\"; done < /tmp/otp.{index}")
     return "\n".join(lines)
 
 
@@ -58,13 +97,21 @@ def split_sweep(output: str) -> dict[str, str]:
 
 
 def ping_sweep(api: docker.APIClient, container: str, network: str, src: str, targets: dict[str, str],
-               count: int, interval: float) -> list[ProbeResult]:
+               count: int, interval: float, caps: Capabilities | None = None) -> list[ProbeResult]:
     """Ping every target (hostname -> overlay IP) from one agent task; one ProbeResult per target."""
     now = time.time()
+    caps = caps or Capabilities(ping="ping", iputils=True)
     try:
-        _, output = exec_run(api, container, ["sh", "-c", sweep_script(list(targets.values()), count, interval)])
+        script = sweep_script(list(targets.values()), count, interval, caps.ping or "ping", caps.iputils)
+    except ValueError as exc:
+        return [ProbeResult("ping", network, src, dst, now, error=str(exc)) for dst in targets]
+    try:
+        code, output = exec_run(api, container, ["sh", "-c", script], count * interval + 15)
     except ENGINE_ERRORS as exc:
         error = f"exec on {src}: {describe_error(exc)}"
+        return [ProbeResult("ping", network, src, dst, now, error=error) for dst in targets]
+    if code in NOT_RUN or not _SECTION.search(output):
+        error = f"the ping sweep did not run on {src} (exit {code}): {_first_line(output)}"
         return [ProbeResult("ping", network, src, dst, now, error=error) for dst in targets]
     sections = split_sweep(output)
     return [ping_result(network, src, dst, sections.get(address, ""), now) for dst, address in targets.items()]
@@ -83,30 +130,60 @@ def ping_result(network: str, src: str, dst: str, text: str, at: float | None = 
 
 
 DISCOVERY_PORT = 5201  # the agents' iperf3 server: something that answers TCP on every task
-_LOOKUP = "nslookup {name} 2>/dev/null | awk '/^Address/ && $NF !~ /#/ && $NF !~ /^127\\./ {{print $NF}}'"
 
 
-def discovery_script(service: str, task_address: str) -> str:
-    """Shell: resolve the service and tasks.<service> through Docker's DNS, then try TCP to the VIP and to a task."""
-    return "\n".join([
-        f"vip=$({_LOOKUP.format(name=service)} | head -n 1)",
-        f"tasks=$({_LOOKUP.format(name='tasks.' + service)} | wc -l)",
-        'echo "VIP ${vip:-none}"',
-        'echo "TASKS $tasks"',
-        f'if [ -n "$vip" ]; then nc -w 2 "$vip" {DISCOVERY_PORT} </dev/null >/dev/null 2>&1 && echo "VIPTCP ok" '
-        '|| echo "VIPTCP fail"; fi',
-        f'nc -w 2 {task_address} {DISCOVERY_PORT} </dev/null >/dev/null 2>&1 && echo "TASKTCP ok" '
-        '|| echo "TASKTCP fail"',
-    ])
+def lookup_script(service: str) -> str:
+    """Shell: ask Docker's DNS (127.0.0.11) for the service and tasks.<service>; parsed in Python, so the image
+    needs nslookup and nothing else (no awk, head or wc)."""
+    name = shlex.quote(service)
+    tasks = shlex.quote("tasks." + service)
+    return f"echo '=== NAME'; nslookup {name} 2>&1; echo '=== TASKS'; nslookup {tasks} 2>&1; echo '=== END'"
 
 
-def parse_discovery(output: str) -> dict[str, object]:
+def tcp_script(vip: str | None, task_address: str) -> str:
+    """Shell: a TCP connect to the VIP (when there is one) and to another node's task, on the agents' port."""
+    lines = []
+    if vip:
+        lines.append(f"nc -w 2 {ip_address(vip)} {DISCOVERY_PORT} </dev/null >/dev/null 2>&1 && echo 'VIPTCP ok' "
+                     "|| echo 'VIPTCP fail'")
+    lines.append(f"nc -w 2 {ip_address(task_address)} {DISCOVERY_PORT} </dev/null >/dev/null 2>&1 "
+                 "&& echo 'TASKTCP ok' || echo 'TASKTCP fail'")
+    return "\n".join(lines)
+
+
+_ADDRESS = re.compile(r"^Address(?:\s+\d+)?:?\s+(\S+)", re.MULTILINE)
+
+
+def nslookup_addresses(text: str) -> list[str]:
+    """The answer's addresses in nslookup output (busybox or bind): not the server's (`127.0.0.11#53`)."""
+    found = []
+    for match in _ADDRESS.finditer(text):
+        address = match.group(1)
+        if "#" in address or address.startswith("127."):
+            continue
+        try:
+            found.append(ip_address(address))
+        except ValueError:
+            continue
+    return found
+
+
+def parse_lookups(output: str) -> tuple[str | None, int]:
+    """(the service name's first address, how many addresses tasks.<service> has) from `lookup_script` output.
+    Raises ExecFailed when nslookup did not run (a resolver that answers "not found" did run)."""
+    sections = split_sweep(output)
+    if "END" not in sections:
+        raise ExecFailed(f"the lookup did not complete: {_first_line(output)}")
+    for key in ("NAME", "TASKS"):
+        if "Server" not in sections.get(key, ""):
+            raise ExecFailed(f"nslookup did not run: {_first_line(sections.get(key, '') or output)}")
+    names = nslookup_addresses(sections["NAME"])
+    return (names[0] if names else None), len(nslookup_addresses(sections["TASKS"]))
+
+
+def parse_tcp(output: str) -> dict[str, bool | None]:
     fields = dict(line.split(" ", 1) for line in output.splitlines() if " " in line)
-    vip = fields.get("VIP", "none").strip()
-    tasks = fields.get("TASKS", "").strip()
     return {
-        "resolved_vip": None if vip == "none" else vip,
-        "resolved_tasks": int(tasks) if tasks.isdigit() else None,
         "vip_answers": {"ok": True, "fail": False}.get(fields.get("VIPTCP", "").strip()),
         "task_answers": {"ok": True, "fail": False}.get(fields.get("TASKTCP", "").strip()),
     }
@@ -114,30 +191,44 @@ def parse_discovery(output: str) -> dict[str, object]:
 
 def discovery(api: docker.APIClient, container: str, network: str, src: str, dst: str, service: str,
               task_address: str) -> ProbeResult:
+    """Resolve the service and tasks.<service> through Docker's DNS from inside the agent, then try TCP to the
+    VIP and to a task on another node. Any step that did not run makes the whole result an error."""
     now = time.time()
     try:
-        _, output = exec_run(api, container, ["sh", "-c", discovery_script(service, task_address)], 15)
+        _, output = exec_run(api, container, ["sh", "-c", lookup_script(service)], 15)
+        vip, tasks = parse_lookups(output)
+        code, output = exec_run(api, container, ["sh", "-c", tcp_script(vip, task_address)], 10)
+        tcp = parse_tcp(output)
+        if code in NOT_RUN or tcp["task_answers"] is None:
+            raise ExecFailed(f"the TCP check did not run (exit {code}): {_first_line(output)}")
     except ENGINE_ERRORS as exc:
         return ProbeResult("discovery", network, src, dst, now, error=f"exec on {src}: {describe_error(exc)}")
-    return ProbeResult("discovery", network, src, dst, now, **parse_discovery(output))
+    except ExecFailed as exc:
+        return ProbeResult("discovery", network, src, dst, now, error=f"on {src}: {exc}")
+    return ProbeResult("discovery", network, src, dst, now, resolved_vip=vip, resolved_tasks=tasks, **tcp)
 
 
-def df_ping_passes(api: docker.APIClient, container: str, target: str, packet_size: int) -> bool:
-    """Does a packet of this IP size, DF bit set, reach the target (any of 3 tries)?"""
-    cmd = ping_command(target, 3, 0.2, payload=payload_for(packet_size), dont_fragment=True, wait_s=1,
-                       deadline_s=3)
-    _, output = exec_run(api, container, cmd)
+def df_ping_passes(api: docker.APIClient, container: str, target: str, packet_size: int,
+                   caps: Capabilities | None = None) -> bool:
+    """Does a packet of this IP size, DF bit set, reach the target (any of 3 tries)? Raises ExecFailed when
+    ping did not run: a probe that failed must not read as a smaller path MTU."""
+    binary = caps.ping if caps and caps.ping else "ping"
+    cmd = ping_command(ip_address(target), 3, 0.2, payload=payload_for(packet_size), dont_fragment=True, wait_s=1,
+                       deadline_s=3, binary=binary)
+    code, output = exec_run(api, container, cmd)
     try:
         return parse_ping(output).received > 0
     except PingParseError:
-        return False
+        if "message too long" in output or "Message too long" in output:
+            return False  # larger than the local interface allows: a size that does not pass
+        raise ExecFailed(f"the DF ping did not run (exit {code}): {_first_line(output)}") from None
 
 
 def throughput(api: docker.APIClient, container: str, network: str, src: str, dst: str, address: str,
                seconds: int) -> ProbeResult:
     now = time.time()
     try:
-        _, output = exec_run(api, container, iperf_command(address, seconds), seconds + 10)
+        _, output = exec_run(api, container, iperf_command(ip_address(address), seconds), seconds + 10)
     except ENGINE_ERRORS as exc:
         return ProbeResult("iperf", network, src, dst, now, error=f"exec on {src}: {describe_error(exc)}")
     result = parse_iperf(output)

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..model import ProbeResult
+from ..sources.errors import describe_error
 
 DEFAULT_CONCURRENCY = 16  # a 50-node, 3-overlay schedule fits 5 min (bench/probes.py)
 DEFAULT_TIMEOUT = 60.0
@@ -44,6 +45,10 @@ class ProbeScheduler:
             results.append(result)
             on_result(result)
 
+        def fail(job: ProbeJob, reason: str) -> None:
+            for src, dst in job.pairs:
+                emit(ProbeResult(job.kind, job.network, src, dst, time.time(), error=reason))
+
         async def one(job: ProbeJob) -> None:
             await asyncio.sleep(self.rng.uniform(0, self.jitter))
             locks = [self._node_locks.setdefault(n, asyncio.Lock()) for n in sorted(set(job.exclusive_nodes))]
@@ -56,9 +61,9 @@ class ProbeScheduler:
                         for result in await asyncio.wait_for(job.run(), limit):
                             emit(result)
                     except TimeoutError:
-                        for src, dst in job.pairs:
-                            emit(ProbeResult(job.kind, job.network, src, dst, time.time(),
-                                             error=f"no result within {limit:g} s (probe hung?)"))
+                        fail(job, f"no result within {limit:g} s (probe hung?)")
+                    except Exception as exc:  # noqa: BLE001 - a failed job is an error result, never a crash
+                        fail(job, f"the {job.kind} probe failed: {describe_error(exc)}")
                 finally:
                     for lock in reversed(locks):
                         lock.release()

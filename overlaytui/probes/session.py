@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -17,18 +16,21 @@ from functools import partial
 
 import docker
 
-from ..model import ClusterSnapshot, Health, ProbeResult
+from ..model import ClusterSnapshot, Coverage, Health, PairGap, ProbeResult
 from ..sources.endpoints import EndpointSpec
 from ..sources.errors import ENGINE_ERRORS, describe_error
 from . import agent, runner
+from .capabilities import Capabilities, unavailable
 from .mtu import MIN_MTU, find_path_mtu
 from .scheduler import DEFAULT_CONCURRENCY, ProbeJob, ProbeScheduler
 
 KINDS = ("ping", "mtu", "iperf", "discovery")
+IMAGE_HINT = "use --probe-image IMAGE with an image present on the nodes or in your registry (a POSIX shell, " \
+    "ping and sleep are enough; iputils ping for path MTU, iperf3 for throughput)"
 
 
 class ProbeError(Exception):
-    """Probing cannot start (no manager, unknown network...): one line."""
+    """Probing cannot start (no manager, unknown network, no agent could start...): one line."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,6 @@ class ProbeSettings:
     start: bool = False  # the dashboard: start probing at launch (--probe) rather than on P
     via_logs: bool = False  # agents probe by themselves and report through the manager's service logs
     iperf_every_rounds: int = 1  # the dashboard's opt-in throughput schedule: every Nth round only (low duty)
-    history: int = 360  # results kept per pair and kind (for charts)
     report_every: float = 5.0  # logs mode: the agents' pause between rounds
 
 
@@ -61,10 +62,14 @@ class ProbeSession:
                                             thread_name_prefix="overlaytui-probe")
         self._manager_url: str | None = None
         self._tls: dict[str, object] = {e.url: e.tls for e in endpoints if e.tls is not None}
+        self._versions: dict[str, str] = {}  # engine url -> API version negotiated once
         self._services: dict[str, str] = {}  # network -> probe service id
         self._agents: dict[str, list[agent.AgentTask]] = {}
+        self._agent_failures: dict[str, dict[str, str]] = {}  # network -> node id -> why its agent is not running
+        self._caps: dict[tuple[str, str], Capabilities | str] = {}  # (network, node id) -> tools, or why unknown
         self._latest: dict[tuple[str, str, str, str], ProbeResult] = {}
-        self._history: dict[tuple[str, str, str, str], deque[ProbeResult]] = {}
+        self._expected: dict[str, tuple[str, ...]] = {}  # network -> hostnames expected to run an agent
+        self._why: dict[tuple[str, str, str, str], str] = {}  # (kind, network, src, dst) -> why not measured
         self.rounds = 0
         self._totals: dict[tuple[str, str, str], tuple[int, int]] = {}
         self.problems: list[str] = []
@@ -75,11 +80,20 @@ class ProbeSession:
     # ------------------------------------------------------------------------------------------- setup
 
     def _client(self, url: str, timeout: float | None = None) -> docker.APIClient:
-        return docker.APIClient(base_url=url, timeout=timeout or self.call_timeout, version="auto",
-                                use_ssh_client=url.startswith("ssh://"), tls=self._tls.get(url))
+        """A client for one engine. Blocking (the first one per engine negotiates the API version): call it in
+        the executor, inside the caller's error handling."""
+        api = docker.APIClient(base_url=url, timeout=timeout or self.call_timeout,
+                               version=self._versions.get(url, "auto"), use_ssh_client=url.startswith("ssh://"),
+                               tls=self._tls.get(url))
+        self._versions.setdefault(url, api.api_version)
+        return api
 
     async def _call(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args))
+
+    def _problem(self, text: str) -> None:
+        if text not in self.problems:  # said once, however many rounds repeat it
+            self.problems.append(text)
 
     async def start(self) -> None:
         snapshot = self._snapshot_of()
@@ -105,37 +119,111 @@ class ProbeSession:
             report = {"count": str(s.count), "interval": f"{s.interval:g}",
                       "deadline": str(int(s.count * s.interval + 3)), "every": f"{s.report_every:g}"}
             if set(s.kinds) - {"ping"}:
-                self.problems.append("agents report through the service logs: ping only (path MTU, throughput "
-                                     "and discovery need each node's engine)")
-        manager = self._client(self._manager_url, 30)
+                self._problem("agents report through the service logs: ping only (path MTU, throughput "
+                              "and discovery need each node's engine)")
         try:
+            manager = await self._call(self._client, self._manager_url, 30)
             self.removed_leftovers = await self._call(agent.remove_leftovers, manager)
             for network in wanted:
                 self._services[network] = await self._call(agent.deploy, manager, network, self.settings.image,
                                                            report)
             for network, service_id in self._services.items():
-                self._agents[network] = await self._call(agent.wait_for_tasks, manager, service_id, network, nodes,
-                                                         self.settings.deploy_timeout)
+                tasks, failures = await self._call(agent.wait_for_tasks, manager, service_id, network, nodes,
+                                                   self.settings.deploy_timeout)
+                self._agents[network] = tasks
+                self._agent_failures[network] = failures
         except ENGINE_ERRORS as exc:
             await self.close()
             raise ProbeError(f"creating the probe agents: {describe_error(exc)}") from None
         hostnames = {n.id: n.hostname for n in snapshot.nodes}
         for network, tasks in self._agents.items():
-            missing = nodes - {t.node_id for t in tasks}
-            if missing:
-                self.problems.append(f"{network}: no probe agent running on "
-                                     f"{', '.join(sorted(hostnames.get(m, m[:12]) for m in missing))}")
+            failures = self._agent_failures[network]
+            for node in sorted(nodes - {t.node_id for t in tasks}, key=lambda n: hostnames.get(n, n)):
+                failures.setdefault(node, f"not running after {self.settings.deploy_timeout:g} s")
+                self._problem(f"{network}: no probe agent on {hostnames.get(node, node[:12])}: {failures[node]}")
+        if not any(self._agents.values()):
+            reasons = sorted({why for failures in self._agent_failures.values() for why in failures.values()})
+            await self.close()
+            raise ProbeError(f"no probe agent could start ({self.settings.image}): {'; '.join(reasons)[:400]}; "
+                             f"{IMAGE_HINT}")
+        if not self.via_logs:
+            await self._check_images(snapshot)
+
+    async def _check_images(self, snapshot: ClusterSnapshot) -> None:
+        """Once per agent: what its image can run. Kinds it cannot run are said once and planned out."""
+        engines = {e.node_id: e.endpoint for e in snapshot.engines if e.node_id and e.health is Health.OK}
+
+        def check(url: str, container: str) -> Capabilities | str:
+            try:
+                with self._client(url, 30) as api:
+                    return runner.check_capabilities(api, container)
+            except ENGINE_ERRORS as exc:
+                return f"checking the agent's tools: {describe_error(exc)}"
+            except runner.ExecFailed as exc:
+                return str(exc)
+        keys = [(network, t) for network, tasks in self._agents.items() for t in tasks if t.node_id in engines]
+        found = await asyncio.gather(*(self._call(check, engines[t.node_id], t.container_id) for _, t in keys))
+        for (network, task), caps in zip(keys, found, strict=True):
+            self._caps[(network, task.node_id)] = caps
+            if isinstance(caps, Capabilities):
+                for reason in unavailable(self.settings.kinds, caps, self.settings.image).values():
+                    self._problem(reason)
+            else:
+                self._problem(f"{network}: {caps}")
 
     async def close(self) -> None:
         if self._manager_url and self._services:
-            manager = self._client(self._manager_url, 30)
-            await self._call(agent.remove, manager, list(self._services.values()))
+            services = list(self._services.values())
             self._services.clear()
+
+            def remove() -> None:
+                with self._client(self._manager_url, 30) as manager:
+                    agent.remove(manager, services)
+            try:
+                await self._call(remove)
+            except ENGINE_ERRORS:
+                pass  # the next start removes them (found by label)
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------------------------------ rounds
 
+    def _plan(self, snapshot: ClusterSnapshot) -> None:
+        """Which nodes each overlay's pairs are expected between (Ready and active), and why a pair cannot be
+        measured this round (no agent, no engine connection, a tool missing in the image)."""
+        hostnames = {n.id: n.hostname for n in snapshot.nodes}
+        expected_ids = [n.id for n in snapshot.nodes if n.state == "ready" and n.availability == "active"]
+        engines = {e.node_id for e in snapshot.engines if e.node_id and e.health is Health.OK}
+        self._why = {}
+        for network, tasks in self._agents.items():
+            self._expected[network] = tuple(hostnames[n] for n in expected_ids)
+            running = {t.node_id for t in tasks}
+            failures = self._agent_failures.get(network, {})
+            for src in expected_ids:
+                for dst in expected_ids:
+                    if src == dst:
+                        continue
+                    for kind in self.settings.kinds:
+                        why = self._why_not(network, kind, src, dst, running, failures, engines, hostnames)
+                        if why:
+                            self._why[(kind, network, hostnames[src], hostnames[dst])] = why
+
+    def _why_not(self, network, kind, src, dst, running, failures, engines, hostnames) -> str:
+        for node in (src, dst):
+            if node not in running:
+                return f"no probe agent on {hostnames[node]}: {failures.get(node, 'it started after the round')}"
+        if self.via_logs:
+            return "" if kind == "ping" else "needs each node's engine (agents report through the service logs)"
+        if src not in engines:
+            return f"no engine connection to {hostnames[src]}"
+        caps = self._caps.get((network, src))
+        if isinstance(caps, str):
+            return caps
+        if caps is not None:
+            return unavailable((kind,), caps, self.settings.image).get(kind, "")
+        return ""
+
     def jobs(self, snapshot: ClusterSnapshot, with_iperf: bool = True) -> list[ProbeJob]:
+        self._plan(snapshot)
         hostnames = {n.id: n.hostname for n in snapshot.nodes}
         engines = {e.node_id: e.endpoint for e in snapshot.engines if e.node_id and e.health is Health.OK}
         jobs: list[ProbeJob] = []
@@ -144,54 +232,56 @@ class ProbeSession:
             net = snapshot.network(network)
             effective = net.effective_mtu if net else 1450
             by_node = {t.node_id: t for t in tasks if t.node_id in hostnames}
-            sources = [t for t in by_node.values() if t.node_id in engines]
-            unreachable = sorted(hostnames[t.node_id] for t in by_node.values() if t.node_id not in engines)
-            if unreachable:
-                self.problems.append(f"{network}: no engine connection to {', '.join(unreachable)}: "
-                                     "probes from there are missing")
-            for src in sources:
+            for src in (t for t in by_node.values() if t.node_id in engines):
                 src_name = hostnames[src.node_id]
-                targets = {hostnames[t.node_id]: t.address for t in by_node.values() if t.node_id != src.node_id}
-                if not targets:
-                    continue
+                caps = self._caps.get((network, src.node_id))
+                caps = caps if isinstance(caps, Capabilities) else None
+                others = {hostnames[t.node_id]: t.address for t in by_node.values() if t.node_id != src.node_id}
+                to = {kind: {dst: address for dst, address in others.items()
+                             if (kind, network, src_name, dst) not in self._why} for kind in s.kinds}
                 url = engines[src.node_id]
-                pairs = tuple((src_name, dst) for dst in targets)
-                if "ping" in s.kinds:
-                    run = partial(self._call, self._ping, url, src.container_id, network, src_name, targets)
-                    jobs.append(ProbeJob("ping", network, run, pairs,
+                if targets := to.get("ping"):
+                    run = partial(self._call, self._ping, url, src.container_id, network, src_name, targets, caps)
+                    jobs.append(ProbeJob("ping", network, run, _pairs(src_name, targets),
                                          timeout=s.count * s.interval + 30))
-                if "discovery" in s.kinds:
+                if targets := to.get("discovery"):
                     dst, address = next(iter(sorted(targets.items())))
                     jobs.append(ProbeJob("discovery", network, partial(self._discovery, url, src.container_id,
                                                                        network, src_name, dst, address),
                                          ((src_name, dst),)))
-                if "mtu" in s.kinds:  # one job per source: every destination searched at once
+                if targets := to.get("mtu"):  # every destination searched at once
                     jobs.append(ProbeJob("mtu", network, partial(self._mtu_sweep, url, src.container_id, network,
-                                                                 src_name, targets, effective), pairs))
-                for dst, address in targets.items():
-                    if "iperf" in s.kinds and with_iperf:
+                                                                 src_name, targets, effective, caps),
+                                         _pairs(src_name, targets)))
+                if with_iperf:
+                    for dst, address in to.get("iperf", {}).items():
                         jobs.append(ProbeJob("iperf", network, partial(self._iperf, url, src.container_id, network,
                                                                        src_name, dst, address),
                                              ((src_name, dst),), exclusive_nodes=(src_name, dst),
                                              timeout=s.iperf_seconds + 30))
         return jobs
 
-    def _ping(self, url, container, network, src, targets) -> list[ProbeResult]:
+    def _ping(self, url, container, network, src, targets, caps) -> list[ProbeResult]:
         s = self.settings
-        with self._client(url, s.count * s.interval + 20) as api:
-            return runner.ping_sweep(api, container, network, src, targets, s.count, s.interval)
+        try:
+            with self._client(url, s.count * s.interval + 20) as api:
+                return runner.ping_sweep(api, container, network, src, targets, s.count, s.interval, caps)
+        except ENGINE_ERRORS as exc:
+            return [ProbeResult("ping", network, src, dst, time.time(), error=f"exec on {src}: {describe_error(exc)}")
+                    for dst in targets]
 
-    async def _mtu_sweep(self, url, container, network, src, targets: dict[str, str], effective
+    async def _mtu_sweep(self, url, container, network, src, targets: dict[str, str], effective, caps
                          ) -> list[ProbeResult]:
-        return list(await asyncio.gather(*(self._mtu(url, container, network, src, dst, address, effective)
+        return list(await asyncio.gather(*(self._mtu(url, container, network, src, dst, address, effective, caps)
                                            for dst, address in targets.items())))
 
-    async def _mtu(self, url, container, network, src, dst, address, effective) -> ProbeResult:
-        api = self._client(url, 15)
-
-        async def passes(size: int) -> bool:
-            return await self._call(runner.df_ping_passes, api, container, address, size)
+    async def _mtu(self, url, container, network, src, dst, address, effective, caps) -> ProbeResult:
+        api = None
         try:
+            api = await self._call(self._client, url, 15)
+
+            async def passes(size: int) -> bool:
+                return await self._call(runner.df_ping_passes, api, container, address, size, caps)
             # the first packets between new tasks can be lost while the overlay learns its neighbours: search
             # only once a small packet gets through (else a lost probe would read as a smaller path MTU)
             for attempt in range(3):
@@ -201,24 +291,36 @@ class ProbeSession:
             path = await find_path_mtu(passes, effective)
         except ENGINE_ERRORS as exc:
             return ProbeResult("mtu", network, src, dst, time.time(), error=f"exec on {src}: {describe_error(exc)}")
+        except runner.ExecFailed as exc:
+            return ProbeResult("mtu", network, src, dst, time.time(), error=f"on {src}: {exc}")
         finally:
-            api.close()
+            if api is not None:
+                api.close()
         if path is None:
             return ProbeResult("mtu", network, src, dst, time.time(), error="no packet of any size arrives")
         return ProbeResult("mtu", network, src, dst, time.time(), path_mtu=path)
 
     async def _discovery(self, url, container, network, src, dst, address) -> list[ProbeResult]:
         def run() -> ProbeResult:
-            with self._client(url, 30) as api:
-                return runner.discovery(api, container, network, src, dst, agent.service_name(network), address)
+            try:
+                with self._client(url, 30) as api:
+                    return runner.discovery(api, container, network, src, dst, agent.service_name(network),
+                                            address)
+            except ENGINE_ERRORS as exc:
+                return ProbeResult("discovery", network, src, dst, time.time(),
+                                   error=f"exec on {src}: {describe_error(exc)}")
         return [await self._call(run)]
 
     async def _iperf(self, url, container, network, src, dst, address) -> list[ProbeResult]:
         seconds = self.settings.iperf_seconds
 
         def run() -> ProbeResult:
-            with self._client(url, seconds + 20) as api:
-                return runner.throughput(api, container, network, src, dst, address, seconds)
+            try:
+                with self._client(url, seconds + 20) as api:
+                    return runner.throughput(api, container, network, src, dst, address, seconds)
+            except ENGINE_ERRORS as exc:
+                return ProbeResult("iperf", network, src, dst, time.time(),
+                                   error=f"exec on {src}: {describe_error(exc)}")
         return [await self._call(run)]
 
     async def run_round(self, on_result=lambda result: None) -> list[ProbeResult]:
@@ -229,6 +331,7 @@ class ProbeSession:
             on_result(result)
         self.rounds += 1
         if self.via_logs:
+            self._plan(snapshot)
             return await self._round_via_logs(snapshot, keep)
         scheduler = ProbeScheduler(concurrency=self.settings.concurrency, timeout=self.settings.timeout)
         with_iperf = (self.rounds - 1) % max(1, self.settings.iperf_every_rounds) == 0
@@ -238,8 +341,12 @@ class ProbeSession:
         """Wait (bounded) until every agent reported a round newer than the last one read, then read it."""
         s = self.settings
         hostnames = {n.id: n.hostname for n in snapshot.nodes}
-        manager = self._client(self._manager_url, 30)
         results: list[ProbeResult] = []
+        try:
+            manager = await self._call(self._client, self._manager_url, 30)
+        except ENGINE_ERRORS as exc:
+            self._problem(f"reading the agents' reports: {describe_error(exc)}")
+            return results
         for network, service_id in self._services.items():
             tasks = [t for t in self._agents.get(network, []) if t.node_id in hostnames]
             node_of_ip = {t.address: t.node_id for t in tasks}
@@ -251,7 +358,7 @@ class ProbeSession:
                 try:
                     reports = await self._call(agent.read_reports, manager, service_id)
                 except ENGINE_ERRORS as exc:
-                    self.problems.append(f"{network}: reading the agents' reports: {describe_error(exc)}")
+                    self._problem(f"{network}: reading the agents' reports: {describe_error(exc)}")
                     break
                 if all(reports.get(key, (0, ""))[0] >= target for key in wanted) or time.monotonic() > deadline:
                     break
@@ -274,18 +381,10 @@ class ProbeSession:
 
     def _record(self, result: ProbeResult) -> None:
         key = (result.network, result.src_node, result.dst_node)
-        if result.kind == "ping" and not result.error:
+        if result.kind == "ping" and result.measured:
             sent, received = self._totals.get(key, (0, 0))
             self._totals[key] = (sent + result.sent, received + result.received)
         self._latest[(result.kind, *key)] = result
-        past = self._history.get((result.kind, *key))
-        if past is None:
-            past = self._history[(result.kind, *key)] = deque(maxlen=self.settings.history)
-        past.append(result)
-
-    def history(self, kind: str, network: str, src: str, dst: str) -> list[ProbeResult]:
-        """Every kept result of one pair and kind, oldest first (each round's own counts)."""
-        return list(self._history.get((kind, network, src, dst), ()))
 
     def probe_results(self, network: str | None = None) -> tuple[ProbeResult, ...]:
         """Latest results per pair; ping results carry the counts accumulated over all rounds."""
@@ -293,8 +392,40 @@ class ProbeSession:
         for (kind, net, src, dst), result in self._latest.items():
             if network not in (None, net):
                 continue
-            if kind == "ping" and not result.error and (net, src, dst) in self._totals:
+            if kind == "ping" and result.measured and (net, src, dst) in self._totals:
                 sent, received = self._totals[(net, src, dst)]
                 result = replace(result, sent=sent, received=received)
             results.append(result)
         return tuple(results)
+
+    def coverage(self, network: str | None = None) -> tuple[Coverage, ...]:
+        """Per overlay and kind: pairs expected, pairs measured, and why each other pair is not."""
+        found = []
+        for net, hosts in sorted(self._expected.items()):
+            if network not in (None, net):
+                continue
+            for kind in self.settings.kinds:
+                measured, missing = 0, []
+                for src in hosts:
+                    # discovery runs once per node (towards one other node): its unit is the source node
+                    dsts = [d for d in hosts if d != src]
+                    if kind == "discovery":
+                        dsts = [self._discovery_target(net, src, dsts)] if dsts else []
+                    for dst in dsts:
+                        result = self._latest.get((kind, net, src, dst))
+                        if result is not None and result.measured:
+                            measured += 1
+                            continue
+                        reason = self._why.get((kind, net, src, dst)) or (result.error if result else "")
+                        missing.append(PairGap(src, dst, reason or "no result yet"))
+                found.append(Coverage(net, kind, measured + len(missing), measured, tuple(missing)))
+        return tuple(found)
+
+    def _discovery_target(self, network: str, src: str, candidates: list[str]) -> str:
+        """The node src's discovery probe went to (the latest result's), else the first candidate."""
+        done = [r for (kind, net, s, _d), r in self._latest.items() if (kind, net, s) == ("discovery", network, src)]
+        return max(done, key=lambda r: r.measured_at).dst_node if done else sorted(candidates)[0]
+
+
+def _pairs(src: str, targets: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple((src, dst) for dst in targets)
