@@ -38,6 +38,7 @@ from .panes.topology import TopologyPane
 from .probes.session import ProbeError, ProbeSession, ProbeSettings
 from .themes import DEFAULT_THEME, load_themes
 
+PROBE_START_WAIT = 60.0  # seconds --probe waits for the source's first snapshot
 TABS = [("topology", "1 Topology"), ("placement", "2 Placement"), ("netio", "3 NetIO"), ("loss", "4 Loss"),
         ("networks", "5 Networks"), ("findings", "6 Findings")]
 
@@ -161,6 +162,8 @@ class OverlayApp(App):
         self.probe_settings = probe_settings
         self.probe_every = probe_every
         self.probe_session: ProbeSession | None = None
+        self.probe_problem = ""  # why probing failed: shown in the Loss pane and status bar until P is pressed again
+        self._have_snapshot = asyncio.Event()  # set once the source has started and a snapshot was posted
 
     # ------------------------------------------------------------------------------------------ layout
 
@@ -206,6 +209,7 @@ class OverlayApp(App):
         next_reconcile = time.monotonic() + self.reconcile
         while True:
             self.post_message(await self._ready())
+            self._have_snapshot.set()
             if self.interval is None:
                 return
             changed = await self.source.wait_for_change(self.interval)
@@ -215,9 +219,14 @@ class OverlayApp(App):
 
     @work(exclusive=True, group="probes")
     async def probe_loop(self) -> None:
-        """Deploy the probe agents, measure every pair in rounds, stream results; agents go when this ends."""
-        if self.snapshot is None:
-            await self.source.wait_for_stats(5)
+        """Deploy the probe agents, measure every pair in rounds, stream results; agents go when this ends.
+        Probing starts from the source's first snapshot (with --probe the loop starts before the source has)."""
+        self.probe_problem = ""
+        try:
+            await asyncio.wait_for(self._have_snapshot.wait(), PROBE_START_WAIT)
+        except TimeoutError:
+            self._probe_failed(f"no snapshot of the cluster within {PROBE_START_WAIT:g} s")
+            return
         session = ProbeSession(self.source.snapshot, self.probe_settings or ProbeSettings(),
                                endpoints=getattr(self.source, "endpoints", ()))
         self.probe_session = session
@@ -225,16 +234,23 @@ class OverlayApp(App):
             self.notify("deploying probe agents on the overlays…", timeout=4)
             await session.start()
             for problem in session.problems:
-                self.notify(problem, severity="warning", timeout=8)
+                self.notify(problem, severity="warning", timeout=8, markup=False)
             while True:
                 await session.run_round(lambda result: self.post_message(ProbesUpdated()))
                 self.post_message(ProbesUpdated())
                 await asyncio.sleep(self.probe_every)
         except ProbeError as exc:
-            self.notify(f"cannot probe: {exc}", severity="error", timeout=15)
             self.probe_session = None
+            self._probe_failed(str(exc))
         finally:
             await session.close()
+
+    def _probe_failed(self, reason: str) -> None:
+        """A failure to probe stays on screen (Loss pane, status bar) until the user presses P again."""
+        self.probe_problem = reason
+        self.notify(f"cannot probe: {reason}", severity="error", timeout=15, markup=False)
+        self.render_visible()
+        self._render_status(self.view())
 
     def on_probes_updated(self, message: ProbesUpdated) -> None:
         if self.query_one(TabbedContent).active in ("loss", "findings"):
@@ -274,6 +290,8 @@ class OverlayApp(App):
             snapshot=self.snapshot,
             history=self.history,
             probes=probes if probes is not None else (lambda network: ()),
+            coverage=self.probe_session.coverage if self.probe_session else (lambda network: ()),
+            probe_problem=self.probe_problem,
             selection=self.selection,
             filter_text=self.filter_text,
             thresholds=self.config.loss,

@@ -6,14 +6,15 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from .analysis.netio import Throughput, aggregate, by_network
+from .analysis.netio import Throughput, aggregate, by_network, coverage_line, partial_totals
 from .model import ClusterSnapshot, Health
 
 SCHEMA = "overlaytui.snapshot/1"
 
 
-def _throughput(values: dict[str, Throughput]) -> dict[str, dict[str, float]]:
-    return {k: {"rx_bytes_per_s": round(v.rx, 1), "tx_bytes_per_s": round(v.tx, 1), "containers": v.containers}
+def _throughput(values: dict[str, Throughput], partial: set[str]) -> dict[str, dict[str, float]]:
+    return {k: {"rx_bytes_per_s": round(v.rx, 1), "tx_bytes_per_s": round(v.tx, 1), "containers": v.containers,
+                "partial": k in partial}
             for k, v in sorted(values.items())}
 
 
@@ -29,8 +30,17 @@ def snapshot_to_dict(snapshot: ClusterSnapshot) -> dict[str, Any]:
         raw.update(rx_bytes=container.rx_bytes, tx_bytes=container.tx_bytes, rx_rate=container.rx_rate,
                    tx_rate=container.tx_rate)
     data["nodes_without_engine"] = [n.id for n in snapshot.nodes_without_engine]
-    totals = aggregate(snapshot)
-    data["netio"] = {f"by_{dim}": _throughput(totals[dim]) for dim in ("network", "service", "node")}
+    totals, partial = aggregate(snapshot), partial_totals(snapshot)
+    data["netio"] = {f"by_{dim}": _throughput(totals[dim], partial[dim]) for dim in ("network", "service", "node")}
+    hostnames = {n.id: n.hostname for n in snapshot.nodes}
+    gaps = snapshot.unmeasured_nodes
+    data["coverage"] = {
+        "stats_nodes_measured": sorted(hostnames[n.id] for n in snapshot.nodes if n.id not in gaps),
+        "stats_nodes_missing": [{"node": hostnames.get(n, n), "node_id": n, "reason": why}
+                                for n, why in sorted(gaps.items(), key=lambda kv: hostnames.get(kv[0], kv[0]))],
+        "complete": not gaps,
+        "summary": coverage_line(snapshot) or f"stats from all {len(snapshot.nodes)} nodes",
+    }
     return data
 
 
@@ -110,9 +120,12 @@ def summary_text(snapshot: ClusterSnapshot) -> str:
 
     netio = by_network(snapshot)
     if netio:
-        add("\nNETIO PER NETWORK (all nodes)")
+        partial = partial_totals(snapshot)["network"]
+        add("\nNETIO PER NETWORK " + (f"(PARTIAL: {coverage_line(snapshot)})" if partial else "(all nodes)"))
         for name, t in sorted(netio.items()):
-            add(f"  {name:16} rx {human_rate(t.rx):>12}  tx {human_rate(t.tx):>12}  ({t.containers} containers)")
+            mark = "  PARTIAL" if name in partial else ""
+            add(f"  {name:16} rx {human_rate(t.rx):>12}  tx {human_rate(t.tx):>12}  ({t.containers} containers)"
+                f"{mark}")
 
     if snapshot.containers:
         add("\nCONTAINERS")

@@ -276,6 +276,17 @@ class ClusterSnapshot:
         reached = {e.node_id for e in self.engines if e.health is not Health.ERROR and e.node_id}
         return tuple(n for n in self.nodes if n.id not in reached)
 
+    @cached_property
+    def unmeasured_nodes(self) -> dict[str, str]:
+        """node id -> why its containers' stats are not measured (no engine connection, or its engine's error)."""
+        known = {e.node_id: e for e in self.engines if e.node_id}
+        gaps = {}
+        for node in self.nodes_without_engine:
+            engine = known.get(node.id)
+            gaps[node.id] = (f"its engine {engine.endpoint}: {engine.message or engine.health.value}" if engine
+                             else "no engine connection")
+        return gaps
+
 
 @dataclass(frozen=True)
 class ProbeResult:

@@ -89,3 +89,33 @@ def by_service(snapshot: ClusterSnapshot) -> dict[str, Throughput]:
 
 def by_node(snapshot: ClusterSnapshot) -> dict[str, Throughput]:
     return aggregate(snapshot)["node"]
+
+
+def partial_totals(snapshot: ClusterSnapshot) -> dict[str, set[str]]:
+    """"node" / "service" / "network" -> the names whose totals miss containers: services and networks with
+    running tasks on a node whose stats are not measured (no engine connection), and those nodes."""
+    gaps = snapshot.unmeasured_nodes
+    partial: dict[str, set[str]] = {"node": set(), "service": set(), "network": set()}
+    if not gaps:
+        return partial
+    hostnames = {n.id: n.hostname for n in snapshot.nodes}
+    partial["node"] = {hostnames[n] for n in gaps if n in hostnames}
+    for task in snapshot.tasks:
+        if task.node_id in gaps and task.state == "running" and task.desired_state == "running":
+            partial["service"].add(task.service_name)
+            partial["network"].update(a.network_name for a in task.addresses if a.network_name)
+    return partial
+
+
+def coverage_line(snapshot: ClusterSnapshot) -> str:
+    """"stats from 1 of 3 nodes: node2, node3 have no engine connection", or "" when every node is measured."""
+    gaps = snapshot.unmeasured_nodes
+    if not gaps:
+        return ""
+    hostnames = {n.id: n.hostname for n in snapshot.nodes}
+    by_reason: dict[str, list[str]] = {}
+    for node_id, reason in gaps.items():
+        by_reason.setdefault(reason, []).append(hostnames.get(node_id, node_id[:12]))
+    reasons = "; ".join(f"{', '.join(sorted(names))}: {reason}" for reason, names in sorted(by_reason.items()))
+    measured = len(snapshot.nodes) - len(gaps)
+    return f"stats from {measured} of {len(snapshot.nodes)} nodes ({reasons})"

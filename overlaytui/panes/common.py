@@ -16,7 +16,7 @@ from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from ..analysis.thresholds import LossThresholds, Verdict
 from ..history import History
-from ..model import ClusterSnapshot, ProbeResult
+from ..model import ClusterSnapshot, Coverage, ProbeResult
 
 MAX_NODE_COLUMNS = 40  # beyond this a node-per-column matrix is unreadable (and slow): panes summarise instead
 RUNNING = {"running"}
@@ -51,6 +51,8 @@ class View:
     snapshot: ClusterSnapshot
     history: History
     probes: Callable[[str], Sequence[ProbeResult]] = lambda network: ()
+    coverage: Callable[[str], Sequence[Coverage]] = lambda network: ()  # per kind: pairs measured, and why not
+    probe_problem: str = ""  # why probing could not start (shown until the user starts it again)
     selection: Selection | None = None
     filter_text: str = ""
     thresholds: LossThresholds = field(default_factory=LossThresholds)

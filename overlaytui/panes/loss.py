@@ -29,6 +29,7 @@ class LossPane(Widget):
     LossPane > Tabs { height: 2; }
     LossPane > #loss-legend { height: auto; padding: 0 1; }
     LossPane > DataTable { height: 1fr; }
+    LossPane > #loss-detail { height: auto; max-height: 3; padding: 0 1; background: $panel; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -37,11 +38,13 @@ class LossPane(Widget):
         self._view: View | None = None
         self._generation = 0
         self._guard = RenderGuard()
+        self._cells: dict[tuple[str, str], str] = {}  # (src, dst) -> the line shown when the cursor is there
 
     def compose(self) -> ComposeResult:
         yield Tabs(id="loss-networks")
         yield Static(id="loss-legend")
         yield KeptTable(id="loss-table", cursor_type="cell")
+        yield Static(id="loss-detail")
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         event.stop()
@@ -70,22 +73,32 @@ class LossPane(Widget):
         legend = self.query_one("#loss-legend", Static)
         table = self.query_one(DataTable)
         raw = view.probes(self.network) if self.network else ()
-        if self._guard.unchanged((raw, snap.networks), (self.network, *view_values(view, self))):
+        coverage = tuple(view.coverage(self.network)) if self.network else ()
+        if self._guard.unchanged((raw, snap.networks), (self.network, coverage, view.probe_problem,
+                                                        *view_values(view, self))):
             return
         results = list(raw)
-        if not results:
-            legend.update(Text(NO_PROBES, style=colors.warn))
+        self._cells = {}
+        if not results and not coverage:
+            if view.probe_problem:
+                legend.update(Text(f"✖ cannot probe: {view.probe_problem}  (P tries again)",
+                                   style=f"bold {colors.bad}"))
+            else:
+                legend.update(Text(NO_PROBES, style=colors.warn))
             table.clear(columns=True)
+            self._show_detail()
             return
         net = snap.network(self.network)
         expected_mtu = net.effective_mtu if net else None
         pings = {(r.src_node, r.dst_node): r for r in results if r.kind == "ping"}
         mtus = {(r.src_node, r.dst_node): r for r in results if r.kind == "mtu"}
-        hosts = sorted({h for pair in pings for h in pair} | {h for pair in mtus for h in pair},
-                       key=lambda h: (len(h), h))
-        legend.update(self._legend(view, colors, expected_mtu))
+        gaps = {(c.kind, g.src_node, g.dst_node): g.reason for c in coverage for g in c.missing}
+        hosts = sorted({h for pair in pings for h in pair} | {h for pair in mtus for h in pair}
+                       | {h for (_k, s, d) in gaps for h in (s, d)}, key=lambda h: (len(h), h))
+        legend.update(self._legend(view, colors, expected_mtu, coverage))
         if len(hosts) > MATRIX_LIMIT:
             self._worst_pairs(table, view, pings, mtus, expected_mtu, colors)
+            self._show_detail()
             return
         sync_columns(table, [("src", text("from \\ to"))] + [(f"dst:{h}", text(h)) for h in hosts])
         rows = {}
@@ -95,11 +108,32 @@ class LossPane(Widget):
                 if src == dst:
                     row.append(text("·", colors.muted))
                     continue
-                row.append(_cell(pings.get((src, dst)), mtus.get((src, dst)), expected_mtu, view, colors))
+                ping, mtu = pings.get((src, dst)), mtus.get((src, dst))
+                row.append(_cell(ping, mtu, expected_mtu, view, colors, gaps.get(("ping", src, dst))))
+                self._cells[(src, dst)] = _detail(src, dst, ping, mtu, expected_mtu, view,
+                                                  gaps.get(("ping", src, dst)), gaps.get(("mtu", src, dst)))
             rows[src] = row
         sync_rows(table, rows)
+        self._show_detail()
 
-    def _legend(self, view: View, colors, expected_mtu: int | None) -> Text:
+    def on_data_table_cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
+        event.stop()
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        """What the cell under the cursor measured, or why it was not measured."""
+        table = self.query_one(DataTable)
+        detail = ""
+        if self._cells and table.row_count:
+            try:
+                row_key, column_key = table.coordinate_to_cell_key(table.cursor_coordinate)
+            except Exception:  # noqa: BLE001 - no cell under the cursor (table rebuilt meanwhile)
+                row_key = column_key = None
+            if row_key is not None and column_key is not None and str(column_key.value).startswith("dst:"):
+                detail = self._cells.get((str(row_key.value), str(column_key.value)[4:]), "")
+        self.query_one("#loss-detail", Static).update(Text(detail, no_wrap=False))
+
+    def _legend(self, view: View, colors, expected_mtu: int | None, coverage=()) -> Text:
         th = view.thresholds
         legend = Text(no_wrap=False)
         legend.append(f"loss: good < {th.good_pct:g} %", style=colors.verdict(Verdict.GOOD))
@@ -111,6 +145,14 @@ class LossPane(Widget):
         legend.append(f"? not enough samples (good needs ≥ {packets_needed(th):,} loss-free packets)",
                       style=colors.muted)
         legend.append(f"   cell: loss %, avg RTT; MTU! = path MTU below the overlay's {expected_mtu}")
+        if coverage:
+            legend.append("\nmeasured: ")
+            for i, c in enumerate(coverage):
+                legend.append(", " if i else "")
+                legend.append(f"{c.kind} {c.measured} of {c.expected} pairs",
+                              style=colors.good if c.complete else f"bold {colors.warn}")
+            if not all(c.complete for c in coverage):
+                legend.append("  (PARTIAL: the cursor's cell says why a pair is not measured)", style=colors.warn)
         return legend
 
     def _worst_pairs(self, table: DataTable, view: View, pings, mtus, expected_mtu, colors) -> None:
@@ -128,9 +170,10 @@ class LossPane(Widget):
         sync_rows(table, rows)
 
 
-def _cell(ping: ProbeResult | None, mtu: ProbeResult | None, expected_mtu: int | None, view: View, colors) -> Text:
+def _cell(ping: ProbeResult | None, mtu: ProbeResult | None, expected_mtu: int | None, view: View, colors,
+          gap: str | None = None) -> Text:
     if ping is None:
-        return text("-", colors.muted)
+        return text("not measured" if gap else "-", colors.muted)
     if ping.error:
         return text(f"✖ {ping.error}", f"bold {colors.bad}")
     lost = ping.sent - ping.received
@@ -143,3 +186,23 @@ def _cell(ping: ProbeResult | None, mtu: ProbeResult | None, expected_mtu: int |
     if mtu is not None and mtu.path_mtu and expected_mtu and mtu.path_mtu < expected_mtu:
         cell.append(f" MTU!{mtu.path_mtu}", style=f"bold {colors.bad}")
     return cell
+
+
+def _detail(src: str, dst: str, ping: ProbeResult | None, mtu: ProbeResult | None, expected_mtu: int | None,
+            view: View, ping_gap: str | None, mtu_gap: str | None) -> str:
+    """One line for the cell under the cursor: the numbers, or why they are missing."""
+    parts = [f"{src} → {dst}"]
+    if ping is not None and ping.measured:
+        lost = ping.sent - ping.received
+        parts.append(f"{lost} of {ping.sent} packets lost ({ping.loss_pct:.3f} %): "
+                     f"{judge_loss(lost, ping.sent, view.thresholds).value}")
+        if ping.rtt_avg_ms is not None:
+            parts.append(f"RTT min/avg/max {ping.rtt_min_ms}/{ping.rtt_avg_ms}/{ping.rtt_max_ms} ms")
+    else:
+        parts.append(f"loss not measured: {ping.error if ping is not None else ping_gap or 'no result yet'}")
+    if mtu is not None and mtu.measured:
+        hole = " (BLACK HOLE)" if expected_mtu and mtu.path_mtu and mtu.path_mtu < expected_mtu else ""
+        parts.append(f"path MTU {mtu.path_mtu}{hole}")
+    elif mtu is not None or mtu_gap:
+        parts.append(f"path MTU not measured: {mtu.error if mtu is not None else mtu_gap}")
+    return " · ".join(parts)

@@ -6,8 +6,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.widget import Widget
-from textual.widgets import Tab, Tabs
+from textual.widgets import Static, Tab, Tabs
 
+from ..analysis.netio import coverage_line, partial_totals
 from ..history import DIMENSIONS
 from .chart import Chart
 from .common import Picked, Selection, View, palette_of, text
@@ -48,6 +49,7 @@ class NetIOPane(Widget):
     NetIOPane > Tabs { height: 2; }
     NetIOPane > Chart { height: 2fr; min-height: 8; max-height: 16; max-width: 140; }
     NetIOPane > LiveTable { height: 1fr; min-height: 4; }
+    NetIOPane > #netio-coverage { height: auto; padding: 0 1; }
     """
 
     def __init__(self, **kwargs) -> None:
@@ -58,6 +60,7 @@ class NetIOPane(Widget):
     def compose(self) -> ComposeResult:
         yield Tabs(*(Tab(LABELS[d], id=f"dim-{d}") for d in DIMENSIONS), active="dim-service")
         yield Chart(id="netio-plot")
+        yield Static(id="netio-coverage")
         yield LiveTable(id="netio-table")
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
@@ -122,12 +125,21 @@ class NetIOPane(Widget):
         table.set_columns([Column("name", self.dimension), Column("rx", "rx now", "right"),
                            Column("tx", "tx now", "right"), Column("peak", "peak rx+tx", "right"),
                            Column("avg", "average rx / tx", "right"), Column("samples", "samples", "right")])
+        missing = coverage_line(view.snapshot)
+        partial = partial_totals(view.snapshot)[self.dimension] if missing else set()
+        note = self.query_one("#netio-coverage", Static)
+        note.display = bool(missing)
+        if missing:
+            note.update(Text(f"◐ {missing}: totals marked ◐ miss those nodes' containers", style=colors.warn))
         rows = {}
         for name in names[:TABLE_ROWS]:
             s = view.history.stats(self.dimension, name)
             if s is None:
                 continue
-            rows[name] = [text(name, "bold" if name in drawn else colors.muted), _rate(s.rx), _rate(s.tx),
+            label = text(name, "bold" if name in drawn else colors.muted)
+            if name in partial:
+                label.append(" ◐ partial", style=colors.warn)
+            rows[name] = [label, _rate(s.rx), _rate(s.tx),
                           _rate(s.peak), Text(f"{_fmt(s.avg_rx)} / {_fmt(s.avg_tx)}"), text(s.samples, colors.muted)]
         table.set_rows(rows)
 

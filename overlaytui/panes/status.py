@@ -36,6 +36,11 @@ class StatusBar(Static):
                 line.append(f"◐ {counts[Health.STALE]} stale ", style=colors.warn)
             if counts[Health.ERROR]:
                 line.append(f"✖ {counts[Health.ERROR]} error ", style=f"bold {colors.bad}")
+        gaps = snap.unmeasured_nodes
+        if gaps and snap.nodes:
+            line.append(f"│ stats {len(snap.nodes) - len(gaps)}/{len(snap.nodes)} nodes ", style=colors.warn)
+        if view.probe_problem:
+            line.append("│ ✖ probes failed (pane 4; P retries) ", style=f"bold {colors.bad}")
         line.append(f"│ data {max(0.0, now - snap.taken_at):.1f} s old ")
         line.append(f"│ every {interval:g} s " if interval else "│ manual refresh (r) ")
         if paused:

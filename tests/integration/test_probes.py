@@ -73,7 +73,9 @@ def test_loss_through_node2(overlays: Lab):
         results = asyncio.run(probe([PLAIN], **FAST))
     finally:
         overlays.fault("node2", "clear")
-    for (src, dst), r in by_pair(results, "ping").items():
+    pings = by_pair(results, "ping")
+    assert len(pings) == 6 and all(r.measured for r in pings.values()), pings  # every pair measured first
+    for (src, dst), r in pings.items():
         if "node2" in (src, dst):
             assert 4 <= r.loss_pct <= 20, (src, dst, r.loss_pct)
             assert judge_loss(r.sent - r.received, r.sent) is Verdict.BAD
@@ -87,9 +89,13 @@ def test_mtu_black_hole_through_node3(overlays: Lab):
         results = asyncio.run(probe([PLAIN], kinds=("mtu",)))
     finally:
         overlays.fault("node3", "clear")
-    for (src, dst), r in by_pair(results, "mtu").items():
+    mtus = by_pair(results, "mtu")
+    assert len(mtus) == 6 and all(r.measured for r in mtus.values()), mtus
+    for (src, dst), r in mtus.items():
         if "node3" in (src, dst):
-            assert r.path_mtu is not None and r.path_mtu < 1450, (src, dst, r)
+            # the underlay carries 1400: overlay packets fit up to 1400 - 50 (VXLAN); a receiving link accepts 4
+            # bytes over its MTU (room for a VLAN tag), so packets *into* node3 pass up to 1354 (measured)
+            assert r.path_mtu is not None and 1350 <= r.path_mtu <= 1354, (src, dst, r)
         else:
             assert r.path_mtu == 1450, (src, dst, r)
 
