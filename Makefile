@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test unit lab lab-down bench screenshots wheel-check clean
+.PHONY: venv demo test unit lab lab-down bench screenshots wheel-check mutants clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,5 +39,10 @@ screenshots: $(STAMP)   ## screenshots/*.svg from the demo cluster
 wheel-check: $(STAMP)   ## build the wheel, install it in a fresh venv, check the themes ship and the demo starts
 	bash tools/wheel-check.sh
 
+mutants: $(STAMP)       ## mutation testing of the parsers and judges (mutmut, ~10 min on 2 cores)
+	$(BIN)/pip install -q 'mutmut>=3.3,<4'
+	rm -rf mutants
+	$(BIN)/mutmut run; $(BIN)/python tools/mutation-score.py
+
 clean:
-	rm -rf $(VENV) build dist .pytest_cache
+	rm -rf $(VENV) build dist .pytest_cache mutants

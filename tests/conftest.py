@@ -10,9 +10,13 @@ import signal
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from overlaytui.lab.host import missing_requirements
 from tests.helpers import LAB_NODES, Lab, lab_required
+
+# `make mutants` runs the unit tests once per mutant: fewer generated examples there (the suite keeps the default)
+settings.register_profile("mutation", max_examples=10, deadline=None)
 
 
 def _raise_interrupt(signum, frame):

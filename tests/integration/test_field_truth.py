@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+from textual.widgets import Tab, Tabs
 
 from overlaytui.app import OverlayApp
 from overlaytui.lab.layout import MINIMAL_PROBE_IMAGE
@@ -112,6 +113,12 @@ async def test_probe_at_launch_on_a_host_list_works_like_pressing_p(overlay: Lab
             [r for r in app.probe_session.probe_results(NET) if r.kind == "ping" and r.measured]) == 6, 90,
             "ping results for all 6 pairs without pressing P")
         assert app.probe_problem == ""
+        await pilot.press("4")
+        tabs = app.query_one("#loss-networks", Tabs)
+        tabs.active = next(t.id for t in tabs.query(Tab) if str(t.label.plain) == NET)
+        await until(pilot, lambda: "ping 6 of 6 pairs" in str(app.query_one("#loss-legend").render()), 10,
+                    "the coverage line in the Loss pane")
+        assert "node1 → node" in str(app.query_one("#loss-detail").render())  # the cursor cell's numbers
         await pilot.press("q")
     wait_for(lambda: overlay.docker("node1", "service", "ls", "-q", "--filter", "label=overlaytui.probe"
                                     ).stdout.strip() == "", 30, "the agents removed on quit")
