@@ -210,7 +210,8 @@ class ProbeSession:
     def _why_not(self, network, kind, src, dst, running, failures, engines, hostnames) -> str:
         for node in (src, dst):
             if node not in running:
-                return f"no probe agent on {hostnames[node]}: {failures.get(node, 'it started after the round')}"
+                why = failures.get(node, "none was running when probing started")
+                return f"no probe agent on {hostnames[node]}: {why}"
         if self.via_logs:
             return "" if kind == "ping" else "needs each node's engine (agents report through the service logs)"
         if src not in engines:
