@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -11,7 +12,7 @@ status: Counter[tuple[str, str]] = Counter()
 for line in out.stdout.splitlines():
     name, _, state = line.strip().rpartition(": ")
     if name and state:
-        status[(name.split(".x_")[0], state)] += 1
+        status[(re.split(r"\.x[_ǁ]", name)[0], state)] += 1
 modules = sorted({module for module, _ in status})
 total_killed = total_survived = 0
 for module in modules:

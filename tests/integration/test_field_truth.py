@@ -118,7 +118,9 @@ async def test_probe_at_launch_on_a_host_list_works_like_pressing_p(overlay: Lab
         tabs.active = next(t.id for t in tabs.query(Tab) if str(t.label.plain) == NET)
         await until(pilot, lambda: "ping 6 of 6 pairs" in str(app.query_one("#loss-legend").render()), 10,
                     "the coverage line in the Loss pane")
-        assert "node1 → node" in str(app.query_one("#loss-detail").render())  # the cursor cell's numbers
+        await pilot.press("right", "right")  # from the row header to the node1 -> node2 cell
+        await until(pilot, lambda: "node1 → node2" in str(app.query_one("#loss-detail").render()), 5,
+                    "the cursor cell's numbers under the matrix")
         await pilot.press("q")
     wait_for(lambda: overlay.docker("node1", "service", "ls", "-q", "--filter", "label=overlaytui.probe"
                                     ).stdout.strip() == "", 30, "the agents removed on quit")
