@@ -214,3 +214,10 @@ def test_ping_parse_errors_and_counts_exactly():
     assert ping_command("10.0.0.2", 3, 0.2, deadline_s=0.5)[-3:-1] == ["-w", "1"]
     assert ping_command("10.0.0.2", 3, 0.2, payload=1422, dont_fragment=True) == [
         "ping", "-q", "-n", "-c", "3", "-i", "0.2", "-W", "1", "-s", "1422", "-M", "do", "10.0.0.2"]
+
+
+def test_just_below_the_bad_threshold_is_judged_by_its_bound_not_as_bad():
+    from overlaytui.probes.iperf import iperf_command
+
+    assert judge_loss(1, 1010) is Verdict.INSUFFICIENT  # 0.099 % seen: not "bad", and too few packets for more
+    assert iperf_command("10.0.0.5")[3:5] == ["-p", "5201"]  # the agents' iperf3 server port
