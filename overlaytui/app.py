@@ -19,6 +19,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
 
@@ -36,6 +37,7 @@ from .panes.placement import PlacementPane
 from .panes.status import StatusBar
 from .panes.topology import TopologyPane
 from .probes.session import ProbeError, ProbeSession, ProbeSettings
+from .safe import display
 from .themes import DEFAULT_THEME, load_themes
 
 PROBE_START_WAIT = 60.0  # seconds --probe waits for the source's first snapshot
@@ -85,23 +87,36 @@ class JumpCommands(Provider):
         snap = getattr(app, "snapshot", None)
         if snap is None:
             return []
-        targets = [(f"node {n.hostname}", "node", n.id) for n in snap.nodes]
-        targets += [(f"service {s.name}", "service", s.name) for s in snap.services]
-        targets += [(f"network {n.name}", "network", n.name) for n in snap.networks if n.scope != "local"]
-        targets += [(f"container {c.name}", "container", c.container_id) for c in snap.containers]
+        targets = [(f"node {display(n.hostname)}", "node", n.id) for n in snap.nodes]
+        targets += [(f"service {display(s.name)}", "service", s.name) for s in snap.services]
+        targets += [(f"network {display(n.name)}", "network", n.name) for n in snap.networks if n.scope != "local"]
+        targets += [(f"container {display(c.name)}", "container", c.container_id) for c in snap.containers]
         return targets
+
 
     async def discover(self) -> Hits:
         for label, kind, key in self._targets()[:40]:
-            yield DiscoveryHit(label, partial(self.app.open_detail, kind, key), help=f"open the {kind}'s details")
+            yield DiscoveryHit(Content(label), partial(self.app.open_detail, kind, key), text=label,
+                               help=f"open the {kind}'s details")
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for label, kind, key in self._targets():
             score = matcher.match(label)
             if score > 0:
-                yield Hit(score, matcher.highlight(label), partial(self.app.open_detail, kind, key),
+                yield Hit(score, _highlight(matcher, label), partial(self.app.open_detail, kind, key), text=label,
                           help=f"open the {kind}'s details")
+
+
+def _highlight(matcher, label: str) -> Content:
+    """The matched characters of a label highlighted — without parsing the label as markup (Textual's
+    `Matcher.highlight` does: a hostname with `[/]` in it crashed the palette)."""
+    content = Content(label)
+    score, offsets = matcher.fuzzy_search.match(matcher.query, label)
+    for offset in offsets if score else ():
+        if not label[offset].isspace():
+            content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
 
 
 class OverlayApp(App):
@@ -165,6 +180,13 @@ class OverlayApp(App):
         self.probe_problem = ""  # why probing failed: shown in the Loss pane and status bar until P is pressed again
         self._have_snapshot = asyncio.Event()  # set once the source has started and a snapshot was posted
 
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = True) -> None:
+        """Every toast (the panes' too) shows its text as printable text, never as markup: messages carry names,
+        errors and paths from the cluster or the user."""
+        super().notify(display(message, limit=2000), title=display(title), severity=severity, timeout=timeout,
+                       markup=False)
+
     # ------------------------------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
@@ -187,7 +209,7 @@ class OverlayApp(App):
             self.notify(f"unknown theme {self._requested_theme!r}; using {DEFAULT_THEME}", severity="warning")
             self._requested_theme = DEFAULT_THEME
         self.theme = self._requested_theme
-        self.sub_title = self.source_label
+        self.sub_title = display(self.source_label)
         self._render_status()
         if self._freeze_gc:
             self.call_after_refresh(_freeze_startup_objects)

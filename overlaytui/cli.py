@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from . import __version__
 from .commands import dashboard, doctor, probe, snapshot
 from .lab import cli as lab_cli
+from .safe import PrintableStream
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler = getattr(args, "handler", dashboard.main)
+    if handler is not dashboard.main:  # the dashboard's terminal belongs to Textual, which gets safe text only
+        sys.stdout, sys.stderr = PrintableStream(sys.stdout), PrintableStream(sys.stderr)
     try:
         return handler(args)
     except KeyboardInterrupt:

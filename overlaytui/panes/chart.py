@@ -16,6 +16,8 @@ from rich.text import Text
 from textual.strip import Strip
 from textual_plotext import PlotextPlot
 
+from ..safe import cell_for_cell
+
 _STYLES: dict[object, Style] = {}
 
 
@@ -69,7 +71,8 @@ class Chart(PlotextPlot):
             start = 0
             for col in range(1, matrix.cols + 1):
                 if col == matrix.cols or fg[col] != fg[start] or bg[col] != bg[start] or st[col] != st[start]:
-                    segments.append(Segment("".join(markers[start:col]),
+                    # titles and labels carry node names: one visible cell per unsafe character
+                    segments.append(Segment(cell_for_cell("".join(markers[start:col])),
                                             base + cell_style(fg[start], st[start], bg[start])))
                     start = col
             strips.append(Strip(segments).adjust_cell_length(width, base))

@@ -17,7 +17,9 @@ from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 from ..analysis.thresholds import LossThresholds, Verdict
 from ..history import History
 from ..model import ClusterSnapshot, Coverage, ProbeResult
+from ..safe import printable
 
+MAX_TEXT = 2000  # characters in one cell: no single value from the cluster may flood a pane
 MAX_NODE_COLUMNS = 40  # beyond this a node-per-column matrix is unreadable (and slow): panes summarise instead
 RUNNING = {"running"}
 PENDING = {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
@@ -99,17 +101,31 @@ class View:
         return None
 
 
+class SafeText(Text):
+    """A Rich `Text` whose content is always made printable (`safe.printable`: control and bidi characters
+    visible, line breaks kept) — what every pane builds its text with; panes never import rich's `Text`.
+    Text is never parsed as markup."""
+
+    def __init__(self, text: str = "", *args, **kwargs) -> None:
+        super().__init__(printable(text), *args, **kwargs)
+
+    def append(self, text, style=None):  # noqa: ANN001 - rich's signature
+        return super().append(printable(text) if isinstance(text, str) else text, style)
+
+
 def text(value: object, style: str = "") -> Text:
-    """Cluster text, never markup."""
-    return Text("" if value is None else str(value), style=style, no_wrap=True, overflow="ellipsis")
+    """Cluster text for one cell: printable (line breaks kept: some cells are two lines), bounded, never markup."""
+    value = "" if value is None else str(value)
+    return SafeText(value if len(value) <= MAX_TEXT else value[: MAX_TEXT - 1] + "…", style=style, no_wrap=True,
+                    overflow="ellipsis")
 
 
 def join(*parts: Text | str, sep: str = " ") -> Text:
-    result = Text(no_wrap=True, overflow="ellipsis")
+    result = SafeText(no_wrap=True, overflow="ellipsis")
     for i, part in enumerate(p for p in parts if p):
         if i:
             result.append(sep)
-        result.append(part if isinstance(part, Text) else Text(part))
+        result.append(part if isinstance(part, Text) else SafeText(part))
     return result
 
 

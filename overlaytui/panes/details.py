@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from rich.console import Group
 from rich.table import Table
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -14,6 +13,7 @@ from textual.widgets import Footer, Static
 from ..export import human_bytes, human_rate
 from ..model import ClusterSnapshot
 from .chart import Chart
+from .common import SafeText as Text
 from .common import View, palette_of
 from .networks import peer_hostnames
 

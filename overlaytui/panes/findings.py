@@ -3,13 +3,13 @@ enter highlights the finding's subject (node, overlay, service) in the other pan
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from ..analysis.findings import Finding, Severity, diagnose
 from .common import Picked, RenderGuard, Selection, View, palette_of, sync_columns, sync_rows, text, view_values
+from .common import SafeText as Text
 from .keptable import KeptTable
 
 PROBE_FINDINGS_UP_TO = 60  # nodes: beyond this the pair checks would read tens of thousands of results a second

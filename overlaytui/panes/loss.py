@@ -3,7 +3,6 @@ sample size); path-MTU black holes marked. Large clusters get the worst pairs as
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import DataTable, Static, Tab, Tabs
@@ -11,6 +10,7 @@ from textual.widgets import DataTable, Static, Tab, Tabs
 from ..analysis.thresholds import Verdict, judge_loss, packets_needed
 from ..model import ProbeResult
 from .common import RenderGuard, View, palette_of, sync_columns, sync_rows, text, view_values
+from .common import SafeText as Text
 from .keptable import KeptTable
 
 MATRIX_LIMIT = 30  # nodes; beyond this a matrix does not fit a screen: worst pairs are listed
@@ -39,6 +39,7 @@ class LossPane(Widget):
         self._generation = 0
         self._guard = RenderGuard()
         self._cells: dict[tuple[str, str], str] = {}  # (src, dst) -> the line shown when the cursor is there
+        self._tab_names: dict[str, str] = {}  # tab id -> overlay name (labels are display text, not the name)
 
     def compose(self) -> ComposeResult:
         yield Tabs(id="loss-networks")
@@ -48,7 +49,7 @@ class LossPane(Widget):
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         event.stop()
-        self.network = str(event.tab.label.plain) if event.tab else None
+        self.network = self._tab_names.get(str(event.tab.id)) if event.tab else None
         if self._view is not None:
             self.show(self._view)
 
@@ -59,17 +60,17 @@ class LossPane(Widget):
         if view.selection and view.selection.kind == "network" and view.selection.key in overlays:
             self.network = view.selection.key
         tabs = self.query_one(Tabs)
-        current = [str(t.label.plain) for t in tabs.query(Tab)]
-        if current != overlays:
+        if list(self._tab_names.values()) != overlays:
             self._generation += 1  # fresh ids: the old tabs may still be on their way out
             tabs.clear()
-            for index, name in enumerate(overlays):
-                tabs.add_tab(Tab(name, id=f"net-{self._generation}-{index}"))
+            self._tab_names = {f"net-{self._generation}-{i}": name for i, name in enumerate(overlays)}
+            for tab_id, name in self._tab_names.items():
+                tabs.add_tab(Tab(text(name), id=tab_id))  # a Text label: a name is never markup
         if self.network not in overlays:
             self.network = overlays[0] if overlays else None
-        for tab in tabs.query(Tab):
-            if str(tab.label.plain) == self.network and tabs.active != tab.id:
-                tabs.active = tab.id
+        for tab_id, name in self._tab_names.items():
+            if name == self.network and tabs.active != tab_id:
+                tabs.active = tab_id
         legend = self.query_one("#loss-legend", Static)
         table = self.query_one(DataTable)
         raw = view.probes(self.network) if self.network else ()

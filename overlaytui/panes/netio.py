@@ -3,7 +3,6 @@ and average. One plotext plot per widget (never the global plotext)."""
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import Static, Tab, Tabs
@@ -12,6 +11,7 @@ from ..analysis.netio import coverage_line, partial_totals
 from ..history import DIMENSIONS
 from .chart import Chart
 from .common import Picked, Selection, View, palette_of, text
+from .common import SafeText as Text
 from .livetable import Column, LiveTable
 
 MAX_LINES = 6  # more lines than this make a chart unreadable: the busiest ones are drawn

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
@@ -26,6 +25,7 @@ from .common import (
     text,
     view_values,
 )
+from .common import SafeText as Text
 from .keptable import KeptTable
 
 

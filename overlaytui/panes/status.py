@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual.widgets import Static
 
 from ..model import Health
+from ..safe import display
+from .common import SafeText as Text
 from .common import View, palette_of
 
 MAX_ENGINES_LISTED = 8
@@ -17,7 +18,7 @@ class StatusBar(Static):
     def show(self, view: View | None, *, now: float, interval: float | None, paused: bool, source: str) -> None:
         colors = palette_of(self)
         line = Text(no_wrap=True, overflow="ellipsis")
-        line.append(source + "  ", style="bold")
+        line.append(display(source) + "  ", style="bold")
         if view is None:
             line.append("connecting…", style=colors.warn)
             self.update(line)
@@ -29,7 +30,7 @@ class StatusBar(Static):
                 style = {Health.OK: colors.good, Health.STALE: colors.warn, Health.ERROR: f"bold {colors.bad}"}[
                     engine.health]
                 mark = {Health.OK: "●", Health.STALE: "◐", Health.ERROR: "✖"}[engine.health]
-                line.append(f"{mark} {engine.hostname or engine.endpoint} ", style=style)
+                line.append(f"{mark} {display(engine.hostname or engine.endpoint)} ", style=style)
         else:
             line.append(f"● {counts[Health.OK]} ok ", style=colors.good)
             if counts[Health.STALE]:
@@ -47,8 +48,8 @@ class StatusBar(Static):
             line.append("│ PAUSED (p) ", style=f"bold reverse {colors.warn}")
         if view.filter_text:
             line.append("│ filter ")
-            line.append(view.filter_text, style=f"bold {colors.accent}")
+            line.append(display(view.filter_text), style=f"bold {colors.accent}")
             line.append(" ")
         if view.selection:
-            line.append(f"│ {view.selection.describe()} (esc clears) ", style=colors.accent)
+            line.append(f"│ {display(view.selection.describe())} (esc clears) ", style=colors.accent)
         self.update(line)

@@ -3,7 +3,6 @@ end. A diagram you can move a cursor over: a node cell selects the node, the ove
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
@@ -22,6 +21,7 @@ from .common import (
     text,
     view_values,
 )
+from .common import SafeText as Text
 from .keptable import KeptTable
 
 ATTACHED, ABSENT = "━━●━━", "━━━━━"  # the legend's samples; cells are drawn to their column's width

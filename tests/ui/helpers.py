@@ -59,3 +59,36 @@ class NoProbesSource:
         if name == "probe_results":
             raise AttributeError(name)
         return getattr(self._inner, name)
+
+
+OSC_TITLE = "\x1b]0;pwned\x07"
+HOSTILE = {  # what a cluster may name things: markup, terminal escapes, NUL, bidi, and length
+    "node1": f"[/]n1{OSC_TITLE}",
+    "node2": "[@click=app.quit]n2[/]\x1b[2J",
+    "node3": "n3\x00\u202eevil" + "x" * 500,
+}
+HOSTILE_NETWORK = "[b]x[/b]"
+
+
+class HostileSource(DemoSource):
+    """The demo cluster with hostile node hostnames, an overlay named as markup, and task errors and labels with
+    escape sequences (hostnames are not limited to DNS characters; Docker validates network names, but a replay
+    or another source need not)."""
+
+    def snapshot(self):
+        snap = super().snapshot()
+        nodes = tuple(replace(n, hostname=HOSTILE.get(n.hostname, n.hostname),
+                              labels=(("note", "\x1b[31mred\x1b[0m [bold]"),)) for n in snap.nodes)
+        renamed = {n.hostname: HOSTILE.get(n.hostname, n.hostname) for n in snap.nodes}
+        engines = tuple(replace(e, hostname=renamed.get(e.hostname, e.hostname)) for e in snap.engines)
+        networks = tuple(replace(n, name=HOSTILE_NETWORK) if n.name == "backend" else n for n in snap.networks)
+        tasks = tuple(replace(t, error=f"failed {OSC_TITLE} [/]") if t.service_name == "web" else t
+                      for t in snap.tasks)
+        return replace(snap, nodes=nodes, engines=engines, networks=networks, tasks=tasks)
+
+    def probe_results(self, network=None):
+        names = {"backend": HOSTILE_NETWORK}
+        reverse = {v: k for k, v in names.items()}
+        results = super().probe_results(reverse.get(network, network) if network else None)
+        return tuple(replace(r, network=names.get(r.network, r.network), src_node=HOSTILE.get(r.src_node, r.src_node),
+                             dst_node=HOSTILE.get(r.dst_node, r.dst_node)) for r in results)
