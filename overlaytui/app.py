@@ -7,7 +7,9 @@ snapshot, the throughput history and the selection, and hands a View to the visi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -41,6 +43,8 @@ from .safe import display
 from .themes import DEFAULT_THEME, load_themes
 
 PROBE_START_WAIT = 60.0  # seconds --probe waits for the source's first snapshot
+PROBE_CLOSE_WAIT = 15.0  # removing the probe agents: one call to the manager per overlay
+SOURCE_CLOSE_WAIT = 3.0  # closing the streams; what a stalled engine holds is left to the process exit
 TABS = [("topology", "1 Topology"), ("placement", "2 Placement"), ("netio", "3 NetIO"), ("loss", "4 Loss"),
         ("networks", "5 Networks"), ("findings", "6 Findings")]
 
@@ -178,6 +182,7 @@ class OverlayApp(App):
         self.probe_every = probe_every
         self.probe_session: ProbeSession | None = None
         self.probe_problem = ""  # why probing failed: shown in the Loss pane and status bar until P is pressed again
+        self.failure = ""  # why the run failed (the source could not start): the command exits non-zero
         self._have_snapshot = asyncio.Event()  # set once the source has started and a snapshot was posted
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
@@ -213,6 +218,8 @@ class OverlayApp(App):
         self._render_status()
         if self._freeze_gc:
             self.call_after_refresh(_freeze_startup_objects)
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self._terminate)
         self.collect()
         if self.probe_settings is not None and self.probe_settings.start:
             self.probe_loop()
@@ -299,7 +306,8 @@ class OverlayApp(App):
         self.render_visible()
 
     def on_source_failed(self, message: SourceFailed) -> None:
-        self.notify(f"cannot collect: {message.error}", severity="error", timeout=30)
+        self.failure = f"cannot collect: {message.error}"
+        self.notify(self.failure, severity="error", timeout=30)
 
     # ------------------------------------------------------------------------------------------- render
 
@@ -441,11 +449,23 @@ class OverlayApp(App):
         self.render_visible()
 
     def action_screenshot(self) -> None:
-        name = f"overlaytui-{time.strftime('%Y%m%d-%H%M%S')}.svg"
-        try:
-            path = self.save_screenshot(filename=name, path=str(self.screenshot_dir))
-        except OSError as exc:
-            self.notify(f"screenshot not saved: {exc}", severity="error")
+        """An SVG of the screen in the screenshot directory, created exclusively: never over an existing file
+        (nor through a symlink planted under the name)."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        svg = self.export_screenshot()
+        for attempt in range(100):
+            path = self.screenshot_dir / f"overlaytui-{stamp}{f'-{attempt}' if attempt else ''}.svg"
+            try:
+                with open(path, "x", encoding="utf-8") as fh:
+                    fh.write(svg)
+                break
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                self.notify(f"screenshot not saved: {exc}", severity="error")
+                return
+        else:
+            self.notify("screenshot not saved: 100 files of this second exist", severity="error")
             return
         self.notify(f"saved {path}", timeout=4)
 
@@ -459,17 +479,24 @@ class OverlayApp(App):
 
     async def action_quit(self) -> None:
         await self._close_source()
-        self.exit()
+        self.exit(return_code=2 if self.failure else 0)
+
+    def _terminate(self) -> None:
+        """SIGTERM: quit as `q` does (the probe agents are removed), with a non-zero exit."""
+        self.failure = self.failure or "terminated"
+        self.run_worker(self.action_quit(), group="quit", exclusive=True)
 
     async def _close_source(self) -> None:
-        """Remove the probe agents, close the source: bounded, quitting must always work."""
-        closers = [self.source.close()]
+        """Remove the probe agents, close the source: each bounded, quitting must always work (a stalled engine
+        leaves its thread behind; the command exits without waiting for it)."""
+        closers = []
         if self.probe_session is not None:
-            closers.insert(0, self.probe_session.close())
+            closers.append((self.probe_session.close(), PROBE_CLOSE_WAIT))
             self.probe_session = None
-        for closer in closers:
+        closers.append((self.source.close(), SOURCE_CLOSE_WAIT))
+        for closer, limit in closers:
             try:
-                await asyncio.wait_for(closer, timeout=15)
+                await asyncio.wait_for(closer, timeout=limit)
             except Exception:  # noqa: BLE001
                 pass
 

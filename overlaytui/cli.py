@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+import threading
 from collections.abc import Sequence
 
 from . import __version__
@@ -41,5 +44,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """The console script: `main`, then an exit that never waits for a thread stuck in an engine call (docker-py's
+    timeout is per read: an engine that sends a byte every few seconds holds a thread for as long as it likes,
+    and Python joins every worker thread at exit)."""
+    code = main()
+    exit_now(code)
+
+
+def exit_now(code: int) -> None:
+    stuck = [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+    if not stuck:
+        sys.exit(code)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -5,7 +5,11 @@ OVERLAYTUI_CONFIG names another file (tests use it). Only keys overlaytui knows 
 
 from __future__ import annotations
 
+import contextlib
+import json
+import math
 import os
+import tempfile
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,26 +37,49 @@ def load_config(path: Path | None = None) -> tuple[Config, str | None]:
     """The config, and a one-line problem if the file could not be used (defaults apply then)."""
     path = path or config_path()
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         return Config(), None
+    except UnicodeDecodeError:
+        return Config(), f"config {path}: not UTF-8 text (using defaults)"
     except (OSError, tomllib.TOMLDecodeError) as exc:
         return Config(), f"config {path}: {exc} (using defaults)"
     theme = data.get("theme") if isinstance(data.get("theme"), str) else None
     raw = data.get("thresholds") if isinstance(data.get("thresholds"), dict) else {}
-    try:
-        loss = LossThresholds(float(raw.get("loss_good_pct", 0.01)), float(raw.get("loss_acceptable_pct", 0.1)))
-    except (TypeError, ValueError):
-        return Config(theme=theme), f"config {path}: thresholds must be numbers (using defaults)"
-    return Config(theme=theme, loss=loss), None
+    good, acceptable = raw.get("loss_good_pct", 0.01), raw.get("loss_acceptable_pct", 0.1)
+    problem = threshold_problem(good, acceptable)
+    if problem:
+        return Config(theme=theme), f"config {path}: {problem} (using the default thresholds)"
+    return Config(theme=theme, loss=LossThresholds(float(good), float(acceptable))), None
+
+
+def threshold_problem(good: object, acceptable: object) -> str:
+    """Why these loss thresholds cannot be used, or "": numbers (not booleans), finite, 0 < good < acceptable
+    < 100 — a good threshold of 0 could never be met, one of 100 % would call total loss good."""
+    if any(isinstance(v, bool) or not isinstance(v, int | float) for v in (good, acceptable)):
+        return "thresholds must be numbers"
+    if not all(math.isfinite(v) for v in (good, acceptable)):
+        return "thresholds must be finite"
+    if not 0 < good < acceptable < 100:
+        return f"thresholds need 0 < loss_good_pct < loss_acceptable_pct < 100 (got {good:g} and {acceptable:g})"
+    return ""
 
 
 def save_config(config: Config, path: Path | None = None) -> None:
+    """Written atomically (a temporary file renamed over the old one): a crash never leaves half a config."""
     path = path or config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = []
     if config.theme:
-        lines.append(f'theme = "{config.theme}"')
+        lines.append(f"theme = {json.dumps(config.theme)}")  # a TOML basic string: JSON's escapes are TOML's
     lines += ["", "[thresholds]", f"loss_good_pct = {config.loss.good_pct!r}",
               f"loss_acceptable_pct = {config.loss.acceptable_pct!r}"]
-    path.write_text("\n".join(lines).lstrip() + "\n")
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".toml")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(lines).lstrip() + "\n")
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

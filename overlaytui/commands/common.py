@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from collections.abc import Callable
 
 from ..sources.endpoints import EndpointError, EndpointSpec, resolve_endpoints
 
@@ -26,3 +28,20 @@ def endpoints_from_args(args: argparse.Namespace) -> list[EndpointSpec] | None:
     except EndpointError as exc:
         print(f"overlaytui: {exc}", file=sys.stderr)
         return None
+
+
+def bounded(kind: type, low: float, high: float, unit: str = "") -> Callable[[str], float]:
+    """An argparse type: a finite number of `kind` in [low, high] (nan, inf, 0 or negative where they make no
+    sense are refused with one line, before anything connects)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g}{unit} (got {text})")
+        return value
+    return parse
+
+
+SECONDS = "s"

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..sources.demo import SCENARIOS
-from .common import add_endpoint_flags, endpoints_from_args
+from .common import add_endpoint_flags, bounded, endpoints_from_args
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -14,15 +14,17 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--demo", nargs="?", const="healthy", choices=list(SCENARIOS), metavar="SCENARIO",
                        help="run on the embedded simulated cluster; scenarios: "
                             + "; ".join(f"{k}: {v}" for k, v in SCENARIOS.items()).replace("%", "%%"))
-    group.add_argument("--seed", type=int, default=1, help="the demo's random seed (default 1)")
+    group.add_argument("--seed", type=bounded(int, 0, 2**31, ""), default=1, help="the demo's random seed (default 1)")
     group.add_argument("--demo-scale", metavar="NODES,SERVICES,TASKS", type=_scale,
                        help="a larger simulated cluster, e.g. 200,300,5000")
     group.add_argument("--theme", help="overlaytui-dark (default), overlaytui-light, overlaytui-high-contrast, "
                                        "or any Textual theme; the choice made with t is remembered")
-    group.add_argument("--interval", type=float, default=1.0, metavar="S", help="refresh every S seconds (default 1)")
-    group.add_argument("--reconcile", type=float, default=15.0, metavar="S",
+    group.add_argument("--interval", type=bounded(float, 0.1, 3600, " s"), default=1.0, metavar="S",
+                       help="refresh every S seconds (default 1)")
+    group.add_argument("--reconcile", type=bounded(float, 0.5, 86400, " s"), default=15.0, metavar="S",
                        help="re-read every engine at least every S seconds (events trigger it sooner; default 15)")
-    group.add_argument("--timeout", type=float, default=5.0, metavar="S", help="timeout of each engine call")
+    group.add_argument("--timeout", type=bounded(float, 0.1, 600, " s"), default=5.0, metavar="S",
+                       help="timeout of each engine call")
     group.add_argument("--probe", action="store_true",
                        help="start probing at launch (else press P): a labelled probe agent on each overlay, removed "
                             "on exit; loss, RTT and path MTU between every pair of nodes")
@@ -30,7 +32,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                        help="image of the probe agents (default nicolaka/netshoot; the lab's image with --lab)")
     group.add_argument("--probe-iperf", action="store_true",
                        help="also measure throughput (iperf3, 3 s per pair) every 10th probe round: opt-in, low duty")
-    group.add_argument("--probe-every", type=float, default=30.0, metavar="S",
+    group.add_argument("--probe-every", type=bounded(float, 1, 86400, " s"), default=30.0, metavar="S",
                        help="seconds between probe rounds (default 30; a round takes about 20 s)")
     add_endpoint_flags(parser)
 
@@ -40,15 +42,15 @@ def _scale(value: str) -> tuple[int, int, int]:
         nodes, services, tasks = (int(v) for v in value.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError("expected NODES,SERVICES,TASKS, e.g. 200,300,5000") from None
-    if nodes < 1 or services < 1 or tasks < 0:
-        raise argparse.ArgumentTypeError("NODES and SERVICES must be >= 1, TASKS >= 0")
+    if not (1 <= nodes <= MAX_DEMO[0] and 1 <= services <= MAX_DEMO[1] and 0 <= tasks <= MAX_DEMO[2]):
+        raise argparse.ArgumentTypeError("NODES 1..{}, SERVICES 1..{}, TASKS 0..{}".format(*MAX_DEMO))
     return nodes, services, tasks
 
 
+MAX_DEMO = (1000, 5000, 50000)  # beyond this one core cannot build a snapshot per second (the UI would starve)
+
+
 def main(args: argparse.Namespace) -> int:
-    if args.interval <= 0 or args.reconcile <= 0:
-        print("overlaytui: --interval and --reconcile must be > 0", file=sys.stderr)
-        return 2
     from ..config import load_config
 
     config, problem = load_config()
@@ -80,4 +82,9 @@ def main(args: argparse.Namespace) -> int:
                          kinds=("ping", "mtu", "discovery", *(("iperf",) if args.probe_iperf else ()))),
                      probe_every=args.probe_every, freeze_gc=True)
     app.run()
+    if app.return_code:  # Textual sets it on an unhandled exception (and has printed the traceback)
+        return app.return_code
+    if app.failure:
+        print(f"overlaytui: {app.failure}", file=sys.stderr)
+        return 2
     return 0

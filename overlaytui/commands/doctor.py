@@ -20,7 +20,7 @@ from ..probes import agent
 from ..probes.session import KINDS, ProbeError, ProbeSession, ProbeSettings
 from ..sources.swarm import DockerSwarmSource
 from ..sources.underlay import local_underlay_mtus
-from .common import add_endpoint_flags, endpoints_from_args
+from .common import add_endpoint_flags, bounded, endpoints_from_args
 from .probe import coverage_dict, outcome
 
 EXIT = {Severity.OK: 0, Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
@@ -37,20 +37,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--kind", default="ping,mtu,discovery",
                         help="probes to run: any of ping,mtu,discovery,iperf (default ping,mtu,discovery)")
     parser.add_argument("--network", action="append", default=[], metavar="NAME", help="overlays to probe")
-    parser.add_argument("--count", type=int, default=100, help="pings per pair (default 100)")
-    parser.add_argument("--interval", type=float, default=0.2, metavar="S", help="seconds between pings (0.2)")
+    parser.add_argument("--count", type=bounded(int, 1, 100000), default=100, help="pings per pair (default 100)")
+    parser.add_argument("--interval", type=bounded(float, 0.002, 10, " s"), default=0.2, metavar="S",
+                        help="seconds between pings (0.2)")
     parser.add_argument("--probe-image", metavar="IMAGE", help="image of the probe agents")
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
-    parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="timeout of each engine call")
+    parser.add_argument("--timeout", type=bounded(float, 0.1, 600, " s"), default=10.0, metavar="S",
+                        help="timeout of each engine call")
     add_endpoint_flags(parser)
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
     kinds = tuple(k.strip() for k in args.kind.split(",") if k.strip())
-    if not kinds or any(k not in KINDS for k in kinds) or args.count < 1 or args.interval <= 0:
-        print(f"overlaytui doctor: --kind takes {','.join(KINDS)}; --count and --interval must be positive",
-              file=sys.stderr)
+    if not kinds or any(k not in KINDS for k in kinds):
+        print(f"overlaytui doctor: --kind takes {','.join(KINDS)}", file=sys.stderr)
         return 2
     args.kinds = kinds
     endpoints = endpoints_from_args(args)

@@ -24,7 +24,7 @@ from ..probes.mtu import black_hole, remedy
 from ..probes.scheduler import DEFAULT_CONCURRENCY
 from ..probes.session import KINDS, ProbeError, ProbeSession, ProbeSettings
 from ..sources.swarm import DockerSwarmSource
-from .common import add_endpoint_flags, endpoints_from_args
+from .common import add_endpoint_flags, bounded, endpoints_from_args
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -38,9 +38,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="an overlay to probe (repeatable; default: every overlay but the ingress)")
     parser.add_argument("--kind", default="ping,mtu", help=f"what to measure: any of {','.join(KINDS)} "
                         "(default ping,mtu; iperf is bounded to 3 s at 200 Mbit/s per pair)")
-    parser.add_argument("--count", type=int, default=100, help="pings per pair (default 100)")
-    parser.add_argument("--interval", type=float, default=0.2, metavar="S", help="seconds between pings (0.2)")
-    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY,
+    parser.add_argument("--count", type=bounded(int, 1, 100000), default=100, help="pings per pair (default 100)")
+    parser.add_argument("--interval", type=bounded(float, 0.002, 10, " s"), default=0.2, metavar="S",
+                        help="seconds between pings (0.2)")
+    parser.add_argument("--concurrency", type=bounded(int, 1, 256), default=DEFAULT_CONCURRENCY,
                         help=f"probe jobs at once (default {DEFAULT_CONCURRENCY})")
     parser.add_argument("--probe-image", metavar="IMAGE",
                         help=f"image of the agents (default {agent.DEFAULT_IMAGE}; {agent.LAB_IMAGE} with --lab); "
@@ -50,7 +51,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="agents probe by themselves and report through the manager's service logs (ping only); "
                         "automatic when a node's engine is not reachable")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    parser.add_argument("--timeout", type=float, default=10.0, metavar="S", help="timeout of each engine call")
+    parser.add_argument("--timeout", type=bounded(float, 0.1, 600, " s"), default=10.0, metavar="S",
+                        help="timeout of each engine call")
     add_endpoint_flags(parser)
     parser.set_defaults(handler=main)
 
@@ -58,9 +60,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     kinds = tuple(k.strip() for k in args.kind.split(",") if k.strip())
     bad = [k for k in kinds if k not in KINDS]
-    if bad or not kinds or args.count < 1 or args.interval <= 0 or args.concurrency < 1:
-        print(f"overlaytui probe: --kind takes {','.join(KINDS)}; --count, --interval and --concurrency must be "
-              "positive", file=sys.stderr)
+    if bad or not kinds:
+        print(f"overlaytui probe: --kind takes {','.join(KINDS)}", file=sys.stderr)
         return 2
     endpoints = endpoints_from_args(args)
     if endpoints is None:

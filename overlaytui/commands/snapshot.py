@@ -10,7 +10,7 @@ import sys
 from ..export import snapshot_to_dict, summary_text
 from ..model import ClusterSnapshot, Health
 from ..sources.swarm import DockerSwarmSource
-from .common import add_endpoint_flags, endpoints_from_args
+from .common import add_endpoint_flags, bounded, endpoints_from_args
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,19 +22,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "Exit 0 when something could be shown, 2 when nothing could (bad endpoint, no engine answered).",
     )
     parser.add_argument("--json", action="store_true", help="print JSON (schema: docs/snapshot-schema.md)")
-    parser.add_argument("--interval", type=float, default=1.0, metavar="S",
+    parser.add_argument("--interval", type=bounded(float, 0.5, 60, " s"), default=1.0, metavar="S",
                         help="seconds between the two stats samples rates come from (default 1; the engine "
                              "samples once a second)")
-    parser.add_argument("--watch", type=float, metavar="S", help="repeat every S seconds until interrupted")
-    parser.add_argument("--timeout", type=float, default=5.0, metavar="S", help="timeout of each engine call")
+    parser.add_argument("--watch", type=bounded(float, 0.5, 86400, " s"), metavar="S",
+                        help="repeat every S seconds until interrupted")
+    parser.add_argument("--timeout", type=bounded(float, 0.1, 600, " s"), default=5.0, metavar="S",
+                        help="timeout of each engine call")
     add_endpoint_flags(parser)
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.interval < 0.5 or (args.watch is not None and args.watch <= 0):
-        print("overlaytui snapshot: --interval must be >= 0.5 and --watch > 0", file=sys.stderr)
-        return 2
     endpoints = endpoints_from_args(args)
     if endpoints is None:
         return 2
@@ -62,9 +61,10 @@ async def _run(args: argparse.Namespace, endpoints) -> int:
 
 
 def _print(snapshot: ClusterSnapshot, as_json: bool) -> int:
-    reachable = [e for e in snapshot.engines if e.health is not Health.ERROR]
+    # an engine that never answered (an error, or a stale one with no data at all: it stalls) shows nothing
+    reachable = [e for e in snapshot.engines if e.health is not Health.ERROR and e.updated_at is not None]
     if not reachable:
-        reasons = "; ".join(f"{e.endpoint}: {e.message}" for e in snapshot.engines)
+        reasons = "; ".join(f"{e.endpoint}: {e.message or e.health.value}" for e in snapshot.engines)
         print(f"overlaytui: no engine answered: {reasons}", file=sys.stderr)
         return 2
     if as_json:

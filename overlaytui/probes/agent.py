@@ -58,8 +58,11 @@ def owner_label() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+SERVICE_PREFIX = "overlaytui-probe-"
+
+
 def service_name(network: str) -> str:
-    return f"overlaytui-probe-{network}"[:63]
+    return f"{SERVICE_PREFIX}{network}"[:63]
 
 
 @dataclass(frozen=True)
@@ -69,10 +72,38 @@ class AgentTask:
     address: str  # the task's IP on the probed overlay (no prefix length)
 
 
+def is_leftover(service: dict, host: str | None = None, alive=None) -> bool:
+    """A probe service left by a run that could not clean up: ours by name and label, and not owned by an
+    overlaytui still running on this host (the owner label is `host:pid`). A user's service that merely carries
+    the label, or one named otherwise, is never touched."""
+    spec = service.get("Spec") or {}
+    owner = (spec.get("Labels") or {}).get(PROBE_LABEL)
+    if not str(spec.get("Name", "")).startswith(SERVICE_PREFIX) or not isinstance(owner, str):
+        return False
+    owner_host, _, pid = owner.rpartition(":")
+    if not owner_host or not pid.isdigit():
+        return False
+    if owner_host == (host or socket.gethostname()) and int(pid) != os.getpid():
+        return not (alive or _process_alive)(int(pid))
+    return True  # another host's run: one probing overlaytui per cluster (README)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def remove_leftovers(manager: docker.APIClient) -> list[str]:
-    """Remove every probe service (found by label): the remains of a run that could not clean up."""
+    """Remove the probe services a crashed run left (see `is_leftover`)."""
     removed = []
     for svc in manager.services(filters={"label": PROBE_LABEL}):
+        if not is_leftover(svc):
+            continue
         try:
             manager.remove_service(svc["ID"])
             removed.append(svc["Spec"]["Name"])

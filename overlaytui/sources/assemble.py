@@ -162,38 +162,19 @@ def assemble(
     task_pids = {t.container_id: t.pid for t in tasks if t.container_id and t.pid}
 
     containers = []
+    skipped: list[str] = []
     node_of_engine = {e.endpoint: e.node_id for e in engines}
     for endpoint, poll in polls.items():
         engine_samples = samples.get(endpoint, {})
         engine_networks = {n.id: n for n in poll.networks}
         gateway = next(((n.id, n.name) for n in poll.networks if n.name == GATEWAY_NETWORK), None)
         for raw in poll.containers:
-            cid = str(raw.get("Id", ""))
-            pair = engine_samples.get(cid)
-            labels = raw.get("Labels") or {}
-            if pair is None:  # running, but no stats sample yet: listed, with nothing measured
-                containers.append(ContainerStats(cid, container_name(raw), endpoint, node_of_engine.get(endpoint),
-                                                 labels.get(TASK_LABEL), labels.get(SERVICE_LABEL), 0.0, None, None,
-                                                 None))
-                continue
-            previous, current = pair
-            attached = attachments(raw, engine_networks)
-            # the gateway bridge carries a container's outside traffic only when none of its networks has one
-            container_gateway = None if any(a.has_gateway for a in attached) else gateway
-            macs = read_macs(poll.pids.get(cid) or task_pids.get(cid), cid)
-            mapping: dict[str, InterfaceNetwork] = map_interfaces(list(current.networks), attached, macs,
-                                                                   container_gateway)
-            containers.append(container_stats(
-                container_id=cid,
-                name=container_name(raw),
-                engine=endpoint,
-                node_id=node_of_engine.get(endpoint),
-                task_id=labels.get(TASK_LABEL),
-                service_name=labels.get(SERVICE_LABEL),
-                previous=previous,
-                current=current,
-                networks=mapping,
-            ))
+            try:
+                containers.append(_container(raw, endpoint, node_of_engine.get(endpoint), engine_samples,
+                                             engine_networks, gateway, read_macs, poll.pids, task_pids))
+            except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+                # a malformed item is skipped and named, never a crash of the whole snapshot
+                skipped.append(f"{endpoint}: skipped a container ({type(exc).__name__}: {str(exc)[:120]})")
     return ClusterSnapshot(
         taken_at=taken_at,
         engines=tuple(engines),
@@ -203,5 +184,26 @@ def assemble(
         tasks=tasks,
         networks=topology.networks,
         containers=tuple(sorted(containers, key=lambda c: c.name)),
-        problems=tuple(dict.fromkeys([*problems, *topology.problems])),
+        problems=tuple(dict.fromkeys([*problems, *topology.problems, *skipped])),
     )
+
+
+def _container(raw, endpoint, node_id, engine_samples, engine_networks, gateway, read_macs, pids, task_pids
+               ) -> ContainerStats:
+    cid = str(raw.get("Id", ""))
+    pair = engine_samples.get(cid)
+    labels = raw.get("Labels") or {}
+    if not isinstance(labels, Mapping):
+        raise TypeError("Labels is not an object")
+    task_id, service = labels.get(TASK_LABEL), labels.get(SERVICE_LABEL)
+    if pair is None:  # running, but no stats sample yet: listed, with nothing measured
+        return ContainerStats(cid, container_name(raw), endpoint, node_id, task_id, service, 0.0, None, None, None)
+    previous, current = pair
+    attached = attachments(raw, engine_networks)
+    # the gateway bridge carries a container's outside traffic only when none of its networks has one
+    container_gateway = None if any(a.has_gateway for a in attached) else gateway
+    macs = read_macs(pids.get(cid) or task_pids.get(cid), cid)
+    mapping: dict[str, InterfaceNetwork] = map_interfaces(list(current.networks), attached, macs, container_gateway)
+    return container_stats(container_id=cid, name=container_name(raw), engine=endpoint, node_id=node_id,
+                           task_id=task_id, service_name=service, previous=previous, current=current,
+                           networks=mapping)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -167,24 +168,34 @@ def read_local_macs(pid: int | None, container_id: str, proc: str = "/proc") -> 
 
     The pid is checked against the container id in its cgroup: a pid from another host (or a reused one)
     must not be read as this container's."""
-    if not pid:
+    if not pid or not container_id:
         return None
     try:
-        with open(f"{proc}/{pid}/cgroup") as fh:
-            if container_id not in fh.read():
-                return None
+        if container_id not in _read_small(f"{proc}/{pid}/cgroup", 65536):
+            return None
         net_dir = f"{proc}/{pid}/root/sys/class/net"
         macs = {}
-        for iface in os.listdir(net_dir):
+        for iface in os.listdir(net_dir)[:64]:
             if iface == "lo":
                 continue
-            with open(f"{net_dir}/{iface}/address") as fh:
-                mac = fh.read().strip().lower()
+            mac = _read_small(f"{net_dir}/{iface}/address", 64).strip().lower()
             if _MAC.match(mac):
                 macs[iface] = mac
         return macs or None
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return None
+
+
+def _read_small(path: str, limit: int) -> str:
+    """At most `limit` bytes of a regular file (a FIFO, device or huge file planted in a container's filesystem
+    must not block or flood the collector). /sys/class/net/*/address is a sysfs attribute: regular."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path}: not a regular file")
+        return os.read(fd, limit).decode()
+    finally:
+        os.close(fd)
 
 
 def container_stats(

@@ -91,3 +91,21 @@ def test_one_shot_output_goes_through_one_printable_stream(capsys):
     print(f"node {HOSTILE['node2']}", file=stream)
     out = capsys.readouterr().out
     assert "\x1b" not in out and out == "node [@click=app.quit]n2[/]\\x1b[2J\n"
+
+
+async def test_a_screenshot_never_writes_over_an_existing_file_or_through_a_symlink(tmp_path):
+    import time
+
+    target = tmp_path / "victim.txt"
+    target.write_text("keep me")
+    now = time.time()
+    for t in (now, now + 1, now + 2):  # the screenshot's name carries the second it is taken in
+        (tmp_path / f"overlaytui-{time.strftime('%Y%m%d-%H%M%S', time.localtime(t))}.svg").symlink_to(target)
+    app = make_app(screenshot_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("q")
+    assert target.read_text() == "keep me"
+    written = [p for p in tmp_path.glob("overlaytui-*-1.svg") if not p.is_symlink()]
+    assert len(written) == 1 and written[0].read_text().startswith("<svg")
