@@ -140,29 +140,43 @@ FAILED_STATES = {"failed", "rejected", "orphaned"}
 GIVE_UP_AFTER = 8.0  # seconds after a node's first failed agent task without a running one: report it
 
 
-def agent_tasks(tasks: list[dict], network: str) -> tuple[list[AgentTask], dict[str, tuple[int, str]]]:
+def agent_tasks(tasks: list, network: str) -> tuple[list[AgentTask], dict[str, tuple[int, str]]]:
     """The running agent tasks (with a valid address on the overlay), and per node without one: (how many of
-    its tasks failed or were rejected, the latest one's error) — what `docker service ps` shows."""
+    its tasks failed or were rejected, the latest one's error) — what `docker service ps` shows. Malformed
+    tasks are skipped."""
     running: list[AgentTask] = []
     failed: dict[str, list[tuple[str, str]]] = {}
     for task in tasks:
-        status = task.get("Status") or {}
-        node = task.get("NodeID") or ""
-        state = status.get("State")
-        container = (status.get("ContainerStatus") or {}).get("ContainerID")
-        if state == "running" and container and task.get("DesiredState") in ("running", None):
-            for attachment in task.get("NetworksAttachments") or []:
-                if (attachment.get("Network") or {}).get("Spec", {}).get("Name") == network:
-                    try:
-                        address = ip_address((attachment.get("Addresses") or [""])[0])
-                    except ValueError:
-                        continue  # never a command-line argument unless it is an address
-                    running.append(AgentTask(node, container, address))
-        elif state in FAILED_STATES and node:
-            failed.setdefault(node, []).append((status.get("Timestamp") or "", status.get("Err") or state))
+        try:
+            found = _agent_task(task, network)
+        except (AttributeError, TypeError, ValueError, IndexError):
+            continue
+        if isinstance(found, AgentTask):
+            running.append(found)
+        elif found is not None:
+            failed.setdefault(found[0], []).append(found[1:])
     up = {t.node_id for t in running}
     failures = {node: (len(errors), max(errors)[1]) for node, errors in failed.items() if node not in up}
     return running, failures
+
+
+def _agent_task(task: dict, network: str) -> AgentTask | tuple[str, str, str] | None:
+    """One task: an AgentTask when it runs with an address on the overlay, (node, timestamp, error) when it
+    failed, else None."""
+    status = task.get("Status") or {}
+    node = str(task.get("NodeID") or "")
+    state = status.get("State")
+    container = (status.get("ContainerStatus") or {}).get("ContainerID")
+    if state == "running" and isinstance(container, str) and container and task.get("DesiredState") in (
+            "running", None):
+        for attachment in task.get("NetworksAttachments") or []:
+            if (attachment.get("Network") or {}).get("Spec", {}).get("Name") == network:
+                address = ip_address(str((attachment.get("Addresses") or [""])[0]))  # never anything else
+                return AgentTask(node, container, address)
+        return None
+    if state in FAILED_STATES and node:
+        return node, str(status.get("Timestamp") or ""), str(status.get("Err") or state)
+    return None
 
 
 def wait_for_tasks(manager: docker.APIClient, service_id: str, network: str, nodes: set[str], timeout: float,

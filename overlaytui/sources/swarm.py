@@ -274,14 +274,10 @@ class DockerSwarmSource:
                 for event in stream:
                     if self._closing.is_set():
                         return
-                    if not isinstance(event, dict):
-                        continue
-                    nanos = event.get("timeNano")
-                    if isinstance(nanos, int):
-                        since = f"{nanos // 1_000_000_000}.{nanos % 1_000_000_000:09d}"
-                    if str(event.get("Action", "")).startswith("exec_"):
-                        continue  # our own and others' docker exec: no topology change
-                    self._notify()
+                    at, relevant = read_event(event)
+                    since = at or since
+                    if relevant:
+                        self._notify()
             except ENGINE_ERRORS:
                 pass
             if self._closing.is_set():
@@ -384,3 +380,17 @@ class DockerSwarmSource:
                 self._mac_cache.clear()
             self._mac_cache[key] = read_local_macs(pid, container_id)
         return self._mac_cache[key]
+
+
+def read_event(event: object) -> tuple[str | None, bool]:
+    """(the event's time as `since=` wants it, or None; whether it may change what is shown). Pure: any payload,
+    including ones without the legacy `status`/`id`/`from` fields (Engine API >= 1.44), gives an answer."""
+    if not isinstance(event, dict):
+        return None, False
+    nanos = event.get("timeNano")
+    at = None
+    if isinstance(nanos, int) and not isinstance(nanos, bool) and nanos > 0:
+        at = f"{nanos // 1_000_000_000}.{nanos % 1_000_000_000:09d}"
+    if str(event.get("Action", "")).startswith("exec_"):
+        return at, False  # our own and others' docker exec: no topology change
+    return at, True

@@ -72,6 +72,8 @@ def test_snapshot_exits_although_an_engine_trickles_one_byte_at_a_time(tmp_path)
                 conn, _ = server.accept()
             except TimeoutError:
                 continue
+            except OSError:  # closed at the end of the test
+                return
             threading.Thread(target=trickle, args=(conn,), daemon=True).start()
 
     threading.Thread(target=serve, daemon=True).start()
