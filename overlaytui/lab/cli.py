@@ -8,6 +8,7 @@ import sys
 from dataclasses import asdict
 
 from .host import LabError, LabUnavailable, missing_requirements
+from .lab import FAULT_KINDS
 from .layout import MAX_NODES, PROBE_IMAGE, node, node_by_name
 
 DESCRIPTION = f"""\
@@ -22,6 +23,7 @@ faults (lab fault NODE KIND [VALUE]):
   mtu BYTES      set the node's underlay link MTU (an MTU black hole below 1500)
   partition      cut the node off the lab bridge
   engine-stop    stop the node's dockerd;  engine-start  starts it again
+  hostname NAME  restart the node's engine with this hostname (any bytes: markup, escapes); its name restores
   clear          remove every fault of the node (and start its engine)
 """
 
@@ -42,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p_fault = sub.add_parser("fault", help="inject or clear a fault", epilog=FAULT_HELP,
                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p_fault.add_argument("node", help="node1..nodeN")
-    p_fault.add_argument("kind", choices=["loss", "mtu", "partition", "engine-stop", "engine-start", "clear"])
+    p_fault.add_argument("kind", choices=list(FAULT_KINDS))
     p_fault.add_argument("value", nargs="?", help="PCT for loss, BYTES for mtu")
     sub.add_parser("down", help="stop the engines and remove everything the lab created (safe to repeat)")
     lab.set_defaults(handler=main)

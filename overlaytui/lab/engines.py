@@ -58,12 +58,16 @@ def start_engine(node: NodeLayout) -> subprocess.Popen[bytes]:
         "--log-level=warn",
     ]
     # nsenter, not `ip netns exec` (which remounts /sys and hides the cgroup mounts); unshare --uts gives
-    # the engine its own hostname, which swarm reports as the node's hostname.
-    script = f'hostname {node.name} && exec "$@"'
+    # the engine its own hostname, which swarm reports as the node's hostname. It is written to the UTS
+    # namespace's /proc/sys/kernel/hostname, from the environment: any bytes a kernel allows (the `hostname`
+    # command refuses markup or escapes, which is what `lab fault NODE hostname` is for), never through a shell.
+    script = 'printf %s "$OT_HOSTNAME" > /proc/sys/kernel/hostname && exec "$@"'
     cmd = ["nsenter", f"--net={node.netns_path}", "unshare", "--uts", "--", "sh", "-c", script, "sh", *dockerd]
+    hostname = node.hostname_path.read_text() if node.hostname_path.exists() else node.name
     log = open(node.log_path, "ab")  # noqa: SIM115 - handed to the child
     try:
-        return subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
+                                env={**os.environ, "OT_HOSTNAME": hostname})
     finally:
         log.close()
 

@@ -42,7 +42,7 @@ from .layout import (
 STATE_FILE = "lab.json"
 HEARTBEAT_NS = 1_000_000_000  # 1 s dispatcher heartbeat: a cut-off node turns Down in ~3 s instead of ~15 s
 DEFAULT_MTU = 1500
-FAULT_KINDS = ("loss", "mtu", "partition", "engine-stop", "engine-start", "clear")
+FAULT_KINDS = ("loss", "mtu", "partition", "engine-stop", "engine-start", "hostname", "clear")
 
 
 @dataclass(frozen=True)
@@ -409,6 +409,16 @@ def fault(node_name: str, kind: str, value: str | None = None) -> str:
         return f"{layout.name}: engine stopped"
     if kind == "engine-start":
         return _engine_start(layout)
+    if kind == "hostname":
+        if not value or len(value.encode()) > 64 or "\x00" in value:
+            raise LabError("hostname NAME: 1 to 64 bytes, no NUL (a kernel hostname)")
+        if value == layout.name:
+            layout.hostname_path.unlink(missing_ok=True)
+        else:
+            layout.hostname_path.write_text(value)
+        engines.stop_engine(layout)
+        _engine_start(layout)
+        return f"{layout.name}: engine restarted with hostname {value!r}"
     if kind == "clear":
         _set_loss(layout, 0)
         in_netns(layout, ["ip", "link", "set", "eth0", "mtu", str(DEFAULT_MTU)])

@@ -93,6 +93,11 @@ class NodeLayout:
         return run_dir() / self.name / "dockerd.pid"
 
     @property
+    def hostname_path(self) -> Path:
+        """A hostname other than the node's name (`lab fault NODE hostname NAME`), read when its engine starts."""
+        return run_dir() / self.name / "hostname"
+
+    @property
     def docker_host(self) -> str:
         return f"unix://{self.socket}"
 
