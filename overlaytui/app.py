@@ -183,6 +183,7 @@ class OverlayApp(App):
         self.probe_session: ProbeSession | None = None
         self.probe_problem = ""  # why probing failed: shown in the Loss pane and status bar until P is pressed again
         self.failure = ""  # why the run failed (the source could not start): the command exits non-zero
+        self._answered = False  # some engine answered at least once (else quitting is a failed run too)
         self._have_snapshot = asyncio.Event()  # set once the source has started and a snapshot was posted
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
@@ -302,6 +303,7 @@ class OverlayApp(App):
         if self.snapshot is not None and message.snapshot.taken_at < self.snapshot.taken_at:
             return  # a late message (e.g. from the initial poll): never replace newer data with older
         self.snapshot = message.snapshot
+        self._answered = self._answered or any(e.updated_at is not None for e in message.snapshot.engines)
         self.history.add(message.snapshot, message.totals)
         self.render_visible()
 
@@ -479,6 +481,8 @@ class OverlayApp(App):
 
     async def action_quit(self) -> None:
         await self._close_source()
+        if not self.failure and not self._answered:
+            self.failure = "no engine answered while the dashboard ran"
         self.exit(return_code=2 if self.failure else 0)
 
     def _terminate(self) -> None:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import select
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+
+import pytest
 
 
 def test_snapshot_gives_up_on_a_silent_engine_within_its_timeout(tmp_path):
@@ -88,3 +94,84 @@ def test_snapshot_exits_although_an_engine_trickles_one_byte_at_a_time(tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and proc.stderr.strip().count("\n") == 0, proc.stderr
     assert elapsed < 20, elapsed
+
+
+class TrickleEngine:
+    """A unix socket that answers every request with headers, then one body byte every half second, forever."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(str(path))
+        self.server.listen(64)
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        self.server.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn: socket.socket) -> None:
+        try:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+            while not self.stop.is_set():
+                conn.sendall(b"1\r\n \r\n")
+                time.sleep(0.5)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.close()
+
+
+@pytest.mark.parametrize("how", ["q", "SIGTERM"])
+def test_the_dashboard_quits_within_seconds_although_an_engine_trickles(tmp_path, how):
+    """In a real terminal (a pty): q or SIGTERM ends the process within 5 s, whatever the engine does, with a
+    non-zero exit (nothing could be collected)."""
+    engine = TrickleEngine(tmp_path / "trickle.sock")
+    primary, secondary = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "OVERLAYTUI_CONFIG": str(tmp_path / "config.toml")}
+    proc = subprocess.Popen([sys.executable, "-m", "overlaytui", "--host", f"unix://{engine.path}", "--timeout", "1"],
+                            stdin=secondary, stdout=secondary, stderr=secondary, env=env, start_new_session=True)
+    os.close(secondary)
+    output = bytearray()
+
+    def drain(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            ready, _, _ = select.select([primary], [], [], 0.1)
+            if ready:
+                try:
+                    output.extend(os.read(primary, 65536))
+                except OSError:
+                    return
+    try:
+        drain(4)  # the dashboard is up, its first poll stuck on the trickling engine
+        assert proc.poll() is None, bytes(output)[-500:]
+        started = time.monotonic()
+        if how == "q":
+            os.write(primary, b"q")
+        else:
+            proc.send_signal(signal.SIGTERM)
+        while proc.poll() is None and time.monotonic() - started < 15:
+            drain(0.2)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(5)
+        os.close(primary)
+        engine.close()
+    assert took < 5, took
+    assert proc.returncode not in (0, None) and b"Traceback" not in output, bytes(output)[-800:]
