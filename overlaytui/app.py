@@ -272,6 +272,9 @@ class OverlayApp(App):
         except ProbeError as exc:
             self.probe_session = None
             self._probe_failed(str(exc))
+        except Exception as exc:  # noqa: BLE001 - probing failing must never take the dashboard down
+            self.probe_session = None
+            self._probe_failed(f"probing stopped: {type(exc).__name__}: {str(exc)[:200]}")
         finally:
             await session.close()
 
