@@ -121,6 +121,7 @@ class ProbeSession:
             if set(s.kinds) - {"ping"}:
                 self._problem("agents report through the service logs: ping only (path MTU, throughput "
                               "and discovery need each node's engine)")
+        manager = None
         try:
             manager = await self._call(self._client, self._manager_url, 30)
             self.removed_leftovers = await self._call(agent.remove_leftovers, manager)
@@ -135,6 +136,9 @@ class ProbeSession:
         except ENGINE_ERRORS as exc:
             await self.close()
             raise ProbeError(f"creating the probe agents: {describe_error(exc)}") from None
+        finally:
+            if manager is not None:
+                manager.close()
         hostnames = {n.id: n.hostname for n in snapshot.nodes}
         for network, tasks in self._agents.items():
             failures = self._agent_failures[network]
