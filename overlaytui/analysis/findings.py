@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 
 from ..model import ClusterSnapshot, Health, Network, ProbeResult, Service, Task
@@ -38,6 +38,7 @@ class Finding:
     evidence: str
     remedy: str
     subject_key: str = ""  # what selecting it highlights: node id, network name (also for a pair), service name
+    details: tuple[Finding, ...] = ()  # a root-cause finding: the per-pair findings it explains
 
 
 def diagnose(
@@ -53,7 +54,7 @@ def diagnose(
         findings += check(snapshot)
     findings += check_underlay_mtu(snapshot, underlay_mtus or {})
     findings += check_probes(snapshot, probes, thresholds or LossThresholds())
-    return sorted(findings, key=lambda f: (-f.severity, f.check, f.subject))
+    return sorted(merge_mtu(findings), key=lambda f: (-f.severity, f.check, f.subject))
 
 
 def worst(findings: Iterable[Finding]) -> Severity:
@@ -260,26 +261,43 @@ def check_peers(snapshot: ClusterSnapshot) -> list[Finding]:
 
 def check_underlay_mtu(snapshot: ClusterSnapshot, underlay_mtus: Mapping[str, int]) -> list[Finding]:
     """An overlay's MTU option M (1500 when not set) gives containers M - 50; VXLAN adds those 50 bytes back, so
-    every node that carries the overlay needs an underlay MTU of at least M."""
+    every node that carries the overlay needs an underlay MTU of at least M. One finding per short node, naming
+    the overlays it is too small for."""
+    by_address = {n.address: n for n in snapshot.nodes}
+    overlays = [net for net in snapshot.networks if net.driver == "overlay"]
     findings = []
-    by_address = {n.address: n.hostname for n in snapshot.nodes}
-    for net in snapshot.networks:
-        if net.driver != "overlay" or not underlay_mtus:
+    for address, mtu in sorted(underlay_mtus.items()):
+        short = sorted((net.name, net.configured_mtu or 1500) for net in overlays if mtu < (net.configured_mtu
+                                                                                              or 1500))
+        if not short:
             continue
-        needed = net.configured_mtu or 1500
-        short = {by_address.get(a, a): mtu for a, mtu in underlay_mtus.items() if mtu < needed}
-        if short:
-            smallest = min(short.values())
-            findings.append(Finding(
-                "mtu.underlay", Severity.WARNING, "network", net.name,
-                f"{net.name} needs an underlay MTU of {needed}; {', '.join(sorted(short))} " +
-                ("has" if len(short) == 1 else "have") + f" {smallest}",
-                f"overlay MTU {net.configured_mtu or 'default 1500'} (containers get 50 less, VXLAN adds them "
-                "back); underlay: " +
-                ", ".join(f"{h} {m}" for h, m in sorted(short.items())),
-                f"`--opt com.docker.network.driver.mtu={smallest}` when creating {net.name}, or raise the "
-                f"underlay MTU to {needed}", net.name))
+        node = by_address.get(address)
+        host = node.hostname if node else address
+        needed = max(n for _name, n in short)
+        findings.append(Finding(
+            "mtu.underlay", Severity.WARNING, "node", host,
+            f"{host} has an underlay MTU of {mtu}; {', '.join(name for name, _ in short)} "
+            f"{'needs' if len(short) == 1 else 'need'} {needed}",
+            f"underlay link MTU {mtu}; overlay packets are the overlay's MTU option (default 1500) on the wire: "
+            + ", ".join(f"{name} {need}" for name, need in short),
+            f"raise {host}'s underlay MTU to {needed}, or recreate the overlays with "
+            f"`--opt com.docker.network.driver.mtu={mtu}`", node.id if node else ""))
     return findings
+
+
+def merge_mtu(findings: list[Finding]) -> list[Finding]:
+    """A black hole through a node whose underlay MTU is known to be small is one problem: the underlay finding's
+    evidence joins the black hole's, and the underlay finding goes."""
+    holes = {f.subject: f for f in findings if f.check == "mtu.black_hole" and f.subject_kind == "node"}
+    merged = []
+    for f in findings:
+        if f.check == "mtu.underlay" and f.subject in holes:
+            hole = holes[f.subject]
+            holes[f.subject] = replace(hole, evidence=f"{hole.evidence}; {f.summary}", details=(*hole.details, f))
+            continue
+        merged.append(f)
+    return [holes.get(f.subject, f) if f.check == "mtu.black_hole" and f.subject_kind == "node" else f
+            for f in merged]
 
 
 # ------------------------------------------------------------------------------------------------- probes
@@ -321,6 +339,9 @@ def check_probes(snapshot: ClusterSnapshot, probes: Sequence[ProbeResult], thres
             f"100 % loss both ways on every plain overlay probed ({', '.join(overlays)})",
             "open 4789/udp (VXLAN data) and 7946/tcp+udp (gossip) between the two nodes"))
     findings += _encryption(pings, networks, ready)
+    bad: dict[tuple[str, str, str], Finding] = {}
+    loss_of: dict[tuple[str, str, str], float] = {}
+    failed: dict[str, list[ProbeResult]] = {}  # error -> the pings that failed with it
     for (net_name, src, dst), r in sorted(pings.items()):
         net = networks.get(net_name)
         if tuple(sorted((src, dst))) in blocked and net is not None and not net.encrypted:
@@ -330,8 +351,8 @@ def check_probes(snapshot: ClusterSnapshot, probes: Sequence[ProbeResult], thres
             continue  # explained by the ESP finding
         subject = f"{src} -> {dst} on {net_name}"
         if r.error:
-            findings.append(Finding("probe.failed", Severity.WARNING, "pair", subject, f"probe {subject} failed",
-                                    r.error, "see whether the probe agent runs on both nodes", net_name))
+            if {src, dst} <= ready:  # a probe to or from a node that is not Ready: node.down says why
+                failed.setdefault(r.error, []).append(r)
             continue
         lost = r.sent - r.received
         verdict = judge_loss(lost, r.sent, thresholds)
@@ -339,10 +360,11 @@ def check_probes(snapshot: ClusterSnapshot, probes: Sequence[ProbeResult], thres
         if r.rtt_avg_ms is not None:
             evidence += f", RTT avg {r.rtt_avg_ms:.2f} ms"
         if verdict is Verdict.BAD:
-            findings.append(Finding("loss.bad", Severity.ERROR, "pair", subject,
-                                    f"{r.loss_pct:.2f} % packet loss {src} -> {dst} on {net_name}", evidence,
-                                    f"look for drops on the path between {src} and {dst}: NIC errors, a full "
-                                    "conntrack table, a firewall rate-limiting 4789/udp", net_name))
+            bad[(net_name, src, dst)] = Finding(
+                "loss.bad", Severity.ERROR, "pair", subject, f"{r.loss_pct:.2f} % packet loss {src} -> {dst} on "
+                f"{net_name}", evidence, f"look for drops on the path between {src} and {dst}: NIC errors, a full "
+                "conntrack table, a firewall rate-limiting 4789/udp", net_name)
+            loss_of[(net_name, src, dst)] = r.loss_pct or 0.0
         elif verdict is Verdict.ACCEPTABLE and lost:
             findings.append(Finding("loss.acceptable", Severity.INFO, "pair", subject,
                                     f"some loss {src} -> {dst} on {net_name}", evidence,
@@ -355,9 +377,127 @@ def check_probes(snapshot: ClusterSnapshot, probes: Sequence[ProbeResult], thres
             findings.append(Finding("latency.high", Severity.WARNING, "pair", subject,
                                     f"slow overlay {src} -> {dst} on {net_name}", evidence,
                                     "look for a congested or distant underlay link between the nodes", net_name))
-    findings += _mtu(_latest(probes, "mtu"), networks)
+    measured = {key for key, r in pings.items() if r.measured}
+    node_ids = {n.hostname: n.id for n in snapshot.nodes}
+    findings += explain_loss(bad, loss_of, measured, node_ids)
+    findings += _failed(failed)
+    findings += _mtu(_latest(probes, "mtu"), networks, node_ids)
     findings += check_discovery(_latest(probes, "discovery"), networks)
     return findings
+
+
+def _failed(failed: Mapping[str, list[ProbeResult]]) -> list[Finding]:
+    """Failed probes measured nothing: one finding per reason, the pairs as evidence (never a loss verdict)."""
+    findings = []
+    for error, results in sorted(failed.items()):
+        pairs = sorted(f"{r.src_node} -> {r.dst_node} on {r.network}" for r in results)
+        subject = pairs[0] if len(pairs) == 1 else f"{len(pairs)} pairs"
+        findings.append(Finding(
+            "probe.failed", Severity.WARNING, "pair", subject,
+            f"probe {pairs[0]} failed" if len(pairs) == 1 else f"{len(pairs)} probes failed: not measured",
+            f"{error}; " + ", ".join(pairs[:8]) + (f" and {len(pairs) - 8} more" if len(pairs) > 8 else ""),
+            "see whether the probe agent runs on both nodes", results[0].network))
+    return findings
+
+
+# ---------------------------------------------------------------------------------------- root causes
+
+EXPLAINS = 0.6  # a node (or an overlay) explains the bad pairs through it when this share of its pairs is bad
+
+
+def explain_loss(bad: Mapping[tuple[str, str, str], Finding], loss_of: Mapping[tuple[str, str, str], float],
+                 measured: set[tuple[str, str, str]], node_ids: Mapping[str, str] | None = None) -> list[Finding]:
+    """The smallest explanation of the bad pairs, one finding each (the pairs as its details): a node common to
+    most pairs through it (on every overlay), then an overlay whose pairs are bad while the same nodes pass on
+    the others, then single paths (both directions, every overlay, in one finding)."""
+    remaining = set(bad)
+    found: list[Finding] = []
+    while remaining:
+        best = _best_explanation(remaining, set(bad), measured)
+        if best is None:
+            break
+        kind, what, covered = best
+        remaining -= covered
+        found.append(_node_finding(what, covered, bad, loss_of, measured, node_ids or {}) if kind == "node"
+                     else _network_finding(what, covered, bad, loss_of))
+    for pair in sorted({tuple(sorted((s, d))) for (_n, s, d) in remaining}):
+        covered = {key for key in remaining if {key[1], key[2]} == set(pair)}
+        found.append(_path_finding(pair, covered, bad, loss_of))
+    return found
+
+
+def _best_explanation(remaining, bad, measured):
+    candidates = []
+    for node in sorted({n for (_net, s, d) in remaining for n in (s, d)}):
+        covered = {key for key in remaining if node in key[1:]}
+        through = {key for key in measured if node in key[1:]}
+        peers = {n for key in covered for n in key[1:]} - {node}  # one peer only: that is a path, not a node
+        if len(peers) >= 2 and len({k for k in bad if node in k[1:]}) >= EXPLAINS * len(through):
+            candidates.append((len(covered), 1, "node", node, covered))
+    for net in sorted({key[0] for key in remaining}):
+        covered = {key for key in remaining if key[0] == net}
+        on_net = {key for key in measured if key[0] == net}
+        same_pairs_elsewhere = {key for key in measured if key[0] != net and (net, *key[1:]) in covered}
+        if (len(covered) >= 2 and len(covered) >= EXPLAINS * len(on_net)
+                and not same_pairs_elsewhere & bad and same_pairs_elsewhere):
+            candidates.append((len(covered), 0, "network", net, covered))
+    if not candidates:
+        return None
+    _count, _rank, kind, what, covered = max(candidates, key=lambda c: (c[0], c[1]))
+    return kind, what, covered
+
+
+def _pairs_text(keys, loss_of, limit: int = 8) -> str:
+    ordered = sorted(keys, key=lambda k: (-loss_of.get(k, 0.0), k))
+    text = ", ".join(f"{s}->{d} on {n} {loss_of.get((n, s, d), 0.0):.1f} %" for n, s, d in ordered[:limit])
+    return text + (f" and {len(ordered) - limit} more" if len(ordered) > limit else "")
+
+
+def _typical(keys, loss_of) -> float:
+    values = sorted(loss_of.get(k, 0.0) for k in keys)
+    return values[len(values) // 2] if values else 0.0
+
+
+def _node_finding(node, covered, bad, loss_of, measured, node_ids) -> Finding:
+    as_dst = {k for k in covered if k[2] == node}
+    as_src = covered - as_dst
+    direction = ("towards it" if not as_src else "from it" if not as_dst else "both ways")
+    nets = sorted({k[0] for k in covered})
+    others = {k for k in measured if node not in k[1:]}
+    worst_other = max((loss_of.get(k, 0.0) for k in others & set(bad)), default=None)
+    contrast = (f"; pairs without {node}: none over the thresholds" if worst_other is None
+                else f"; pairs without {node}: up to {worst_other:.1f} %") if others else ""
+    return Finding(
+        "loss.bad", Severity.ERROR, "node", node,
+        f"{node} loses ~{_typical(covered, loss_of):.0f} % of the overlay packets through it ({direction}, "
+        f"{len(covered)} pairs on {', '.join(nets)})",
+        f"{_pairs_text(covered, loss_of)}{contrast}",
+        f"look at {node}: its NIC errors and drops (`ip -s link`), a full conntrack table, a firewall or rate "
+        "limit on 4789/udp (VXLAN), its load", node_ids.get(node, ""),
+        tuple(bad[k] for k in sorted(covered)))
+
+
+def _network_finding(net, covered, bad, loss_of) -> Finding:
+    return Finding(
+        "loss.bad", Severity.ERROR, "network", net,
+        f"{net} loses ~{_typical(covered, loss_of):.0f} % between its nodes while the same nodes pass on other "
+        "overlays", _pairs_text(covered, loss_of),
+        f"something specific to {net}: its VNI filtered, an MTU or encryption setting, or a policy on its "
+        "traffic (`docker network inspect -v`)", net, tuple(bad[k] for k in sorted(covered)))
+
+
+def _path_finding(pair, covered, bad, loss_of) -> Finding:
+    if len(covered) == 1:
+        return bad[next(iter(covered))]  # one directed pair on one overlay: its own finding says it all
+    a, b = pair
+    nets = sorted({k[0] for k in covered})
+    directions = {(k[1], k[2]) for k in covered}
+    way = f"{a} <-> {b}" if len(directions) == 2 else " -> ".join(next(iter(directions)))
+    return Finding(
+        "loss.bad", Severity.ERROR, "pair", way,
+        f"{_typical(covered, loss_of):.2f} % packet loss {way} on {', '.join(nets)}", _pairs_text(covered, loss_of),
+        f"look for drops on the path between {a} and {b}: NIC errors, a full conntrack table, a firewall "
+        "rate-limiting 4789/udp", nets[0], tuple(bad[k] for k in sorted(covered)))
 
 
 def check_discovery(results, networks: Mapping[str, Network]) -> list[Finding]:
@@ -418,20 +558,38 @@ def _encryption(pings, networks: Mapping[str, Network], ready: set[str]) -> list
     return findings
 
 
-def _mtu(mtus, networks: Mapping[str, Network]) -> list[Finding]:
+def _mtu(mtus, networks: Mapping[str, Network], node_ids: Mapping[str, str] | None = None) -> list[Finding]:
+    """MTU black holes: one finding for a node common to every hole (its underlay is small: every overlay
+    through it is affected), else one per overlay."""
     from ..probes.mtu import black_hole, remedy  # the remedy text lives with the probe that measures it
 
+    holes = [r for (net_name, _s, _d), r in mtus.items() if net_name in networks
+             and black_hole(r.path_mtu, networks[net_name].effective_mtu)]
+    if not holes:
+        return []
+    common = set.intersection(*({r.src_node, r.dst_node} for r in holes))
+    if len(common) == 1 and len({n for r in holes for n in (r.src_node, r.dst_node)}) >= 3:
+        [node] = common
+        fits = min(r.path_mtu for r in holes)
+        nets = sorted({r.network for r in holes})
+        largest = max(networks[n].effective_mtu for n in nets)
+        return [Finding(
+            "mtu.black_hole", Severity.ERROR, "node", node,
+            f"{node}'s underlay fits {fits}-byte overlay packets: larger ones vanish on every path through it "
+            f"({', '.join(nets)})",
+            "path MTU " + ", ".join(f"{r.src_node}->{r.dst_node} {r.path_mtu} on {r.network}" for r in sorted(
+                holes, key=lambda r: (r.network, r.src_node, r.dst_node))),
+            f"raise {node}'s underlay MTU to at least {largest + 50} (VXLAN adds 50 bytes), or recreate "
+            f"{', '.join(nets)} with --opt com.docker.network.driver.mtu={fits + 50}", (node_ids or {}).get(node, ""))]
     findings = []
     by_net: dict[str, list[ProbeResult]] = defaultdict(list)
-    for (net_name, _src, _dst), r in mtus.items():
-        net = networks.get(net_name)
-        if net is not None and black_hole(r.path_mtu, net.effective_mtu):
-            by_net[net_name].append(r)
-    for net_name, holes in sorted(by_net.items()):
+    for r in holes:
+        by_net[r.network].append(r)
+    for net_name, net_holes in sorted(by_net.items()):
         net = networks[net_name]
-        worst_path = min(r.path_mtu for r in holes)
+        worst_path = min(r.path_mtu for r in net_holes)
         pairs = ", ".join(f"{r.src_node}->{r.dst_node} {r.path_mtu}" for r in sorted(
-            holes, key=lambda r: (r.src_node, r.dst_node)))
+            net_holes, key=lambda r: (r.src_node, r.dst_node)))
         findings.append(Finding(
             "mtu.black_hole", Severity.ERROR, "network", net_name,
             f"MTU black hole on {net_name}: packets above {worst_path} bytes vanish",

@@ -42,6 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="seconds between pings (0.2)")
     parser.add_argument("--probe-image", metavar="IMAGE", help="image of the probe agents")
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
+    parser.add_argument("--verbose", action="store_true",
+                        help="under each root-cause finding, the per-pair findings it explains")
     parser.add_argument("--timeout", type=bounded(float, 0.1, 600, " s"), default=10.0, metavar="S",
                         help="timeout of each engine call")
     add_endpoint_flags(parser)
@@ -108,12 +110,12 @@ async def _run(endpoints, args) -> int:
         await source.close()
     findings = diagnose(snapshot, probes, LossThresholds(), underlay_mtus(snapshot, args.lab))
     if args.json:
-        json.dump({"findings": [asdict(f) | {"severity": str(f.severity)} for f in findings],
+        json.dump({"findings": [finding_dict(f) for f in findings],
                    "worst": str(worst(findings)), "coverage": [coverage_dict(c) for c in coverage],
                    "not_measured": not_measured or None}, sys.stdout, indent=1)
         print()
     else:
-        print(report_text(findings, snapshot, measured=not not_measured))
+        print(report_text(findings, snapshot, measured=not not_measured, verbose=args.verbose))
     if not_measured:
         print(f"overlaytui doctor: {not_measured}", file=sys.stderr)
         return 2
@@ -132,7 +134,13 @@ def underlay_mtus(snapshot: ClusterSnapshot, lab: bool) -> dict[str, int]:
     return mtus
 
 
-def report_text(findings: list[Finding], snapshot: ClusterSnapshot, measured: bool = True) -> str:
+def finding_dict(finding: Finding) -> dict:
+    return asdict(finding) | {"severity": str(finding.severity),
+                              "details": [finding_dict(d) for d in finding.details]}
+
+
+def report_text(findings: list[Finding], snapshot: ClusterSnapshot, measured: bool = True,
+                verbose: bool = False) -> str:
     if not findings:
         if not measured:
             return (f"no findings from the cluster's state ({len(snapshot.nodes)} nodes, {len(snapshot.services)} "
@@ -143,6 +151,11 @@ def report_text(findings: list[Finding], snapshot: ClusterSnapshot, measured: bo
         lines.append(f"{str(f.severity).upper():7} {f.check:20} {f.subject}: {f.summary}")
         lines.append(f"{'':8}evidence: {f.evidence}")
         lines.append(f"{'':8}fix: {f.remedy}")
+        if f.details:
+            if verbose:
+                lines += [f"{'':8}- {d.subject}: {d.summary} ({d.evidence})" for d in f.details]
+            else:
+                lines.append(f"{'':8}({len(f.details)} per-pair findings behind this one: --verbose)")
     counts = {s: sum(1 for f in findings if f.severity is s) for s in (Severity.ERROR, Severity.WARNING,
                                                                         Severity.INFO)}
     lines.append(f"{counts[Severity.ERROR]} errors, {counts[Severity.WARNING]} warnings, {counts[Severity.INFO]} info")

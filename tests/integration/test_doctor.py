@@ -81,9 +81,26 @@ def test_mtu_black_hole(overlays: Lab):
     holes = found(findings, "mtu.black_hole")
     assert len(holes) == 1, findings
     [hole] = holes
-    assert code == 2 and "node3" in hole["evidence"] and "com.docker.network.driver.mtu=" in hole["remedy"]
-    underlay = found(findings, "mtu.underlay")
-    assert underlay and any("node3 has 1400" in f["summary"] for f in underlay)  # the lab's link MTU, read
+    assert code == 2 and hole["subject"] == "node3" and "com.docker.network.driver.mtu=" in hole["remedy"]
+    assert hole["summary"].startswith("node3's underlay fits 13")  # 1350-1354: see test_probes
+    # the lab's link MTU, read, is the same problem: said inside the black hole, not as a second finding
+    assert "node3 has an underlay MTU of 1400" in hole["evidence"] and not found(findings, "mtu.underlay")
+
+
+def test_two_faults_two_findings(overlays: Lab):
+    """Loss on node2 and a small underlay on node3 at once: one finding each, not one per pair."""
+    overlays.fault("node2", "loss", "10")
+    overlays.fault("node3", "mtu", "1400")
+    try:
+        code, findings = doctor("--network", PLAIN, "--kind", "ping,mtu", "--count", "200")
+    finally:
+        overlays.fault("node2", "clear")
+        overlays.fault("node3", "clear")
+    errors = [(f["check"], f["subject"]) for f in findings if f["severity"] == "error"]
+    assert code == 2 and sorted(errors) == [("loss.bad", "node2"), ("mtu.black_hole", "node3")], findings
+    [loss] = found(findings, "loss.bad")
+    assert len(loss["details"]) == 4 and all("node2" in d["subject"] for d in loss["details"])
+    assert 4 <= float(loss["summary"].split("~")[1].split(" %")[0]) <= 20
 
 
 def test_partition(overlays: Lab):

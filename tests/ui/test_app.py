@@ -298,4 +298,5 @@ async def test_findings_pane_names_the_lossy_node_and_enter_highlights_it():
         assert "evidence:" in detail and "fix:" in detail
         await pilot.press("enter")
         await pilot.pause()
-        assert app.selection is not None and app.selection.kind == "network"
+        node4 = next(n for n in app.snapshot.nodes if n.hostname == "node4")
+        assert app.selection is not None and (app.selection.kind, app.selection.key) == ("node", node4.id)

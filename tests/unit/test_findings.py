@@ -123,12 +123,25 @@ def test_a_node_missing_from_a_peer_list(healthy):
 def test_underlay_too_small_for_the_overlay(healthy):
     mtus = {n.address: 1500 for n in healthy.nodes}
     mtus[healthy.nodes[2].address] = 1400
-    found = [f for f in diagnose(healthy, underlay_mtus=mtus) if f.check == "mtu.underlay"]
-    # default overlays need 1500 on the wire; backend is set to 1400 and fits
-    assert {f.subject for f in found} == {"frontend", "payments-secure", "ingress"}
-    frontend = next(f for f in found if f.subject == "frontend")
-    assert "needs an underlay MTU of 1500" in frontend.summary and "node3 has 1400" in frontend.summary
-    assert "mtu=1400" in frontend.remedy
+    [found] = [f for f in diagnose(healthy, underlay_mtus=mtus) if f.check == "mtu.underlay"]
+    # one finding for the node; default overlays need 1500 on the wire; backend is set to 1400 and fits
+    assert found.subject == "node3" and found.subject_kind == "node"
+    assert found.summary == "node3 has an underlay MTU of 1400; frontend, ingress, payments-secure need 1500"
+    assert "backend" not in found.evidence and "mtu=1400" in found.remedy and "to 1500" in found.remedy
+
+
+def test_a_black_hole_through_a_small_underlay_is_one_finding_about_the_node(healthy):
+    mtus = {n.address: 1500 for n in healthy.nodes}
+    mtus[healthy.nodes[2].address] = 1400
+    probes = [ProbeResult("mtu", net, src, dst, 1.0, path_mtu=1350 if "node3" in (src, dst) else 1450)
+              for net in ("frontend", "payments-secure") for src in ("node1", "node2", "node3")
+              for dst in ("node1", "node2", "node3") if src != dst]
+    found = [f for f in diagnose(healthy, probes, underlay_mtus=mtus) if f.check.startswith("mtu.")]
+    assert [(f.check, f.subject) for f in found] == [("mtu.black_hole", "node3")]
+    [hole] = found
+    assert hole.summary.startswith("node3's underlay fits 1350-byte overlay packets")
+    assert "underlay MTU of 1400" in hole.evidence and hole.details[0].check == "mtu.underlay"
+    assert "mtu=1400" in hole.remedy
 
 
 # ---------------------------------------------------------------------------------------------- probes

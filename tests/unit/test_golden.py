@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -55,7 +54,9 @@ def test_the_lab_snapshot_from_the_manager_only():
 
 
 def findings_of(snapshot, probes, **kwargs) -> list[dict]:
-    return [asdict(f) | {"severity": str(f.severity)} for f in diagnose(snapshot, probes, **kwargs)]
+    from overlaytui.commands.doctor import finding_dict
+
+    return [finding_dict(f) for f in diagnose(snapshot, probes, **kwargs)]
 
 
 @pytest.mark.parametrize("scenario", ["healthy", "loss", "mtu", "node-down", "rolling-update"])
