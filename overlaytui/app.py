@@ -319,13 +319,16 @@ class OverlayApp(App):
     def view(self) -> View | None:
         if self.snapshot is None:
             return None
-        probes = self.probe_session.probe_results if self.probe_session else getattr(self.source, "probe_results",
-                                                                                             None)
+        session = self.probe_session
+        # the panes judge the recent window (a round is too few packets; since start never clears)
+        probes = session.recent_results if session else getattr(self.source, "probe_results", None)
+        windows = session.windows if session else getattr(self.source, "probe_windows", None)
         return View(
             snapshot=self.snapshot,
             history=self.history,
             probes=probes if probes is not None else (lambda network: ()),
-            coverage=self.probe_session.coverage if self.probe_session else (lambda network: ()),
+            coverage=session.coverage if session else (lambda network: ()),
+            windows=windows if windows is not None else (lambda network: {}),
             probe_problem=self.probe_problem,
             selection=self.selection,
             filter_text=self.filter_text,

@@ -347,3 +347,37 @@ class Coverage:
     @property
     def complete(self) -> bool:
         return self.expected > 0 and self.measured == self.expected
+
+
+@dataclass(frozen=True)
+class PairWindow:
+    """One pair's ping counts at three horizons: the last round (the loss of *now*: a change shows within one
+    round), the recent window (the last `window_s` seconds) and everything since probing started (the firm
+    verdict: more packets, tighter bounds)."""
+
+    network: str
+    src_node: str
+    dst_node: str
+    round_sent: int
+    round_received: int
+    recent_sent: int
+    recent_received: int
+    total_sent: int
+    total_received: int
+    window_s: float
+
+    @staticmethod
+    def _pct(sent: int, received: int) -> float | None:
+        return 100.0 * max(sent - received, 0) / sent if sent else None
+
+    @property
+    def round_loss_pct(self) -> float | None:
+        return self._pct(self.round_sent, self.round_received)
+
+    @property
+    def recent_loss_pct(self) -> float | None:
+        return self._pct(self.recent_sent, self.recent_received)
+
+    @property
+    def total_loss_pct(self) -> float | None:
+        return self._pct(self.total_sent, self.total_received)

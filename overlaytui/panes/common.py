@@ -16,7 +16,7 @@ from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from ..analysis.thresholds import LossThresholds, Verdict
 from ..history import History
-from ..model import ClusterSnapshot, Coverage, ProbeResult
+from ..model import ClusterSnapshot, Coverage, PairWindow, ProbeResult
 from ..safe import printable
 
 MAX_TEXT = 2000  # characters in one cell: no single value from the cluster may flood a pane
@@ -54,6 +54,7 @@ class View:
     history: History
     probes: Callable[[str], Sequence[ProbeResult]] = lambda network: ()
     coverage: Callable[[str], Sequence[Coverage]] = lambda network: ()  # per kind: pairs measured, and why not
+    windows: Callable[[str], Mapping[tuple[str, str], PairWindow]] = lambda network: {}  # round/recent/total
     probe_problem: str = ""  # why probing could not start (shown until the user starts it again)
     selection: Selection | None = None
     filter_text: str = ""

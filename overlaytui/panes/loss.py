@@ -8,7 +8,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static, Tab, Tabs
 
 from ..analysis.thresholds import Verdict, judge_loss, packets_needed
-from ..model import ProbeResult
+from ..model import PairWindow, ProbeResult
 from .common import RenderGuard, View, palette_of, sync_columns, sync_rows, text, view_values
 from .common import SafeText as Text
 from .keptable import KeptTable
@@ -75,8 +75,9 @@ class LossPane(Widget):
         table = self.query_one(DataTable)
         raw = view.probes(self.network) if self.network else ()
         coverage = tuple(view.coverage(self.network)) if self.network else ()
-        if self._guard.unchanged((raw, snap.networks), (self.network, coverage, view.probe_problem,
-                                                        *view_values(view, self))):
+        windows = view.windows(self.network) if self.network else {}
+        if self._guard.unchanged((raw, snap.networks, windows), (self.network, coverage, view.probe_problem,
+                                                                 *view_values(view, self))):
             return
         results = list(raw)
         self._cells = {}
@@ -109,10 +110,10 @@ class LossPane(Widget):
                 if src == dst:
                     row.append(text("·", colors.muted))
                     continue
-                ping, mtu = pings.get((src, dst)), mtus.get((src, dst))
-                row.append(_cell(ping, mtu, expected_mtu, view, colors, gaps.get(("ping", src, dst))))
+                ping, mtu, window = pings.get((src, dst)), mtus.get((src, dst)), windows.get((src, dst))
+                row.append(_cell(ping, mtu, expected_mtu, view, colors, gaps.get(("ping", src, dst)), window))
                 self._cells[(src, dst)] = _detail(src, dst, ping, mtu, expected_mtu, view,
-                                                  gaps.get(("ping", src, dst)), gaps.get(("mtu", src, dst)))
+                                                  gaps.get(("ping", src, dst)), gaps.get(("mtu", src, dst)), window)
             rows[src] = row
         sync_rows(table, rows)
         self._show_detail()
@@ -145,7 +146,8 @@ class LossPane(Widget):
         legend.append(" · ")
         legend.append(f"? not enough samples (good needs ≥ {packets_needed(th):,} loss-free packets)",
                       style=colors.muted)
-        legend.append(f"   cell: loss %, avg RTT; MTU! = path MTU below the overlay's {expected_mtu}")
+        legend.append(f"   cell: last round's loss % (coloured by the recent window), since-start verdict ✔ ~ ? ✖, "
+                      f"avg RTT; MTU! = path MTU below the overlay's {expected_mtu}")
         if coverage:
             legend.append("\nmeasured: ")
             for i, c in enumerate(coverage):
@@ -171,17 +173,26 @@ class LossPane(Widget):
         sync_rows(table, rows)
 
 
+MARKS = {Verdict.GOOD: "✔", Verdict.ACCEPTABLE: "~", Verdict.BAD: "✖", Verdict.INSUFFICIENT: "?",
+         Verdict.UNKNOWN: ""}
+
+
 def _cell(ping: ProbeResult | None, mtu: ProbeResult | None, expected_mtu: int | None, view: View, colors,
-          gap: str | None = None) -> Text:
+          gap: str | None = None, window: PairWindow | None = None) -> Text:
+    """The last round's loss (the loss of now) in the colour of the recent window's verdict, the RTT, and the
+    verdict since start as one mark (✔ good, ~ acceptable, ? not enough samples, ✖ bad)."""
     if ping is None:
         return text("not measured" if gap else "-", colors.muted)
     if ping.error:
         return text(f"✖ {ping.error}", f"bold {colors.bad}")
     lost = ping.sent - ping.received
     verdict = judge_loss(lost, ping.sent, view.thresholds)
-    mark = "?" if verdict is Verdict.INSUFFICIENT else ""
+    now_pct = window.round_loss_pct if window is not None else ping.loss_pct
+    total = judge_loss(window.total_sent - window.total_received, window.total_sent, view.thresholds) \
+        if window is not None else verdict
     cell = Text(no_wrap=True)
-    cell.append(f"{ping.loss_pct:.2f}%{mark}", style=colors.verdict(verdict))
+    cell.append(f"{now_pct:.2f}%", style=colors.verdict(verdict))
+    cell.append(MARKS[total], style=colors.verdict(total))
     if ping.rtt_avg_ms is not None:
         cell.append(f" {ping.rtt_avg_ms:.2f}ms", style=colors.muted)
     if mtu is not None and mtu.path_mtu and expected_mtu and mtu.path_mtu < expected_mtu:
@@ -190,10 +201,18 @@ def _cell(ping: ProbeResult | None, mtu: ProbeResult | None, expected_mtu: int |
 
 
 def _detail(src: str, dst: str, ping: ProbeResult | None, mtu: ProbeResult | None, expected_mtu: int | None,
-            view: View, ping_gap: str | None, mtu_gap: str | None) -> str:
+            view: View, ping_gap: str | None, mtu_gap: str | None, window: PairWindow | None = None) -> str:
     """One line for the cell under the cursor: the numbers, or why they are missing."""
     parts = [f"{src} → {dst}"]
-    if ping is not None and ping.measured:
+    if ping is not None and ping.measured and window is not None:
+        th = view.thresholds
+        parts.append(
+            f"last round {window.round_loss_pct:.2f} % ({window.round_sent - window.round_received} of "
+            f"{window.round_sent}); last {window.window_s / 60:g} min {window.recent_loss_pct:.3f} % "
+            f"({judge_loss(window.recent_sent - window.recent_received, window.recent_sent, th).value}); since "
+            f"start {window.total_loss_pct:.3f} % of {window.total_sent} "
+            f"({judge_loss(window.total_sent - window.total_received, window.total_sent, th).value})")
+    elif ping is not None and ping.measured:
         lost = ping.sent - ping.received
         parts.append(f"{lost} of {ping.sent} packets lost ({ping.loss_pct:.3f} %): "
                      f"{judge_loss(lost, ping.sent, view.thresholds).value}")

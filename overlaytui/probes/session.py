@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -16,7 +17,7 @@ from functools import partial
 
 import docker
 
-from ..model import ClusterSnapshot, Coverage, Health, PairGap, ProbeResult
+from ..model import ClusterSnapshot, Coverage, Health, PairGap, PairWindow, ProbeResult
 from ..sources.endpoints import EndpointSpec
 from ..sources.errors import ENGINE_ERRORS, describe_error
 from . import agent, runner
@@ -48,6 +49,7 @@ class ProbeSettings:
     via_logs: bool = False  # agents probe by themselves and report through the manager's service logs
     iperf_every_rounds: int = 1  # the dashboard's opt-in throughput schedule: every Nth round only (low duty)
     report_every: float = 5.0  # logs mode: the agents' pause between rounds
+    window_s: float = 300.0  # the recent window of each pair's loss (the last round and everything are kept too)
 
 
 class ProbeSession:
@@ -72,6 +74,8 @@ class ProbeSession:
         self._why: dict[tuple[str, str, str, str], str] = {}  # (kind, network, src, dst) -> why not measured
         self.rounds = 0
         self._totals: dict[tuple[str, str, str], tuple[int, int]] = {}
+        self._rounds: dict[tuple[str, str, str], deque[tuple[float, int, int]]] = {}  # measured pings, recent
+        self._window_cache: dict[str, dict[tuple[str, str], PairWindow]] = {}
         self.problems: list[str] = []
         self.removed_leftovers: list[str] = []
         self.via_logs = settings.via_logs
@@ -389,19 +393,43 @@ class ProbeSession:
         if result.kind == "ping" and result.measured:
             sent, received = self._totals.get(key, (0, 0))
             self._totals[key] = (sent + result.sent, received + result.received)
+            past = self._rounds.setdefault(key, deque())
+            past.append((result.measured_at, result.sent, result.received))
+            while past and past[0][0] < result.measured_at - self.settings.window_s:
+                past.popleft()  # bounded by the window (rounds are seconds apart at least)
         self._latest[(result.kind, *key)] = result
+        self._window_cache.clear()
 
     def probe_results(self, network: str | None = None) -> tuple[ProbeResult, ...]:
-        """Latest results per pair; ping results carry the counts accumulated over all rounds."""
+        """Latest results per pair, each with its own round's counts (`loss_pct` is that round's loss)."""
+        return tuple(r for (_kind, net, _s, _d), r in self._latest.items() if network in (None, net))
+
+    def recent_results(self, network: str | None = None) -> tuple[ProbeResult, ...]:
+        """Latest results per pair, ping counts summed over the recent window: what the dashboard's findings
+        judge (a round alone is too few packets for a firm verdict; everything since start never clears)."""
         results = []
-        for (kind, net, src, dst), result in self._latest.items():
-            if network not in (None, net):
-                continue
-            if kind == "ping" and result.measured and (net, src, dst) in self._totals:
-                sent, received = self._totals[(net, src, dst)]
-                result = replace(result, sent=sent, received=received)
+        for result in self.probe_results(network):
+            past = self._rounds.get((result.network, result.src_node, result.dst_node))
+            if result.kind == "ping" and result.measured and past:
+                result = replace(result, sent=sum(p[1] for p in past), received=sum(p[2] for p in past))
             results.append(result)
         return tuple(results)
+
+    def windows(self, network: str) -> dict[tuple[str, str], PairWindow]:
+        """(src, dst) -> the pair's ping counts for the last round, the recent window and since start. The same
+        object until a new result arrives (the Loss pane skips unchanged input by identity)."""
+        if network in self._window_cache:
+            return self._window_cache[network]
+        found = self._window_cache[network] = {}
+        for (net, src, dst), past in self._rounds.items():
+            if net != network or not past:
+                continue
+            _at, round_sent, round_received = past[-1]
+            total_sent, total_received = self._totals[(net, src, dst)]
+            found[(src, dst)] = PairWindow(net, src, dst, round_sent, round_received, sum(p[1] for p in past),
+                                           sum(p[2] for p in past), total_sent, total_received,
+                                           self.settings.window_s)
+        return found
 
     def coverage(self, network: str | None = None) -> tuple[Coverage, ...]:
         """Per overlay and kind: pairs expected, pairs measured, and why each other pair is not."""

@@ -24,6 +24,7 @@ from ..model import (
     NetworkService,
     NetworkView,
     Node,
+    PairWindow,
     Peer,
     ProbeResult,
     Service,
@@ -47,6 +48,7 @@ UPDATE_STEP = 10.0
 PROBE_HISTORY = 3600.0  # probes behave as if they had been running for an hour at start
 PROBE_RATE = 10.0  # packets per second per pair (100 packets every 10 s)
 PROBE_ROUND = 10.0  # seconds between probe rounds
+RECENT_WINDOW = 300.0  # seconds: the recent window of the Loss pane
 
 
 def _unit(*parts: object) -> float:
@@ -99,6 +101,7 @@ class DemoSource:
         self._nodes_now: tuple[Node, ...] = ()
         self._services_now: tuple[Service, ...] = ()
         self._probe_cache: tuple[object, tuple[ProbeResult, ...]] | None = None
+        self._window_cache: tuple[tuple[ProbeResult, ...], dict] | None = None
         self._changed = asyncio.Event()
 
     # ------------------------------------------------------------------------------------- interface
@@ -176,6 +179,24 @@ class DemoSource:
                     results.append(self._mtu(net, src, dst, now, down))
         self._probe_cache = (round_key, tuple(results))
         return self._probe_cache[1]
+
+    def probe_windows(self, network: str) -> dict[tuple[str, str], PairWindow]:
+        """The simulated pairs' counts at the three horizons (last round, the recent 5 minutes, since start),
+        from the same loss rates as `probe_results`; one object per round."""
+        results = self.probe_results(network)
+        if self._window_cache is not None and self._window_cache[0] is results:
+            return self._window_cache[1]
+        windows = {}
+        per_round, recent = int(PROBE_RATE * PROBE_ROUND), int(PROBE_RATE * RECENT_WINDOW)
+        for r in results:
+            if r.kind != "ping" or not r.measured:
+                continue
+            kept = r.received / r.sent if r.sent else 0.0
+            windows[(r.src_node, r.dst_node)] = PairWindow(
+                r.network, r.src_node, r.dst_node, per_round, round(per_round * kept), recent, round(recent * kept),
+                r.sent, r.received, RECENT_WINDOW)
+        self._window_cache = (results, windows)
+        return windows
 
     # ---------------------------------------------------------------------------------------- plan
 
