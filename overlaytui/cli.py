@@ -42,6 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("overlaytui: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `overlaytui probe --watch | head`: the reader left (cleanup ran on the way out)
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+        return 141
 
 
 def run() -> None:

@@ -13,6 +13,7 @@ import asyncio
 import json
 import signal
 import sys
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -50,7 +51,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--via-logs", action="store_true",
                         help="agents probe by themselves and report through the manager's service logs (ping only); "
                         "automatic when a node's engine is not reachable")
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON (with --watch: one object "
+                        "per line per round)")
+    parser.add_argument("--watch", type=bounded(float, 0, 86400, " s"), metavar="S",
+                        help="repeat rounds S seconds apart until interrupted, printing each: every pair's loss "
+                        "in that round, in the recent window and since start")
+    parser.add_argument("--window", type=bounded(float, 0.1, 1440, " min"), default=5.0, metavar="MIN",
+                        help="the recent window of --watch, in minutes (default 5)")
     parser.add_argument("--timeout", type=bounded(float, 0.1, 600, " s"), default=10.0, metavar="S",
                         help="timeout of each engine call")
     add_endpoint_flags(parser)
@@ -68,7 +75,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
     image = args.probe_image or (agent.LAB_IMAGE if args.lab else agent.DEFAULT_IMAGE)
     settings = ProbeSettings(kinds=kinds, networks=tuple(args.network), image=image, count=args.count,
-                             interval=args.interval, concurrency=args.concurrency, via_logs=args.via_logs)
+                             interval=args.interval, concurrency=args.concurrency, via_logs=args.via_logs,
+                             window_s=args.window * 60)
     # SIGTERM (cron, CI timeouts) must still remove the agents: it takes the KeyboardInterrupt path
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -97,23 +105,31 @@ async def _run(endpoints, settings: ProbeSettings, args) -> int:
         if session.removed_leftovers:
             print(f"overlaytui probe: removed probe agents left by an earlier run: "
                   f"{', '.join(session.removed_leftovers)}", file=sys.stderr)
-        await source.poll()
-        results = await session.run_round()
-        for problem in session.problems:
-            print(f"overlaytui probe: {problem}", file=sys.stderr)
-        coverage = session.coverage()
-        code, verdict = outcome(results, coverage, snapshot, LossThresholds())
-        if args.json:
-            json.dump({"results": [asdict(r) | {"loss_pct": r.loss_pct} for r in results],
-                       "coverage": [coverage_dict(c) for c in coverage],
-                       "problems": session.problems, "within_thresholds": code == 0, "verdict": verdict},
-                      sys.stdout, indent=1)
-            print()
-        else:
-            print(matrix_text(results, source.snapshot(), coverage))
-        if code in (2, 3):
-            print(f"overlaytui probe: {verdict}", file=sys.stderr)
-        return code
+        said = 0
+        round_no = 0
+        while True:
+            await source.poll()
+            results = await session.run_round()
+            round_no += 1
+            for problem in session.problems[said:]:
+                print(f"overlaytui probe: {problem}", file=sys.stderr)
+            said = len(session.problems)
+            coverage = session.coverage()
+            code, verdict = outcome(results, coverage, snapshot, LossThresholds())
+            windows = {net: session.windows(net) for net in sorted({r.network for r in results})}
+            if args.watch is not None:
+                _print_round(round_no, results, coverage, windows, session, code, verdict, source.snapshot(),
+                             args.json)
+                await asyncio.sleep(args.watch)
+                continue
+            if args.json:
+                json.dump(round_dict(results, coverage, windows, session, code, verdict), sys.stdout, indent=1)
+                print()
+            else:
+                print(matrix_text(results, source.snapshot(), coverage))
+            if code in (2, 3):
+                print(f"overlaytui probe: {verdict}", file=sys.stderr)
+            return code
     except ProbeError as exc:
         print(f"overlaytui probe: {exc}", file=sys.stderr)
         return 2
@@ -121,6 +137,33 @@ async def _run(endpoints, settings: ProbeSettings, args) -> int:
         if session is not None:
             await session.close()
         await source.close()
+
+
+def round_dict(results, coverage, windows, session, code: int, verdict: str) -> dict:
+    """One round as JSON: each result with `loss_pct` = that round's loss, plus the pair's recent window and
+    everything since start (pings); the coverage; the verdict."""
+    def with_windows(r: ProbeResult) -> dict:
+        data = asdict(r) | {"loss_pct": r.loss_pct}
+        window = windows.get(r.network, {}).get((r.src_node, r.dst_node)) if r.kind == "ping" else None
+        if window is not None:
+            data["window"] = {"seconds": window.window_s, "sent": window.recent_sent,
+                              "received": window.recent_received, "loss_pct": window.recent_loss_pct}
+            data["cumulative"] = {"sent": window.total_sent, "received": window.total_received,
+                                  "loss_pct": window.total_loss_pct}
+        return data
+    return {"results": [with_windows(r) for r in results], "coverage": [coverage_dict(c) for c in coverage],
+            "problems": session.problems, "within_thresholds": code == 0, "verdict": verdict}
+
+
+def _print_round(round_no, results, coverage, windows, session, code, verdict, snapshot, as_json: bool) -> None:
+    """`--watch`: every round as it ends: one JSON object per line, or the matrix under a heading."""
+    if as_json:
+        print(json.dumps({"round": round_no, "at": time.time()}
+                         | round_dict(results, coverage, windows, session, code, verdict)), flush=True)
+        return
+    print(f"== round {round_no} at {time.strftime('%H:%M:%S')}: {verdict}")
+    print(matrix_text(results, snapshot, coverage, windows), flush=True)
+    print()
 
 
 def verdict_of(result: ProbeResult, snapshot: ClusterSnapshot, thresholds: LossThresholds) -> Verdict:
@@ -161,7 +204,8 @@ def coverage_dict(coverage: Coverage) -> dict:
             "missing": [asdict(gap) for gap in coverage.missing]}
 
 
-def matrix_text(results: list[ProbeResult], snapshot: ClusterSnapshot, coverage: Sequence[Coverage] = ()) -> str:
+def matrix_text(results: list[ProbeResult], snapshot: ClusterSnapshot, coverage: Sequence[Coverage] = (),
+                windows: dict | None = None) -> str:
     lines = []
     thresholds = LossThresholds()
     gaps = {(c.network, c.kind, g.src_node, g.dst_node): g.reason for c in coverage for g in c.missing}
@@ -169,7 +213,8 @@ def matrix_text(results: list[ProbeResult], snapshot: ClusterSnapshot, coverage:
         net = snapshot.network(network)
         lines.append(f"{network}  (effective MTU {net.effective_mtu if net else '?'}"
                      f"{', encrypted' if net and net.encrypted else ''})")
-        lines.append(f"  {'pair':22} {'loss':>8} {'rtt avg':>9}  {'verdict':20} {'path MTU':>9}  throughput")
+        heading = "loss (recent / all)" if windows else "loss"
+        lines.append(f"  {'pair':22} {heading:>8} {'rtt avg':>9}  {'verdict':20} {'path MTU':>9}  throughput")
         pairs = sorted({(r.src_node, r.dst_node) for r in results if r.network == network}
                        | {(s, d) for (n, _k, s, d) in gaps if n == network})
         by = {(r.kind, r.src_node, r.dst_node): r for r in results if r.network == network}
@@ -194,6 +239,9 @@ def matrix_text(results: list[ProbeResult], snapshot: ClusterSnapshot, coverage:
             if iperf is not None:
                 speed = f"{iperf.bits_per_second / 1e6:.0f} Mbit/s, {iperf.retransmits} retr" \
                     if iperf.bits_per_second else f"error: {iperf.error}"
+            window = (windows or {}).get(network, {}).get((src, dst))
+            if window is not None:  # --watch: the round's loss, then the recent window's and everything's
+                loss += f" ({window.recent_loss_pct:.2f}% / {window.total_loss_pct:.2f}%)"
             lines.append(f"  {src + ' -> ' + dst:22} {loss:>8} {rtt:>9}  {verdict:20} {path:>9}  {speed}")
         holes = [r for r in results if r.network == network and r.kind == "mtu" and net
                  and black_hole(r.path_mtu, net.effective_mtu)]

@@ -180,3 +180,52 @@ def test_with_only_the_manager_reachable_agents_report_through_service_logs(over
     assert len(pings) == 6  # every directed pair, node2 and node3 included as sources
     assert all(r.error == "" and r.sent == 20 and r.received == 20 for r in pings.values()), pings
     wait_for(lambda: probe_remains(overlays) == [], 90, "the probe agents to be gone")
+
+
+def test_watch_shows_loss_within_a_round_of_it_appearing_and_clearing(overlays: Lab):
+    """`probe --watch --json`: one object per round; each result's `loss_pct` is that round's loss (with the
+    window and the cumulative figures beside it), so loss that starts or stops shows in the next round."""
+    lab = overlays
+    proc = _probe_cli("--network", PLAIN, "--kind", "ping", "--count", "200", "--interval", "0.01", "--watch", "0.5",
+                      "--json")
+    rounds: list[dict] = []
+
+    def next_round() -> dict:
+        line = proc.stdout.readline()
+        assert line, proc.stderr.read()
+        rounds.append(json.loads(line))
+        return rounds[-1]
+
+    def first_round_after(moment: float) -> tuple[int, dict]:
+        while True:
+            data = next_round()
+            if all(r["measured_at"] > moment for r in data["results"]):
+                return len(rounds), data
+
+    def node2_loss(data) -> dict:
+        return {(r["src_node"], r["dst_node"]): r["loss_pct"] for r in data["results"] if r["kind"] == "ping"}
+
+    try:
+        next_round()
+        injected_after = len(rounds)
+        lab.fault("node2", "loss", "10")
+        index, data = first_round_after(time.time())
+        assert index <= injected_after + 2  # the round under way, then the next one at the latest
+        loss = node2_loss(data)
+        assert len(loss) == 6, data
+        for (src, dst), pct in loss.items():
+            assert (4 <= pct <= 20) if "node2" in (src, dst) else pct < 2, (src, dst, pct)
+        some = next(r for r in data["results"] if "node2" in (r["src_node"], r["dst_node"]))
+        assert some["cumulative"]["sent"] > some["sent"] and some["window"]["seconds"] == 300
+        cleared_after = len(rounds)
+        lab.fault("node2", "clear")
+        index, data = first_round_after(time.time())
+        assert index <= cleared_after + 2
+        assert all(pct < 1 for pct in node2_loss(data).values()), data
+    finally:
+        lab.fault("node2", "clear")
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    wait_for(lambda: lab.docker("node1", "service", "ls", "-q", "--filter", f"label={PROBE_LABEL}").stdout.strip()
+             == "", 30, "the agents removed on SIGTERM")
