@@ -29,6 +29,7 @@ class Engine:
     role: str = "unknown"  # manager / worker / standalone / unknown
     version: str = ""
     updated_at: float | None = None  # when its data was last collected successfully
+    firewall: str = ""  # the engine's firewall backend (iptables / nftables; API >= 1.49, "" when not reported)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ the fix. No I/O, no Textual.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -50,7 +51,8 @@ def diagnose(
     """Every check; findings sorted by severity (worst first). `underlay_mtus`: node address -> link MTU where
     known (the local NIC through psutil, the lab's nodes)."""
     findings: list[Finding] = []
-    for check in (check_swarm, check_engines, check_nodes, check_tasks, check_task_containers, check_peers):
+    for check in (check_swarm, check_engines, check_nodes, check_tasks, check_task_containers, check_peers,
+                  check_ipam, check_firewall, check_vip_idle, check_node_addresses):
         findings += check(snapshot)
     findings += check_underlay_mtu(snapshot, underlay_mtus or {})
     findings += check_probes(snapshot, probes, thresholds or LossThresholds())
@@ -254,6 +256,123 @@ def check_peers(snapshot: ClusterSnapshot) -> list[Finding]:
                     f"nodes running its tasks: {', '.join(sorted(hostnames[n] for n in active))}",
                     "open 7946/tcp and 7946/udp (gossip) between the nodes", net.name))
     return findings
+
+
+# ------------------------------------------------------------------------------------------------- ipam
+
+IPAM_LOW = 0.8  # share of an overlay's addresses in use that is worth a warning
+
+
+def ipam_usage(snapshot: ClusterSnapshot, net: Network) -> tuple[int, int] | None:
+    """(addresses in use, usable addresses) of an IPv4 overlay: task endpoints (the managers' view), service
+    VIPs, and what the nodes list locally (load balancers, attachable containers); the subnet's network,
+    broadcast and gateway addresses are not usable. None when the subnet is unknown or not IPv4."""
+    try:
+        subnet = ipaddress.ip_network(net.subnet or "", strict=False)
+    except ValueError:
+        return None
+    if subnet.version != 4 or subnet.prefixlen > 30:
+        return None
+    used: set[str] = set()
+    for task in snapshot.tasks:
+        if task.desired_state in ("running", "ready") and task.state not in FAILED | {"complete", "shutdown"}:
+            used.update(a.address.split("/")[0] for a in task.addresses if a.network_id == net.id)
+    for service in snapshot.services:
+        used.update(v.address.split("/")[0] for v in service.vips if v.network_id == net.id)
+    for view in net.views:
+        used.update(e.ipv4.split("/")[0] for e in view.endpoints if e.ipv4)
+    return len(used), subnet.num_addresses - 3
+
+
+def check_ipam(snapshot: ClusterSnapshot) -> list[Finding]:
+    """Overlays running out of addresses: tasks stay in "new" without an address (moby#43052: the managers log
+    "could not allocate IP", the task shows nothing) while the subnet is full or nearly so. A stuck task is laid
+    at its networks that are nearly full; when none is, at every network of its service (any may be the one)."""
+    settled = snapshot.taken_at - 10.0
+    overlays = [n for n in snapshot.networks if n.driver == "overlay" and not n.ingress]
+    usage = {n.id: ipam_usage(snapshot, n) for n in overlays}
+    nearly_full = {nid for nid, u in usage.items() if u is not None and u[0] >= IPAM_LOW * u[1]}
+    networks_of = {s.id: [nid for nid in s.network_ids if nid in usage] for s in snapshot.services}
+    stuck: dict[str, list[Task]] = defaultdict(list)
+    for task in snapshot.tasks:
+        if task.state == "new" and task.desired_state == "running" and not task.addresses \
+                and task.timestamp <= settled and networks_of.get(task.service_id):
+            candidates = [nid for nid in networks_of[task.service_id] if nid in nearly_full]
+            for nid in candidates or networks_of[task.service_id]:
+                stuck[nid].append(task)
+    findings = []
+    for net in overlays:
+        if usage[net.id] is None and net.id not in stuck:
+            continue
+        used, usable = usage[net.id] or (0, 0)
+        evidence = (f"{used} of {usable} usable addresses of {net.subnet} in use" if usage[net.id] else
+                    "address use unknown")
+        if stuck.get(net.id):
+            names = ", ".join(sorted(t.name for t in stuck[net.id])[:5]) + (" ..." if len(stuck[net.id]) > 5 else "")
+            evidence += f"; {len(stuck[net.id])} task(s) stuck in New without an address: {names}"
+        if stuck.get(net.id) or (usage[net.id] and used >= usable):
+            findings.append(Finding(
+                "ipam.exhausted", Severity.ERROR, "network", net.name,
+                f"{net.name} has run out of addresses" + (": tasks cannot start" if stuck.get(net.id) else ""),
+                evidence, f"recreate {net.name} with a larger --subnet (or scale down; every task, every service "
+                "VIP and every node's load balancer takes one address)", net.name))
+        elif net.id in nearly_full:
+            findings.append(Finding(
+                "ipam.low", Severity.WARNING, "network", net.name, f"{net.name} is running out of addresses",
+                evidence, f"plan a larger --subnet for {net.name} before scaling further", net.name))
+    return findings
+
+
+def check_firewall(snapshot: ClusterSnapshot) -> list[Finding]:
+    """Engines on the nftables firewall backend (Engine API >= 1.49): swarm's overlay networking does not
+    support it (Docker 28 documents it as experimental, without swarm)."""
+    hostnames = {n.id: n.hostname for n in snapshot.nodes}
+    on_nft = [e for e in snapshot.engines if e.firewall == "nftables" and e.health is not Health.ERROR]
+    if not on_nft or not snapshot.nodes:
+        return []
+    names = sorted(hostnames.get(e.node_id or "", e.hostname or e.endpoint) for e in on_nft)
+    return [Finding("engine.firewall", Severity.ERROR, "node", name, f"{name}'s engine uses the nftables firewall "
+                    "backend, which swarm does not support", "docker info: FirewallBackend.Driver = nftables",
+                    "run dockerd with the iptables firewall backend (`\"firewall-backend\": \"iptables\"` in "
+                    "daemon.json) on swarm nodes", next((e.node_id or "" for e in on_nft if hostnames.get(
+                        e.node_id or "", e.hostname or e.endpoint) == name), ""))
+            for name in names]
+
+
+def check_vip_idle(snapshot: ClusterSnapshot) -> list[Finding]:
+    """Services reached through a VIP: IPVS drops connections idle for 900 s (moby#37466)."""
+    vip = sorted(s.name for s in snapshot.services if s.endpoint_mode == "vip" and s.vips
+                 and not s.name.startswith("overlaytui-probe-"))
+    if not vip:
+        return []
+    listed = ", ".join(vip[:8]) + (f" and {len(vip) - 8} more" if len(vip) > 8 else "")
+    return [Finding("vip.idle_timeout", Severity.INFO, "swarm", "services", f"{len(vip)} service(s) behind a VIP: "
+                    "long-lived idle connections through it are dropped after 900 s",
+                    f"vip mode: {listed}; IPVS forgets connections idle for 900 s, the client sees a reset later",
+                    "send TCP keepalives more often than every 900 s (e.g. net.ipv4.tcp_keepalive_time=600 in the "
+                    "clients), or use --endpoint-mode dnsrr for services with long-lived connections")]
+
+
+def check_node_addresses(snapshot: ClusterSnapshot) -> list[Finding]:
+    """A peer address that no node advertises: a node sends VXLAN from (or advertises) another address than the
+    one the swarm knows it by (moby#53004, moby#30972); its peers' tunnels point at the wrong place."""
+    known = {n.address for n in snapshot.nodes}
+    hostnames = {n.id: n.hostname for n in snapshot.nodes}
+    strangers: dict[str, set[str]] = defaultdict(set)
+    for net in snapshot.networks:
+        for view in net.views:
+            for peer in view.peers:
+                if peer.address and peer.address not in known:
+                    strangers[peer.address].add(hostnames.get(view.node_id or "", view.engine))
+    if not known:
+        return []
+    return [Finding("node.address", Severity.WARNING, "swarm", address,
+                    f"peers know a node as {address}, which no node advertises",
+                    f"seen in the peer lists of {', '.join(sorted(seen))}; nodes advertise "
+                    f"{', '.join(sorted(known))}",
+                    "set --advertise-addr and --data-path-addr explicitly on the node that uses this address "
+                    "(`docker swarm join --advertise-addr ... --data-path-addr ...`)")
+            for address, seen in sorted(strangers.items())]
 
 
 # ----------------------------------------------------------------------------------------------- underlay
@@ -509,6 +628,18 @@ def check_discovery(results, networks: Mapping[str, Network]) -> list[Finding]:
     for (net_name, _src, _dst), r in results.items():
         if not r.error:
             agents[net_name] += 1
+    seen: dict[str, dict[str, int]] = defaultdict(dict)  # network -> source node -> tasks.<service> count
+    for (net_name, src, _dst), r in results.items():
+        if not r.error and r.resolved_tasks is not None and r.resolved_vip is not None:
+            seen[net_name][src] = r.resolved_tasks
+    for net_name, counts in sorted(seen.items()):
+        if len(set(counts.values())) > 1:
+            findings.append(Finding(
+                "discovery.inconsistent", Severity.WARNING, "network", net_name,
+                f"tasks.<service> resolves differently on different nodes of {net_name}",
+                "addresses per node: " + ", ".join(f"{n} {c}" for n, c in sorted(counts.items())),
+                "the nodes' embedded DNS disagree: check gossip between them (7946/tcp+udp) and restart the "
+                "engine of the node that lags (docker/for-linux#944)", net_name))
     for (net_name, src, _dst), r in sorted(results.items()):
         subject = f"{src} on {net_name}"
         if r.error:

@@ -288,4 +288,6 @@ def parse_identity(raw: Any) -> dict[str, Any]:
         "version": _opt_str(obj.get("ServerVersion")),
         "address": _opt_str(swarm.get("NodeAddr")),
         "swarm_state": _opt_str(swarm.get("LocalNodeState")) or "inactive",
+        # Engine API >= 1.49 (Docker 28): {"Driver": "iptables" | "nftables", "Info": [...]}; absent before
+        "firewall": _opt_str(_opt_dict(obj.get("FirewallBackend")).get("Driver")),
     }

@@ -358,6 +358,7 @@ class DockerSwarmSource:
             role=identity.get("role", "unknown"),
             version=identity.get("version", ""),
             updated_at=state.updated_at,
+            firewall=identity.get("firewall", ""),
         )
 
     def _no_swarm_reason(self) -> str:

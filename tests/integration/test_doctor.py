@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from overlaytui.lab.layout import PROBE_IMAGE
 from tests.helpers import Lab, wait_for
 
 PLAIN, SECURE = "d-plain", "d-secure"
@@ -135,3 +136,24 @@ def test_encrypted_overlay_without_esp(overlays: Lab):
     [esp] = found(findings, "encryption.esp")
     assert code == 2 and esp["subject"] == SECURE and "ESP" in esp["remedy"]
     assert not found(findings, "dataplane.blocked")  # the plain overlay passes: it is the encryption
+
+
+def test_an_overlay_out_of_addresses(overlays: Lab):
+    """A /28 overlay (13 usable addresses) and a service scaled past it: tasks stay in New without an address,
+    which the managers only log; the doctor names the overlay."""
+    lab = overlays
+    lab.docker("node1", "network", "create", "-d", "overlay", "--subnet", "10.250.9.0/28", "d-small")
+    try:
+        lab.docker("node1", "service", "create", "-q", "--detach", "--name", "d-filler", "--replicas", "16",
+                   "--network", "d-small", PROBE_IMAGE)
+
+        def exhausted():
+            code, findings = doctor("--no-probe")
+            return [f for f in found(findings, "ipam.exhausted") if f["subject"] == "d-small"
+                    and "stuck in New" in f["evidence"]]  # full at once; the tasks count as stuck after 10 s
+        [finding] = wait_for(exhausted, 90, "ipam.exhausted on d-small with its stuck tasks", interval=3)
+        assert "13 of 13 usable addresses of 10.250.9.0/28" in finding["evidence"] and "--subnet" in finding["remedy"]
+    finally:
+        lab.docker("node1", "service", "rm", "d-filler", check=False)
+        wait_for(lambda: lab.docker("node1", "network", "rm", "d-small", check=False).returncode == 0, 60,
+                 "d-small to be removable")

@@ -250,3 +250,94 @@ def test_tasks_the_managers_count_as_running_without_a_container_on_their_node(h
     assert "task.no_container" not in checks(diagnose(replace(healthy, containers=containers, tasks=fresh)))
     engines = tuple(replace(e, health=Health.ERROR) if e.node_id == node.id else e for e in healthy.engines)
     assert "task.no_container" not in checks(diagnose(replace(healthy, containers=containers, engines=engines)))
+
+
+# ------------------------------------------------------------------------------ what operators report most
+
+
+def _small_overlay(healthy, prefix: int):
+    net = next(n for n in healthy.networks if n.name == "backend")
+    return replace(healthy, networks=tuple(replace(n, subnet=f"10.9.0.0/{prefix}") if n is net else n
+                                           for n in healthy.networks)), net
+
+
+def test_ipam_exhausted_low_and_quiet(healthy):
+    from overlaytui.analysis.findings import check_ipam, ipam_usage
+
+    used, usable = ipam_usage(healthy, next(n for n in healthy.networks if n.name == "backend"))
+    assert usable == 253 and 0 < used < usable  # the demo's /24: tasks, VIPs and local endpoints counted once
+    assert check_ipam(healthy) == []
+    full, net = _small_overlay(healthy, 32 - max(2, (used + 2).bit_length()))  # the smallest subnet that fits
+    found = check_ipam(full)
+    assert [f.check for f in found] in (["ipam.low"], ["ipam.exhausted"]) and found[0].subject == "backend"
+    tiny, _ = _small_overlay(healthy, 29)  # 5 usable addresses: fewer than in use
+    [exhausted] = check_ipam(tiny)
+    assert exhausted.check == "ipam.exhausted" and exhausted.severity is Severity.ERROR
+    assert f"{used} of 5 usable addresses of 10.9.0.0/29" in exhausted.evidence
+
+
+def test_ipam_tasks_stuck_in_new_without_an_address(healthy):
+    from overlaytui.analysis.findings import check_ipam
+
+    net = next(n for n in healthy.networks if n.name == "backend")
+    service = next(s for s in healthy.services if net.id in s.network_ids)
+    task = next(t for t in healthy.tasks if t.service_id == service.id)
+    stuck = replace(task, id="stuck", state="new", addresses=(), timestamp=healthy.taken_at - 60, container_id=None)
+    fresh = replace(stuck, id="fresh", timestamp=healthy.taken_at - 1)
+    # nothing nearly full: laid at every overlay of the service (any may be the one)
+    found = check_ipam(replace(healthy, tasks=(*healthy.tasks, stuck, fresh)))
+    names = {n.id: n.name for n in healthy.networks}
+    assert sorted(f.subject for f in found) == sorted(names[i] for i in service.network_ids if names[i] != "ingress")
+    assert all(f.check == "ipam.exhausted" and "1 task(s) stuck in New" in f.evidence for f in found)
+    # backend nearly full: laid at backend alone
+    small, _ = _small_overlay(healthy, 29)
+    used = [f for f in check_ipam(replace(small, tasks=(*small.tasks, stuck))) if f.check == "ipam.exhausted"]
+    assert [f.subject for f in used] == ["backend"] and "stuck in New" in used[0].evidence
+    assert check_ipam(replace(healthy, tasks=(*healthy.tasks, fresh))) == []  # a task just created: not yet
+
+
+def test_firewall_backend(healthy):
+    from overlaytui.analysis.findings import check_firewall
+
+    nft = tuple(replace(e, firewall="nftables") if e.hostname == "node2" else replace(e, firewall="iptables")
+                for e in healthy.engines)
+    [found] = check_firewall(replace(healthy, engines=nft))
+    assert (found.check, found.subject, found.severity) == ("engine.firewall", "node2", Severity.ERROR)
+    assert "iptables" in found.remedy
+    assert check_firewall(healthy) == []  # not reported (API < 1.49): nothing said
+    assert check_firewall(replace(healthy, engines=tuple(replace(e, firewall="iptables") for e in healthy.engines))
+                          ) == []
+
+
+def test_vip_idle_timeout_is_info_and_names_the_vip_services(healthy):
+    from overlaytui.analysis.findings import check_vip_idle
+
+    [found] = check_vip_idle(healthy)
+    vip = sorted(s.name for s in healthy.services if s.endpoint_mode == "vip" and s.vips)
+    assert found.severity is Severity.INFO and "900 s" in found.summary and vip[0] in found.evidence
+    assert "keepalive" in found.remedy and "dnsrr" in found.remedy
+    dnsrr = tuple(replace(s, endpoint_mode="dnsrr", vips=()) for s in healthy.services)
+    assert check_vip_idle(replace(healthy, services=dnsrr)) == []
+
+
+def test_a_peer_address_no_node_advertises(healthy):
+    from overlaytui.analysis.findings import check_node_addresses
+    from overlaytui.model import Peer
+
+    assert check_node_addresses(healthy) == []
+    net = next(n for n in healthy.networks if n.views)
+    view = replace(net.views[0], peers=(*net.views[0].peers, Peer("abc", "192.168.99.7")))
+    odd = replace(healthy, networks=tuple(replace(n, views=(view, *n.views[1:])) if n is net else n
+                                          for n in healthy.networks))
+    [found] = check_node_addresses(odd)
+    assert found.check == "node.address" and found.subject == "192.168.99.7" and "--data-path-addr" in found.remedy
+
+
+def test_discovery_inconsistent_between_nodes(healthy):
+    def disc(src, tasks):
+        return ProbeResult("discovery", "frontend", src, "node1" if src != "node1" else "node2", 1.0,
+                           resolved_vip="10.0.0.2", resolved_tasks=tasks, vip_answers=True, task_answers=True)
+    same = [disc("node1", 5), disc("node2", 5), disc("node3", 5)]
+    assert "discovery.inconsistent" not in checks(diagnose(healthy, same))
+    [found] = [f for f in diagnose(healthy, [*same[:2], disc("node3", 3)]) if f.check == "discovery.inconsistent"]
+    assert found.subject == "frontend" and "node3 3" in found.evidence and "node1 5" in found.evidence
