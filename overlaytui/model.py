@@ -157,6 +157,7 @@ class Network:
     labels: tuple[tuple[str, str], ...] = ()
     views: tuple[NetworkView, ...] = ()  # per node, where active
     engine: str | None = None  # local networks: the engine they belong to
+    ipam_status: tuple[int, int] | None = None  # (IPs in use or reserved, still available): API >= 1.52 only
 
     @property
     def effective_mtu(self) -> int | None:

@@ -267,6 +267,9 @@ def ipam_usage(snapshot: ClusterSnapshot, net: Network) -> tuple[int, int] | Non
     """(addresses in use, usable addresses) of an IPv4 overlay: task endpoints (the managers' view), service
     VIPs, and what the nodes list locally (load balancers, attachable containers); the subnet's network,
     broadcast and gateway addresses are not usable. None when the subnet is unknown or not IPv4."""
+    if net.ipam_status is not None:  # the engine's own count (API >= 1.52): reserved addresses included
+        in_use, available = net.ipam_status
+        return in_use, in_use + available
     try:
         subnet = ipaddress.ip_network(net.subnet or "", strict=False)
     except ValueError:

@@ -223,6 +223,10 @@ def parse_network(raw: Any, engine: str | None = None) -> Network:
     ipv4 = next((c for c in ipam if ":" not in _opt_str(c.get("Subnet"))), ipam[0] if ipam else {})
     vni = _opt_str(options.get("com.docker.network.driver.overlay.vxlanid_list")).split(",")[0]
     scope = _opt_str(obj.get("Scope")) or "local"
+    # Engine API >= 1.52: Status.IPAM.Subnets{CIDR: {IPsInUse, DynamicIPsAvailable}} (the engine's own count)
+    subnets = _opt_dict(_opt_dict(_opt_dict(obj.get("Status")).get("IPAM")).get("Subnets"))
+    status = _opt_dict(subnets.get(_opt_str(ipv4.get("Subnet"))))
+    in_use, available = _opt_int(status.get("IPsInUse")), _opt_int(status.get("DynamicIPsAvailable"))
     return Network(
         id=network_id,
         name=name,
@@ -238,6 +242,7 @@ def parse_network(raw: Any, engine: str | None = None) -> Network:
         internal=obj.get("Internal") is True,
         labels=_labels(obj.get("Labels")),
         engine=engine if scope == "local" else None,
+        ipam_status=(in_use, available) if in_use is not None and available is not None else None,
     )
 
 
