@@ -453,14 +453,18 @@ def check_probes(snapshot: ClusterSnapshot, probes: Sequence[ProbeResult], thres
         if net is not None and not net.encrypted:
             plain_silent[tuple(sorted((src, dst)))].append(_silent(r))
     blocked = {pair for pair, silent in plain_silent.items() if silent and all(silent) and set(pair) <= ready}
+    per_pair = {}
     for a, b in sorted(blocked):
         overlays = sorted({n for (n, s, d) in pings if {s, d} == {a, b} and not networks[n].encrypted})
-        findings.append(Finding(
+        per_pair[(a, b)] = Finding(
             "dataplane.blocked", Severity.ERROR, "pair", f"{a} <-> {b}",
             f"no overlay traffic between {a} and {b} although both are Ready",
             f"100 % loss both ways on every plain overlay probed ({', '.join(overlays)})",
-            "open 4789/udp (VXLAN data) and 7946/tcp+udp (gossip) between the two nodes"))
-    findings += _encryption(pings, networks, ready)
+            "open 4789/udp (VXLAN data) and 7946/tcp+udp (gossip) between the two nodes")
+    findings += _explain_blocked(per_pair, {n.hostname: n.id for n in snapshot.nodes})
+    esp = _encryption(pings, networks, ready)
+    findings += esp
+    esp_networks = {name for f in esp for name in f.subject.split(", ")}
     bad: dict[tuple[str, str, str], Finding] = {}
     loss_of: dict[tuple[str, str, str], float] = {}
     failed: dict[str, list[ProbeResult]] = {}  # error -> the pings that failed with it
@@ -468,8 +472,7 @@ def check_probes(snapshot: ClusterSnapshot, probes: Sequence[ProbeResult], thres
         net = networks.get(net_name)
         if tuple(sorted((src, dst))) in blocked and net is not None and not net.encrypted:
             continue
-        if net is not None and net.encrypted and _silent(r) and any(f.check == "encryption.esp"
-                                                                     and f.subject_key == net_name for f in findings):
+        if net is not None and net.encrypted and _silent(r) and net_name in esp_networks:
             continue  # explained by the ESP finding
         subject = f"{src} -> {dst} on {net_name}"
         if r.error:
@@ -673,23 +676,50 @@ def check_discovery(results, networks: Mapping[str, Network]) -> list[Finding]:
 
 
 def _encryption(pings, networks: Mapping[str, Network], ready: set[str]) -> list[Finding]:
-    """Encrypted overlays silent between nodes while plain overlays pass between the same nodes."""
-    findings = []
+    """Encrypted overlays silent between nodes while plain overlays pass between the same nodes: one finding
+    for all of them (ESP is the kernel's and the firewall's, not one overlay's)."""
     passing = {tuple(sorted((s, d))) for (n, s, d), r in pings.items()
                if networks.get(n) is not None and not networks[n].encrypted and r.received > 0}
-    for name, net in networks.items():
+    explained: dict[str, int] = {}
+    for name, net in sorted(networks.items()):
         if not net.encrypted:
             continue
         silent = [(s, d) for (n, s, d), r in pings.items() if n == name and _silent(r) and {s, d} <= ready]
-        explained = [p for p in silent if tuple(sorted(p)) in passing]
-        if explained:
-            findings.append(Finding(
-                "encryption.esp", Severity.ERROR, "network", name,
-                f"encrypted overlay {name} drops all traffic between nodes",
-                f"{len(explained)} node pair(s) at 100 % loss on {name} while plain overlays pass between them",
-                "allow IPsec ESP (IP protocol 50) between the nodes, and check that the kernel has xfrm/esp4 "
-                "(e.g. `modprobe esp4`); or use a plain overlay", name))
-    return findings
+        count = sum(1 for p in silent if tuple(sorted(p)) in passing)
+        if count:
+            explained[name] = count
+    if not explained:
+        return []
+    names = ", ".join(explained)
+    plural = len(explained) > 1
+    return [Finding(
+        "encryption.esp", Severity.ERROR, "network", names,
+        f"encrypted overlay{'s' if plural else ''} {names} drop{'' if plural else 's'} all traffic between nodes",
+        "; ".join(f"{n}: {c} node pair(s) at 100 % loss" for n, c in explained.items())
+        + " while plain overlays pass between the same nodes",
+        "allow IPsec ESP (IP protocol 50) between the nodes, and check that the kernel has xfrm/esp4 "
+        "(e.g. `modprobe esp4`); or use a plain overlay", next(iter(explained)))]
+
+
+def _explain_blocked(per_pair: Mapping[tuple[str, str], Finding], node_ids: Mapping[str, str]) -> list[Finding]:
+    """Blocked pairs that share one node (with two or more peers) are that node cut off: one finding."""
+    remaining = set(per_pair)
+    found = []
+    while remaining:
+        counts = {n: [p for p in remaining if n in p] for n in {n for p in remaining for n in p}}
+        node, pairs = max(sorted(counts.items()), key=lambda kv: len(kv[1]))
+        if len(pairs) < 2:
+            break
+        remaining -= set(pairs)
+        peers = sorted({n for p in pairs for n in p} - {node})
+        found.append(Finding(
+            "dataplane.blocked", Severity.ERROR, "node", node,
+            f"{node} is cut off from the overlays' data plane: no traffic with {', '.join(peers)}",
+            f"100 % loss both ways on every plain overlay between {node} and {len(peers)} Ready node(s)",
+            f"open 4789/udp (VXLAN data) and 7946/tcp+udp (gossip) to and from {node} (its firewall, a security "
+            "group, the network between it and the others)", node_ids.get(node, ""),
+            tuple(per_pair[p] for p in sorted(pairs))))
+    return found + [per_pair[p] for p in sorted(remaining)]
 
 
 def _mtu(mtus, networks: Mapping[str, Network], node_ids: Mapping[str, str] | None = None) -> list[Finding]:

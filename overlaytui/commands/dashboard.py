@@ -32,6 +32,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                        help="image of the probe agents (default nicolaka/netshoot; the lab's image with --lab)")
     group.add_argument("--probe-iperf", action="store_true",
                        help="also measure throughput (iperf3, 3 s per pair) every 10th probe round: opt-in, low duty")
+    group.add_argument("--probe-window", type=bounded(float, 0.1, 1440, " min"), default=5.0, metavar="MIN",
+                       help="the Loss pane's recent window, in minutes (default 5): beside each pair's last round "
+                            "and everything since probing started")
     group.add_argument("--probe-every", type=bounded(float, 1, 86400, " s"), default=30.0, metavar="S",
                        help="seconds between probe rounds (default 30; a round takes about 20 s)")
     add_endpoint_flags(parser)
@@ -78,7 +81,7 @@ def main(args: argparse.Namespace) -> int:
     probe_image = args.probe_image or (LAB_IMAGE if args.lab else DEFAULT_IMAGE)
     app = OverlayApp(source, source_label=label, interval=args.interval, reconcile=args.reconcile, config=config,
                      theme=args.theme, probe_settings=ProbeSettings(
-                         image=probe_image, start=args.probe, iperf_every_rounds=10,
+                         image=probe_image, start=args.probe, iperf_every_rounds=10, window_s=args.probe_window * 60,
                          kinds=("ping", "mtu", "discovery", *(("iperf",) if args.probe_iperf else ()))),
                      probe_every=args.probe_every, freeze_gc=True)
     app.run()

@@ -72,6 +72,10 @@ class FindingsPane(Widget):
         detail.append(finding.evidence + "\n")
         detail.append("fix: ", style="bold")
         detail.append(finding.remedy)
+        if finding.details:  # a root cause: the per-pair findings it explains, right here
+            detail.append(f"\nexplains {len(finding.details)}: ", style="bold")
+            detail.append("; ".join(f"{d.subject}: {d.summary}" for d in finding.details[:12])
+                          + (" …" if len(finding.details) > 12 else ""))
         self.query_one("#finding-detail", Static).update(detail)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -341,3 +341,29 @@ def test_discovery_inconsistent_between_nodes(healthy):
     assert "discovery.inconsistent" not in checks(diagnose(healthy, same))
     [found] = [f for f in diagnose(healthy, [*same[:2], disc("node3", 3)]) if f.check == "discovery.inconsistent"]
     assert found.subject == "frontend" and "node3 3" in found.evidence and "node1 5" in found.evidence
+
+
+def test_a_node_cut_off_from_everyone_is_one_blocked_finding(healthy):
+    probes = all_pairs(healthy, "frontend") + all_pairs(healthy, "backend")
+    cut = [ping(p.network, p.src_node, p.dst_node, received=0, rtt=None) if "node5" in (p.src_node, p.dst_node)
+           else p for p in probes]
+    [found] = [f for f in diagnose(healthy, cut) if f.check == "dataplane.blocked"]
+    node5 = next(n for n in healthy.nodes if n.hostname == "node5")
+    assert (found.subject, found.subject_key, len(found.details)) == ("node5", node5.id, 4)
+    assert "node1, node2, node3, node4" in found.summary
+    assert not [f for f in diagnose(healthy, cut) if f.check.startswith("loss.")]  # explained, not loss
+
+
+def test_every_silent_encrypted_overlay_is_one_esp_finding(healthy):
+    import dataclasses
+
+    second = dataclasses.replace(next(n for n in healthy.networks if n.name == "payments-secure"), id="sec2",
+                                 name="secure-two")
+    snap = replace(healthy, networks=(*healthy.networks, second))
+    plain = all_pairs(snap, "frontend", sent=50, received=50)
+    silent = [ping(net, p.src_node, p.dst_node, sent=50, received=0, rtt=None) for net in ("payments-secure",
+                                                                                          "secure-two")
+              for p in all_pairs(snap, "frontend")]
+    [esp] = [f for f in diagnose(snap, plain + silent) if f.check == "encryption.esp"]
+    assert esp.subject == "payments-secure, secure-two" and "drop all traffic" in esp.summary
+    assert "loss.bad" not in checks(diagnose(snap, plain + silent))
