@@ -367,3 +367,17 @@ def test_every_silent_encrypted_overlay_is_one_esp_finding(healthy):
     [esp] = [f for f in diagnose(snap, plain + silent) if f.check == "encryption.esp"]
     assert esp.subject == "payments-secure, secure-two" and "drop all traffic" in esp.summary
     assert "loss.bad" not in checks(diagnose(snap, plain + silent))
+
+
+def test_ipam_low_from_the_engines_own_count(healthy):
+    from overlaytui.analysis.findings import check_ipam
+
+    def with_status(in_use, available):
+        return replace(healthy, networks=tuple(replace(n, ipam_status=(in_use, available)) if n.name == "backend"
+                                               else n for n in healthy.networks))
+    [low] = check_ipam(with_status(85, 15))
+    assert (low.check, low.subject, low.severity) == ("ipam.low", "backend", Severity.WARNING)
+    assert "85 of 100 usable addresses" in low.evidence
+    [full] = check_ipam(with_status(100, 0))
+    assert full.check == "ipam.exhausted"
+    assert check_ipam(with_status(79, 21)) == []
