@@ -555,9 +555,8 @@ def _best_explanation(remaining, bad, measured):
     candidates = []
     for node in sorted({n for (_net, s, d) in remaining for n in (s, d)}):
         covered = {key for key in remaining if node in key[1:]}
-        through = {key for key in measured if node in key[1:]}
         peers = {n for key in covered for n in key[1:]} - {node}  # one peer only: that is a path, not a node
-        if len(peers) >= 2 and len({k for k in bad if node in k[1:]}) >= EXPLAINS * len(through):
+        if len(peers) >= 2 and _node_explains(node, bad, measured):
             candidates.append((len(covered), 1, "node", node, covered))
     for net in sorted({key[0] for key in remaining}):
         covered = {key for key in remaining if key[0] == net}
@@ -570,6 +569,15 @@ def _best_explanation(remaining, bad, measured):
         return None
     _count, _rank, kind, what, covered = max(candidates, key=lambda c: (c[0], c[1]))
     return kind, what, covered
+
+
+def _node_explains(node: str, bad: set, measured: set) -> bool:
+    """Most of the node's measured pairs are bad: all of them, or those towards it, or those from it."""
+    for side in (slice(1, 3), slice(2, 3), slice(1, 2)):  # either end, destination, source
+        ours = {k for k in measured if node in k[side]}
+        if ours and len({k for k in bad if node in k[side]}) >= EXPLAINS * len(ours):
+            return True
+    return False
 
 
 def _pairs_text(keys, loss_of, limit: int = 8) -> str:

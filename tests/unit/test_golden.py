@@ -103,3 +103,70 @@ def test_findings_on_constructed_probe_results():
     underlay = {n.address: (1400 if n.hostname == "node3" else 1500) for n in snapshot.nodes}
     check("findings-constructed.json",
           findings_of(snapshot, probes, thresholds=LossThresholds(), underlay_mtus=underlay))
+
+
+def _five_nodes():
+    clock = [1_800_000_000.0]
+    source = DemoSource("healthy", seed=2, clock=lambda: clock[0])
+    clock[0] += 40
+    asyncio.run(source.start())
+    return source.snapshot()
+
+
+def _pings(snapshot, nets, lost_of, sent=2000):
+    hosts = [n.hostname for n in snapshot.nodes]
+    return [ProbeResult("ping", net, a, b, 0.0, sent=sent, received=sent - lost_of(net, a, b), rtt_avg_ms=0.3)
+            for net in nets for a in hosts for b in hosts if a != b]
+
+
+ROOT_CAUSES = {
+    # 5 % through node4 on both plain overlays: one node finding
+    "node": lambda net, a, b: 100 if "node4" in (a, b) else 0,
+    # only frontend loses, everywhere: one overlay finding
+    "network": lambda net, a, b: 60 if net == "frontend" else 0,
+    # one path both ways, and one single direction elsewhere: a path finding and a pair finding
+    "paths": lambda net, a, b: 80 if {a, b} == {"node1", "node2"} else 40 if (a, b) == ("node3", "node5") else 0,
+    # node5 cut off everywhere: one blocked finding
+    "blocked": lambda net, a, b: 2000 if "node5" in (a, b) else 0,
+    # only towards node2: the direction is named
+    "towards": lambda net, a, b: 100 if b == "node2" else 0,
+}
+
+
+@pytest.mark.parametrize("case", sorted(ROOT_CAUSES))
+def test_root_cause_findings(case):
+    snapshot = _five_nodes()
+    probes = _pings(snapshot, ("frontend", "backend"), ROOT_CAUSES[case])
+    check(f"root-cause-{case}.json", findings_of(snapshot, probes))
+
+
+def test_operator_checks_together():
+    """IPAM near full and exhausted, an nftables engine, a stranger peer, inconsistent discovery, an MTU black
+    hole through a node with a small underlay, and silent encrypted overlays, in one snapshot."""
+    from dataclasses import replace
+
+    from overlaytui.model import Peer
+
+    snapshot = _five_nodes()
+    networks = []
+    for net in snapshot.networks:
+        if net.name == "frontend":
+            net = replace(net, ipam_status=(90, 10))
+        elif net.name == "backend":
+            net = replace(net, ipam_status=(50, 0))
+        if net.views:
+            view = net.views[0]
+            net = replace(net, views=(replace(view, peers=(*view.peers, Peer("x", "192.168.7.7"))), *net.views[1:]))
+        networks.append(net)
+    engines = tuple(replace(e, firewall="nftables" if e.hostname == "node3" else "iptables") for e in snapshot.engines)
+    snapshot = replace(snapshot, networks=tuple(networks), engines=engines)
+    hosts = [n.hostname for n in snapshot.nodes]
+    probes = [ProbeResult("mtu", net, a, b, 0.0, path_mtu=1350 if "node2" in (a, b) else 1450)
+              for net in ("frontend", "backend") for a in hosts for b in hosts if a != b]
+    probes += _pings(snapshot, ("frontend",), lambda net, a, b: 0)
+    probes += _pings(snapshot, ("payments-secure",), lambda net, a, b: 2000)
+    probes += [ProbeResult("discovery", "frontend", h, "node1" if h != "node1" else "node2", 0.0,
+                           resolved_vip="10.0.0.2", resolved_tasks=5 if h != "node4" else 3, vip_answers=True,
+                           task_answers=True) for h in hosts]
+    underlay = {n.address: 1400 if n.hostname == "node2" else 1500 for n in snapshot.nodes}
+    check("operator-checks.json", findings_of(snapshot, probes, underlay_mtus=underlay))
