@@ -322,8 +322,9 @@ class ProbeResult:
 
     @property
     def measured(self) -> bool:
-        """The probe ran and measured something (an error result is never input to a verdict)."""
-        return not self.error
+        """The probe ran and measured something (an error result is never input to a verdict, nor is a ping
+        that sent no packet)."""
+        return not self.error and not (self.kind == "ping" and self.sent <= 0)
 
 
 @dataclass(frozen=True)

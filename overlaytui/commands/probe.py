@@ -222,8 +222,8 @@ def matrix_text(results: list[ProbeResult], snapshot: ClusterSnapshot, coverage:
             ping, mtu, iperf = (by.get((k, src, dst)) for k in ("ping", "mtu", "iperf"))
             loss = rtt = verdict = path = speed = "-"
             if ping is not None:
-                if ping.error:
-                    verdict = f"error: {ping.error}"
+                if not ping.measured:
+                    verdict = f"error: {ping.error or 'no packet sent'}"
                 else:
                     loss = f"{ping.loss_pct:.2f}%"
                     rtt = f"{ping.rtt_avg_ms:.2f}ms" if ping.rtt_avg_ms is not None else "-"

@@ -185,9 +185,11 @@ def _cell(ping: ProbeResult | None, mtu: ProbeResult | None, expected_mtu: int |
         return text("not measured" if gap else "-", colors.muted)
     if ping.error:
         return text(f"✖ {ping.error}", f"bold {colors.bad}")
+    now_pct = window.round_loss_pct if window is not None else ping.loss_pct
+    if now_pct is None:  # no packet sent: nothing measured, no figure
+        return text("not measured", colors.muted)
     lost = ping.sent - ping.received
     verdict = judge_loss(lost, ping.sent, view.thresholds)
-    now_pct = window.round_loss_pct if window is not None else ping.loss_pct
     total = judge_loss(window.total_sent - window.total_received, window.total_sent, view.thresholds) \
         if window is not None else verdict
     cell = Text(no_wrap=True)
