@@ -43,5 +43,3 @@ def bounded(kind: type, low: float, high: float, unit: str = "") -> Callable[[st
         return value
     return parse
 
-
-SECONDS = "s"
