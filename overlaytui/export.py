@@ -7,7 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from .analysis.netio import Throughput, aggregate, by_network, coverage_line, partial_totals
-from .model import ClusterSnapshot, Health
+from .model import ClusterSnapshot, Health, natural_key, natural_sorted
 
 SCHEMA = "overlaytui.snapshot/1"
 
@@ -15,7 +15,7 @@ SCHEMA = "overlaytui.snapshot/1"
 def _throughput(values: dict[str, Throughput], partial: set[str]) -> dict[str, dict[str, float]]:
     return {k: {"rx_bytes_per_s": round(v.rx, 1), "tx_bytes_per_s": round(v.tx, 1), "containers": v.containers,
                 "partial": k in partial}
-            for k, v in sorted(values.items())}
+            for k, v in sorted(values.items(), key=lambda kv: natural_key(kv[0]))}
 
 
 def snapshot_to_dict(snapshot: ClusterSnapshot) -> dict[str, Any]:
@@ -35,9 +35,10 @@ def snapshot_to_dict(snapshot: ClusterSnapshot) -> dict[str, Any]:
     hostnames = {n.id: n.hostname for n in snapshot.nodes}
     gaps = snapshot.unmeasured_nodes
     data["coverage"] = {
-        "stats_nodes_measured": sorted(hostnames[n.id] for n in snapshot.nodes if n.id not in gaps),
+        "stats_nodes_measured": natural_sorted(hostnames[n.id] for n in snapshot.nodes if n.id not in gaps),
         "stats_nodes_missing": [{"node": hostnames.get(n, n), "node_id": n, "reason": why}
-                                for n, why in sorted(gaps.items(), key=lambda kv: hostnames.get(kv[0], kv[0]))],
+                                for n, why in sorted(gaps.items(),
+                                                     key=lambda kv: natural_key(hostnames.get(kv[0], kv[0])))],
         "complete": not gaps,
         "summary": coverage_line(snapshot) or f"stats from all {len(snapshot.nodes)} nodes",
     }
@@ -98,7 +99,7 @@ def summary_text(snapshot: ClusterSnapshot) -> str:
     if snapshot.tasks:
         add("\nTASKS (desired running; like `docker service ps`)")
         hostnames = {n.id: n.hostname for n in snapshot.nodes}
-        for t in sorted(snapshot.tasks, key=lambda t: (t.service_name, t.slot or 0, t.node_id or "")):
+        for t in sorted(snapshot.tasks, key=lambda t: (natural_key(t.service_name), t.slot or 0, t.node_id or "")):
             if t.desired_state not in ("running", "ready"):
                 continue
             where = hostnames.get(t.node_id or "", t.node_id or "-")
@@ -113,7 +114,7 @@ def summary_text(snapshot: ClusterSnapshot) -> str:
             mtu = f"MTU {n.effective_mtu}" + (f" (configured {n.configured_mtu})" if n.configured_mtu else "")
             flags = " ".join(f for f, on in (("encrypted", n.encrypted), ("attachable", n.attachable),
                                               ("ingress", n.ingress), ("internal", n.internal)) if on)
-            peers = sorted({hostnames_by_addr.get(p.address, p.address) for v in n.views for p in v.peers})
+            peers = natural_sorted({hostnames_by_addr.get(p.address, p.address) for v in n.views for p in v.peers})
             services = ", ".join(s.name + (f" vip {s.vip}" if s.vip else " dnsrr") for s in n.services)
             add(f"  {n.name:14} {n.subnet or '-':16} gw {n.gateway or '-':14} VNI {n.vni or '-':<6} {mtu}  {flags}")
             add(f"  {'':14} peers: {', '.join(peers) or '-'}   services: {services or '-'}")
@@ -122,7 +123,7 @@ def summary_text(snapshot: ClusterSnapshot) -> str:
     if netio:
         partial = partial_totals(snapshot)["network"]
         add("\nNETIO PER NETWORK " + (f"(PARTIAL: {coverage_line(snapshot)})" if partial else "(all nodes)"))
-        for name, t in sorted(netio.items()):
+        for name, t in sorted(netio.items(), key=lambda kv: natural_key(kv[0])):
             mark = "  PARTIAL" if name in partial else ""
             add(f"  {name:16} rx {human_rate(t.rx):>12}  tx {human_rate(t.tx):>12}  ({t.containers} containers)"
                 f"{mark}")

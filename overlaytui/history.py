@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from .analysis.netio import NetIOSums, sums
-from .model import ClusterSnapshot
+from .model import ClusterSnapshot, natural_key
 
 DIMENSIONS = ("node", "service", "network")
 
@@ -151,7 +151,7 @@ class History:
             if dim == dimension and series.size:
                 latest = series.latest()
                 names.append((name, latest.rx + latest.tx))
-        return [name for name, _ in sorted(names, key=lambda item: (-item[1], item[0]))]
+        return [name for name, _ in sorted(names, key=lambda item: (-item[1], natural_key(item[0])))]
 
     def container(self, container_id: str) -> list[Point]:
         ring = self._containers.get(container_id)

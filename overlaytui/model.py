@@ -6,9 +6,37 @@ Times are Unix seconds (float). Rates are bytes per second computed from two cou
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> tuple:
+    """The order people count in: node2 before node10, svc-9 before svc-10 (case-insensitive; the name itself
+    breaks ties, so node02 and node2 keep a stable order). Digit runs compare by length then digits, never
+    through int(): a hostile name with thousands of digits sorts without the int-size limit."""
+    parts = _DIGITS.split(name.casefold())
+    key: list = []
+    for i, part in enumerate(parts):
+        if i % 2:
+            digits = part.lstrip("0") or "0"
+            key.append((len(digits), digits))
+        else:
+            key.append(part)
+    return tuple(key), name
+
+
+def natural_sorted(names: Iterable[str]) -> list[str]:
+    return sorted(names, key=natural_key)
+
+
+def natural_tuple(values: tuple) -> tuple:
+    """Keys such as (network, src, dst) in natural order: each text part by `natural_key`."""
+    return tuple(natural_key(v) if isinstance(v, str) else v for v in values)
 
 
 class Health(StrEnum):
@@ -183,7 +211,7 @@ class Network:
                 known = merged.get(svc.name)
                 if known is None or len(svc.tasks) > len(known.tasks):
                     merged[svc.name] = svc
-        return tuple(merged[name] for name in sorted(merged))
+        return tuple(merged[name] for name in sorted(merged, key=natural_key))
 
 
 @dataclass(frozen=True)

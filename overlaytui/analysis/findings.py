@@ -10,7 +10,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import IntEnum
 
-from ..model import ClusterSnapshot, Health, Network, ProbeResult, Service, Task
+from ..model import (
+    ClusterSnapshot,
+    Health,
+    Network,
+    ProbeResult,
+    Service,
+    Task,
+    natural_key,
+    natural_sorted,
+    natural_tuple,
+)
 from .thresholds import LossThresholds, Verdict, judge_loss
 
 PENDING = {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
@@ -56,7 +66,7 @@ def diagnose(
         findings += check(snapshot)
     findings += check_underlay_mtu(snapshot, underlay_mtus or {})
     findings += check_probes(snapshot, probes, thresholds or LossThresholds())
-    return sorted(merge_mtu(findings), key=lambda f: (-f.severity, f.check, f.subject))
+    return sorted(merge_mtu(findings), key=lambda f: (-f.severity, f.check, natural_key(f.subject)))
 
 
 def worst(findings: Iterable[Finding]) -> Severity:
@@ -211,7 +221,7 @@ def check_task_containers(snapshot: ClusterSnapshot) -> list[Finding]:
     findings = []
     for node_id, tasks in ghosts.items():
         host = hostnames.get(node_id, node_id)
-        names = ", ".join(sorted(t.name for t in tasks)[:5]) + (f" and {len(tasks) - 5} more" if len(tasks) > 5
+        names = ", ".join(natural_sorted(t.name for t in tasks)[:5]) + (f" and {len(tasks) - 5} more" if len(tasks) > 5
                                                                  else "")
         findings.append(Finding(
             "task.no_container", Severity.WARNING, "node", host,
@@ -246,14 +256,14 @@ def check_peers(snapshot: ClusterSnapshot) -> list[Finding]:
             if view.node_id not in active:
                 continue
             seen = {p.address for p in view.peers}  # a peer list may name more: fresh tasks are not counted
-            missing = sorted(by_address.get(a, a) for a in expected - seen)
+            missing = natural_sorted(by_address.get(a, a) for a in expected - seen)
             if missing:
                 me = hostnames.get(view.node_id or "", view.engine)
                 findings.append(Finding(
                     "network.peers", Severity.WARNING, "network", f"{net.name} on {me}",
                     f"{me} does not know {', '.join(missing)} as peers on {net.name}",
-                    f"peers seen by {me}: {', '.join(sorted(by_address.get(a, a) for a in seen)) or 'none'}; "
-                    f"nodes running its tasks: {', '.join(sorted(hostnames[n] for n in active))}",
+                    f"peers seen by {me}: {', '.join(natural_sorted(by_address.get(a, a) for a in seen)) or 'none'}; "
+                    f"nodes running its tasks: {', '.join(natural_sorted(hostnames[n] for n in active))}",
                     "open 7946/tcp and 7946/udp (gossip) between the nodes", net.name))
     return findings
 
@@ -311,7 +321,8 @@ def check_ipam(snapshot: ClusterSnapshot) -> list[Finding]:
         evidence = (f"{used} of {usable} usable addresses of {net.subnet} in use" if usage[net.id] else
                     "address use unknown")
         if stuck.get(net.id):
-            names = ", ".join(sorted(t.name for t in stuck[net.id])[:5]) + (" ..." if len(stuck[net.id]) > 5 else "")
+            more = " ..." if len(stuck[net.id]) > 5 else ""
+            names = ", ".join(natural_sorted(t.name for t in stuck[net.id])[:5]) + more
             evidence += f"; {len(stuck[net.id])} task(s) stuck in New without an address: {names}"
         if stuck.get(net.id) or (usage[net.id] and used >= usable):
             findings.append(Finding(
@@ -333,7 +344,7 @@ def check_firewall(snapshot: ClusterSnapshot) -> list[Finding]:
     on_nft = [e for e in snapshot.engines if e.firewall == "nftables" and e.health is not Health.ERROR]
     if not on_nft or not snapshot.nodes:
         return []
-    names = sorted(hostnames.get(e.node_id or "", e.hostname or e.endpoint) for e in on_nft)
+    names = natural_sorted(hostnames.get(e.node_id or "", e.hostname or e.endpoint) for e in on_nft)
     return [Finding("engine.firewall", Severity.ERROR, "node", name, f"{name}'s engine uses the nftables firewall "
                     "backend, which swarm does not support", "docker info: FirewallBackend.Driver = nftables",
                     "run dockerd with the iptables firewall backend (`\"firewall-backend\": \"iptables\"` in "
@@ -371,8 +382,8 @@ def check_node_addresses(snapshot: ClusterSnapshot) -> list[Finding]:
         return []
     return [Finding("node.address", Severity.WARNING, "swarm", address,
                     f"peers know a node as {address}, which no node advertises",
-                    f"seen in the peer lists of {', '.join(sorted(seen))}; nodes advertise "
-                    f"{', '.join(sorted(known))}",
+                    f"seen in the peer lists of {', '.join(natural_sorted(seen))}; nodes advertise "
+                    f"{', '.join(natural_sorted(known))}",
                     "set --advertise-addr and --data-path-addr explicitly on the node that uses this address "
                     "(`docker swarm join --advertise-addr ... --data-path-addr ...`)")
             for address, seen in sorted(strangers.items())]
@@ -454,7 +465,7 @@ def check_probes(snapshot: ClusterSnapshot, probes: Sequence[ProbeResult], thres
             plain_silent[tuple(sorted((src, dst)))].append(_silent(r))
     blocked = {pair for pair, silent in plain_silent.items() if silent and all(silent) and set(pair) <= ready}
     per_pair = {}
-    for a, b in sorted(blocked):
+    for a, b in sorted(blocked, key=natural_tuple):
         overlays = sorted({n for (n, s, d) in pings if {s, d} == {a, b} and not networks[n].encrypted})
         per_pair[(a, b)] = Finding(
             "dataplane.blocked", Severity.ERROR, "pair", f"{a} <-> {b}",
@@ -468,7 +479,7 @@ def check_probes(snapshot: ClusterSnapshot, probes: Sequence[ProbeResult], thres
     bad: dict[tuple[str, str, str], Finding] = {}
     loss_of: dict[tuple[str, str, str], float] = {}
     failed: dict[str, list[ProbeResult]] = {}  # error -> the pings that failed with it
-    for (net_name, src, dst), r in sorted(pings.items()):
+    for (net_name, src, dst), r in sorted(pings.items(), key=lambda kv: natural_tuple(kv[0])):
         net = networks.get(net_name)
         if tuple(sorted((src, dst))) in blocked and net is not None and not net.encrypted:
             continue
@@ -515,7 +526,8 @@ def _failed(failed: Mapping[str, list[ProbeResult]]) -> list[Finding]:
     """Failed probes measured nothing: one finding per reason, the pairs as evidence (never a loss verdict)."""
     findings = []
     for error, results in sorted(failed.items()):
-        pairs = sorted(f"{r.src_node} -> {r.dst_node} on {r.network}" for r in results)
+        pairs = [f"{r.src_node} -> {r.dst_node} on {r.network}" for r in sorted(
+            results, key=lambda r: natural_tuple((r.src_node, r.dst_node, r.network)))]
         subject = pairs[0] if len(pairs) == 1 else f"{len(pairs)} pairs"
         findings.append(Finding(
             "probe.failed", Severity.WARNING, "pair", subject,
@@ -545,7 +557,7 @@ def explain_loss(bad: Mapping[tuple[str, str, str], Finding], loss_of: Mapping[t
         remaining -= covered
         found.append(_node_finding(what, covered, bad, loss_of, measured, node_ids or {}) if kind == "node"
                      else _network_finding(what, covered, bad, loss_of))
-    for pair in sorted({tuple(sorted((s, d))) for (_n, s, d) in remaining}):
+    for pair in sorted({tuple(sorted((s, d))) for (_n, s, d) in remaining}, key=natural_tuple):
         covered = {key for key in remaining if {key[1], key[2]} == set(pair)}
         found.append(_path_finding(pair, covered, bad, loss_of))
     return found
@@ -553,7 +565,7 @@ def explain_loss(bad: Mapping[tuple[str, str, str], Finding], loss_of: Mapping[t
 
 def _best_explanation(remaining, bad, measured):
     candidates = []
-    for node in sorted({n for (_net, s, d) in remaining for n in (s, d)}):
+    for node in natural_sorted({n for (_net, s, d) in remaining for n in (s, d)}):
         covered = {key for key in remaining if node in key[1:]}
         peers = {n for key in covered for n in key[1:]} - {node}  # one peer only: that is a path, not a node
         if len(peers) >= 2 and _node_explains(node, bad, measured):
@@ -581,7 +593,7 @@ def _node_explains(node: str, bad: set, measured: set) -> bool:
 
 
 def _pairs_text(keys, loss_of, limit: int = 8) -> str:
-    ordered = sorted(keys, key=lambda k: (-loss_of.get(k, 0.0), k))
+    ordered = sorted(keys, key=lambda k: (-loss_of.get(k, 0.0), natural_tuple(k)))
     text = ", ".join(f"{s}->{d} on {n} {loss_of.get((n, s, d), 0.0):.1f} %" for n, s, d in ordered[:limit])
     return text + (f" and {len(ordered) - limit} more" if len(ordered) > limit else "")
 
@@ -607,7 +619,7 @@ def _node_finding(node, covered, bad, loss_of, measured, node_ids) -> Finding:
         f"{_pairs_text(covered, loss_of)}{contrast}",
         f"look at {node}: its NIC errors and drops (`ip -s link`), a full conntrack table, a firewall or rate "
         "limit on 4789/udp (VXLAN), its load", node_ids.get(node, ""),
-        tuple(bad[k] for k in sorted(covered)))
+        tuple(bad[k] for k in sorted(covered, key=natural_tuple)))
 
 
 def _network_finding(net, covered, bad, loss_of) -> Finding:
@@ -616,7 +628,7 @@ def _network_finding(net, covered, bad, loss_of) -> Finding:
         f"{net} loses ~{_typical(covered, loss_of):.0f} % between its nodes while the same nodes pass on other "
         "overlays", _pairs_text(covered, loss_of),
         f"something specific to {net}: its VNI filtered, an MTU or encryption setting, or a policy on its "
-        "traffic (`docker network inspect -v`)", net, tuple(bad[k] for k in sorted(covered)))
+        "traffic (`docker network inspect -v`)", net, tuple(bad[k] for k in sorted(covered, key=natural_tuple)))
 
 
 def _path_finding(pair, covered, bad, loss_of) -> Finding:
@@ -630,7 +642,7 @@ def _path_finding(pair, covered, bad, loss_of) -> Finding:
         "loss.bad", Severity.ERROR, "pair", way,
         f"{_typical(covered, loss_of):.2f} % packet loss {way} on {', '.join(nets)}", _pairs_text(covered, loss_of),
         f"look for drops on the path between {a} and {b}: NIC errors, a full conntrack table, a firewall "
-        "rate-limiting 4789/udp", nets[0], tuple(bad[k] for k in sorted(covered)))
+        "rate-limiting 4789/udp", nets[0], tuple(bad[k] for k in sorted(covered, key=natural_tuple)))
 
 
 def check_discovery(results, networks: Mapping[str, Network]) -> list[Finding]:
@@ -651,10 +663,10 @@ def check_discovery(results, networks: Mapping[str, Network]) -> list[Finding]:
             findings.append(Finding(
                 "discovery.inconsistent", Severity.WARNING, "network", net_name,
                 f"tasks.<service> resolves differently on different nodes of {net_name}",
-                "addresses per node: " + ", ".join(f"{n} {c}" for n, c in sorted(counts.items())),
+                "addresses per node: " + ", ".join(f"{n} {counts[n]}" for n in natural_sorted(counts)),
                 "the nodes' embedded DNS disagree: check gossip between them (7946/tcp+udp) and restart the "
                 "engine of the node that lags (docker/for-linux#944)", net_name))
-    for (net_name, src, _dst), r in sorted(results.items()):
+    for (net_name, src, _dst), r in sorted(results.items(), key=lambda kv: natural_tuple(kv[0])):
         subject = f"{src} on {net_name}"
         if r.error:
             continue  # probe.failed territory; the agents may not have started
@@ -715,19 +727,19 @@ def _explain_blocked(per_pair: Mapping[tuple[str, str], Finding], node_ids: Mapp
     found = []
     while remaining:
         counts = {n: [p for p in remaining if n in p] for n in {n for p in remaining for n in p}}
-        node, pairs = max(sorted(counts.items()), key=lambda kv: len(kv[1]))
+        node, pairs = max(sorted(counts.items(), key=lambda kv: natural_key(kv[0])), key=lambda kv: len(kv[1]))
         if len(pairs) < 2:
             break
         remaining -= set(pairs)
-        peers = sorted({n for p in pairs for n in p} - {node})
+        peers = natural_sorted({n for p in pairs for n in p} - {node})
         found.append(Finding(
             "dataplane.blocked", Severity.ERROR, "node", node,
             f"{node} is cut off from the overlays' data plane: no traffic with {', '.join(peers)}",
             f"100 % loss both ways on every plain overlay between {node} and {len(peers)} Ready node(s)",
             f"open 4789/udp (VXLAN data) and 7946/tcp+udp (gossip) to and from {node} (its firewall, a security "
             "group, the network between it and the others)", node_ids.get(node, ""),
-            tuple(per_pair[p] for p in sorted(pairs))))
-    return found + [per_pair[p] for p in sorted(remaining)]
+            tuple(per_pair[p] for p in sorted(pairs, key=natural_tuple))))
+    return found + [per_pair[p] for p in sorted(remaining, key=natural_tuple)]
 
 
 def _mtu(mtus, networks: Mapping[str, Network], node_ids: Mapping[str, str] | None = None) -> list[Finding]:
@@ -750,7 +762,7 @@ def _mtu(mtus, networks: Mapping[str, Network], node_ids: Mapping[str, str] | No
             f"{node}'s underlay fits {fits}-byte overlay packets: larger ones vanish on every path through it "
             f"({', '.join(nets)})",
             "path MTU " + ", ".join(f"{r.src_node}->{r.dst_node} {r.path_mtu} on {r.network}" for r in sorted(
-                holes, key=lambda r: (r.network, r.src_node, r.dst_node))),
+                holes, key=lambda r: natural_tuple((r.network, r.src_node, r.dst_node)))),
             f"raise {node}'s underlay MTU to at least {largest + 50} (VXLAN adds 50 bytes), or recreate "
             f"{', '.join(nets)} with --opt com.docker.network.driver.mtu={fits + 50}", (node_ids or {}).get(node, ""))]
     findings = []
@@ -761,7 +773,7 @@ def _mtu(mtus, networks: Mapping[str, Network], node_ids: Mapping[str, str] | No
         net = networks[net_name]
         worst_path = min(r.path_mtu for r in net_holes)
         pairs = ", ".join(f"{r.src_node}->{r.dst_node} {r.path_mtu}" for r in sorted(
-            net_holes, key=lambda r: (r.src_node, r.dst_node)))
+            net_holes, key=lambda r: natural_tuple((r.src_node, r.dst_node))))
         findings.append(Finding(
             "mtu.black_hole", Severity.ERROR, "network", net_name,
             f"MTU black hole on {net_name}: packets above {worst_path} bytes vanish",

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 
 from ..analysis.thresholds import LossThresholds, Verdict, judge_loss
-from ..model import ClusterSnapshot, Coverage, ProbeResult
+from ..model import ClusterSnapshot, Coverage, ProbeResult, natural_key, natural_tuple
 from ..probes import agent
 from ..probes.mtu import black_hole, remedy
 from ..probes.scheduler import DEFAULT_CONCURRENCY
@@ -151,7 +151,8 @@ def round_dict(results, coverage, windows, session, code: int, verdict: str) -> 
             data["cumulative"] = {"sent": window.total_sent, "received": window.total_received,
                                   "loss_pct": window.total_loss_pct}
         return data
-    return {"results": [with_windows(r) for r in results], "coverage": [coverage_dict(c) for c in coverage],
+    ordered = sorted(results, key=lambda r: (natural_key(r.network), r.kind, natural_tuple((r.src_node, r.dst_node))))
+    return {"results": [with_windows(r) for r in ordered], "coverage": [coverage_dict(c) for c in coverage],
             "problems": session.problems, "within_thresholds": code == 0, "verdict": verdict}
 
 
@@ -209,14 +210,14 @@ def matrix_text(results: list[ProbeResult], snapshot: ClusterSnapshot, coverage:
     lines = []
     thresholds = LossThresholds()
     gaps = {(c.network, c.kind, g.src_node, g.dst_node): g.reason for c in coverage for g in c.missing}
-    for network in sorted({r.network for r in results} | {c.network for c in coverage}):
+    for network in sorted({r.network for r in results} | {c.network for c in coverage}, key=natural_key):
         net = snapshot.network(network)
         lines.append(f"{network}  (effective MTU {net.effective_mtu if net else '?'}"
                      f"{', encrypted' if net and net.encrypted else ''})")
         heading = "loss (recent / all)" if windows else "loss"
         lines.append(f"  {'pair':22} {heading:>8} {'rtt avg':>9}  {'verdict':20} {'path MTU':>9}  throughput")
         pairs = sorted({(r.src_node, r.dst_node) for r in results if r.network == network}
-                       | {(s, d) for (n, _k, s, d) in gaps if n == network})
+                       | {(s, d) for (n, _k, s, d) in gaps if n == network}, key=natural_tuple)
         by = {(r.kind, r.src_node, r.dst_node): r for r in results if r.network == network}
         for src, dst in pairs:
             ping, mtu, iperf = (by.get((k, src, dst)) for k in ("ping", "mtu", "iperf"))
@@ -272,6 +273,6 @@ def encrypted_vs_plain(results: list[ProbeResult], snapshot: ClusterSnapshot) ->
     if not pairs:
         return []
     lines = ["throughput, plain vs encrypted overlays (Mbit/s)"]
-    for (src, dst), by in sorted(pairs.items()):
+    for (src, dst), by in sorted(pairs.items(), key=lambda kv: natural_tuple(kv[0])):
         lines.append(f"  {src + ' -> ' + dst:22} plain {'/'.join(by[False]):>10}   encrypted {'/'.join(by[True]):>10}")
     return lines

@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from ..export import human_bytes, human_rate
-from ..model import ClusterSnapshot
+from ..model import ClusterSnapshot, natural_key
 from .chart import Chart
 from .common import SafeText as Text
 from .common import View, palette_of
@@ -118,7 +118,7 @@ class NodeDetail(DetailScreen):
             ("labels", ", ".join(f"{k}={v}" for k, v in node.labels)),
         ])
         tasks = _table("task", "state", "desired", "since", "error")
-        for task in sorted((t for t in snap.tasks if t.node_id == node.id), key=lambda t: t.name):
+        for task in sorted((t for t in snap.tasks if t.node_id == node.id), key=lambda t: natural_key(t.name)):
             tasks.add_row(Text(task.name), Text(task.state, style=colors.task_state(task.state)),
                           Text(task.desired_state), Text(_age(snap, task.timestamp)),
                           Text(task.error, style=colors.bad))

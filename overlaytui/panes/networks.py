@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import DataTable
 
-from ..model import ClusterSnapshot, Network
+from ..model import ClusterSnapshot, Network, natural_key, natural_sorted
 from .common import Picked, RenderGuard, Selection, View, palette_of, sync_columns, sync_rows, text, view_values
 from .keptable import KeptTable
 
@@ -22,7 +22,7 @@ def network_key(net: Network) -> str:
 
 def peer_hostnames(snapshot: ClusterSnapshot, net: Network) -> list[str]:
     by_address = {n.address: n.hostname for n in snapshot.nodes}
-    return sorted({by_address.get(p.address, p.address) for v in net.views for p in v.peers})
+    return natural_sorted({by_address.get(p.address, p.address) for v in net.views for p in v.peers})
 
 
 class NetworksPane(Widget):
@@ -47,7 +47,8 @@ class NetworksPane(Widget):
         scope = view.services_in_scope()
         hostnames = {e.endpoint: e.hostname or e.endpoint for e in snap.engines}
         rows = {}
-        for net in sorted(snap.networks, key=lambda n: (DRIVER_ORDER.get(n.driver, 9), n.name, n.engine or "")):
+        order = lambda n: (DRIVER_ORDER.get(n.driver, 9), natural_key(n.name), n.engine or "")  # noqa: E731
+        for net in sorted(snap.networks, key=order):
             services = net.services
             if scope is not None and net.driver == "overlay" and not {s.name for s in services} & scope:
                 continue

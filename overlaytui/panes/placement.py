@@ -9,7 +9,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from ..analysis.findings import imbalance, latest_failures
-from ..model import ClusterSnapshot
+from ..model import ClusterSnapshot, natural_key
 from .common import (
     FAILED,
     MAX_NODE_COLUMNS,
@@ -134,7 +134,7 @@ def _summary(per_node: dict[str, dict[str, int]], nodes, colors) -> list[Text]:
     counts = list(running.values())
     spread = f"{len(counts)} · {min(counts)}-{max(counts)}" if counts else "0"
     where = Text(no_wrap=True, overflow="ellipsis")
-    for node, count in sorted(running.items(), key=lambda item: (-item[1], hostnames[item[0]]))[:12]:
+    for node, count in sorted(running.items(), key=lambda item: (-item[1], natural_key(hostnames[item[0]])))[:12]:
         where.append(f"{hostnames[node]}●{count} ", style=colors.good)
     failed = sum(c["failed"] for c in per_node.values())
     pending = sum(c["pending"] for c in per_node.values())

@@ -17,7 +17,7 @@ from functools import partial
 
 import docker
 
-from ..model import ClusterSnapshot, Coverage, Health, PairGap, PairWindow, ProbeResult
+from ..model import ClusterSnapshot, Coverage, Health, PairGap, PairWindow, ProbeResult, natural_key
 from ..sources.endpoints import EndpointSpec
 from ..sources.errors import ENGINE_ERRORS, describe_error
 from . import agent, runner
@@ -146,7 +146,7 @@ class ProbeSession:
         hostnames = {n.id: n.hostname for n in snapshot.nodes}
         for network, tasks in self._agents.items():
             failures = self._agent_failures[network]
-            for node in sorted(nodes - {t.node_id for t in tasks}, key=lambda n: hostnames.get(n, n)):
+            for node in sorted(nodes - {t.node_id for t in tasks}, key=lambda n: natural_key(hostnames.get(n, n))):
                 failures.setdefault(node, f"not running after {self.settings.deploy_timeout:g} s")
                 self._problem(f"{network}: no probe agent on {hostnames.get(node, node[:12])}: {failures[node]}")
         if not any(self._agents.values()):
@@ -434,7 +434,7 @@ class ProbeSession:
     def coverage(self, network: str | None = None) -> tuple[Coverage, ...]:
         """Per overlay and kind: pairs expected, pairs measured, and why each other pair is not."""
         found = []
-        for net, hosts in sorted(self._expected.items()):
+        for net, hosts in sorted(self._expected.items(), key=lambda kv: natural_key(kv[0])):
             if network not in (None, net):
                 continue
             for kind in self.settings.kinds:
@@ -457,7 +457,7 @@ class ProbeSession:
     def _discovery_target(self, network: str, src: str, candidates: list[str]) -> str:
         """The node src's discovery probe went to (the latest result's), else the first candidate."""
         done = [r for (kind, net, s, _d), r in self._latest.items() if (kind, net, s) == ("discovery", network, src)]
-        return max(done, key=lambda r: r.measured_at).dst_node if done else sorted(candidates)[0]
+        return max(done, key=lambda r: r.measured_at).dst_node if done else min(candidates, key=natural_key)
 
 
 def _pairs(src: str, targets: dict[str, str]) -> tuple[tuple[str, str], ...]:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..model import ClusterSnapshot, ContainerStats, Engine, Network, NetworkView, Node, Service, Task
+from ..model import ClusterSnapshot, ContainerStats, Engine, Network, NetworkView, Node, Service, Task, natural_key
 from .parse import (
     PayloadError,
     parse_all,
@@ -135,11 +135,11 @@ def assemble_topology(swarm: SwarmPoll | None, polls: Mapping[str, EnginePoll]) 
             views.setdefault(net_id, []).append(view)
     merged = tuple(
         replace(net, views=tuple(sorted(views.get(net.id, ()), key=lambda v: v.engine)))
-        for net in sorted(networks.values(), key=lambda n: (n.driver != "overlay", n.name, n.engine or ""))
+        for net in sorted(networks.values(), key=lambda n: (n.driver != "overlay", natural_key(n.name), n.engine or ""))
     )
     return Topology(
-        nodes=tuple(sorted(swarm.nodes, key=lambda n: n.hostname)) if swarm else (),
-        services=tuple(sorted(swarm.services, key=lambda s: s.name)) if swarm else (),
+        nodes=tuple(sorted(swarm.nodes, key=lambda n: natural_key(n.hostname))) if swarm else (),
+        services=tuple(sorted(swarm.services, key=lambda s: natural_key(s.name))) if swarm else (),
         tasks=swarm.tasks if swarm else (),
         networks=merged,
         problems=tuple(problems),
@@ -183,7 +183,7 @@ def assemble(
         services=topology.services,
         tasks=tasks,
         networks=topology.networks,
-        containers=tuple(sorted(containers, key=lambda c: c.name)),
+        containers=tuple(sorted(containers, key=lambda c: natural_key(c.name))),
         problems=tuple(dict.fromkeys([*problems, *topology.problems, *skipped])),
     )
 

@@ -32,6 +32,7 @@ from ..model import (
     Task,
     TaskAddress,
     VirtualIP,
+    natural_key,
 )
 
 SCENARIOS = {
@@ -40,6 +41,8 @@ SCENARIOS = {
     "mtu": "the underlay through node3 has MTU 1400: full-size overlay packets vanish (a black hole)",
     "node-down": "node5 goes down 20 s after the start; its tasks are rescheduled",
     "rolling-update": "service api rolls to a new image, one task every 10 s",
+    "bad-node": "one node two thirds down the list (node133 of 200, node3 of 5) loses 1 % of the VXLAN packets "
+                "through it and its underlay fits only 1400 bytes",
 }
 SERVICE_NAMES = ["web", "api", "auth", "cache", "worker", "payments", "search", "metrics"]
 OVERLAY_NAMES = ["frontend", "backend", "payments-secure"]
@@ -238,6 +241,9 @@ class DemoSource:
             services.append(Service(id=sid, name=name, mode=mode, replicas=replicas, endpoint_mode=vip_mode,
                                     vips=vips, network_ids=tuple(_id("net", n) for n in nets),
                                     image=f"registry.example/{name}:1.4", published_ports=ports))
+        # the order the real source gives (sources/assemble.py): names in natural order
+        services.sort(key=lambda s: natural_key(s.name))
+        networks.sort(key=lambda n: natural_key(n.name))
         return _Plan(nodes, tuple(services), tuple(networks), service_networks)
 
     def _replicas(self, index: int, name: str) -> int:
@@ -433,6 +439,11 @@ class DemoSource:
 
     # --------------------------------------------------------------------------------------- probes
 
+    @property
+    def bad_node(self) -> str:
+        """The faulty node of the bad-node scenario: two thirds down the list, never first by any order."""
+        return f"node{max(1, round(self._scale[0] * 2 / 3))}"
+
     def _affected(self, src: str, dst: str, node: str) -> bool:
         return node in (src, dst)
 
@@ -442,6 +453,8 @@ class DemoSource:
         loss = 0.0
         if self.scenario == "loss" and self._affected(src, dst, "node4"):
             loss = 0.02
+        elif self.scenario == "bad-node" and self._affected(src, dst, self.bad_node):
+            loss = 0.01
         lost = int(sent * loss * (0.9 + 0.2 * _unit(self.seed, "loss", net.name, src, dst)))
         rtt = 0.25 + 0.3 * _unit(self.seed, "rtt", net.name, src, dst) + (0.4 if net.encrypted else 0.0)
         return ProbeResult("ping", net.name, src, dst, now, sent=sent, received=sent - lost,
@@ -452,6 +465,7 @@ class DemoSource:
         if src in down or dst in down:
             return ProbeResult("mtu", net.name, src, dst, now, error="node down")
         path = net.effective_mtu or 1450
-        if self.scenario == "mtu" and self._affected(src, dst, "node3"):
+        if (self.scenario, self._affected(src, dst, "node3")) == ("mtu", True) or (
+                self.scenario == "bad-node" and self._affected(src, dst, self.bad_node)):
             path = min(path, 1400 - 50)
         return ProbeResult("mtu", net.name, src, dst, now, path_mtu=path)

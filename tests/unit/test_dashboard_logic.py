@@ -182,7 +182,13 @@ def test_demo_scenarios():
     assert all(s.running_tasks == s.desired_tasks for s in after.services)  # rescheduled
     _, update = demo_snapshot("rolling-update", at=5)
     assert next(s for s in update.services if s.name == "api").update_state == "updating"
-    assert set(SCENARIOS) == {"healthy", "loss", "mtu", "node-down", "rolling-update"}
+    source, _ = demo_snapshot("bad-node")
+    bad = {(r.src_node, r.dst_node) for r in source.probe_results("frontend") if r.kind == "ping"
+           and judge_loss(r.sent - r.received, r.sent) == Verdict.BAD}
+    holes = {(r.src_node, r.dst_node) for r in source.probe_results("frontend") if r.kind == "mtu"
+             and r.path_mtu < 1450}
+    assert bad and bad == holes and all("node3" in pair for pair in bad) and len(bad) == 8  # node3 of 5
+    assert set(SCENARIOS) == {"healthy", "loss", "mtu", "node-down", "rolling-update", "bad-node"}
 
 
 def test_demo_scale_and_bad_arguments():
