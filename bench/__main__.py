@@ -9,9 +9,9 @@ import platform
 import time
 from pathlib import Path
 
-from . import collectors, dashboard, probes
+from . import collectors, dashboard, loss, probes
 
-BENCHMARKS = {"collectors": collectors.main, "dashboard": dashboard.main, "probes": probes.main}
+BENCHMARKS = {"collectors": collectors.main, "dashboard": dashboard.main, "loss": loss.main, "probes": probes.main}
 
 
 def main() -> None:

@@ -384,7 +384,7 @@ class OverlayApp(App):
         return selection
 
     def on_picked(self, message: Picked) -> None:
-        if message.pane in ("topology", "findings"):
+        if message.pane in ("topology", "findings", "loss"):
             self._select(message.selection)
             self.notify(f"showing {self.selection.describe()} in the other panes (esc: all)", timeout=3)
         else:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rich.text import Text
+from textual.color import Color, ColorParseError
 from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
@@ -165,6 +166,18 @@ class Palette:
         self.accent = theme.accent or "magenta"
         self.primary = theme.primary
         self.muted = f"{theme.foreground or 'white'} dim" if theme.foreground else "dim"
+        # the loss heat map needs plain colours (a cell's lower half is a background): two greys between the
+        # theme's background and foreground stand for "too few samples" and "not measured"
+        try:
+            back, fore = Color.parse(theme.background or "black"), Color.parse(theme.foreground or "white")
+        except ColorParseError:
+            back, fore = Color(0, 0, 0), Color(255, 255, 255)
+        self._heat = {0: self.good, 1: back.blend(fore, 0.55).hex, 2: back.blend(fore, 0.3).hex, 3: self.warn,
+                      4: self.bad}
+
+    def heat(self, rank: int) -> str:
+        """A plain colour for a heat-map cell of this rank (analysis.lossmap.RANK: 0 good ... 4 bad)."""
+        return self._heat[rank]
 
     def verdict(self, verdict: Verdict) -> str:
         return {Verdict.GOOD: self.good, Verdict.ACCEPTABLE: self.warn, Verdict.BAD: f"bold {self.bad}",

@@ -1,20 +1,31 @@
 """Loss & latency: node x node per overlay, from probe results, judged against the thresholds (honest about
-sample size); path-MTU black holes marked. Large clusters get the worst pairs as a list instead of a matrix."""
+sample size); path-MTU black holes marked. Beyond MATRIX_LIMIT nodes a matrix does not fit: the pane shows the
+whole matrix as a heat map (one character cell per group of pairs, coloured by the worst verdict in it), then a
+per-node overview worst first, then the worst pairs, then the rest; picking a node (enter) keeps its pairs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from textual import events
 from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import DataTable, Static, Tab, Tabs
+from textual.worker import Worker, WorkerState
 
+from ..analysis.lossmap import BY_RANK, HeatGrid, Indexed, LossOverview, NodeState, PairState, index_results, overview
 from ..analysis.thresholds import Verdict, judge_loss, packets_needed
 from ..model import PairWindow, ProbeResult
-from .common import RenderGuard, View, palette_of, sync_columns, sync_rows, text, view_values
+from .common import Picked, RenderGuard, Selection, View, palette_of, sync_columns, sync_rows, text, view_values
 from .common import SafeText as Text
 from .keptable import KeptTable
 
-MATRIX_LIMIT = 30  # nodes; beyond this a matrix does not fit a screen: worst pairs are listed
-WORST_PAIRS = 50
+MATRIX_LIMIT = 30  # nodes; beyond this a matrix does not fit a screen: heat map and per-node overview
+MATRIX_RESULTS = 4 * MATRIX_LIMIT * (MATRIX_LIMIT - 1)  # more results than a matrix's pairs x probe kinds
+WORST_PAIRS = 50  # the overview's "worst pairs" section
+MORE_PAIRS = 200  # then this many of the rest (a picked node shows all of its pairs)
+HEAT_LINES = 8  # the heat map's height in lines (two rows of cells per line: half blocks)
+HEAT_LABEL = 10  # characters for the row labels left of the heat map
 
 NO_PROBES = (
     "No probe results yet. Press P (or start with --probe) to measure loss, latency and path MTU between every "
@@ -28,6 +39,7 @@ class LossPane(Widget):
     LossPane { height: 1fr; }
     LossPane > Tabs { height: 2; }
     LossPane > #loss-legend { height: auto; padding: 0 1; }
+    LossPane > #loss-heat { height: auto; padding: 0 1; display: none; }
     LossPane > DataTable { height: 1fr; }
     LossPane > #loss-detail { height: auto; max-height: 3; padding: 0 1; background: $panel; }
     """
@@ -40,10 +52,17 @@ class LossPane(Widget):
         self._guard = RenderGuard()
         self._cells: dict[tuple[str, str], str] = {}  # (src, dst) -> the line shown when the cursor is there
         self._tab_names: dict[str, str] = {}  # tab id -> overlay name (labels are display text, not the name)
+        self._rows: dict[str, Callable[[], str]] = {}  # overview row key -> its line under the cursor (lazy)
+        self._row_nodes: dict[str, str] = {}  # overview row key -> the node enter picks
+        self._heat_width = 0
+        self._request = 0  # overview computations asked for; only the newest one's result is shown
+        self._pending: tuple = ()
+        self.shown_overview: tuple | None = None  # what show_overview last rendered (its arguments)
 
     def compose(self) -> ComposeResult:
         yield Tabs(id="loss-networks")
         yield Static(id="loss-legend")
+        yield Static(id="loss-heat")
         yield KeptTable(id="loss-table", cursor_type="cell")
         yield Static(id="loss-detail")
 
@@ -76,12 +95,14 @@ class LossPane(Widget):
         raw = view.probes(self.network) if self.network else ()
         coverage = tuple(view.coverage(self.network)) if self.network else ()
         windows = view.windows(self.network) if self.network else {}
+        heat = self.query_one("#loss-heat", Static)
         if self._guard.unchanged((raw, snap.networks, windows), (self.network, coverage, view.probe_problem,
-                                                                 *view_values(view, self))):
+                                                                 self._heat_width, *view_values(view, self))):
             return
-        results = list(raw)
-        self._cells = {}
-        if not results and not coverage:
+        self._cells, self._rows, self._row_nodes = {}, {}, {}
+        self._request += 1  # an overview still being computed is stale now
+        if not raw and not coverage:
+            heat.display = False
             if view.probe_problem:
                 legend.update(Text(f"✖ cannot probe: {view.probe_problem}  (P tries again)",
                                    style=f"bold {colors.bad}"))
@@ -92,16 +113,16 @@ class LossPane(Widget):
             return
         net = snap.network(self.network)
         expected_mtu = net.effective_mtu if net else None
-        pings = {(r.src_node, r.dst_node): r for r in results if r.kind == "ping"}
-        mtus = {(r.src_node, r.dst_node): r for r in results if r.kind == "mtu"}
-        gaps = {(c.kind, g.src_node, g.dst_node): g.reason for c in coverage for g in c.missing}
-        hosts = sorted({h for pair in pings for h in pair} | {h for pair in mtus for h in pair}
-                       | {h for (_k, s, d) in gaps for h in (s, d)}, key=lambda h: (len(h), h))
-        legend.update(self._legend(view, colors, expected_mtu, coverage))
-        if len(hosts) > MATRIX_LIMIT:
-            self._worst_pairs(table, view, pings, mtus, expected_mtu, colors)
-            self._show_detail()
+        found = index_results(raw, coverage) if len(raw) <= MATRIX_RESULTS else None
+        if found is None or len(found.hosts) > MATRIX_LIMIT:
+            # beyond the matrix (so many results that even indexing them leaves the UI loop)
+            legend.update(self._legend(view, colors, expected_mtu, coverage, overview=True))
+            self._compute_overview(view, raw, coverage, windows, expected_mtu, found)
             return
+        legend.update(self._legend(view, colors, expected_mtu, coverage))
+        heat.display = False
+        pings, mtus, gaps, hosts = found.pings, found.mtus, found.gaps, found.hosts
+        table.cursor_type = "cell"
         sync_columns(table, [("src", text("from \\ to"))] + [(f"dst:{h}", text(h)) for h in hosts])
         rows = {}
         for src in hosts:
@@ -122,6 +143,10 @@ class LossPane(Widget):
         event.stop()
         self._show_detail()
 
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._show_detail()
+
     def _show_detail(self) -> None:
         """What the cell under the cursor measured, or why it was not measured."""
         table = self.query_one(DataTable)
@@ -133,9 +158,16 @@ class LossPane(Widget):
                 row_key = column_key = None
             if row_key is not None and column_key is not None and str(column_key.value).startswith("dst:"):
                 detail = self._cells.get((str(row_key.value), str(column_key.value)[4:]), "")
+        elif self._rows and table.row_count:
+            try:
+                row_key, _column = table.coordinate_to_cell_key(table.cursor_coordinate)
+            except Exception:  # noqa: BLE001 - no row under the cursor (table rebuilt meanwhile)
+                row_key = None
+            line = self._rows.get(str(row_key.value)) if row_key is not None else None
+            detail = line() if line is not None else ""
         self.query_one("#loss-detail", Static).update(Text(detail, no_wrap=False))
 
-    def _legend(self, view: View, colors, expected_mtu: int | None, coverage=()) -> Text:
+    def _legend(self, view: View, colors, expected_mtu: int | None, coverage=(), overview: bool = False) -> Text:
         th = view.thresholds
         legend = Text(no_wrap=False)
         legend.append(f"loss: good < {th.good_pct:g} %", style=colors.verdict(Verdict.GOOD))
@@ -146,8 +178,12 @@ class LossPane(Widget):
         legend.append(" · ")
         legend.append(f"? not enough samples (good needs ≥ {packets_needed(th):,} loss-free packets)",
                       style=colors.muted)
-        legend.append(f"   cell: last round's loss % (coloured by the recent window), since-start verdict ✔ ~ ? ✖, "
-                      f"avg RTT; MTU! = path MTU below the overlay's {expected_mtu}")
+        if overview:
+            legend.append(f"   rows: the recent window's loss % and verdict ✔ ~ ? ✖ (a loss-free window: also judged "
+                          f"on everything since start), avg RTT; MTU! = path MTU below the overlay's {expected_mtu}")
+        else:
+            legend.append(f"   cell: last round's loss % (coloured by the recent window), since-start verdict ✔ ~ ? ✖, "
+                          f"avg RTT; MTU! = path MTU below the overlay's {expected_mtu}")
         if coverage:
             legend.append("\nmeasured: ")
             for i, c in enumerate(coverage):
@@ -158,20 +194,139 @@ class LossPane(Widget):
                 legend.append("  (PARTIAL: the cursor's cell says why a pair is not measured)", style=colors.warn)
         return legend
 
-    def _worst_pairs(self, table: DataTable, view: View, pings, mtus, expected_mtu, colors) -> None:
-        sync_columns(table, [("pair", text("pair")), ("loss", text("loss, RTT")), ("mtu", text("path MTU"))])
+    # ------------------------------------------------------------------------- beyond MATRIX_LIMIT nodes
 
-        def badness(pair):
-            r = pings[pair]
-            return -(r.loss_pct or 0), pair
-        rows = {}
-        for pair in sorted(pings, key=badness)[:WORST_PAIRS]:
-            mtu = mtus.get(pair)
-            rows[f"{pair[0]}>{pair[1]}"] = [text(f"{pair[0]} → {pair[1]}", "bold"),
-                                            _cell(pings[pair], None, expected_mtu, view, colors),
-                                            text(mtu.path_mtu if mtu and mtu.path_mtu else "-")]
+    def on_resize(self, event: events.Resize) -> None:
+        if event.size.width and event.size.width != self._heat_width:
+            self._heat_width = event.size.width
+            if self._view is not None and self.query_one("#loss-heat", Static).display:
+                self.show(self._view)
+
+    def _heat_columns(self) -> int:
+        """How many cells fit beside the row labels."""
+        return max(10, (self._heat_width or self.size.width or 80) - HEAT_LABEL - 3)
+
+    def _heat(self, grid: HeatGrid, hosts: list[str], colors) -> Text:
+        """The whole matrix in HEAT_LINES lines: two rows of cells per line (upper half block in the upper row's
+        colour on the lower row's), each cell the worst verdict of its group of pairs."""
+        out = Text(no_wrap=True, overflow="crop")
+        cols = len(grid.cells[0]) if grid.cells else 0
+        first, last = _label(hosts[0], cols // 2 - 1), _label(hosts[-1], cols // 2 - 1)
+        out.append(f"{'from ↓ to →':>{HEAT_LABEL}} ", style=colors.muted)
+        out.append(f"{first}{last:>{max(cols - len(first), 0)}}\n", style=colors.muted)
+        for line in range(0, len(grid.cells), 2):
+            out.append(f"{_label(hosts[line * grid.row_size], HEAT_LABEL):>{HEAT_LABEL}} ", style=colors.muted)
+            upper = grid.cells[line]
+            lower = grid.cells[line + 1] if line + 1 < len(grid.cells) else (None,) * cols
+            for top, bottom in zip(upper, lower, strict=True):
+                if top is None and bottom is None:
+                    out.append(" ")
+                elif bottom is None:
+                    out.append("▀", style=colors.heat(top))
+                elif top is None:
+                    out.append("▄", style=colors.heat(bottom))
+                else:
+                    out.append("▀", style=f"{colors.heat(top)} on {colors.heat(bottom)}")
+            out.append("\n")
+        out.append(f"{'':>{HEAT_LABEL}} ")
+        for rank in sorted(BY_RANK, reverse=True):
+            out.append("█ ", style=colors.heat(rank))
+            out.append(f"{HEAT_WORDS[BY_RANK[rank]]}   ", style=colors.muted)
+        out.append(f"(a cell: {grid.row_size} × {grid.col_size} pairs, its worst)", style=colors.muted)
+        return out
+
+    def _compute_overview(self, view: View, raw, coverage, windows, expected_mtu: int | None, found) -> None:
+        """Judge the pairs in a thread (39,800 per overlay at 200 nodes: bench/bench_loss_overview.py); the
+        result comes back as a worker state change and only the newest request is shown."""
+        request, picked, thresholds = self._request, self._picked_hostname(view), view.thresholds
+        max_cols = self._heat_columns()
+
+        def compute() -> tuple[int, LossOverview, Indexed]:
+            indexed = found or index_results(raw, coverage)
+            return request, overview(indexed.hosts, indexed.pings, indexed.mtus, windows, indexed.ping_gaps(),
+                                     expected_mtu, thresholds, picked=picked if picked in indexed.hosts else None,
+                                     limit=WORST_PAIRS + MORE_PAIRS, max_rows=2 * HEAT_LINES,
+                                     max_cols=max_cols), indexed
+
+        self._pending = (view, windows, expected_mtu)
+        self.run_worker(compute, thread=True, exclusive=True, group="loss-overview", exit_on_error=False)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "loss-overview":
+            return
+        event.stop()
+        if event.state is WorkerState.ERROR:
+            self.query_one("#loss-detail", Static).update(
+                Text(f"✖ the loss overview failed: {event.worker.error}", style=f"bold {palette_of(self).bad}"))
+        elif event.state is WorkerState.SUCCESS and event.worker.result[0] == self._request:
+            _request, found, indexed = event.worker.result
+            view, windows, expected_mtu = self._pending
+            self.show_overview(found, view, indexed, windows, expected_mtu)
+
+    def show_overview(self, found: LossOverview, view: View, indexed: Indexed, windows, expected_mtu) -> None:
+        """Render a computed overview: the heat map, then nodes worst first, then the worst pairs, then the rest
+        (a picked node: its row, then all its pairs). The UI loop's whole share of the work."""
+        self.shown_overview = (found, view, indexed, windows, expected_mtu)
+        colors, table = palette_of(self), self.query_one(DataTable)
+        heat = self.query_one("#loss-heat", Static)
+        heat.display = True
+        heat.update(self._heat(found.grid, found.hosts, colors))
+        self._cells, self._rows, self._row_nodes = {}, {}, {}
+        table.cursor_type = "row"
+        sync_columns(table, [("name", text("node / pair")), ("sent", text("sent: worst loss, to")),
+                             ("recv", text("received: worst loss, from")), ("measured", text("measured")),
+                             ("mtu", text("path MTU"))])
+        rows: dict[str, list[Text]] = {}
+        for node in found.nodes:
+            key = f"node:{node.node}"
+            rows[key] = [text(node.node, "bold"), _worst_cell(node.worst_sent, "→", colors),
+                         _worst_cell(node.worst_received, "←", colors),
+                         text(f"{node.measured}/{node.expected}",
+                              colors.good if node.measured == node.expected else f"bold {colors.warn}"),
+                         _node_mtu(node, expected_mtu, colors)]
+            self._rows[key] = lambda node=node: _node_detail(node, expected_mtu, found.picked is None)
+            self._row_nodes[key] = node.node
+        if found.picked is not None:
+            sections = [(f"pairs of {found.picked}, worst first ({found.pair_count:,})", found.pairs)]
+        else:
+            sections = [("worst pairs", found.pairs[:WORST_PAIRS]), ("the rest", found.pairs[WORST_PAIRS:])]
+        blank = [text("") for _ in range(4)]
+        for title, chunk in sections:
+            if not chunk:
+                continue
+            rows[f"section:{title}"] = [text(title, f"bold {colors.primary}"), *blank]
+            for a, b in chunk:
+                key = f"pair:{a.src}\0{a.dst}"
+                rows[key] = [text(f"{a.src} ⇄ {a.dst}"), _state_cell(a, colors), _state_cell(b, colors),
+                             text(f"{sum(1 for p in (a, b) if p is not None and p.loss_pct is not None)}/2",
+                                  colors.muted), _pair_mtu(a, b, expected_mtu, colors)]
+                self._rows[key] = lambda a=a, b=b: "  |  ".join(
+                    _detail(p.src, p.dst, indexed.pings.get((p.src, p.dst)), indexed.mtus.get((p.src, p.dst)),
+                            expected_mtu, view, indexed.gaps.get(("ping", p.src, p.dst)),
+                            indexed.gaps.get(("mtu", p.src, p.dst)), windows.get((p.src, p.dst)))
+                    for p in (a, b) if p is not None)
+                self._row_nodes[key] = a.src
+        hidden = found.pair_count - len(found.pairs)
+        if found.picked is None and hidden > 0:
+            rows["section:more"] = [text(f"… {hidden:,} more pairs", colors.muted),
+                                    text("enter on a node: all of its pairs", colors.muted), *blank[:3]]
         sync_rows(table, rows)
+        self._show_detail()
 
+    @staticmethod
+    def _picked_hostname(view: View) -> str | None:
+        """The node picked in any pane (enter here, or in Topology)."""
+        sel = view.selection
+        node = view.snapshot.nodes_by_id.get(sel.key) if sel is not None and sel.kind == "node" else None
+        return node.hostname if node is not None else None
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a node (or a pair: its first node) keeps that node's pairs, here and in the other panes."""
+        event.stop()
+        hostname = self._row_nodes.get(str(event.row_key.value))
+        node = next((n for n in self._view.snapshot.nodes if n.hostname == hostname), None) if self._view else None
+        if node is not None:
+            self.post_message(Picked("loss", Selection("node", node.id, node.hostname)))
 
 MARKS = {Verdict.GOOD: "✔", Verdict.ACCEPTABLE: "~", Verdict.BAD: "✖", Verdict.INSUFFICIENT: "?",
          Verdict.UNKNOWN: ""}
@@ -227,4 +382,72 @@ def _detail(src: str, dst: str, ping: ProbeResult | None, mtu: ProbeResult | Non
         parts.append(f"path MTU {mtu.path_mtu}{hole}")
     elif mtu is not None or mtu_gap:
         parts.append(f"path MTU not measured: {mtu.error if mtu is not None else mtu_gap}")
+    return " · ".join(parts)
+
+
+HEAT_WORDS = {Verdict.BAD: "bad (or MTU black hole)", Verdict.ACCEPTABLE: "acceptable", Verdict.UNKNOWN: "not measured",
+              Verdict.INSUFFICIENT: "too few samples", Verdict.GOOD: "good"}
+
+
+def _label(name: str, width: int) -> str:
+    """A node name cut to `width` characters (the heat map's axis)."""
+    width = max(width, 1)
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def _figure(state: PairState) -> str:
+    return "not measured" if state.loss_pct is None else f"{state.loss_pct:.2f}%{MARKS[state.verdict]}"
+
+
+def _worst_cell(state: PairState | None, arrow: str, colors) -> Text:
+    """A node's worst pair in one direction: its loss, verdict and the other node."""
+    if state is None:
+        return text("-", colors.muted)
+    other = state.dst if arrow == "→" else state.src
+    cell = Text(no_wrap=True, overflow="ellipsis")
+    cell.append(_figure(state), style=colors.verdict(state.verdict))
+    cell.append(f" {arrow} {other}", style=colors.muted)
+    return cell
+
+
+def _state_cell(state: PairState | None, colors) -> Text:
+    """One direction of a pair: loss, verdict mark, RTT; a black hole marked."""
+    if state is None:
+        return text("-", colors.muted)
+    cell = Text(no_wrap=True, overflow="ellipsis")
+    cell.append(_figure(state), style=colors.verdict(state.verdict))
+    if state.rtt_ms is not None:
+        cell.append(f" {state.rtt_ms:.2f}ms", style=colors.muted)
+    if state.mtu_hole:
+        cell.append(f" MTU!{state.path_mtu}", style=f"bold {colors.bad}")
+    return cell
+
+
+def _node_mtu(node: NodeState, expected_mtu: int | None, colors) -> Text:
+    if node.mtu_holes:
+        return text(f"{node.min_path_mtu} < {expected_mtu} on {node.mtu_holes} pairs", f"bold {colors.bad}")
+    return text("ok" if node.measured else "-", colors.good if node.measured else colors.muted)
+
+
+def _pair_mtu(a: PairState, b: PairState | None, expected_mtu: int | None, colors) -> Text:
+    paths = [p.path_mtu for p in (a, b) if p is not None and p.path_mtu]
+    if not paths:
+        return text("-", colors.muted)
+    holes = any(p is not None and p.mtu_hole for p in (a, b))
+    return text(f"{min(paths)}" + (f" < {expected_mtu}" if holes else ""), f"bold {colors.bad}" if holes else "")
+
+
+def _node_detail(node: NodeState, expected_mtu: int | None, can_pick: bool) -> str:
+    """The line under the cursor for a node row."""
+    parts = [node.node]
+    for label, state, other in (("sends", node.worst_sent, "to"), ("receives", node.worst_received, "from")):
+        if state is not None and state.loss_pct is not None:
+            peer = state.dst if other == "to" else state.src
+            parts.append(f"{label} its worst {state.loss_pct:.3f} % {other} {peer} ({state.verdict.value})")
+    parts.append(f"{node.measured} of {node.expected} pairs measured, {node.bad} bad")
+    if node.mtu_holes:
+        parts.append(f"path MTU {node.min_path_mtu} on {node.mtu_holes} pairs, below the overlay's {expected_mtu} "
+                     "(BLACK HOLE)")
+    if can_pick:
+        parts.append("enter: only its pairs (esc: all)")
     return " · ".join(parts)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from overlaytui.sources.demo import DemoSource
 from tests.ui.helpers import Clock, feed, make_app
 
 
@@ -50,3 +51,19 @@ def test_loss_scenario(snap_compare):
 def test_node_down_placement(snap_compare):
     app, run_before = snapshot_app("node-down", advance=25)
     assert snap_compare(app, press=["2"], terminal_size=(120, 36), run_before=run_before)
+
+
+def test_loss_overview_at_200_nodes(snap_compare):
+    """One bad node among 200 (the bad-node scenario): the heat map's red row and column, node133 first."""
+    clock = Clock()
+    app = make_app("bad-node", clock=clock, source=DemoSource("bad-node", seed=7, clock=clock,
+                                                              scale=(200, 300, 5000)))
+
+    async def run_before(pilot) -> None:
+        await feed(app, pilot, clock, seconds=2)
+        await pilot.press("4")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(160, 50), run_before=run_before)

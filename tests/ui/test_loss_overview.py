@@ -1,0 +1,156 @@
+"""The Loss pane at 200 nodes (the demo's bad-node scenario: node133 loses 1 % and is an MTU black hole): heat
+map, nodes worst first, picking a node; natural order in the other panes; the matrix stays at 5 nodes."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from textual.widgets import DataTable
+
+from overlaytui.panes.common import palette_of
+from overlaytui.panes.loss import WORST_PAIRS, LossPane
+from overlaytui.sources.demo import DemoSource
+from tests.ui.helpers import Clock, feed, make_app
+
+SIZE = (160, 50)
+LARGE = (200, 300, 5000)
+
+
+def large_app(scenario: str = "bad-node"):
+    clock = Clock()
+    return make_app(scenario, clock=clock, source=DemoSource(scenario, seed=7, clock=clock, scale=LARGE)), clock
+
+
+async def settle(app, pilot) -> None:
+    """The overview is computed in a thread worker: wait for it, then for its result's message."""
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+@asynccontextmanager
+async def on_the_loss_pane(scenario: str = "bad-node"):
+    app, _clock = large_app(scenario)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await settle(app, pilot)
+        yield app, pilot
+
+
+def cells(table: DataTable, index: int) -> list[str]:
+    return [str(c) for c in table.get_row_at(index)]
+
+
+def visible_rows(table: DataTable) -> list[list[str]]:
+    return [cells(table, i) for i in range(min(table.row_count, table.size.height - 1))]
+
+
+async def test_the_faulty_node_leads_the_overview_at_200_nodes():
+    async with on_the_loss_pane() as (app, pilot):
+        pane = app.query_one(LossPane)
+        assert pane.network == "backend"
+        table = app.query_one("#loss-table", DataTable)
+        top = visible_rows(table)
+        assert top[0][0] == "node133" and "✖" in top[0][1] and "398/398" in top[0][3]
+        assert len(top) > 10 and all("node133" in row[1] for row in top[1:])  # everyone's worst pair: node133
+        assert table.row_count == 200 + 1 + WORST_PAIRS + 1 + 200 + 1  # nodes, worst pairs, the rest, "more"
+        names = [cells(table, i)[0] for i in range(200)]
+        assert names[1:6] == ["node1", "node15", "node17", "node22", "node27"]  # then natural order
+        detail = str(app.query_one("#loss-detail").render())
+        assert detail.startswith("node133 · sends its worst") and "398 bad" in detail
+        heat = str(app.query_one("#loss-heat").render())
+        assert "node131" in heat and "bad (or MTU black hole)" in heat and "13 × 2 pairs" in heat
+        legend = str(app.query_one("#loss-legend").render()).replace("\n", " ")
+        assert "rows: the recent window's loss" in legend
+
+
+async def test_the_heat_map_paints_the_faulty_nodes_row_and_column():
+    async with on_the_loss_pane() as (app, pilot):
+        pane = app.query_one(LossPane)
+        found, _view, indexed, _windows, _mtu = pane.shown_overview
+        colors = palette_of(pane)
+        heat = pane._heat(found.grid, list(found.hosts), colors)
+        assert str(app.query_one("#loss-heat").render()) == heat.plain  # what is on screen
+        lines = heat.plain.split("\n")
+        assert len(lines) == 1 + 8 + 1  # axis, eight lines of two cell rows, legend
+        width = len(found.grid.cells[0])
+        offsets = [sum(len(line) + 1 for line in lines[:i]) + len(lines[i]) - width for i in range(1, 9)]
+
+        def style_at(position: int) -> str:
+            return " ".join(str(span.style) for span in heat.spans if span.start <= position < span.end)
+
+        bad, good = colors.heat(4), colors.heat(0)
+        row_line = (133 - 1) // found.grid.row_size // 2  # node133's row group, in the upper half of this line
+        column = (133 - 1) // found.grid.col_size
+        for i, start in enumerate(offsets):
+            for c in range(width):
+                style = style_at(start + c)
+                upper = style.split(" on ")[0]
+                if i == row_line or c == column:
+                    assert upper.endswith(bad), (i, c, style)
+                else:
+                    assert upper.endswith(good) and style.endswith(good), (i, c, style)
+
+
+async def test_enter_on_a_node_keeps_its_pairs_and_escape_brings_all_back():
+    async with on_the_loss_pane() as (app, pilot):
+        table = app.query_one("#loss-table", DataTable)
+        await pilot.press("enter")  # the cursor is on the first row: node133
+        await settle(app, pilot)
+        assert app.selection is not None and app.selection.label == "node133"
+        assert cells(table, 0)[0] == "node133" and cells(table, 1)[0] == "pairs of node133, worst first (199)"
+        assert table.row_count == 2 + 199
+        assert all(cells(table, i)[0].startswith("node133 ⇄ ") for i in range(2, 201))
+        await pilot.press("down", "down")
+        detail = str(app.query_one("#loss-detail").render())
+        assert detail.startswith("node133 → ") and "|" in detail and "BLACK HOLE" not in detail  # backend: 1400
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert app.selection is None and table.row_count > 400
+
+
+async def test_a_black_hole_shows_on_the_overlay_it_cuts():
+    async with on_the_loss_pane() as (app, pilot):
+        pane = app.query_one(LossPane)
+        pane.network = "frontend"
+        pane.show(app.view())
+        await settle(app, pilot)
+        table = app.query_one("#loss-table", DataTable)
+        first = cells(table, 0)
+        assert first[0] == "node133" and first[4] == "1350 < 1450 on 398 pairs"
+        assert cells(table, 1)[4] == "1350 < 1450 on 2 pairs"
+
+
+async def test_a_healthy_large_cluster_lists_nodes_in_natural_order():
+    async with on_the_loss_pane("healthy") as (app, pilot):
+        table = app.query_one("#loss-table", DataTable)
+        assert [cells(table, i)[0] for i in range(4)] == ["node1", "node2", "node3", "node4"]
+        pairs = [cells(table, i)[0] for i in range(201, 205)]
+        assert pairs == ["node1 ⇄ node2", "node1 ⇄ node3", "node1 ⇄ node4", "node1 ⇄ node5"]
+
+
+async def test_the_matrix_stays_the_default_while_nodes_fit():
+    clock = Clock()
+    app = make_app("bad-node", clock=clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        table = app.query_one("#loss-table", DataTable)
+        assert not app.query_one("#loss-heat").display and table.cursor_type == "cell"
+        assert [str(c.key.value) for c in table.ordered_columns][1:] == [f"dst:node{i}" for i in range(1, 6)]
+        assert "✖" in str(table.get_row("node1")[3])  # node3 of 5 is the bad node
+
+
+async def test_natural_order_in_the_panes_and_the_palette():
+    clock = Clock()
+    app = make_app("healthy", clock=clock, source=DemoSource("healthy", seed=7, clock=clock, scale=(12, 20, 60)))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await feed(app, pilot, clock, 2)
+        await pilot.press("2")
+        await pilot.pause()
+        placement = app.query_one("#pane-placement DataTable", DataTable)
+        headers = [str(c.label) for c in placement.ordered_columns]
+        nodes = [h for h in headers if h.startswith("node")]
+        assert nodes == [f"node{i}" for i in range(1, 13)]
+        services = [str(key.value) for key in placement.rows]
+        assert services.index("svc-009") < services.index("svc-010") < services.index("svc-020")
