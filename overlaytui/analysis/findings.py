@@ -598,6 +598,11 @@ def _pairs_text(keys, loss_of, limit: int = 8) -> str:
     return text + (f" and {len(ordered) - limit} more" if len(ordered) > limit else "")
 
 
+def _about(pct: float) -> str:
+    """A typical loss in words: whole percents from 10 %, one decimal from 1 %, two below (0.25 %, never "~0")."""
+    return f"{pct:.0f}" if pct >= 10 else f"{pct:.1f}" if pct >= 1 else f"{pct:.2f}"
+
+
 def _typical(keys, loss_of) -> float:
     values = sorted(loss_of.get(k, 0.0) for k in keys)
     return values[len(values) // 2] if values else 0.0
@@ -614,7 +619,7 @@ def _node_finding(node, covered, bad, loss_of, measured, node_ids) -> Finding:
                 else f"; pairs without {node}: up to {worst_other:.1f} %") if others else ""
     return Finding(
         "loss.bad", Severity.ERROR, "node", node,
-        f"{node} loses ~{_typical(covered, loss_of):.0f} % of the overlay packets through it ({direction}, "
+        f"{node} loses ~{_about(_typical(covered, loss_of))} % of the overlay packets through it ({direction}, "
         f"{len(covered)} pairs on {', '.join(nets)})",
         f"{_pairs_text(covered, loss_of)}{contrast}",
         f"look at {node}: its NIC errors and drops (`ip -s link`), a full conntrack table, a firewall or rate "
@@ -625,7 +630,7 @@ def _node_finding(node, covered, bad, loss_of, measured, node_ids) -> Finding:
 def _network_finding(net, covered, bad, loss_of) -> Finding:
     return Finding(
         "loss.bad", Severity.ERROR, "network", net,
-        f"{net} loses ~{_typical(covered, loss_of):.0f} % between its nodes while the same nodes pass on other "
+        f"{net} loses ~{_about(_typical(covered, loss_of))} % between its nodes while the same nodes pass on other "
         "overlays", _pairs_text(covered, loss_of),
         f"something specific to {net}: its VNI filtered, an MTU or encryption setting, or a policy on its "
         "traffic (`docker network inspect -v`)", net, tuple(bad[k] for k in sorted(covered, key=natural_tuple)))

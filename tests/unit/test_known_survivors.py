@@ -222,3 +222,10 @@ def test_just_below_the_bad_threshold_is_judged_by_its_bound_not_as_bad():
 
     assert judge_loss(1, 1010) is Verdict.INSUFFICIENT  # 0.099 % seen: not "bad", and too few packets for more
     assert iperf_command("10.0.0.5")[3:5] == ["-p", "5201"]  # the agents' iperf3 server port
+
+
+def test_a_typical_loss_is_never_rounded_to_zero():
+    from overlaytui.analysis.findings import _about
+
+    assert [_about(v) for v in (25.4, 10.0, 9.96, 2.0, 1.0, 0.999, 0.25, 0.004)] == [
+        "25", "10", "10.0", "2.0", "1.0", "1.00", "0.25", "0.00"]
