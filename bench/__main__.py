@@ -9,9 +9,10 @@ import platform
 import time
 from pathlib import Path
 
-from . import collectors, dashboard, loss, probes
+from . import collectors, dashboard, exporter, loss, probes
 
-BENCHMARKS = {"collectors": collectors.main, "dashboard": dashboard.main, "loss": loss.main, "probes": probes.main}
+BENCHMARKS = {"collectors": collectors.main, "dashboard": dashboard.main, "exporter": exporter.main, "loss": loss.main,
+              "probes": probes.main}
 
 
 def main() -> None:

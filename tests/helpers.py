@@ -62,3 +62,17 @@ class Lab:
 
         lab.down(log=lambda _m: None)
         lab.up(self.nodes, 1, log=lambda _m: None)
+
+
+def required_binary(name: str, package: str) -> str:
+    """The path of a tool the test needs; skipped with the reason where it is missing, failed where the lab's
+    requirements are required (CI installs it)."""
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} not installed (apt-get install {package})"
+        if lab_required():
+            pytest.fail(f"{message}: required here")
+        pytest.skip(message)
+    return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
 from collections.abc import Callable
 
@@ -43,3 +44,46 @@ def bounded(kind: type, low: float, high: float, unit: str = "") -> Callable[[st
         return value
     return parse
 
+
+
+def add_probe_flags(parser: argparse.ArgumentParser, kinds: str, count: int, image_help: str) -> None:
+    """What the probing commands share: kinds, overlays, pings per pair and their interval, the agents' image,
+    and each engine call's timeout."""
+    from ..probes.session import KINDS
+
+    parser.add_argument("--kind", default=kinds, help=f"what to measure: any of {','.join(KINDS)} (default {kinds})")
+    parser.add_argument("--network", action="append", default=[], metavar="NAME",
+                        help="an overlay to probe (repeatable; default: every overlay but the ingress)")
+    parser.add_argument("--count", type=bounded(int, 1, 100000), default=count,
+                        help=f"pings per pair per round (default {count})")
+    parser.add_argument("--interval", type=bounded(float, 0.002, 10, " s"), default=0.2, metavar="S",
+                        help="seconds between pings (0.2)")
+    parser.add_argument("--probe-image", metavar="IMAGE", help=image_help)
+    parser.add_argument("--timeout", type=bounded(float, 0.1, 600, " s"), default=10.0, metavar="S",
+                        help="timeout of each engine call")
+
+
+def kinds_from_args(args: argparse.Namespace, prog: str) -> tuple[str, ...] | None:
+    """--kind as a tuple, or None after saying what it takes."""
+    from ..probes.session import KINDS
+
+    kinds = tuple(k.strip() for k in args.kind.split(",") if k.strip())
+    if not kinds or any(k not in KINDS for k in kinds):
+        print(f"overlaytui {prog}: --kind takes {','.join(KINDS)}", file=sys.stderr)
+        return None
+    return kinds
+
+
+def probe_image(args: argparse.Namespace) -> str:
+    from ..probes import agent
+
+    return args.probe_image or (agent.LAB_IMAGE if args.lab else agent.DEFAULT_IMAGE)
+
+
+def interrupt_on_sigterm() -> None:
+    """SIGTERM (cron, CI timeouts, a service manager) takes the KeyboardInterrupt path: the agents are removed."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -9,18 +9,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
 from dataclasses import asdict
 
 from ..analysis.findings import Finding, Severity, diagnose, worst
 from ..analysis.thresholds import LossThresholds
 from ..model import ClusterSnapshot, Coverage, Health, ProbeResult
-from ..probes import agent
-from ..probes.session import KINDS, ProbeError, ProbeSession, ProbeSettings
+from ..probes.session import ProbeError, ProbeSession, ProbeSettings
 from ..sources.swarm import DockerSwarmSource
 from ..sources.underlay import local_underlay_mtus
-from .common import add_endpoint_flags, bounded, endpoints_from_args
+from .common import (
+    add_endpoint_flags,
+    add_probe_flags,
+    endpoints_from_args,
+    interrupt_on_sigterm,
+    kinds_from_args,
+    probe_image,
+)
 from .probe import coverage_dict, outcome
 
 EXIT = {Severity.OK: 0, Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
@@ -34,41 +39,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "holes, blocked VXLAN, encrypted overlays without ESP. Exit 0: nothing above info; 1: warnings; "
         "2: errors, no connection, or nothing could be measured.")
     parser.add_argument("--no-probe", action="store_true", help="skip the probes (no agents are deployed)")
-    parser.add_argument("--kind", default="ping,mtu,discovery",
-                        help="probes to run: any of ping,mtu,discovery,iperf (default ping,mtu,discovery)")
-    parser.add_argument("--network", action="append", default=[], metavar="NAME", help="overlays to probe")
-    parser.add_argument("--count", type=bounded(int, 1, 100000), default=100, help="pings per pair (default 100)")
-    parser.add_argument("--interval", type=bounded(float, 0.002, 10, " s"), default=0.2, metavar="S",
-                        help="seconds between pings (0.2)")
-    parser.add_argument("--probe-image", metavar="IMAGE", help="image of the probe agents")
+    add_probe_flags(parser, "ping,mtu,discovery", 100, "image of the probe agents (see `probe --help`)")
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
     parser.add_argument("--verbose", action="store_true",
                         help="under each root-cause finding, the per-pair findings it explains")
-    parser.add_argument("--timeout", type=bounded(float, 0.1, 600, " s"), default=10.0, metavar="S",
-                        help="timeout of each engine call")
     add_endpoint_flags(parser)
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    kinds = tuple(k.strip() for k in args.kind.split(",") if k.strip())
-    if not kinds or any(k not in KINDS for k in kinds):
-        print(f"overlaytui doctor: --kind takes {','.join(KINDS)}", file=sys.stderr)
-        return 2
-    args.kinds = kinds
-    endpoints = endpoints_from_args(args)
+    args.kinds = kinds_from_args(args, "doctor")
+    endpoints = endpoints_from_args(args) if args.kinds is not None else None
     if endpoints is None:
         return 2
-    signal.signal(signal.SIGTERM, _interrupt)  # agents are removed on SIGTERM too
+    interrupt_on_sigterm()
     try:
         return asyncio.run(_run(endpoints, args))
     except KeyboardInterrupt:
         print("overlaytui doctor: interrupted (agents removed)", file=sys.stderr)
         return 130
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
 
 
 async def _run(endpoints, args) -> int:
@@ -80,8 +69,7 @@ async def _run(endpoints, args) -> int:
         await source.start()
         snapshot = source.snapshot()
         if not args.no_probe and any(e.role == "manager" and e.health is Health.OK for e in snapshot.engines):
-            image = args.probe_image or (agent.LAB_IMAGE if args.lab else agent.DEFAULT_IMAGE)
-            session = ProbeSession(source.snapshot, ProbeSettings(networks=tuple(args.network), image=image,
+            session = ProbeSession(source.snapshot, ProbeSettings(networks=tuple(args.network), image=probe_image(args),
                                                                   count=args.count, interval=args.interval,
                                                                   kinds=args.kinds),
                                    endpoints, call_timeout=args.timeout)

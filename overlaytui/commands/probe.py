@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import signal
 import sys
 import time
 from collections import Counter
@@ -23,9 +22,17 @@ from ..model import ClusterSnapshot, Coverage, ProbeResult, natural_key, natural
 from ..probes import agent
 from ..probes.mtu import black_hole, remedy
 from ..probes.scheduler import DEFAULT_CONCURRENCY
-from ..probes.session import KINDS, ProbeError, ProbeSession, ProbeSettings
+from ..probes.session import ProbeError, ProbeSession, ProbeSettings
 from ..sources.swarm import DockerSwarmSource
-from .common import add_endpoint_flags, bounded, endpoints_from_args
+from .common import (
+    add_endpoint_flags,
+    add_probe_flags,
+    bounded,
+    endpoints_from_args,
+    interrupt_on_sigterm,
+    kinds_from_args,
+    probe_image,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,20 +41,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Deploy a probe agent (a global service labelled overlaytui.probe) on each overlay, measure "
         "between every pair of nodes from inside the overlay, print the pair matrix, remove the agents. "
         "Exit 0: every pair measured and within thresholds; 1: a threshold crossed; 2: usage or connection error, "
-        "or nothing measured; 3: within thresholds, but some pairs could not be measured (the coverage says why).")
-    parser.add_argument("--network", action="append", default=[], metavar="NAME",
-                        help="an overlay to probe (repeatable; default: every overlay but the ingress)")
-    parser.add_argument("--kind", default="ping,mtu", help=f"what to measure: any of {','.join(KINDS)} "
-                        "(default ping,mtu; iperf is bounded to 3 s at 200 Mbit/s per pair)")
-    parser.add_argument("--count", type=bounded(int, 1, 100000), default=100, help="pings per pair (default 100)")
-    parser.add_argument("--interval", type=bounded(float, 0.002, 10, " s"), default=0.2, metavar="S",
-                        help="seconds between pings (0.2)")
+        "or nothing measured; 3: within thresholds, but some pairs could not be measured (the coverage says why). "
+        "Throughput (--kind iperf) is bounded to 3 s at 200 Mbit/s per pair.")
+    add_probe_flags(parser, "ping,mtu", 100, f"image of the agents (default {agent.DEFAULT_IMAGE}; {agent.LAB_IMAGE} "
+                    "with --lab); any image with a POSIX shell, ping and sleep; path MTU needs iputils ping (-M do), "
+                    "throughput iperf3, discovery nslookup and nc — what is missing is reported, not measured")
     parser.add_argument("--concurrency", type=bounded(int, 1, 256), default=DEFAULT_CONCURRENCY,
                         help=f"probe jobs at once (default {DEFAULT_CONCURRENCY})")
-    parser.add_argument("--probe-image", metavar="IMAGE",
-                        help=f"image of the agents (default {agent.DEFAULT_IMAGE}; {agent.LAB_IMAGE} with --lab); "
-                        "any image with a POSIX shell, ping and sleep; path MTU needs iputils ping (-M do), "
-                        "throughput iperf3, discovery nslookup and nc — what is missing is reported, not measured")
     parser.add_argument("--via-logs", action="store_true",
                         help="agents probe by themselves and report through the manager's service logs (ping only); "
                         "automatic when a node's engine is not reachable")
@@ -58,36 +58,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "in that round, in the recent window and since start")
     parser.add_argument("--window", type=bounded(float, 0.1, 1440, " min"), default=5.0, metavar="MIN",
                         help="the recent window of --watch, in minutes (default 5)")
-    parser.add_argument("--timeout", type=bounded(float, 0.1, 600, " s"), default=10.0, metavar="S",
-                        help="timeout of each engine call")
     add_endpoint_flags(parser)
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    kinds = tuple(k.strip() for k in args.kind.split(",") if k.strip())
-    bad = [k for k in kinds if k not in KINDS]
-    if bad or not kinds:
-        print(f"overlaytui probe: --kind takes {','.join(KINDS)}", file=sys.stderr)
-        return 2
-    endpoints = endpoints_from_args(args)
+    kinds = kinds_from_args(args, "probe")
+    endpoints = endpoints_from_args(args) if kinds is not None else None
     if endpoints is None:
         return 2
-    image = args.probe_image or (agent.LAB_IMAGE if args.lab else agent.DEFAULT_IMAGE)
-    settings = ProbeSettings(kinds=kinds, networks=tuple(args.network), image=image, count=args.count,
+    settings = ProbeSettings(kinds=kinds, networks=tuple(args.network), image=probe_image(args), count=args.count,
                              interval=args.interval, concurrency=args.concurrency, via_logs=args.via_logs,
                              window_s=args.window * 60)
-    # SIGTERM (cron, CI timeouts) must still remove the agents: it takes the KeyboardInterrupt path
-    signal.signal(signal.SIGTERM, _interrupt)
+    interrupt_on_sigterm()
     try:
         return asyncio.run(_run(endpoints, settings, args))
     except KeyboardInterrupt:
         print("overlaytui probe: interrupted (agents removed)", file=sys.stderr)
         return 130
-
-
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
 
 
 async def _run(endpoints, settings: ProbeSettings, args) -> int:

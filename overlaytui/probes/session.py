@@ -179,6 +179,46 @@ class ProbeSession:
             else:
                 self._problem(f"{network}: {caps}")
 
+    async def keep_agents(self) -> list[str]:
+        """For a long-running session (the exporter): re-deploy an agent service someone removed, pick up agents
+        on nodes that joined (and drop those that left), check the tools of new agents. Returns the overlays
+        whose agents were re-deployed. Engine errors are problems, not exceptions: the next round tries again."""
+        if not self._manager_url or self.via_logs:
+            return []
+        snapshot = self._snapshot_of()
+        nodes = {n.id for n in snapshot.nodes if n.state == "ready" and n.availability == "active"}
+        redeployed = []
+
+        def refresh(network: str, service_id: str) -> tuple[str, list[agent.AgentTask], dict[str, str]]:
+            with self._client(self._manager_url, 30) as manager:
+                try:
+                    manager.inspect_service(service_id)
+                except docker.errors.NotFound:
+                    service_id = agent.deploy(manager, network, self.settings.image)
+                    redeployed.append(network)
+                    tasks, failures = agent.wait_for_tasks(manager, service_id, network, nodes,
+                                                           self.settings.deploy_timeout)
+                    return service_id, tasks, failures
+                tasks, failures = agent.agent_tasks(manager.tasks(filters={"service": service_id}), network)
+                return service_id, tasks, {n: why for n, (_count, why) in failures.items() if n in nodes}
+        for network, service_id in list(self._services.items()):
+            try:
+                service_id, tasks, failures = await self._call(refresh, network, service_id)
+            except ENGINE_ERRORS as exc:
+                self._problem(f"{network}: checking the probe agents: {describe_error(exc)}")
+                continue
+            self._services[network] = service_id
+            self._agents[network] = tasks
+            self._agent_failures[network] = failures
+        known = {key for key, caps in self._caps.items() if not isinstance(caps, str)}
+        if any((network, t.node_id) not in known for network, tasks in self._agents.items() for t in tasks):
+            await self._check_images(snapshot)
+        return redeployed
+
+    def totals(self) -> dict[tuple[str, str, str], tuple[int, int]]:
+        """(network, src, dst) -> (ping packets sent, received) since the session started: counters."""
+        return dict(self._totals)
+
     async def close(self) -> None:
         if self._manager_url and self._services:
             services = list(self._services.values())

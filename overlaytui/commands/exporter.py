@@ -1,0 +1,221 @@
+"""`overlaytui exporter`: a headless process with the dashboard's collectors, a probe session and the doctor's
+checks, serving what they measure as Prometheus / OpenMetrics text on /metrics (metrics in overlaytui/exporter.py).
+
+A scrape never waits: collection and probing run in their own loops and replace one immutable state; the
+collector builds the metrics from it. Agents are deployed once and kept (re-deployed when removed); SIGTERM and
+SIGINT remove them; leftovers of a crashed run are removed at start, as everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import html
+import sys
+import threading
+import time
+from dataclasses import replace
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+
+from .. import __version__
+from ..analysis.findings import diagnose
+from ..analysis.netio import aggregate
+from ..analysis.thresholds import LossThresholds
+from ..exporter import DEFAULT_MAX_PAIRS, ExportState, OverlayCollector
+from ..model import Health
+from ..probes.session import ProbeError, ProbeSession, ProbeSettings
+from ..sources.swarm import DockerSwarmSource
+from .common import (
+    add_endpoint_flags,
+    add_probe_flags,
+    bounded,
+    endpoints_from_args,
+    interrupt_on_sigterm,
+    kinds_from_args,
+    probe_image,
+)
+from .doctor import underlay_mtus
+
+DEFAULT_LISTEN = "127.0.0.1:9476"  # not a port of the common exporters (node 9100, cAdvisor 8080, dockerd 9323)
+PROBE_RETRY_MAX = 300.0  # seconds between attempts to start probing, at most
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "exporter", help="serve loss, RTT, path MTU and the doctor's findings as Prometheus metrics",
+        description="A long-running, headless overlaytui: collects the cluster like the dashboard, probes every "
+        "pair of nodes on the overlays every --probe-every seconds (agents deployed once, kept, removed on "
+        "SIGTERM/SIGINT), runs the doctor's checks, and serves the results on http://LISTEN/metrics "
+        "(Prometheus text or OpenMetrics). Low duty by default: one round of 50 pings x 0.2 s per pair a minute.")
+    parser.add_argument("--listen", default=DEFAULT_LISTEN, metavar="ADDR:PORT",
+                        help=f"where to serve (default {DEFAULT_LISTEN}: this host only; another address is "
+                        "explicit, e.g. 0.0.0.0:9476)")
+    parser.add_argument("--probe-every", type=bounded(float, 1, 86400, " s"), default=60.0, metavar="S",
+                        help="seconds between the starts of probe rounds (default 60)")
+    add_probe_flags(parser, "ping,mtu", 50, "image of the probe agents (see `probe --help`)")
+    parser.add_argument("--no-probe", action="store_true", help="collect and check only (no agents)")
+    parser.add_argument("--max-pairs", type=bounded(int, 0, 10_000_000), default=DEFAULT_MAX_PAIRS,
+                        help=f"directed pairs x overlays with per-pair series (default {DEFAULT_MAX_PAIRS}); "
+                        "beyond, per-node series only")
+    parser.add_argument("--collect-every", type=bounded(float, 0.5, 3600, " s"), default=5.0, metavar="S",
+                        help="seconds between collections (events re-poll sooner; default 5)")
+    add_endpoint_flags(parser)
+    parser.set_defaults(handler=main)
+
+
+def parse_listen(value: str) -> tuple[str, int] | None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
+        pass  # a scrape every few seconds is not news
+
+
+def landing_page(state_of) -> bytes:
+    state = state_of()
+    snap = state.snapshot
+    what = (f"{len(snap.nodes)} nodes, {sum(1 for n in snap.networks if n.driver == 'overlay')} overlays"
+            if snap is not None else "not collected yet")
+    probing = html.escape(state.probe_problem) if state.probe_problem else f"{state.rounds} probe rounds"
+    return (f"<!doctype html><html><head><title>overlaytui exporter</title></head><body><h1>overlaytui exporter "
+            f"{__version__}</h1><p>{html.escape(what)}; {probing}.</p><p><a href='/metrics'>/metrics</a></p>"
+            "</body></html>").encode()
+
+
+def wsgi_app(registry: CollectorRegistry, state_of):
+    metrics = make_wsgi_app(registry)
+
+    def app(environ, start_response):
+        if environ.get("PATH_INFO", "/") == "/":
+            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+            return [landing_page(state_of)]
+        return metrics(environ, start_response)
+    return app
+
+
+def main(args: argparse.Namespace) -> int:
+    kinds = kinds_from_args(args, "exporter")
+    if kinds is None:
+        return 2
+    listen = parse_listen(args.listen)
+    if listen is None:
+        print(f"overlaytui exporter: --listen takes ADDR:PORT, not {args.listen!r}", file=sys.stderr)
+        return 2
+    endpoints = endpoints_from_args(args)
+    if endpoints is None:
+        return 2
+    exporter = Exporter(endpoints, args, kinds)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(OverlayCollector(lambda: exporter.state))
+    try:
+        server = make_server(listen[0], listen[1], wsgi_app(registry, lambda: exporter.state), _Server,
+                             handler_class=_QuietHandler)
+    except OSError as exc:
+        print(f"overlaytui exporter: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    threading.Thread(target=server.serve_forever, name="overlaytui-metrics", daemon=True).start()
+    print(f"overlaytui exporter: serving http://{args.listen}/metrics", file=sys.stderr)
+    interrupt_on_sigterm()
+    try:
+        return asyncio.run(exporter.run())
+    except KeyboardInterrupt:
+        print("overlaytui exporter: stopped (agents removed)", file=sys.stderr)
+        return 0
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class Exporter:
+    """The two loops: collection (every --collect-every s, sooner on events) and probing (a round every
+    --probe-every s). Each ends its step by replacing `state`."""
+
+    def __init__(self, endpoints, args: argparse.Namespace, kinds: tuple[str, ...]) -> None:
+        self.args = args
+        self.endpoints = endpoints
+        self.settings = ProbeSettings(kinds=kinds, networks=tuple(args.network), count=args.count,
+                                      interval=args.interval, image=probe_image(args))
+        self.source = DockerSwarmSource(endpoints, call_timeout=args.timeout)
+        self.session: ProbeSession | None = None
+        self.state = ExportState(max_pairs=args.max_pairs)
+
+    async def run(self) -> int:
+        try:
+            await self.source.start()
+            probing = None if self.args.no_probe else asyncio.create_task(self._probe_loop())
+            try:
+                await self._collect_loop()
+            finally:
+                if probing is not None:
+                    probing.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await probing
+        finally:
+            if self.session is not None:
+                await asyncio.wait_for(self.session.close(), 60)
+            await self.source.close()
+        return 0
+
+    async def _collect_loop(self) -> None:
+        while True:
+            self._publish()
+            await self.source.wait_for_change(self.args.collect_every)  # an event, or the interval
+            await self.source.poll()
+
+    def _publish(self, **changes) -> None:
+        """A new state from the latest snapshot and probe results (cheap: the doctor's checks and sums)."""
+        snapshot = self.source.snapshot()
+        session = self.session
+        results = session.probe_results() if session is not None else ()
+        findings = diagnose(snapshot, session.recent_results() if session is not None else (), LossThresholds(),
+                            underlay_mtus(snapshot, self.args.lab))
+        up = any(e.role == "manager" and e.health is Health.OK for e in snapshot.engines)
+        self.state = replace(
+            self.state, snapshot=snapshot, up=up, results=tuple(results), findings=tuple(findings),
+            totals=session.totals() if session is not None else {},
+            coverage=session.coverage() if session is not None else (), netio=aggregate(snapshot),
+            rounds=session.rounds if session is not None else 0, collected_at=time.time(), **changes).warm()
+
+    async def _probe_loop(self) -> None:
+        """Start probing (retrying with backoff while it cannot: no manager yet, no image...), then a round every
+        --probe-every seconds, keeping the agents deployed."""
+        delay = 5.0
+        while self.session is None:
+            session = ProbeSession(self.source.snapshot, self.settings, self.endpoints,
+                                   call_timeout=self.args.timeout)
+            try:
+                await session.start()
+            except ProbeError as exc:
+                print(f"overlaytui exporter: cannot probe ({exc}); trying again in {delay:g} s", file=sys.stderr)
+                self._publish(probe_problem=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, PROBE_RETRY_MAX)
+                continue
+            self.session = session
+            if session.removed_leftovers:
+                print(f"overlaytui exporter: removed probe agents left by an earlier run: "
+                      f"{', '.join(session.removed_leftovers)}", file=sys.stderr)
+        said = 0
+        while True:
+            started = time.monotonic()
+            for network in await self.session.keep_agents():
+                print(f"overlaytui exporter: the probe agent on {network} was removed: deployed again",
+                      file=sys.stderr)
+            await self.session.run_round()
+            for problem in self.session.problems[said:]:
+                print(f"overlaytui exporter: {problem}", file=sys.stderr)
+            said = len(self.session.problems)
+            self._publish(probe_problem="", last_round_at=time.time())
+            await asyncio.sleep(max(0.0, self.args.probe_every - (time.monotonic() - started)))
