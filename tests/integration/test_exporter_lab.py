@@ -1,5 +1,6 @@
 """The exporter on the lab, scraped by a real Prometheus (Debian's package, on loopback, a temporary config and data
-dir): loss through node2 and node3's black hole show in PromQL over the exported series; SIGTERM leaves no agent."""
+dir): loss through node2 and node3's black hole show in PromQL over the exported series; a removed agent service is
+deployed again; SIGTERM leaves no agent."""
 
 from __future__ import annotations
 
@@ -139,6 +140,16 @@ def test_prometheus_sees_loss_and_a_black_hole_and_sigterm_cleans_up(lab: Lab, e
     below = prometheus.query("overlaytui_pair_path_mtu_bytes < on (network) group_left overlaytui_network_mtu_bytes")
     assert {(r["metric"]["src_node"], r["metric"]["dst_node"]) for r in below} >= {("node1", "node3"),
                                                                                    ("node2", "node3")}
+
+    lab.fault("node3", "clear")
+    # someone removes the agent service: the exporter deploys it again and the pairs come back
+    lab.docker("node1", "service", "rm", f"overlaytui-probe-{NETWORK}")
+    wait_for(lambda: "was removed: deployed again" in log.read_text(), 120, "the agent to be deployed again",
+             interval=1)
+    rounds = prometheus.query("overlaytui_probe_rounds_total")[0]["value"][1]
+    wait_for(lambda: float(prometheus.query("overlaytui_probe_rounds_total")[0]["value"][1]) > float(rounds) + 2
+             and all(v == 1.0 for v in prometheus.by_pair(f"overlaytui_pair_up{network_selector()}").values()),
+             120, "rounds with every pair up after the re-deploy", interval=1)
 
     exporter.send_signal(signal.SIGTERM)
     assert exporter.wait(90) == 0, log.read_text()[-2000:]
