@@ -29,7 +29,7 @@ def main() -> None:
     for name in args.names or list(BENCHMARKS):
         print(f"== {name}")
         kwargs = {"runs": args.runs}
-        if name == "collectors":
+        if name in ("collectors", "exporter"):
             kwargs["cpu_seconds"] = args.cpu_seconds
         result = BENCHMARKS[name](**kwargs)
         result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),

@@ -13,6 +13,7 @@ same counts.
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -98,7 +99,14 @@ class OverlayCollector(Collector):
         return []  # registering must not build a scrape
 
     def collect(self) -> Iterator[Metric]:
-        yield from metric_families(self._state_of())
+        try:
+            families = metric_families(self._state_of())
+        except Exception as exc:  # noqa: BLE001 - a scrape answers, whatever the state holds: said, not a traceback
+            print(f"overlaytui exporter: building the metrics failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            failed = GaugeMetricFamily("overlaytui_up", "1 when the last collection reached a swarm manager")
+            failed.add_metric([], 0.0)
+            families = [failed]
+        yield from families
 
 
 def _gauge(name: str, documentation: str, labels: Sequence[str] = ()) -> GaugeMetricFamily:

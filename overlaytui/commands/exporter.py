@@ -210,12 +210,17 @@ class Exporter:
         said = 0
         while True:
             started = time.monotonic()
-            for network in await self.session.keep_agents():
-                print(f"overlaytui exporter: the probe agent on {network} was removed: deployed again",
-                      file=sys.stderr)
-            await self.session.run_round()
-            for problem in self.session.problems[said:]:
+            try:
+                for network in await self.session.keep_agents():
+                    print(f"overlaytui exporter: the probe agent on {network} was removed: deployed again",
+                          file=sys.stderr)
+                await self.session.run_round()
+                problem = ""
+            except Exception as exc:  # noqa: BLE001 - a round that fails must not end probing: said, tried again
+                problem = f"a probe round failed: {type(exc).__name__}: {str(exc)[:300]}"
                 print(f"overlaytui exporter: {problem}", file=sys.stderr)
+            for line in self.session.problems[said:]:
+                print(f"overlaytui exporter: {line}", file=sys.stderr)
             said = len(self.session.problems)
-            self._publish(probe_problem="", last_round_at=time.time())
+            self._publish(probe_problem=problem, last_round_at=time.time())
             await asyncio.sleep(max(0.0, self.args.probe_every - (time.monotonic() - started)))

@@ -160,3 +160,16 @@ def test_listen_addresses_and_the_landing_page():
         seen["status"], seen["headers"] = status, dict(headers)
     body = b"".join(app({"PATH_INFO": "/metrics", "REQUEST_METHOD": "GET", "QUERY_STRING": ""}, start_response))
     assert seen["status"].startswith("200") and b"overlaytui_pair_up" in body
+
+
+def test_a_state_that_cannot_be_formatted_still_answers_the_scrape(capsys):
+    class Broken(ExportState):
+        @property
+        def node_sums(self):
+            raise KeyError("a malformed pair")
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(OverlayCollector(lambda: Broken(up=True)))
+    found = samples(generate_latest(registry).decode())
+    assert found == {("overlaytui_up", ()): 0.0}
+    assert "building the metrics failed: KeyError" in capsys.readouterr().err
