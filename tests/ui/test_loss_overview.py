@@ -154,3 +154,18 @@ async def test_natural_order_in_the_panes_and_the_palette():
         assert nodes == [f"node{i}" for i in range(1, 13)]
         services = [str(key.value) for key in placement.rows]
         assert services.index("svc-009") < services.index("svc-010") < services.index("svc-020")
+
+
+async def test_just_beyond_the_matrix_limit_the_overview_takes_over():
+    """35 nodes: few enough results to index on the UI loop, too many nodes for a matrix."""
+    clock = Clock()
+    source = DemoSource("bad-node", seed=7, clock=clock, scale=(35, 20, 200))
+    app = make_app("bad-node", clock=clock, source=source)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await settle(app, pilot)
+        table = app.query_one("#loss-table", DataTable)
+        assert app.query_one("#loss-heat").display and table.cursor_type == "row"
+        assert cells(table, 0)[0] == source.bad_node == "node23"
+        assert table.row_count == 35 + 1 + WORST_PAIRS + 1 + 200 + 1  # 595 pairs: 250 shown, then "… 345 more"
+        assert cells(table, table.row_count - 1)[0] == "… 345 more pairs"
