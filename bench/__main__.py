@@ -9,10 +9,10 @@ import platform
 import time
 from pathlib import Path
 
-from . import collectors, dashboard, exporter, loss, probes
+from . import collectors, dashboard, exporter, loss, probes, ssh
 
 BENCHMARKS = {"collectors": collectors.main, "dashboard": dashboard.main, "exporter": exporter.main, "loss": loss.main,
-              "probes": probes.main}
+              "probes": probes.main, "ssh": ssh.main}
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     for name in args.names or list(BENCHMARKS):
         print(f"== {name}")
         kwargs = {"runs": args.runs}
-        if name in ("collectors", "exporter"):
+        if name in ("collectors", "exporter", "ssh"):
             kwargs["cpu_seconds"] = args.cpu_seconds
         result = BENCHMARKS[name](**kwargs)
         result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),

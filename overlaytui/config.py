@@ -1,4 +1,6 @@
-"""User settings in a TOML file in the platform's config directory (platformdirs): the theme, the thresholds.
+"""User settings in a TOML file in the platform's config directory (platformdirs): the theme, the thresholds,
+`ssh_nodes = true` (as --ssh-nodes) and a `[nodes]` table (hostname = "endpoint": a node's engine where its swarm
+address is not the way in, behind NAT or a bastion).
 
 OVERLAYTUI_CONFIG names another file (tests use it). Only keys overlaytui knows are written back.
 """
@@ -18,6 +20,8 @@ from platformdirs import user_config_dir
 
 from .analysis.thresholds import LossThresholds
 
+ENDPOINT_SCHEMES = ("ssh://", "tcp://", "unix://")
+
 
 def config_path() -> Path:
     override = os.environ.get("OVERLAYTUI_CONFIG")
@@ -28,6 +32,8 @@ def config_path() -> Path:
 class Config:
     theme: str | None = None
     loss: LossThresholds = LossThresholds()
+    ssh_nodes: bool = False
+    nodes: tuple[tuple[str, str], ...] = ()  # hostname -> engine endpoint
 
     def with_theme(self, theme: str) -> Config:
         return replace(self, theme=theme)
@@ -45,12 +51,20 @@ def load_config(path: Path | None = None) -> tuple[Config, str | None]:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         return Config(), f"config {path}: {exc} (using defaults)"
     theme = data.get("theme") if isinstance(data.get("theme"), str) else None
+    ssh_nodes = data.get("ssh_nodes") is True
+    table = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
+    nodes = tuple(sorted((str(k), v) for k, v in table.items() if isinstance(v, str)))
+    bad = sorted(str(k) for k, v in table.items() if not isinstance(v, str) or not v.startswith(ENDPOINT_SCHEMES))
+    base = Config(theme=theme, ssh_nodes=ssh_nodes, nodes=tuple((k, v) for k, v in nodes if k not in bad))
     raw = data.get("thresholds") if isinstance(data.get("thresholds"), dict) else {}
     good, acceptable = raw.get("loss_good_pct", 0.01), raw.get("loss_acceptable_pct", 0.1)
     problem = threshold_problem(good, acceptable)
     if problem:
-        return Config(theme=theme), f"config {path}: {problem} (using the default thresholds)"
-    return Config(theme=theme, loss=LossThresholds(float(good), float(acceptable))), None
+        return base, f"config {path}: {problem} (using the default thresholds)"
+    if bad:
+        return replace(base, loss=LossThresholds(float(good), float(acceptable))), (
+            f"config {path}: [nodes] {', '.join(bad)}: not an engine URL (ssh://, tcp://, unix://): left out")
+    return replace(base, loss=LossThresholds(float(good), float(acceptable))), None
 
 
 def threshold_problem(good: object, acceptable: object) -> str:
@@ -72,8 +86,12 @@ def save_config(config: Config, path: Path | None = None) -> None:
     lines = []
     if config.theme:
         lines.append(f"theme = {json.dumps(config.theme)}")  # a TOML basic string: JSON's escapes are TOML's
+    if config.ssh_nodes:
+        lines.append("ssh_nodes = true")
     lines += ["", "[thresholds]", f"loss_good_pct = {config.loss.good_pct!r}",
               f"loss_acceptable_pct = {config.loss.acceptable_pct!r}"]
+    if config.nodes:
+        lines += ["", "[nodes]"] + [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in config.nodes]
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".toml")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:

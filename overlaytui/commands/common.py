@@ -20,15 +20,37 @@ def add_endpoint_flags(parser: argparse.ArgumentParser) -> None:
                        help="an engine (unix://, tcp:// with DOCKER_TLS_VERIFY/DOCKER_CERT_PATH, ssh://); repeatable")
     group.add_argument("--context", metavar="NAME", help="a docker context (see `docker context ls`)")
     group.add_argument("--lab", action="store_true", help="every engine of the local lab (`overlaytui lab up`)")
+    group.add_argument("--ssh-nodes", action="store_true",
+                       help="from one ssh endpoint (-H ssh://user@host[:port] or an ssh context), reach every "
+                       "node's engine over ssh at its swarm address with the same user and port (config: "
+                       "ssh_nodes = true; a [nodes] table maps hostnames to other endpoints)")
 
 
 def endpoints_from_args(args: argparse.Namespace) -> list[EndpointSpec] | None:
     """The engines the flags name, or None after printing the one-line reason they cannot be resolved."""
     try:
-        return resolve_endpoints(hosts=args.host, context=args.context, lab=args.lab)
+        endpoints = resolve_endpoints(hosts=args.host, context=args.context, lab=args.lab)
     except EndpointError as exc:
         print(f"overlaytui: {exc}", file=sys.stderr)
         return None
+    options = source_options(args, endpoints)
+    if options is None:
+        return None
+    args.source_options = options  # for DockerSwarmSource(endpoints, **args.source_options)
+    return endpoints
+
+
+def source_options(args: argparse.Namespace, endpoints: list[EndpointSpec]) -> dict | None:
+    """--ssh-nodes and the config's [nodes] for DockerSwarmSource, or None after saying why they cannot work."""
+    from ..config import load_config
+
+    config, _problem = load_config()
+    ssh_nodes = bool(getattr(args, "ssh_nodes", False)) or config.ssh_nodes
+    if ssh_nodes and not any(e.url.startswith("ssh://") for e in endpoints) and not config.nodes:
+        print("overlaytui: --ssh-nodes needs an ssh endpoint (-H ssh://user@manager, or a context whose host is "
+              "ssh://)", file=sys.stderr)
+        return None
+    return {"ssh_nodes": ssh_nodes, "node_endpoints": dict(config.nodes)}
 
 
 def bounded(kind: type, low: float, high: float, unit: str = "") -> Callable[[str], float]:

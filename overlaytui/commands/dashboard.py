@@ -71,7 +71,7 @@ def main(args: argparse.Namespace) -> int:
             return 2
         from ..sources.swarm import DockerSwarmSource
 
-        source = DockerSwarmSource(endpoints, call_timeout=args.timeout)
+        source = DockerSwarmSource(endpoints, call_timeout=args.timeout, **args.source_options)
         origin = endpoints[0].origin if len(endpoints) == 1 else f"{len(endpoints)} engines"
         label = f"{endpoints[0].url if len(endpoints) == 1 else origin}"
     from ..app import OverlayApp

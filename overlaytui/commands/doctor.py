@@ -61,7 +61,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _run(endpoints, args) -> int:
-    source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats=False, events=False)
+    source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats=False, events=False,
+                               **args.source_options)
     probes: list[ProbeResult] = []
     coverage: tuple[Coverage, ...] = ()
     not_measured = ""  # why probing measured nothing (when it was asked for)

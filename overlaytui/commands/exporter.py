@@ -147,7 +147,7 @@ class Exporter:
         self.endpoints = endpoints
         self.settings = ProbeSettings(kinds=kinds, networks=tuple(args.network), count=args.count,
                                       interval=args.interval, image=probe_image(args))
-        self.source = DockerSwarmSource(endpoints, call_timeout=args.timeout)
+        self.source = DockerSwarmSource(endpoints, call_timeout=args.timeout, **args.source_options)
         self.session: ProbeSession | None = None
         self.state = ExportState(max_pairs=args.max_pairs)
 

@@ -79,7 +79,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _run(endpoints, settings: ProbeSettings, args) -> int:
-    source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats=False, events=False)
+    source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats=False, events=False,
+                               **args.source_options)
     session: ProbeSession | None = None
     try:
         await source.start()

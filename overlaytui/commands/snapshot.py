@@ -42,7 +42,7 @@ def main(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace, endpoints) -> int:
     source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats_window=args.interval,
-                               events=args.watch is not None)
+                               events=args.watch is not None, **args.source_options)
     try:
         await source.start()
         while True:

@@ -24,6 +24,7 @@ faults (lab fault NODE KIND [VALUE]):
   partition      cut the node off the lab bridge
   engine-stop    stop the node's dockerd;  engine-start  starts it again
   hostname NAME  restart the node's engine with this hostname (any bytes: markup, escapes); its name restores
+  ssh-stop       stop the node's sshd (lab up --ssh) and its sessions;  ssh-start  starts it again
   clear          remove every fault of the node (and start its engine)
 """
 
@@ -37,10 +38,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p_up = sub.add_parser("up", help="start the lab (reports the running lab if there is one)")
     p_up.add_argument("--nodes", type=int, default=3, help=f"number of nodes, 1..{MAX_NODES} (default 3)")
     p_up.add_argument("--managers", type=int, default=1, help="how many of them are managers (default 1)")
+    p_up.add_argument("--ssh", action="store_true", help="also an sshd in every node: its engine as "
+                      "ssh://root@10.231.0.N (a key and configs are generated; `lab env --ssh` says how to use them)")
     p_status = sub.add_parser("status", help="nodes, sockets, engine state and the faults in force")
     p_status.add_argument("--json", action="store_true", help="print JSON")
     p_env = sub.add_parser("env", help="print `export DOCKER_HOST=...` for a node (default node1)")
     p_env.add_argument("node", nargs="?", default="node1")
+    p_env.add_argument("--ssh", action="store_true", help="the node's engine over ssh (after `lab up --ssh`), with "
+                       "the ssh options that reach it")
     p_fault = sub.add_parser("fault", help="inject or clear a fault", epilog=FAULT_HELP,
                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p_fault.add_argument("node", help="node1..nodeN")
@@ -53,9 +58,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.lab_command == "env":  # needs no root: it only prints
         try:
-            print(f"export DOCKER_HOST={node_by_name(args.node).docker_host}")
+            layout = node_by_name(args.node)
         except ValueError as exc:
             return _fail(str(exc))
+        if not args.ssh:
+            print(f"export DOCKER_HOST={layout.docker_host}")
+            return 0
+        from . import sshd
+
+        if not sshd.enabled():
+            return _fail("the lab has no sshd: `overlaytui lab up --ssh` starts them")
+        print(f"export DOCKER_HOST={sshd.node_url(layout)}")
+        print(f"export OVERLAYTUI_SSH_CONFIG={sshd.client_config()}  # overlaytui's ssh uses it (ssh -F)")
+        print(f"# the docker CLI reads ~/.ssh/config: add the lab's block with `cat {sshd.client_config()} >> "
+              "~/.ssh/config`")
         return 0
     problem = missing_requirements(with_image_tools=args.lab_command == "up")
     if problem:
@@ -64,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
 
     try:
         if args.lab_command == "up":
-            state, created = lab.up(args.nodes, args.managers, log=_info)
+            state, created = lab.up(args.nodes, args.managers, log=_info, ssh=args.ssh)
             if not created:
                 _info(f"a lab with {state.nodes} nodes is already running (`overlaytui lab down` removes it)")
             _print_status(*lab.status())

@@ -19,7 +19,7 @@ from pathlib import Path
 from docker.errors import APIError
 
 from ..sources.errors import ENGINE_ERRORS
-from . import engines
+from . import engines, sshd
 from .host import LabError, in_netns, link_exists, netns_list, run
 from .image import IMAGE_CHANGES, build_rootfs_tar
 from .layout import (
@@ -42,7 +42,8 @@ from .layout import (
 STATE_FILE = "lab.json"
 HEARTBEAT_NS = 1_000_000_000  # 1 s dispatcher heartbeat: a cut-off node turns Down in ~3 s instead of ~15 s
 DEFAULT_MTU = 1500
-FAULT_KINDS = ("loss", "mtu", "partition", "engine-stop", "engine-start", "hostname", "clear")
+FAULT_KINDS = ("loss", "mtu", "partition", "engine-stop", "engine-start", "hostname", "ssh-stop", "ssh-start",
+               "clear")
 
 
 @dataclass(frozen=True)
@@ -82,14 +83,17 @@ def _write_state(state: LabState) -> None:
 # --------------------------------------------------------------------------------------------------- up
 
 
-def up(nodes: int = 3, managers: int = 1, log=print) -> tuple[LabState, bool]:
-    """Build the lab, or return the running one. Returns (state, created)."""
+def up(nodes: int = 3, managers: int = 1, log=print, ssh: bool = False) -> tuple[LabState, bool]:
+    """Build the lab, or return the running one (with `ssh`, its sshds started if they are not). Returns
+    (state, created)."""
     if not 1 <= nodes <= MAX_NODES:
         raise LabError(f"--nodes must be between 1 and {MAX_NODES}")
     if not 1 <= managers <= nodes:
         raise LabError("--managers must be between 1 and --nodes")
     existing = read_state()
     if existing is not None and all(engines.engine_answers(n) for n in existing.layouts):
+        if ssh:
+            sshd.enable(existing.layouts)
         return existing, False
     if existing is not None or netns_list_lab() or link_exists(BRIDGE):
         log("removing the remains of an earlier lab first")
@@ -115,6 +119,8 @@ def up(nodes: int = 3, managers: int = 1, log=print) -> tuple[LabState, bool]:
                 future.result()
         _form_swarm(layouts, managers)
         _wait_nodes_ready(layouts[0], nodes, deadline=time.monotonic() + 60)
+        if ssh:
+            sshd.enable(layouts)
     except BaseException:
         log("lab up failed; removing what it created")
         down(log=lambda _msg: None)
@@ -419,11 +425,19 @@ def fault(node_name: str, kind: str, value: str | None = None) -> str:
         engines.stop_engine(layout)
         _engine_start(layout)
         return f"{layout.name}: engine restarted with hostname {value!r}"
+    if kind == "ssh-stop":
+        sshd.stop(layout)
+        return f"{layout.name}: sshd stopped"
+    if kind == "ssh-start":
+        sshd.start(layout)
+        return f"{layout.name}: sshd started"
     if kind == "clear":
         _set_loss(layout, 0)
         in_netns(layout, ["ip", "link", "set", "eth0", "mtu", str(DEFAULT_MTU)])
         run(["ip", "link", "set", layout.veth_host, "master", BRIDGE])
         _engine_start(layout)
+        if sshd.enabled():
+            sshd.start(layout)
         return f"{layout.name}: all faults cleared"
     raise LabError(f"unknown fault {kind!r}: use one of {', '.join(FAULT_KINDS)}")
 

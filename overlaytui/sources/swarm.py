@@ -16,13 +16,15 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import docker
 from docker.errors import InvalidVersion, NotFound
 
-from ..model import ClusterSnapshot, Engine, Health
+from ..model import ClusterSnapshot, Engine, Health, natural_key
+from . import ssh
 from .assemble import (
     EnginePoll,
     SwarmPoll,
@@ -59,6 +61,10 @@ class _EngineState:
     streams: StatsStreams | None = None
     pid_cache: dict[str, int] = field(default_factory=dict)
     event_stream: object | None = None
+    derived_for: str | None = None  # --ssh-nodes: the swarm node id this engine was derived for
+    removed: bool = False  # the node left the swarm: its threads stop
+    failures: int = 0  # polls failed in a row (ssh engines back off)
+    next_try: float = 0.0  # monotonic time before which a backed-off engine is not polled
 
 
 class DockerSwarmSource:
@@ -73,18 +79,27 @@ class DockerSwarmSource:
         stats_window: float = 1.0,
         events: bool = True,
         max_workers: int | None = None,
+        ssh_nodes: bool = False,
+        node_endpoints: Mapping[str, str] | None = None,
     ):
         if not endpoints:
             raise ValueError("at least one endpoint is needed")
         self.endpoints = list(endpoints)
+        # --ssh-nodes: every node's engine over ssh at its swarm address, with the first ssh endpoint's user and
+        # port; `node_endpoints` (config [nodes]: hostname -> endpoint) overrides, for NAT and bastions
+        self._ssh_base = next((e.url for e in endpoints if e.url.startswith("ssh://")), None) if ssh_nodes else None
+        self._node_endpoints = dict(node_endpoints or {})
+        if any(e.url.startswith("ssh://") for e in endpoints) or self._ssh_base or any(
+                u.startswith("ssh://") for u in self._node_endpoints.values()):
+            ssh.prepare()
         self.call_timeout = call_timeout
         self._engines = [_EngineState(spec) for spec in endpoints]
         self._stats = stats
         self._stats_window = stats_window
         self._events = events
         self._executor = ThreadPoolExecutor(
-            max_workers=max_workers or min(64, 4 + 2 * len(endpoints)), thread_name_prefix="overlaytui-docker"
-        )
+            max_workers=max_workers or (64 if self._ssh_base else min(64, 4 + 2 * len(endpoints))),
+            thread_name_prefix="overlaytui-docker")
         self._swarm: SwarmPoll | None = None
         self._swarm_error = ""
         self._manager: str | None = None  # endpoint of the manager the last swarm poll used
@@ -101,8 +116,49 @@ class DockerSwarmSource:
         await self.poll()
         if self._events:
             for state in self._engines:
-                threading.Thread(target=self._watch_events, args=(state,), daemon=True,
-                                 name=f"events-{state.spec.url}").start()
+                self._start_events(state)
+        if self._ssh_base and len(self._engines) > len(self.endpoints):
+            await self.poll()  # the nodes' engines found by the first poll: read them now, not at the next poll
+
+    def _start_events(self, state: _EngineState) -> None:
+        threading.Thread(target=self._watch_events, args=(state,), daemon=True,
+                         name=f"events-{state.spec.url}").start()
+
+    def _follow_nodes(self) -> None:
+        """--ssh-nodes: an engine for every swarm node no given engine speaks for, at the node's address over ssh
+        (or its [nodes] endpoint); the engines of nodes that left the swarm go. Runs after each swarm poll, so
+        joining and leaving nodes are followed at every reconcile."""
+        if self._swarm is None or (not self._ssh_base and not self._node_endpoints):
+            return
+        nodes = {n.id: n for n in self._swarm.nodes}
+        covered = {s.identity.get("node_id") for s in self._engines if s.identity and not s.derived_for}
+        derived = {s.derived_for: s for s in self._engines if s.derived_for}
+        for node_id, state in derived.items():
+            if node_id not in nodes or node_id in covered:
+                self._drop(state)
+        for node in sorted(nodes.values(), key=lambda n: natural_key(n.hostname)):
+            node_id = node.id
+            if node_id in covered or node_id in derived or not node.address:
+                continue
+            url = self._node_endpoints.get(node.hostname) or (
+                ssh.node_url(self._ssh_base, node.address) if self._ssh_base else None)
+            if url is None or any(s.spec.url == url for s in self._engines):
+                continue
+            state = _EngineState(EndpointSpec(url, f"ssh-nodes {node.hostname}"), derived_for=node_id)
+            self._engines.append(state)
+            if self._events and self._loop is not None:
+                self._start_events(state)
+
+    def _drop(self, state: _EngineState) -> None:
+        state.removed = True
+        self._engines.remove(state)
+        if state.streams is not None:
+            state.streams.close()
+        if state.event_stream is not None:
+            try:
+                state.event_stream.close()
+            except Exception:  # noqa: BLE001 - closing a broken stream must not fail
+                pass
 
     async def close(self) -> None:
         self._closing.set()
@@ -125,10 +181,11 @@ class DockerSwarmSource:
         loop = asyncio.get_running_loop()
         manager = self._pick_manager()
         jobs = []
+        now = time.monotonic()
         for state in self._engines:
-            if state.busy_since is not None:
+            if state.busy_since is not None or state.next_try > now:
                 continue
-            state.busy_since = time.monotonic()
+            state.busy_since = now
             future = loop.run_in_executor(self._executor, self._poll_engine, state, state.spec.url == manager)
             future.add_done_callback(lambda f, s=state: self._store(s, f))
             jobs.append(future)
@@ -230,6 +287,12 @@ class DockerSwarmSource:
             state.error = "poll failed" if future.cancelled() else describe_error(future.exception())
             return
         engine_poll, swarm_poll, error, swarm_error = future.result()
+        if error and state.spec.url.startswith("ssh://"):
+            error = ssh.describe(state.spec.url, error)
+            state.failures += 1  # an ssh login that fails is retried with backoff: 2, 4, 8 ... 30 s
+            state.next_try = time.monotonic() + min(30.0, 2.0 ** state.failures)
+        elif not error:
+            state.failures, state.next_try = 0, 0.0
         state.error = error
         if engine_poll is not None:
             state.poll = engine_poll
@@ -239,6 +302,7 @@ class DockerSwarmSource:
             self._sync_streams(state, engine_poll)
         if swarm_poll is not None:
             self._swarm, self._swarm_error, self._manager = swarm_poll, "", state.spec.url
+            self._follow_nodes()
         elif swarm_error:
             self._swarm_error = swarm_error
 
@@ -260,7 +324,7 @@ class DockerSwarmSource:
         """Thread: follow one engine's events; every event (and every break) wakes the consumer."""
         since: str | None = None
         backoff = 0.5
-        while not self._closing.is_set():
+        while not self._closing.is_set() and not state.removed:
             try:
                 probe = self._client(state, self.call_timeout)
                 probe.ping()  # fail fast on a dead engine: the stream itself has no read timeout
@@ -280,7 +344,7 @@ class DockerSwarmSource:
                         self._notify()
             except ENGINE_ERRORS:
                 pass
-            if self._closing.is_set():
+            if self._closing.is_set() or state.removed:
                 return
             self._notify()  # the stream ended: the engine may be gone
             if since is None:

@@ -1,0 +1,76 @@
+"""ssh:// engines (sources/ssh.py): the node endpoints --ssh-nodes derives, the reasons read from ssh's own words,
+the wrapper that multiplexes and keeps ssh off the terminal; the [nodes] table of the config."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from overlaytui.config import Config, load_config, save_config
+from overlaytui.sources import ssh
+
+
+def test_node_endpoints_keep_the_managers_user_and_port():
+    assert ssh.node_url("ssh://admin@mgr1", "10.0.0.7") == "ssh://admin@10.0.0.7"
+    assert ssh.node_url("ssh://admin@mgr1:2222", "10.0.0.7") == "ssh://admin@10.0.0.7:2222"
+    assert ssh.node_url("ssh://mgr1", "10.0.0.7") == "ssh://10.0.0.7"
+    assert ssh.host_of("ssh://admin@Node-7.example:2222") == "Node-7.example"
+    assert ssh.host_of("ssh://10.0.0.7") == "10.0.0.7"
+
+
+@pytest.mark.parametrize(("said", "reason"), [
+    ("root@10.0.0.7: Permission denied (publickey).", "ssh authentication failed"),
+    ("Host key verification failed.", "ssh host key not trusted"),
+    ("bash: line 1: docker: command not found", "no docker CLI on the node"),
+    ("permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock",
+     "permission denied on the node's Docker socket"),
+    ("ssh: connect to host 10.0.0.7 port 22: Connection refused", "ssh connection refused"),
+    ("ssh: connect to host 10.0.0.7 port 22: No route to host", "no route to the node's address"),
+])
+def test_the_reason_comes_from_what_ssh_said(tmp_path, monkeypatch, said, reason):
+    monkeypatch.setattr(ssh, "_dir", tmp_path)
+    (tmp_path / "10.0.0.7.log").write_text(f"earlier noise\n{said}\n\n")
+    described = ssh.describe("ssh://root@10.0.0.7", "Error while fetching server API version: broken pipe")
+    assert described.startswith(reason) and said in described
+
+
+def test_without_words_from_ssh_the_engine_error_stands(tmp_path, monkeypatch):
+    monkeypatch.setattr(ssh, "_dir", tmp_path)
+    assert ssh.describe("ssh://root@10.0.0.9", "timed out") == "timed out"
+    (tmp_path / "10.0.0.9.log").write_text("kex_exchange_identification: read: Connection reset by peer\n")
+    assert ssh.describe("ssh://root@10.0.0.9", "timed out") == (
+        "timed out (ssh: kex_exchange_identification: read: Connection reset by peer)")
+
+
+def test_the_wrapper_multiplexes_never_prompts_and_logs_per_host(tmp_path, monkeypatch):
+    """The wrapper, run with a stand-in ssh that prints its arguments and complains on stderr."""
+    fake = tmp_path / "fake-ssh"
+    fake.write_text("#!/bin/sh\necho \"$@\"\necho 'Permission denied (publickey).' >&2\nexit 255\n")
+    fake.chmod(0o755)
+    wrapper = tmp_path / "ssh"
+    wrapper.write_text(ssh.WRAPPER.format(dir=tmp_path, ssh=fake))
+    wrapper.chmod(0o755)
+    env = dict(os.environ, OVERLAYTUI_SSH_CONFIG="/etc/lab/config")
+    result = subprocess.run([str(wrapper), "-l", "admin", "-p", "2222", "--", "node7", "docker system dial-stdio"],
+                            capture_output=True, text=True, env=env, timeout=10)
+    args = result.stdout.split()
+    assert result.returncode == 255 and result.stderr == ""  # nothing on the terminal
+    assert args[:2] == ["-F", "/etc/lab/config"]
+    assert "ControlMaster=auto" in args and "BatchMode=yes" in args and f"ControlPath={tmp_path}/cm-%C" in args
+    assert args[-9:] == ["-l", "admin", "-p", "2222", "--", "node7", "docker", "system", "dial-stdio"]
+    assert (tmp_path / "node7.log").read_text().strip() == "Permission denied (publickey)."
+
+
+def test_the_config_keeps_ssh_nodes_and_the_nodes_table(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('theme = "x"\nssh_nodes = true\n[nodes]\nnode7 = "ssh://admin@n7.example:2222"\n'
+                    'node8 = "ftp://nope"\n"[b]odd" = "tcp://10.0.0.9:2376"\n')
+    config, problem = load_config(path)
+    assert config.ssh_nodes and dict(config.nodes) == {"node7": "ssh://admin@n7.example:2222",
+                                                       "[b]odd": "tcp://10.0.0.9:2376"}
+    assert problem and "[nodes] node8: not an engine URL" in problem
+    save_config(config.with_theme("y"), path)  # a theme change must not lose them
+    again, _ = load_config(path)
+    assert again == Config(theme="y", loss=config.loss, ssh_nodes=True, nodes=config.nodes)
