@@ -40,10 +40,31 @@ exec {ssh} "$@" 2>>"$log"
 _dir: Path | None = None
 
 
+def _tolerate_closed_pipes() -> None:
+    """docker-py's ssh socket writes to ssh's stdin when it closes; after a hijacked stream (`docker exec`) ssh
+    has already gone and the write raises BrokenPipeError out of a call that succeeded (docker/docker-py#3218,
+    open): the probes' every exec failed over ssh. Closing a socket whose process is gone is done, not an error."""
+    from docker.transport import sshconn
+
+    original = sshconn.SSHSocket.close
+    if getattr(original, "overlaytui", False):
+        return
+
+    def close(self) -> None:
+        try:
+            original(self)
+        except BrokenPipeError:
+            if self.proc is not None:
+                self.proc.terminate()
+    close.overlaytui = True  # type: ignore[attr-defined]
+    sshconn.SSHSocket.close = close
+
+
 def prepare() -> Path | None:
     """Put our `ssh` first on PATH (once per process); None when there is no ssh client (then docker-py fails with
     its own message, which says to install one)."""
     global _dir
+    _tolerate_closed_pipes()
     if _dir is not None:
         return _dir
     real = shutil.which("ssh")

@@ -74,3 +74,15 @@ def test_the_config_keeps_ssh_nodes_and_the_nodes_table(tmp_path):
     save_config(config.with_theme("y"), path)  # a theme change must not lose them
     again, _ = load_config(path)
     assert again == Config(theme="y", loss=config.loss, ssh_nodes=True, nodes=config.nodes)
+
+
+def test_closing_an_ssh_socket_whose_ssh_is_gone_is_not_an_error():
+    """docker/docker-py#3218: after `docker exec` over ssh, closing wrote to a dead ssh and raised."""
+    from docker.transport.sshconn import SSHSocket
+
+    ssh.prepare()
+    sock = SSHSocket("root@10.0.0.7")
+    sock.proc = subprocess.Popen(["true"], stdin=subprocess.PIPE)
+    sock.proc.wait()
+    sock.close()  # the write hits a closed pipe: tolerated, the process is done
+    assert sock.proc.returncode == 0
