@@ -62,6 +62,7 @@ class _EngineState:
     pid_cache: dict[str, int] = field(default_factory=dict)
     event_stream: object | None = None
     derived_for: str | None = None  # --ssh-nodes: the swarm node id this engine was derived for
+    watched: bool = False  # its events thread runs
     removed: bool = False  # the node left the swarm: its threads stop
     failures: int = 0  # polls failed in a row (ssh engines back off)
     next_try: float = 0.0  # monotonic time before which a backed-off engine is not polled
@@ -121,6 +122,9 @@ class DockerSwarmSource:
             await self.poll()  # the nodes' engines found by the first poll: read them now, not at the next poll
 
     def _start_events(self, state: _EngineState) -> None:
+        if state.watched:
+            return
+        state.watched = True
         threading.Thread(target=self._watch_events, args=(state,), daemon=True,
                          name=f"events-{state.spec.url}").start()
 
