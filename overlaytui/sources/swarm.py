@@ -156,6 +156,7 @@ class DockerSwarmSource:
     def _drop(self, state: _EngineState) -> None:
         state.removed = True
         self._engines.remove(state)
+        state.api = None
         if state.streams is not None:
             state.streams.close()
         if state.event_stream is not None:
@@ -291,6 +292,8 @@ class DockerSwarmSource:
             state.error = "poll failed" if future.cancelled() else describe_error(future.exception())
             return
         engine_poll, swarm_poll, error, swarm_error = future.result()
+        if state.removed:
+            return  # its node left the swarm while this poll ran
         if error and state.spec.url.startswith("ssh://"):
             error = ssh.describe(state.spec.url, error)
             state.failures += 1  # an ssh login that fails is retried with backoff: 2, 4, 8 ... 30 s
