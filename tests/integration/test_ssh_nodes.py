@@ -50,11 +50,20 @@ def ssh_lab(lab: Lab):
 
 
 async def collect(endpoints, **kwargs) -> ClusterSnapshot:
+    """A snapshot once the service's three containers have rates (not every container: an earlier module's
+    probe agents may still be going away)."""
     source = DockerSwarmSource(endpoints, events=False, **kwargs)
     try:
         await source.start()
-        assert await source.wait_for_stats(timeout=10)
-        return source.snapshot()
+        deadline = time.monotonic() + 60
+        while True:
+            snapshot = source.snapshot()
+            ours = [c for c in snapshot.containers if c.service_name == SERVICE]
+            if len(ours) == 3 and all(c.rx_rate is not None for c in ours):
+                return snapshot
+            assert time.monotonic() < deadline, f"no rates for the service's containers: {ours}"
+            await asyncio.sleep(0.2)
+            await source.poll()
     finally:
         await source.close()
 
@@ -69,8 +78,11 @@ def per_node(snapshot: ClusterSnapshot):
 
 
 def test_one_ssh_endpoint_gives_what_three_sockets_give(ssh_lab: Lab):
-    sockets = asyncio.run(collect(resolve_endpoints(lab=True)))
-    over_ssh = asyncio.run(collect([EndpointSpec(MANAGER, "--host")], ssh_nodes=True))
+    def both() -> tuple[ClusterSnapshot, ClusterSnapshot] | None:
+        pair = (asyncio.run(collect(resolve_endpoints(lab=True))),
+                asyncio.run(collect([EndpointSpec(MANAGER, "--host")], ssh_nodes=True)))
+        return pair if per_node(pair[0]) == per_node(pair[1]) else None  # peer lists settle after a deploy
+    sockets, over_ssh = wait_for(both, 90, "the same per-node stats and peers both ways", interval=1)
     assert [n.id for n in over_ssh.nodes] == [n.id for n in sockets.nodes]
     assert [(e.hostname, e.health, e.endpoint) for e in over_ssh.engines] == [
         ("node1", Health.OK, MANAGER), ("node2", Health.OK, "ssh://root@10.231.0.2"),
