@@ -42,6 +42,7 @@ from .doctor import underlay_mtus
 
 DEFAULT_LISTEN = "127.0.0.1:9476"  # not a port of the common exporters (node 9100, cAdvisor 8080, dockerd 9323)
 PROBE_RETRY_MAX = 300.0  # seconds between attempts to start probing, at most
+UNDERLAY_TTL = 60.0  # seconds the nodes' underlay MTUs are reused
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -150,6 +151,7 @@ class Exporter:
         self.source = DockerSwarmSource(endpoints, call_timeout=args.timeout, **args.source_options)
         self.session: ProbeSession | None = None
         self.state = ExportState(max_pairs=args.max_pairs)
+        self._underlay_cache: tuple[tuple[str, ...], float, dict[str, int]] | None = None
 
     async def run(self) -> int:
         try:
@@ -183,13 +185,22 @@ class Exporter:
         session = self.session
         results = session.probe_results() if session is not None else ()
         findings = diagnose(snapshot, session.recent_results() if session is not None else (), LossThresholds(),
-                            underlay_mtus(snapshot, self.args.lab))
+                            self._underlay(snapshot))
         up = any(e.role == "manager" and e.health is Health.OK for e in snapshot.engines)
         self.state = replace(
             self.state, snapshot=snapshot, up=up, results=tuple(results), findings=tuple(findings),
             totals=session.totals() if session is not None else {},
             coverage=session.coverage() if session is not None else (), netio=aggregate(snapshot),
             rounds=session.rounds if session is not None else 0, collected_at=time.time(), **changes).warm()
+
+    def _underlay(self, snapshot) -> dict[str, int]:
+        """The nodes' underlay MTUs (this host's NICs; the lab's links), read again once a minute or when the
+        nodes' addresses change, not at every collection."""
+        addresses = tuple(sorted(n.address for n in snapshot.nodes))
+        cached = self._underlay_cache
+        if cached is None or cached[0] != addresses or time.monotonic() - cached[1] > UNDERLAY_TTL:
+            cached = self._underlay_cache = (addresses, time.monotonic(), underlay_mtus(snapshot, self.args.lab))
+        return cached[2]
 
     async def _probe_loop(self) -> None:
         """Start probing (retrying with backoff while it cannot: no manager yet, no image...), then a round every
