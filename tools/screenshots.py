@@ -13,7 +13,7 @@ from overlaytui.sources.demo import DemoSource
 
 OUT = Path(__file__).resolve().parent.parent / "screenshots"
 T0 = 1_800_000_000.0
-SHOTS = [  # file name, scenario, theme, key, seconds into the scenario
+SHOTS = [  # file name, scenario, theme, key, seconds into the scenario[, demo scale]
     ("topology", "healthy", "overlaytui-dark", "1", 0),
     ("placement", "healthy", "overlaytui-dark", "2", 0),
     ("netio", "healthy", "overlaytui-dark", "3", 0),
@@ -23,12 +23,13 @@ SHOTS = [  # file name, scenario, theme, key, seconds into the scenario
     ("node-down", "node-down", "overlaytui-dark", "1", 25),
     ("theme-light", "healthy", "overlaytui-light", "2", 0),
     ("theme-high-contrast", "healthy", "overlaytui-high-contrast", "1", 0),
+    ("loss-200-nodes", "bad-node", "overlaytui-dark", "4", 0, (200, 300, 5000)),
 ]
 
 
-async def shoot(name: str, scenario: str, theme: str, key: str, advance: int) -> Path:
+async def shoot(name: str, scenario: str, theme: str, key: str, advance: int, scale=None) -> Path:
     now = [T0]
-    source = DemoSource(scenario, seed=7, clock=lambda: now[0])
+    source = DemoSource(scenario, seed=7, clock=lambda: now[0], scale=scale)
     app = OverlayApp(source, source_label=f"demo: {scenario}", interval=None, clock=lambda: now[0], theme=theme,
                      persist_config=False)
     async with app.run_test(size=(132, 38)) as pilot:
@@ -40,6 +41,8 @@ async def shoot(name: str, scenario: str, theme: str, key: str, advance: int) ->
             app.on_snapshot_ready(SnapshotReady(source.snapshot()))
         await pilot.pause()
         await pilot.press(key)
+        await pilot.pause()
+        await app.workers.wait_for_complete()  # the Loss overview beyond 30 nodes is judged in a worker
         await pilot.pause()
         return Path(app.save_screenshot(filename=f"{name}.svg", path=str(OUT)))
 

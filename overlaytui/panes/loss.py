@@ -231,8 +231,8 @@ class LossPane(Widget):
         out.append(f"{'':>{HEAT_LABEL}} ")
         for rank in sorted(BY_RANK, reverse=True):
             out.append("█ ", style=colors.heat(rank))
-            out.append(f"{HEAT_WORDS[BY_RANK[rank]]}   ", style=colors.muted)
-        out.append(f"(a cell: {grid.row_size} × {grid.col_size} pairs, its worst)", style=colors.muted)
+            out.append(f"{HEAT_WORDS[BY_RANK[rank]]}  ", style=colors.muted)
+        out.append(f"(a cell: the worst of {grid.row_size}×{grid.col_size} pairs)", style=colors.muted)
         return out
 
     def _compute_overview(self, view: View, raw, coverage, windows, expected_mtu: int | None, found) -> None:
@@ -385,8 +385,8 @@ def _detail(src: str, dst: str, ping: ProbeResult | None, mtu: ProbeResult | Non
     return " · ".join(parts)
 
 
-HEAT_WORDS = {Verdict.BAD: "bad (or MTU black hole)", Verdict.ACCEPTABLE: "acceptable", Verdict.UNKNOWN: "not measured",
-              Verdict.INSUFFICIENT: "too few samples", Verdict.GOOD: "good"}
+HEAT_WORDS = {Verdict.BAD: "bad or MTU hole", Verdict.ACCEPTABLE: "acceptable", Verdict.UNKNOWN: "not measured",
+              Verdict.INSUFFICIENT: "few samples", Verdict.GOOD: "good"}
 
 
 def _label(name: str, width: int) -> str:

@@ -59,7 +59,7 @@ async def test_the_faulty_node_leads_the_overview_at_200_nodes():
         detail = str(app.query_one("#loss-detail").render())
         assert detail.startswith("node133 · sends its worst") and "398 bad" in detail
         heat = str(app.query_one("#loss-heat").render())
-        assert "node131" in heat and "bad (or MTU black hole)" in heat and "13 × 2 pairs" in heat
+        assert "node131" in heat and "bad or MTU hole" in heat and "the worst of 13×2 pairs" in heat
         legend = str(app.query_one("#loss-legend").render()).replace("\n", " ")
         assert "rows: the recent window's loss" in legend
 
