@@ -7,9 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 
@@ -164,3 +167,38 @@ def test_the_commands_take_ssh_nodes(ssh_lab: Lab):
     found = json.loads(probe.stdout)
     assert sum(1 for r in found["results"] if r["kind"] == "ping" and r["error"] == "") == 6
     assert found["within_thresholds"] is True  # docker exec over ssh (docker-py#3218 worked around)
+
+
+def test_the_exporter_from_one_ssh_endpoint_with_a_minimal_image(ssh_lab: Lab, tmp_path):
+    """Not the lab's defaults: one manager endpoint over ssh, the user's own minimal image (a shell, ping, sleep:
+    no iperf3). Throughput is said to be unavailable and never exported; loss and path MTU are."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "exporter.log"
+    with log.open("w") as out:
+        exporter = subprocess.Popen(
+            [sys.executable, "-m", "overlaytui.cli", "exporter", "-H", MANAGER, "--ssh-nodes", "--listen",
+             f"127.0.0.1:{port}", "--network", NETWORK, "--probe-image", "overlaytui/probe:minimal", "--kind",
+             "ping,mtu,iperf", "--probe-every", "1", "--count", "50", "--interval", "0.01"], stdout=out,
+            stderr=subprocess.STDOUT)
+        try:
+            def scrape() -> str:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:  # noqa: S310
+                        return response.read().decode()
+                except OSError:
+                    return ""
+            text = wait_for(lambda: (t := scrape()) and t.count("overlaytui_pair_up{") == 6 and
+                            "overlaytui_pair_path_mtu_bytes{" in t and t, 180,
+                            "six pairs up with a path MTU, over ssh", interval=1)
+            assert text.count("} 1.0\n", text.index("# TYPE overlaytui_pair_up")) >= 6
+            assert "overlaytui_pair_throughput_bits_per_second{" not in text
+            assert 'overlaytui_pairs_measured{kind="iperf",network="s-net"} 0.0' in text
+            assert 'overlaytui_pairs_expected{kind="iperf",network="s-net"} 6.0' in text
+        finally:
+            exporter.send_signal(signal.SIGTERM)
+            code = exporter.wait(90)
+    said = log.read_text()
+    assert code == 0 and "not available in overlaytui/probe:minimal: missing iperf3" in said, said[-2000:]
+    assert "Traceback" not in said
