@@ -1,7 +1,8 @@
-"""The dashboard: one async Textual app over a cluster source (real engines or the simulated demo).
+"""The dashboard: one async Textual app over a cluster source (real engines, the simulated demo, a recording).
 
-Data flows one way: the collection loop asks the source for a snapshot and posts it; the app keeps the latest
-snapshot, the throughput history and the selection, and hands a View to the visible pane only.
+Data flows one way: the collection loop polls the source and has a Frame built off the UI loop (snapshot, NetIO
+sums, probe results, findings) and posts it as one message; the app keeps the latest frame, the throughput
+history and the selection, and hands a View of them to the visible pane only.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import gc
 import signal
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -25,12 +26,12 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
 
-from .analysis.netio import NetIOSums, sums
 from .config import Config, save_config
+from .frame import Frame, FrameBuilder
 from .history import History
-from .model import ClusterSnapshot
+from .model import ClusterSnapshot, ProbeData
 from .panes.common import Picked, Selection, View
-from .panes.details import DETAIL_SCREENS, HelpScreen
+from .panes.details import DETAIL_SCREENS, DetailScreen, HelpScreen
 from .panes.findings import FindingsPane
 from .panes.loss import LossPane
 from .panes.netio import NetIOPane
@@ -38,8 +39,9 @@ from .panes.networks import NetworksPane
 from .panes.placement import PlacementPane
 from .panes.status import StatusBar
 from .panes.topology import TopologyPane
-from .probes.session import ProbeError, ProbeSession, ProbeSettings
+from .probes.session import ProbeError, ProbeSession, ProbeSettings, ProbeState
 from .safe import display
+from .sources.base import ClusterSource
 from .themes import DEFAULT_THEME, load_themes
 
 PROBE_START_WAIT = 60.0  # seconds --probe waits for the source's first snapshot
@@ -47,6 +49,12 @@ PROBE_CLOSE_WAIT = 15.0  # removing the probe agents: one call to the manager pe
 SOURCE_CLOSE_WAIT = 3.0  # closing the streams; what a stalled engine holds is left to the process exit
 TABS = [("topology", "1 Topology"), ("placement", "2 Placement"), ("netio", "3 NetIO"), ("loss", "4 Loss"),
         ("networks", "5 Networks"), ("findings", "6 Findings")]
+
+
+PaneWidget = TopologyPane | PlacementPane | NetIOPane | LossPane | NetworksPane | FindingsPane
+PANES: dict[str, type[PaneWidget]] = {
+    "topology": TopologyPane, "placement": PlacementPane, "netio": NetIOPane, "loss": LossPane,
+    "networks": NetworksPane, "findings": FindingsPane}
 
 
 def _freeze_startup_objects() -> None:
@@ -58,23 +66,15 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
-class SnapshotReady(Message):
-    """A new snapshot from the collection loop. Only the newest one matters: queued older ones are replaced."""
+class FrameReady(Message):
+    """A new frame from the collection loop. Only the newest one matters: queued older ones are replaced."""
 
-    def __init__(self, snapshot: ClusterSnapshot, totals: NetIOSums | None = None) -> None:
-        self.snapshot = snapshot
-        self.totals = totals  # its NetIO sums, computed off the UI thread (None: the handler computes them)
+    def __init__(self, frame: Frame) -> None:
+        self.frame = frame
         super().__init__()
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, SnapshotReady)
-
-
-class ProbesUpdated(Message):
-    """New probe results arrived (the loss pane re-reads them)."""
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, ProbesUpdated)
+        return isinstance(message, FrameReady)
 
 
 class SourceFailed(Message):
@@ -88,7 +88,7 @@ class JumpCommands(Provider):
 
     def _targets(self) -> list[tuple[str, str, str]]:
         app = self.app
-        snap = getattr(app, "snapshot", None)
+        snap = app.snapshot if isinstance(app, OverlayApp) else None
         if snap is None:
             return []
         targets = [(f"node {display(n.hostname)}", "node", n.id) for n in snap.nodes]
@@ -98,9 +98,13 @@ class JumpCommands(Provider):
         return targets
 
 
+    def _open(self, kind: str, key: str) -> None:
+        if isinstance(self.app, OverlayApp):
+            self.app.open_detail(kind, key)
+
     async def discover(self) -> Hits:
         for label, kind, key in self._targets()[:40]:
-            yield DiscoveryHit(Content(label), partial(self.app.open_detail, kind, key), text=label,
+            yield DiscoveryHit(Content(label), partial(self._open, kind, key), text=label,
                                help=f"open the {kind}'s details")
 
     async def search(self, query: str) -> Hits:
@@ -108,7 +112,7 @@ class JumpCommands(Provider):
         for label, kind, key in self._targets():
             score = matcher.match(label)
             if score > 0:
-                yield Hit(score, _highlight(matcher, label), partial(self.app.open_detail, kind, key), text=label,
+                yield Hit(score, _highlight(matcher, label), partial(self._open, kind, key), text=label,
                           help=f"open the {kind}'s details")
 
 
@@ -137,7 +141,7 @@ class OverlayApp(App):
                 tooltip="measure loss, latency and path MTU between every pair of nodes (deploys labelled agents)"),
         Binding("r", "refresh", "Refresh", id="app.refresh", tooltip="poll every engine now"),
         Binding("t", "next_theme", "Theme", id="app.theme", tooltip="cycle the themes (remembered)"),
-        Binding("s", "screenshot", "Screenshot", id="app.screenshot", tooltip="save an SVG of the screen"),
+        Binding("s", "save_screenshot", "Screenshot", id="app.screenshot", tooltip="save an SVG of the screen"),
         Binding("d", "next_dimension", "NetIO by", id="app.dimension", show=False),
         Binding("escape", "clear", "Clear", id="app.clear", tooltip="clear the selection and the filter"),
         *(Binding(str(i), f"show_tab('{tab}')", label.split(" ", 1)[1], id=f"app.tab.{tab}", show=False)
@@ -147,7 +151,7 @@ class OverlayApp(App):
 
     def __init__(
         self,
-        source: Any,
+        source: ClusterSource,
         *,
         source_label: str = "",
         interval: float | None = 1.0,
@@ -160,11 +164,12 @@ class OverlayApp(App):
         probe_settings: ProbeSettings | None = None,
         probe_every: float = 30.0,
         freeze_gc: bool = False,
+        builder: FrameBuilder | None = None,
     ) -> None:
         super().__init__()
         self._freeze_gc = freeze_gc
         self.source = source
-        self.source_label = source_label or "overlaytui"
+        self.source_label = source_label or source.name
         self.interval = interval
         self.reconcile = reconcile
         self.clock = clock
@@ -172,8 +177,13 @@ class OverlayApp(App):
         self._requested_theme = theme or self.config.theme or DEFAULT_THEME
         self._persist = persist_config
         self.screenshot_dir = screenshot_dir or Path.cwd()
-        self.snapshot: ClusterSnapshot | None = None
+        self.frame: Frame | None = None
+        self.builder = builder or FrameBuilder(self.config.loss)
+        self._frames = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overlaytui-frame")  # one at a time
+        self._probe_data: tuple[ProbeState | None, str, ProbeData] | None = None
+        self._poll_now = asyncio.Event()  # r: poll every engine now (the collection loop does it)
         self.history = History()
+        self._panes: dict[str, PaneWidget] = {tab: PANES[tab](id=f"pane-{tab}") for tab, _ in TABS}
         self.selection: Selection | None = None
         self.filter_text = ""
         self.paused = False
@@ -193,6 +203,14 @@ class OverlayApp(App):
         super().notify(display(message, limit=2000), title=display(title), severity=severity, timeout=timeout,
                        markup=False)
 
+    def format_title(self, title: str, sub_title: str) -> Content:
+        """"overlaytui | demo: loss". Textual's " — " was drawn glued to the name ("overlaytui—  demo"): the em
+        dash is ambiguous-width, and SVG renderers move a span's leading space to its end. So: an ASCII bar, and
+        no span that starts with a space (the space ends the title's span)."""
+        if not sub_title:
+            return Content(title)
+        return Content.assemble(Content(f"{title} "), Content(f"| {sub_title}").stylize("dim"))
+
     # ------------------------------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
@@ -200,12 +218,11 @@ class OverlayApp(App):
         with TabbedContent(initial="topology", id="tabs"):
             for tab, label in TABS:
                 with TabPane(label, id=tab):
-                    yield {"topology": TopologyPane, "placement": PlacementPane, "netio": NetIOPane,
-                           "loss": LossPane, "networks": NetworksPane, "findings": FindingsPane}[tab](id=f"pane-{tab}")
+                    yield self._panes[tab]
         yield Input(placeholder="filter: part of a name, subnet or image (enter keeps it, esc clears)",
                     id="filter")
         yield StatusBar(id="status")
-        yield Footer()
+        yield Footer(show_command_palette=False)  # ^p is in the bindings as "Jump": once, not twice
 
     def on_mount(self) -> None:
         for theme in load_themes():
@@ -227,10 +244,14 @@ class OverlayApp(App):
 
     # ---------------------------------------------------------------------------------------- collection
 
+    @property
+    def snapshot(self) -> ClusterSnapshot | None:
+        return self.frame.snapshot if self.frame is not None else None
+
     @work(exclusive=True, group="collect")
     async def collect(self) -> None:
-        """Start the source, then post a snapshot every interval; re-poll the engines when an event says
-        something changed, when asked (r), or every `reconcile` seconds. Polls never overlap."""
+        """Start the source, then post a frame every interval; re-poll the engines when an event says something
+        changed, when asked (r), or every `reconcile` seconds. Polls and frame builds never overlap."""
         try:
             await self.source.start()
         except Exception as exc:  # a source that cannot start must not take the UI down
@@ -238,14 +259,46 @@ class OverlayApp(App):
             return
         next_reconcile = time.monotonic() + self.reconcile
         while True:
-            self.post_message(await self._ready())
+            self.post_message(FrameReady(await self._produce()))
             self._have_snapshot.set()
             if self.interval is None:
                 return
-            changed = await self.source.wait_for_change(self.interval)
+            changed = await self._wait_for_change(self.interval)
             if changed or time.monotonic() >= next_reconcile:
                 await self.source.poll()
                 next_reconcile = time.monotonic() + self.reconcile
+
+    async def _wait_for_change(self, timeout: float) -> bool:
+        """The source says something changed, or the user asked for a poll (r), or `timeout` passed."""
+        waits = [asyncio.ensure_future(self.source.wait_for_change(timeout)),
+                 asyncio.ensure_future(self._poll_now.wait())]
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        asked = self._poll_now.is_set()
+        self._poll_now.clear()
+        return asked or any(t.result() for t in done if not t.cancelled() and t.exception() is None)
+
+    async def _produce(self) -> Frame:
+        """The next frame, built in the frame thread: assembling the snapshot, summing NetIO, deriving the probe
+        windows and running the checks all happen there; the loop only takes the probe session's frozen state."""
+        state = self.probe_session.state() if self.probe_session is not None else None
+        return await asyncio.get_running_loop().run_in_executor(self._frames, self.build_frame, state,
+                                                                self.probe_problem)
+
+    def build_frame(self, state: ProbeState | None = None, problem: str = "") -> Frame:
+        """Blocking: one frame from the source's latest data (the producer calls it in its thread; tests and
+        benchmarks call it directly)."""
+        snapshot = self.source.snapshot()
+        cached = self._probe_data
+        if cached is not None and cached[0] is state and cached[1] == problem and state is not None:
+            probes = cached[2]
+        elif state is not None:
+            probes = state.data(problem)
+        else:
+            probes = self.source.probes() or ProbeData(problem=problem)
+        self._probe_data = (state, problem, probes)
+        return self.builder.build(snapshot, probes)
 
     @work(exclusive=True, group="probes")
     async def probe_loop(self) -> None:
@@ -257,17 +310,16 @@ class OverlayApp(App):
         except TimeoutError:
             self._probe_failed(f"no snapshot of the cluster within {PROBE_START_WAIT:g} s")
             return
-        session = ProbeSession(self.source.snapshot, self.probe_settings or ProbeSettings(),
-                               endpoints=getattr(self.source, "endpoints", ()))
+        session = ProbeSession(self._latest_snapshot, self.probe_settings or ProbeSettings(),
+                               endpoints=self.source.endpoints)
         self.probe_session = session
         try:
             self.notify("deploying probe agents on the overlays…", timeout=4)
             await session.start()
-            for problem in session.problems:
-                self.notify(problem, severity="warning", timeout=8, markup=False)
             while True:
-                await session.run_round(lambda result: self.post_message(ProbesUpdated()))
-                self.post_message(ProbesUpdated())
+                for problem in session.new_problems():
+                    self.notify(problem, severity="warning", timeout=8, markup=False)
+                await session.run_round()
                 await asyncio.sleep(self.probe_every)
         except ProbeError as exc:
             self.probe_session = None
@@ -278,6 +330,12 @@ class OverlayApp(App):
         finally:
             await session.close()
 
+    def _latest_snapshot(self) -> ClusterSnapshot:
+        """What the probe session plans its rounds on: the latest frame's snapshot (the source's snapshot is
+        built in the frame thread only)."""
+        assert self.frame is not None  # probing starts after the first frame
+        return self.frame.snapshot
+
     def _probe_failed(self, reason: str) -> None:
         """A failure to probe stays on screen (Loss pane, status bar) until the user presses P again."""
         self.probe_problem = reason
@@ -285,29 +343,15 @@ class OverlayApp(App):
         self.render_visible()
         self._render_status(self.view())
 
-    def on_probes_updated(self, message: ProbesUpdated) -> None:
-        if self.query_one(TabbedContent).active in ("loss", "findings"):
-            self.render_visible()
-
-    @work(exclusive=True, group="refresh")
-    async def refresh_now(self) -> None:
-        await self.source.poll()
-        self.post_message(await self._ready())
-
-    async def _ready(self) -> SnapshotReady:
-        """The current snapshot with its NetIO sums, summed in a worker thread: with thousands of containers
-        that is the heaviest per-snapshot work, and the UI thread need not wait for it."""
-        snapshot = self.source.snapshot()
-        return SnapshotReady(snapshot, await asyncio.to_thread(sums, snapshot))
-
-    def on_snapshot_ready(self, message: SnapshotReady) -> None:
+    def on_frame_ready(self, message: FrameReady) -> None:
         if self.paused:
             return
-        if self.snapshot is not None and message.snapshot.taken_at < self.snapshot.taken_at:
-            return  # a late message (e.g. from the initial poll): never replace newer data with older
-        self.snapshot = message.snapshot
-        self._answered = self._answered or any(e.updated_at is not None for e in message.snapshot.engines)
-        self.history.add(message.snapshot, message.totals)
+        frame = message.frame
+        if self.frame is not None and frame.taken_at < self.frame.taken_at:
+            return  # a late message: never replace newer data with older
+        self.frame = frame
+        self._answered = self._answered or any(e.updated_at is not None for e in frame.snapshot.engines)
+        self.history.add(frame.snapshot, frame.netio)
         self.render_visible()
 
     def on_source_failed(self, message: SourceFailed) -> None:
@@ -317,23 +361,10 @@ class OverlayApp(App):
     # ------------------------------------------------------------------------------------------- render
 
     def view(self) -> View | None:
-        if self.snapshot is None:
+        if self.frame is None:
             return None
-        session = self.probe_session
-        # the panes judge the recent window (a round is too few packets; since start never clears)
-        probes = session.recent_results if session else getattr(self.source, "probe_results", None)
-        windows = session.windows if session else getattr(self.source, "probe_windows", None)
-        return View(
-            snapshot=self.snapshot,
-            history=self.history,
-            probes=probes if probes is not None else (lambda network: ()),
-            coverage=session.coverage if session else (lambda network: ()),
-            windows=windows if windows is not None else (lambda network: {}),
-            probe_problem=self.probe_problem,
-            selection=self.selection,
-            filter_text=self.filter_text,
-            thresholds=self.config.loss,
-        )
+        return View(frame=self.frame, history=self.history, probe_problem=self.probe_problem,
+                    selection=self.selection, filter_text=self.filter_text, thresholds=self.config.loss)
 
     def render_visible(self) -> None:
         view = self.view()
@@ -341,11 +372,10 @@ class OverlayApp(App):
             return
         with self.batch_update():
             screen = self.screen
-            if hasattr(screen, "show") and screen is not self.screen_stack[0]:
+            if isinstance(screen, DetailScreen):
                 screen.show(view)  # an open detail screen follows the data
             else:
-                active = self.query_one(TabbedContent).active
-                self.query_one(f"#pane-{active}").show(view)
+                self._panes[self.query_one(TabbedContent).active].show(view)
             self._render_status(view)
 
     def _render_status(self, view: View | None = None) -> None:
@@ -375,6 +405,8 @@ class OverlayApp(App):
     def _resolve(self, selection: Selection) -> Selection:
         """Ids from the panes -> the names the other panes filter on, with a readable label."""
         snap = self.snapshot
+        if snap is None:
+            return selection
         if selection.kind == "node":
             node = snap.nodes_by_id.get(selection.key)
             return replace(selection, label=node.hostname if node else selection.key[:12])
@@ -386,7 +418,8 @@ class OverlayApp(App):
     def on_picked(self, message: Picked) -> None:
         if message.pane in ("topology", "findings", "loss"):
             self._select(message.selection)
-            self.notify(f"showing {self.selection.describe()} in the other panes (esc: all)", timeout=3)
+            shown = self.selection or message.selection
+            self.notify(f"showing {shown.describe()} in the other panes (esc: all)", timeout=3)
         else:
             self.open_detail(message.selection.kind, message.selection.key)
 
@@ -438,7 +471,15 @@ class OverlayApp(App):
 
     def action_refresh(self) -> None:
         self.paused = False
-        self.refresh_now()
+        if self.interval is None:  # no collection loop to wake (a one-shot app, the tests)
+            self.refresh_once()
+        else:
+            self._poll_now.set()
+
+    @work(exclusive=True, group="collect")
+    async def refresh_once(self) -> None:
+        await self.source.poll()
+        self.post_message(FrameReady(await self._produce()))
 
     def action_next_dimension(self) -> None:
         self.query_one(NetIOPane).cycle_dimension()
@@ -456,7 +497,7 @@ class OverlayApp(App):
         self.notify(f"theme {self.theme}", timeout=2)
         self.render_visible()
 
-    def action_screenshot(self) -> None:
+    def action_save_screenshot(self) -> None:
         """An SVG of the screen in the screenshot directory, created exclusively: never over an existing file
         (nor through a symlink planted under the name)."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -480,8 +521,9 @@ class OverlayApp(App):
     def action_start_probes(self) -> None:
         if self.probe_session is not None:
             self.notify("probes are running; their results are in the Loss pane (4)", timeout=3)
-        elif not hasattr(self.source, "endpoints"):
-            self.notify("the simulated cluster has simulated probe results already (pane 4)", timeout=3)
+        elif not self.source.endpoints:
+            self.notify(f"{self.source.name} has its own probe results (pane 4): there are no engines to probe",
+                        timeout=3)
         else:
             self.probe_loop()
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from .analysis.netio import Throughput, aggregate, by_network, coverage_line, partial_totals
 from .model import ClusterSnapshot, Health, natural_key, natural_sorted
+from .units import human_bytes, human_rate
 
 SCHEMA = "overlaytui.snapshot/1"
 
@@ -45,21 +46,6 @@ def snapshot_to_dict(snapshot: ClusterSnapshot) -> dict[str, Any]:
     return data
 
 
-def human_bytes(value: float | None, suffix: str = "B") -> str:
-    """1536 -> '1.5 KiB'; None -> '-'."""
-    if value is None:
-        return "-"
-    for unit in ("", "Ki", "Mi", "Gi", "Ti"):
-        if abs(value) < 1024 or unit == "Ti":
-            return f"{value:.0f} {unit}{suffix}" if unit == "" else f"{value:.1f} {unit}{suffix}"
-        value /= 1024
-    return f"{value:.1f} Ti{suffix}"
-
-
-def human_rate(value: float | None) -> str:
-    return human_bytes(value, "B/s")
-
-
 def summary_text(snapshot: ClusterSnapshot) -> str:
     lines: list[str] = []
     add = lines.append
@@ -90,7 +76,7 @@ def summary_text(snapshot: ClusterSnapshot) -> str:
         net_names = {n.id: n.name for n in snapshot.networks}
         for s in snapshot.services:
             running = s.running_tasks if s.running_tasks is not None else "?"
-            desired = next((v for v in (s.desired_tasks, s.replicas) if v is not None), "?")
+            desired = s.wanted_tasks if s.wanted_tasks is not None else "?"
             vips = ", ".join(f"{v.address} ({net_names.get(v.network_id, v.network_id[:12])})" for v in s.vips)
             ports = "  ports " + ", ".join(s.published_ports) if s.published_ports else ""
             update = f"  update {s.update_state}" if s.update_state else ""
@@ -100,7 +86,7 @@ def summary_text(snapshot: ClusterSnapshot) -> str:
         add("\nTASKS (desired running; like `docker service ps`)")
         hostnames = {n.id: n.hostname for n in snapshot.nodes}
         for t in sorted(snapshot.tasks, key=lambda t: (natural_key(t.service_name), t.slot or 0, t.node_id or "")):
-            if t.desired_state not in ("running", "ready"):
+            if not t.wanted:
                 continue
             where = hostnames.get(t.node_id or "", t.node_id or "-")
             error = f"  error: {t.error}" if t.error else ""

@@ -11,6 +11,9 @@ from dataclasses import dataclass, replace
 from enum import IntEnum
 
 from ..model import (
+    TASK_ENDED,
+    TASK_FAILED,
+    TASK_PENDING,
     ClusterSnapshot,
     Health,
     Network,
@@ -21,10 +24,8 @@ from ..model import (
     natural_sorted,
     natural_tuple,
 )
-from .thresholds import LossThresholds, Verdict, judge_loss
+from .thresholds import LossThresholds, Verdict, black_hole, judge
 
-PENDING = {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
-FAILED = {"failed", "rejected", "orphaned"}
 RTT_WARNING_MS = 20.0  # an overlay inside one site answers in well under a millisecond
 SETTLE_S = 30.0  # gossip converges within seconds: tasks younger than this (or just removed) prove nothing yet
 
@@ -60,12 +61,20 @@ def diagnose(
 ) -> list[Finding]:
     """Every check; findings sorted by severity (worst first). `underlay_mtus`: node address -> link MTU where
     known (the local NIC through psutil, the lab's nodes)."""
+    return ranked(state_findings(snapshot, underlay_mtus) + check_probes(snapshot, probes,
+                                                                         thresholds or LossThresholds()))
+
+
+def state_findings(snapshot: ClusterSnapshot, underlay_mtus: Mapping[str, int] | None = None) -> list[Finding]:
+    """The checks of the cluster's state (everything but the probes): cheap, they run on every snapshot."""
     findings: list[Finding] = []
-    for check in (check_swarm, check_engines, check_nodes, check_tasks, check_task_containers, check_peers,
-                  check_ipam, check_firewall, check_vip_idle, check_node_addresses):
+    for check in STATE_CHECKS:
         findings += check(snapshot)
-    findings += check_underlay_mtu(snapshot, underlay_mtus or {})
-    findings += check_probes(snapshot, probes, thresholds or LossThresholds())
+    return findings + check_underlay_mtu(snapshot, underlay_mtus or {})
+
+
+def ranked(findings: list[Finding]) -> list[Finding]:
+    """Merged (a black hole a short underlay explains is one finding) and worst first."""
     return sorted(merge_mtu(findings), key=lambda f: (-f.severity, f.check, natural_key(f.subject)))
 
 
@@ -163,8 +172,7 @@ def latest_failures(tasks: Iterable[Task]) -> dict[str, Task]:
     """service id -> its most recent failed, rejected or stuck-pending task among those meant to run."""
     latest: dict[str, Task] = {}
     for task in tasks:
-        wanted = task.desired_state in ("running", "ready")
-        if task.error and (task.state in FAILED or task.state in PENDING) and wanted:
+        if task.error and (task.state in TASK_FAILED or task.state in TASK_PENDING) and task.wanted:
             known = latest.get(task.service_id)
             if known is None or task.timestamp > known.timestamp:
                 latest[task.service_id] = task
@@ -176,12 +184,12 @@ def check_tasks(snapshot: ClusterSnapshot) -> list[Finding]:
     ready = [n.id for n in snapshot.nodes if n.state == "ready" and n.availability == "active"]
     running: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for task in snapshot.tasks:
-        if task.state == "running" and task.desired_state == "running" and task.node_id:
+        if task.up and task.node_id:
             running[task.service_id][task.node_id] += 1
     latest_failure = latest_failures(snapshot.tasks)
     for service in snapshot.services:
         run = sum(running[service.id].values())
-        want = service.desired_tasks if service.desired_tasks is not None else service.replicas
+        want = service.wanted_tasks
         failure = latest_failure.get(service.id)
         if want is not None and run < want:
             severity = Severity.ERROR if run == 0 else Severity.WARNING
@@ -214,7 +222,7 @@ def check_task_containers(snapshot: ClusterSnapshot) -> list[Finding]:
     settled = snapshot.taken_at - SETTLE_S
     ghosts: dict[str, list[Task]] = defaultdict(list)
     for task in snapshot.tasks:
-        if (task.state == "running" and task.desired_state == "running" and task.node_id in answered
+        if (task.up and task.node_id in answered
                 and task.timestamp <= settled and not {task.id, task.container_id} & on_node[task.node_id]):
             ghosts[task.node_id].append(task)
     hostnames = {n.id: n.hostname for n in snapshot.nodes}
@@ -248,7 +256,7 @@ def check_peers(snapshot: ClusterSnapshot) -> list[Finding]:
     for net in snapshot.networks:
         if net.driver != "overlay" or net.ingress:
             continue
-        active = {t.node_id for t in snapshot.tasks if t.state == "running" and t.desired_state == "running"
+        active = {t.node_id for t in snapshot.tasks if t.up
                   and t.node_id in ready and t.timestamp <= settled and any(a.network_id == net.id
                                                                             for a in t.addresses)}
         expected = {n.address for n in snapshot.nodes if n.id in active}
@@ -288,7 +296,7 @@ def ipam_usage(snapshot: ClusterSnapshot, net: Network) -> tuple[int, int] | Non
         return None
     used: set[str] = set()
     for task in snapshot.tasks:
-        if task.desired_state in ("running", "ready") and task.state not in FAILED | {"complete", "shutdown"}:
+        if task.wanted and task.state not in TASK_ENDED:
             used.update(a.address.split("/")[0] for a in task.addresses if a.network_id == net.id)
     for service in snapshot.services:
         used.update(v.address.split("/")[0] for v in service.vips if v.network_id == net.id)
@@ -491,7 +499,7 @@ def check_probes(snapshot: ClusterSnapshot, probes: Sequence[ProbeResult], thres
                 failed.setdefault(r.error, []).append(r)
             continue
         lost = r.sent - r.received
-        verdict = judge_loss(lost, r.sent, thresholds)
+        verdict = judge(r, net, thresholds)
         evidence = f"{lost} of {r.sent} packets lost ({r.loss_pct:.2f} %)"
         if r.rtt_avg_ms is not None:
             evidence += f", RTT avg {r.rtt_avg_ms:.2f} ms"
@@ -750,7 +758,7 @@ def _explain_blocked(per_pair: Mapping[tuple[str, str], Finding], node_ids: Mapp
 def _mtu(mtus, networks: Mapping[str, Network], node_ids: Mapping[str, str] | None = None) -> list[Finding]:
     """MTU black holes: one finding for a node common to every hole (its underlay is small: every overlay
     through it is affected), else one per overlay."""
-    from ..probes.mtu import black_hole, remedy  # the remedy text lives with the probe that measures it
+    from ..probes.mtu import remedy  # the remedy text lives with the probe that measures it
 
     holes = [r for (net_name, _s, _d), r in mtus.items() if net_name in networks
              and black_hole(r.path_mtu, networks[net_name].effective_mtu)]
@@ -785,3 +793,7 @@ def _mtu(mtus, networks: Mapping[str, Network], node_ids: Mapping[str, str] | No
             f"path MTU below the overlay's {net.effective_mtu}: {pairs}",
             remedy(worst_path, net.effective_mtu, net.configured_mtu), net_name))
     return findings
+
+
+STATE_CHECKS = (check_swarm, check_engines, check_nodes, check_tasks, check_task_containers, check_peers,
+                check_ipam, check_firewall, check_vip_idle, check_node_addresses)

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..model import Coverage, PairWindow, ProbeResult, natural_key
-from .thresholds import LossThresholds, Verdict, judge_loss
+from .thresholds import LossThresholds, Verdict, black_hole, judge_loss
 
 RANK = {Verdict.GOOD: 0, Verdict.INSUFFICIENT: 1, Verdict.UNKNOWN: 2, Verdict.ACCEPTABLE: 3, Verdict.BAD: 4}
 BY_RANK = {rank: verdict for verdict, rank in RANK.items()}
@@ -132,7 +132,7 @@ def judge_pair(src: str, dst: str, ping: ProbeResult | None, mtu: ProbeResult | 
     start, and the better verdict stands: old losses do not paint a quiet pair, a short window does not hide
     a long clean record."""
     path = mtu.path_mtu if mtu is not None and not mtu.error else None
-    hole = bool(path and expected_mtu and path < expected_mtu)
+    hole = black_hole(path, expected_mtu)
     if ping is None or ping.error or ping.sent <= 0:
         reason = (gap or "no result yet") if ping is None else ping.error or "no packet sent"
         return PairState(src, dst, None, Verdict.UNKNOWN, None, path, hole, reason)

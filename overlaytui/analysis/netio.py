@@ -101,7 +101,7 @@ def partial_totals(snapshot: ClusterSnapshot) -> dict[str, set[str]]:
     hostnames = {n.id: n.hostname for n in snapshot.nodes}
     partial["node"] = {hostnames[n] for n in gaps if n in hostnames}
     for task in snapshot.tasks:
-        if task.node_id in gaps and task.state == "running" and task.desired_state == "running":
+        if task.node_id in gaps and task.up:
             partial["service"].add(task.service_name)
             partial["network"].update(a.network_name for a in task.addresses if a.network_name)
     return partial

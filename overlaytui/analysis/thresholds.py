@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ..model import Network, ProbeResult
+
 
 class Verdict(StrEnum):
     GOOD = "good"
@@ -77,3 +79,21 @@ def packets_needed(thresholds: LossThresholds = LossThresholds(), level: str = "
     """How many loss-free packets it takes before a result can be called good (or acceptable)."""
     target = thresholds.good_pct if level == "good" else thresholds.acceptable_pct
     return math.ceil(math.log(0.05) / math.log1p(-target / 100.0))
+
+
+def black_hole(path_mtu: int | None, effective_mtu: int | None) -> bool:
+    """Full-size packets vanish on the way: the largest packet that arrived with DF set is below what the overlay
+    lets containers send."""
+    return path_mtu is not None and effective_mtu is not None and path_mtu < effective_mtu
+
+
+def judge(result: ProbeResult, network: Network | None, thresholds: LossThresholds = LossThresholds()) -> Verdict:
+    """A measured result against the thresholds; a failed probe measured nothing: UNKNOWN, never a verdict.
+    The one judge of "bad": `probe`'s exit code, the findings and the panes all ask it."""
+    if not result.measured:
+        return Verdict.UNKNOWN
+    if result.kind == "ping":
+        return judge_loss(result.sent - result.received, result.sent, thresholds)
+    if result.kind == "mtu":
+        return Verdict.BAD if black_hole(result.path_mtu, network.effective_mtu if network else None) else Verdict.GOOD
+    return Verdict.GOOD

@@ -78,7 +78,7 @@ async def _run(endpoints, args) -> int:
                 await session.start()
                 await source.poll()
                 probes = list(await session.run_round())
-                for problem in session.problems:
+                for problem in session.new_problems():
                     print(f"overlaytui doctor: {problem}", file=sys.stderr)
                 coverage = session.coverage()
                 await source.poll()  # the cluster as the probes saw it, before the agents go

@@ -193,11 +193,10 @@ class Exporter:
             coverage=session.coverage() if session is not None else (), netio=aggregate(snapshot),
             rounds=session.rounds if session is not None else 0, collected_at=time.time(), **changes).warm()
 
-    def _say(self, said: int) -> int:
-        """Print the session's problems from number `said` on; returns how many are said now."""
-        for line in self.session.problems[said:]:
+    def _say(self) -> None:
+        """Print the session's problems not said yet."""
+        for line in self.session.new_problems():
             print(f"overlaytui exporter: {line}", file=sys.stderr)
-        return len(self.session.problems)
 
     def _underlay(self, snapshot) -> dict[str, int]:
         """The nodes' underlay MTUs (this host's NICs; the lab's links), read again once a minute or when the
@@ -227,7 +226,7 @@ class Exporter:
             if session.removed_leftovers:
                 print(f"overlaytui exporter: removed probe agents left by an earlier run: "
                       f"{', '.join(session.removed_leftovers)}", file=sys.stderr)
-        said = self._say(0)  # what probing cannot do (a tool missing in the image...), said at once
+        self._say()  # what probing cannot do (a tool missing in the image...), said at once
         while True:
             started = time.monotonic()
             try:
@@ -239,6 +238,6 @@ class Exporter:
             except Exception as exc:  # noqa: BLE001 - a round that fails must not end probing: said, tried again
                 problem = f"a probe round failed: {type(exc).__name__}: {str(exc)[:300]}"
                 print(f"overlaytui exporter: {problem}", file=sys.stderr)
-            said = self._say(said)
+            self._say()
             self._publish(probe_problem=problem, last_round_at=time.time())
             await asyncio.sleep(max(0.0, self.args.probe_every - (time.monotonic() - started)))

@@ -17,10 +17,10 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from ..analysis.thresholds import LossThresholds, Verdict, judge_loss
+from ..analysis.thresholds import LossThresholds, Verdict, black_hole, judge
 from ..model import ClusterSnapshot, Coverage, ProbeResult, natural_key, natural_tuple
 from ..probes import agent
-from ..probes.mtu import black_hole, remedy
+from ..probes.mtu import remedy
 from ..probes.scheduler import DEFAULT_CONCURRENCY
 from ..probes.session import ProbeError, ProbeSession, ProbeSettings
 from ..sources.swarm import DockerSwarmSource
@@ -94,15 +94,13 @@ async def _run(endpoints, settings: ProbeSettings, args) -> int:
         if session.removed_leftovers:
             print(f"overlaytui probe: removed probe agents left by an earlier run: "
                   f"{', '.join(session.removed_leftovers)}", file=sys.stderr)
-        said = 0
         round_no = 0
         while True:
             await source.poll()
             results = await session.run_round()
             round_no += 1
-            for problem in session.problems[said:]:
+            for problem in session.new_problems():
                 print(f"overlaytui probe: {problem}", file=sys.stderr)
-            said = len(session.problems)
             coverage = session.coverage()
             code, verdict = outcome(results, coverage, snapshot, LossThresholds())
             windows = {net: session.windows(net) for net in sorted({r.network for r in results})}
@@ -156,20 +154,8 @@ def _print_round(round_no, results, coverage, windows, session, code, verdict, s
     print()
 
 
-def verdict_of(result: ProbeResult, snapshot: ClusterSnapshot, thresholds: LossThresholds) -> Verdict:
-    """A measured result against the thresholds; a failed probe measured nothing: UNKNOWN, never a verdict."""
-    if not result.measured:
-        return Verdict.UNKNOWN
-    if result.kind == "ping":
-        return judge_loss(result.sent - result.received, result.sent, thresholds)
-    if result.kind == "mtu":
-        net = snapshot.network(result.network)
-        return Verdict.BAD if black_hole(result.path_mtu, net.effective_mtu if net else None) else Verdict.GOOD
-    return Verdict.GOOD
-
-
 def threshold_crossed(results, snapshot: ClusterSnapshot, thresholds: LossThresholds) -> bool:
-    return any(verdict_of(r, snapshot, thresholds) is Verdict.BAD for r in results)
+    return any(judge(r, snapshot.network(r.network), thresholds) is Verdict.BAD for r in results)
 
 
 def outcome(results: list[ProbeResult], coverage: Sequence[Coverage], snapshot: ClusterSnapshot,
@@ -217,7 +203,7 @@ def matrix_text(results: list[ProbeResult], snapshot: ClusterSnapshot, coverage:
                 else:
                     loss = f"{ping.loss_pct:.2f}%"
                     rtt = f"{ping.rtt_avg_ms:.2f}ms" if ping.rtt_avg_ms is not None else "-"
-                    verdict = judge_loss(ping.sent - ping.received, ping.sent, thresholds).value
+                    verdict = judge(ping, net, thresholds).value
             elif (network, "ping", src, dst) in gaps:
                 verdict = "not measured"
             if mtu is not None:

@@ -6,7 +6,7 @@ Text from the cluster (names, labels, errors) is never interpreted as markup: it
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rich.text import Text
@@ -16,15 +16,13 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from ..analysis.thresholds import LossThresholds, Verdict
+from ..frame import Frame
 from ..history import History
-from ..model import ClusterSnapshot, Coverage, PairWindow, ProbeResult
+from ..model import TASK_FAILED, TASK_PENDING, ClusterSnapshot, Coverage, PairWindow, ProbeResult
 from ..safe import printable
 
 MAX_TEXT = 2000  # characters in one cell: no single value from the cluster may flood a pane
 MAX_NODE_COLUMNS = 40  # beyond this a node-per-column matrix is unreadable (and slow): panes summarise instead
-RUNNING = {"running"}
-PENDING = {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
-FAILED = {"failed", "rejected", "orphaned"}
 
 
 @dataclass(frozen=True)
@@ -51,15 +49,31 @@ class Picked(Message):
 
 @dataclass(frozen=True)
 class View:
-    snapshot: ClusterSnapshot
+    """What a pane renders: the frame (snapshot, probe results, findings), the history and what the user chose."""
+
+    frame: Frame
     history: History
-    probes: Callable[[str], Sequence[ProbeResult]] = lambda network: ()
-    coverage: Callable[[str], Sequence[Coverage]] = lambda network: ()  # per kind: pairs measured, and why not
-    windows: Callable[[str], Mapping[tuple[str, str], PairWindow]] = lambda network: {}  # round/recent/total
     probe_problem: str = ""  # why probing could not start (shown until the user starts it again)
     selection: Selection | None = None
     filter_text: str = ""
     thresholds: LossThresholds = field(default_factory=LossThresholds)
+
+    @property
+    def snapshot(self) -> ClusterSnapshot:
+        return self.frame.snapshot
+
+    def probes(self, network: str) -> Sequence[ProbeResult]:
+        """The overlay's latest results per pair, pings over the recent window (a round is too few packets;
+        since start never clears)."""
+        return self.frame.probes.results(network)
+
+    def coverage(self, network: str) -> Sequence[Coverage]:
+        """Per kind: pairs measured, and why not."""
+        return self.frame.probes.coverage_of(network)
+
+    def windows(self, network: str) -> Mapping[tuple[str, str], PairWindow]:
+        """(src, dst) -> the pair's counts for the last round, the recent window and since start."""
+        return self.frame.probes.windows_of(network)
 
     def matches(self, *texts: str | None) -> bool:
         """The filter (`/`) matches any of these texts (case-insensitive substring)."""
@@ -184,11 +198,11 @@ class Palette:
                 Verdict.INSUFFICIENT: self.muted, Verdict.UNKNOWN: self.muted}[verdict]
 
     def task_state(self, state: str) -> str:
-        if state in RUNNING:
+        if state == "running":
             return self.good
-        if state in PENDING:
+        if state in TASK_PENDING:
             return self.warn
-        if state in FAILED:
+        if state in TASK_FAILED:
             return f"bold {self.bad}"
         return self.muted
 
@@ -237,7 +251,7 @@ def sync_rows(table: DataTable, rows: Mapping[str, Sequence[Text]], height: int 
                 try:
                     current = table.get_cell(key, column_key)
                     if current is not value and current != value:
-                        table.update_cell(key, column_key, value)
+                        table.update_cell(key, column_key, value, update_width=True)  # the column grows
                 except (CellDoesNotExist, RowDoesNotExist):
                     pass
         else:

@@ -10,8 +10,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from ..export import human_bytes, human_rate
 from ..model import ClusterSnapshot, natural_key
+from ..units import human_bytes, human_rate
 from .chart import Chart
 from .common import SafeText as Text
 from .common import View, palette_of

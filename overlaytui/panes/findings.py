@@ -3,16 +3,16 @@ enter highlights the finding's subject (node, overlay, service) in the other pan
 
 from __future__ import annotations
 
+import time
+
 from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from ..analysis.findings import Finding, Severity, diagnose
+from ..analysis.findings import Finding, Severity
 from .common import Picked, RenderGuard, Selection, View, palette_of, sync_columns, sync_rows, text, view_values
 from .common import SafeText as Text
 from .keptable import KeptTable
-
-PROBE_FINDINGS_UP_TO = 60  # nodes: beyond this the pair checks would read tens of thousands of results a second
 
 
 class FindingsPane(Widget):
@@ -32,30 +32,31 @@ class FindingsPane(Widget):
         yield Static(id="finding-detail")
 
     def show(self, view: View) -> None:
-        snap = view.snapshot
-        probes = ()
-        if len(snap.nodes) <= PROBE_FINDINGS_UP_TO:
-            probes = tuple(p for net in snap.networks if net.driver == "overlay" for p in view.probes(net.name))
-        if self._guard.unchanged((snap.nodes, snap.services, snap.tasks, snap.networks),
-                                 (tuple(probes), tuple((e.endpoint, e.health) for e in snap.engines),
-                                  *view_values(view, self))):
+        frame = view.frame
+        if self._guard.unchanged((frame.findings,), (frame.taken_at if not frame.findings else 0,
+                                                     *view_values(view, self))):
             return
         colors = palette_of(self)
         style = {Severity.ERROR: f"bold {colors.bad}", Severity.WARNING: colors.warn, Severity.INFO: colors.muted,
                  Severity.OK: colors.good}
-        findings = [f for f in diagnose(snap, probes, view.thresholds)
-                    if view.matches(f.check, f.subject, f.summary)]
+        findings = [f for f in frame.findings if view.matches(f.check, f.subject, f.summary)]
         table = self.query_one(DataTable)
+        table.display = bool(findings)
         sync_columns(table, [("severity", text("severity")), ("check", text("check")), ("subject", text("subject")),
                              ("summary", text("what is wrong"))])
         self._findings = {f"{f.check}|{f.subject}": f for f in findings}
         sync_rows(table, {key: [text(str(f.severity), style[f.severity]), text(f.check), text(f.subject),
                                 text(f.summary)] for key, f in self._findings.items()})
         if not findings:
-            note = "No findings: every check passes."
-            if len(snap.nodes) > PROBE_FINDINGS_UP_TO:
-                note += f" (Pair checks run here up to {PROBE_FINDINGS_UP_TO} nodes: `overlaytui doctor` runs all.)"
-            self.query_one("#finding-detail", Static).update(Text(note, style=colors.good))
+            at = time.strftime("%H:%M:%S", time.localtime(frame.taken_at))
+            note = Text()
+            if frame.findings:  # the filter hides them
+                note.append(f"No findings match the filter ({len(frame.findings)} hidden; esc clears it).",
+                            style=colors.warn)
+            else:
+                note.append(f"No findings at {at}: every check passes.", style=f"bold {colors.good}")
+            note.append(f"\nChecked: {frame.checked()}.", style=colors.muted)
+            self.query_one("#finding-detail", Static).update(note)
         else:
             self._detail(table.cursor_row)
 

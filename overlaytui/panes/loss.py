@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
 from ..analysis.lossmap import BY_RANK, HeatGrid, Indexed, LossOverview, NodeState, PairState, index_results, overview
-from ..analysis.thresholds import Verdict, judge_loss, packets_needed
+from ..analysis.thresholds import Verdict, black_hole, judge_loss, packets_needed
 from ..model import PairWindow, ProbeResult
 from .common import Picked, RenderGuard, Selection, View, palette_of, sync_columns, sync_rows, text, view_values
 from .common import SafeText as Text
@@ -352,7 +352,7 @@ def _cell(ping: ProbeResult | None, mtu: ProbeResult | None, expected_mtu: int |
     cell.append(MARKS[total], style=colors.verdict(total))
     if ping.rtt_avg_ms is not None:
         cell.append(f" {ping.rtt_avg_ms:.2f}ms", style=colors.muted)
-    if mtu is not None and mtu.path_mtu and expected_mtu and mtu.path_mtu < expected_mtu:
+    if mtu is not None and black_hole(mtu.path_mtu, expected_mtu):
         cell.append(f" MTU!{mtu.path_mtu}", style=f"bold {colors.bad}")
     return cell
 
@@ -378,7 +378,7 @@ def _detail(src: str, dst: str, ping: ProbeResult | None, mtu: ProbeResult | Non
     else:
         parts.append(f"loss not measured: {ping.error if ping is not None else ping_gap or 'no result yet'}")
     if mtu is not None and mtu.measured:
-        hole = " (BLACK HOLE)" if expected_mtu and mtu.path_mtu and mtu.path_mtu < expected_mtu else ""
+        hole = " (BLACK HOLE)" if black_hole(mtu.path_mtu, expected_mtu) else ""
         parts.append(f"path MTU {mtu.path_mtu}{hole}")
     elif mtu is not None or mtu_gap:
         parts.append(f"path MTU not measured: {mtu.error if mtu is not None else mtu_gap}")

@@ -9,6 +9,7 @@ from textual.widgets import Static, Tab, Tabs
 
 from ..analysis.netio import coverage_line, partial_totals
 from ..history import DIMENSIONS
+from ..units import human_rate, scale_for
 from .chart import Chart
 from .common import Picked, Selection, View, palette_of, text
 from .common import SafeText as Text
@@ -18,7 +19,6 @@ MAX_LINES = 6  # more lines than this make a chart unreadable: the busiest ones 
 TABLE_ROWS = 50  # the busiest; `/` finds the others
 PLOT_BUCKETS = 120  # plotext's cost grows with points x lines; a braille chart cannot show more anyway
 PLOT_POINTS = 300  # the chart shows the last 5 minutes at 1 s; the table summarises the whole history
-UNITS = [(1024**3, "GiB/s"), (1024**2, "MiB/s"), (1024, "KiB/s"), (1, "B/s")]
 LABELS = {"node": "per node", "service": "per service", "network": "per network"}
 
 
@@ -32,15 +32,6 @@ def downsample(points: list, buckets: int) -> list:
         chunk = points[int(b * size): int((b + 1) * size)] or points[int(b * size): int(b * size) + 1]
         result.append(max(chunk, key=lambda p: p.rx + p.tx))
     return result
-
-
-def scale_for(peak: float) -> tuple[float, str]:
-    """The unit that shows `peak` as a number between 1 and 1024."""
-    for factor, unit in UNITS:
-        if peak >= factor:
-            return factor, unit
-    return 1, "B/s"
-
 
 
 class NetIOPane(Widget):
@@ -140,7 +131,8 @@ class NetIOPane(Widget):
             if name in partial:
                 label.append(" ◐ partial", style=colors.warn)
             rows[name] = [label, _rate(s.rx), _rate(s.tx),
-                          _rate(s.peak), Text(f"{_fmt(s.avg_rx)} / {_fmt(s.avg_tx)}"), text(s.samples, colors.muted)]
+                          _rate(s.peak), Text(f"{human_rate(s.avg_rx)} / {human_rate(s.avg_tx)}"),
+                          text(s.samples, colors.muted)]
         table.set_rows(rows)
 
     def on_live_table_row_selected(self, event: LiveTable.RowSelected) -> None:
@@ -159,10 +151,5 @@ class NetIOPane(Widget):
             self.post_message(Picked("netio", Selection(self.dimension, name, name)))
 
 
-def _fmt(value: float) -> str:
-    factor, unit = scale_for(value)
-    return f"{value / factor:.1f} {unit}" if factor > 1 else f"{value:.0f} B/s"
-
-
 def _rate(value: float) -> Text:
-    return Text(_fmt(value), no_wrap=True)
+    return Text(human_rate(value), no_wrap=True)

@@ -9,12 +9,9 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from ..analysis.findings import imbalance, latest_failures
-from ..model import ClusterSnapshot, natural_key
+from ..model import TASK_FAILED, TASK_PENDING, ClusterSnapshot, natural_key
 from .common import (
-    FAILED,
     MAX_NODE_COLUMNS,
-    PENDING,
-    RUNNING,
     Picked,
     RenderGuard,
     Selection,
@@ -75,7 +72,7 @@ class PlacementPane(Widget):
             problem = imbalance(service, running, ready)
             error = errors.get(service.id, "")
             run = service.running_tasks if service.running_tasks is not None else sum(running.values())
-            want = service.desired_tasks if service.desired_tasks is not None else service.replicas
+            want = service.wanted_tasks
             short = want is not None and run < want
             name_style = f"bold {colors.warn}" if problem or short else "bold"
             if error and run == 0:
@@ -118,11 +115,11 @@ def _cells(snapshot: ClusterSnapshot) -> dict[str, dict[str, dict[str, int]]]:
     for task in snapshot.tasks:
         node = task.node_id or "unassigned"
         cell = table[task.service_id][node]
-        if task.state in RUNNING and task.desired_state == "running":
+        if task.up:
             cell["running"] += 1
-        elif task.state in PENDING and task.desired_state in ("running", "ready"):
+        elif task.state in TASK_PENDING and task.wanted:
             cell["pending"] += 1
-        elif task.state in FAILED and task.desired_state in ("running", "ready"):
+        elif task.state in TASK_FAILED and task.wanted:
             cell["failed"] += 1
     return table
 

@@ -109,7 +109,7 @@ class TopologyPane(Widget):
             svc_text = Text("  ", no_wrap=False)
             for i, svc in enumerate(services):
                 running = svc.running_tasks if svc.running_tasks is not None else "?"
-                desired = svc.desired_tasks if svc.desired_tasks is not None else svc.replicas
+                desired = svc.wanted_tasks
                 ok = running == desired
                 if i:
                     svc_text.append("  ")

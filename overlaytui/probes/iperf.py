@@ -17,7 +17,9 @@ DEFAULT_BITRATE = "200M"  # bounded: a probe measures, it does not saturate a pr
 
 
 @dataclass(frozen=True)
-class Throughput:
+class IperfResult:
+    """One iperf3 run: bits per second received, retransmits, or why it measured nothing."""
+
     bits_per_second: float | None
     retransmits: int | None
     error: str = ""
@@ -29,20 +31,20 @@ def iperf_command(server: str, seconds: int = DEFAULT_SECONDS, bitrate: str = DE
             "--connect-timeout", "2000"]
 
 
-def parse_iperf(text: str) -> Throughput:
+def parse_iperf(text: str) -> IperfResult:
     """Throughput from `iperf3 -J` output; errors (including output that is not iperf3 JSON) in `error`."""
     try:
         result = iperf3.TestResult(text)
     except (ValueError, KeyError, TypeError, IndexError) as exc:
         first = text.strip().splitlines()[:1]
         detail = f": {first[0][:160]}" if first else ""
-        return Throughput(None, None, f"no iperf3 result ({type(exc).__name__}){detail}")
+        return IperfResult(None, None, f"no iperf3 result ({type(exc).__name__}){detail}")
     if result.error:
-        return Throughput(None, None, str(result.error))
+        return IperfResult(None, None, str(result.error))
     try:
         received = float(result.received_bps)
         retransmits = result.retransmits if isinstance(result.retransmits, int) else None
     except AttributeError:  # UDP results carry no received_bps
         data = json.loads(text)["end"].get("sum", {})
-        return Throughput(float(data.get("bits_per_second", 0.0)), None)
-    return Throughput(received, retransmits)
+        return IperfResult(float(data.get("bits_per_second", 0.0)), None)
+    return IperfResult(received, retransmits)

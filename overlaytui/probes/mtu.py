@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from ..analysis.thresholds import black_hole  # noqa: F401 - the probe's verdict, judged in one place
+
 IP_ICMP_HEADERS = 28  # 20 IPv4 + 8 ICMP
 MIN_MTU = 576  # every IPv4 path must carry this much
 
@@ -33,10 +35,6 @@ async def find_path_mtu(passes: Callable[[int], Awaitable[bool]], high: int, low
         else:
             bad = middle
     return good
-
-
-def black_hole(path_mtu: int | None, effective_mtu: int | None) -> bool:
-    return path_mtu is not None and effective_mtu is not None and path_mtu < effective_mtu
 
 
 def remedy(path_mtu: int, effective_mtu: int, configured: int | None) -> str:

@@ -10,14 +10,24 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import docker
 
-from ..model import ClusterSnapshot, Coverage, Health, PairGap, PairWindow, ProbeResult, natural_key
+from ..model import (
+    ClusterSnapshot,
+    Coverage,
+    Health,
+    PairGap,
+    PairWindow,
+    ProbeData,
+    ProbeResult,
+    natural_key,
+    natural_sorted,
+)
 from ..sources.endpoints import EndpointSpec
 from ..sources.errors import ENGINE_ERRORS, describe_error
 from . import agent, runner
@@ -25,6 +35,7 @@ from .capabilities import Capabilities, unavailable
 from .mtu import MIN_MTU, find_path_mtu
 from .scheduler import DEFAULT_CONCURRENCY, ProbeJob, ProbeScheduler
 
+MAX_PROBLEMS = 100  # distinct problem texts a session remembers
 KINDS = ("ping", "mtu", "iperf", "discovery")
 IMAGE_HINT = "use --probe-image IMAGE with an image present on the nodes or in your registry (a POSIX shell, " \
     "ping and sleep are enough; iputils ping for path MTU, iperf3 for throughput)"
@@ -74,9 +85,12 @@ class ProbeSession:
         self._why: dict[tuple[str, str, str, str], str] = {}  # (kind, network, src, dst) -> why not measured
         self.rounds = 0
         self._totals: dict[tuple[str, str, str], tuple[int, int]] = {}
-        self._rounds: dict[tuple[str, str, str], deque[tuple[float, int, int]]] = {}  # measured pings, recent
-        self._window_cache: dict[str, dict[tuple[str, str], PairWindow]] = {}
-        self.problems: list[str] = []
+        self._rounds: dict[tuple[str, str, str], tuple[tuple[float, int, int], ...]] = {}  # measured pings, recent
+        self._version = 0  # bumped with every result
+        self._state: ProbeState | None = None
+        self._state_version: tuple = ()
+        self._said: dict[str, None] = {}  # the latest distinct problems (bounded: probing runs for days)
+        self._unsaid: deque[str] = deque(maxlen=MAX_PROBLEMS)  # not yet taken by new_problems()
         self.removed_leftovers: list[str] = []
         self.via_logs = settings.via_logs
         self._log_rounds: dict[str, int] = {}
@@ -96,8 +110,24 @@ class ProbeSession:
         return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args))
 
     def _problem(self, text: str) -> None:
-        if text not in self.problems:  # said once, however many rounds repeat it
-            self.problems.append(text)
+        if text in self._said:  # said once, however many rounds repeat it
+            return
+        self._said[text] = None
+        if len(self._said) > MAX_PROBLEMS:
+            del self._said[next(iter(self._said))]
+        self._unsaid.append(text)
+
+    @property
+    def problems(self) -> list[str]:
+        """What probing cannot do (a tool missing in the image, an agent that will not start): the latest
+        MAX_PROBLEMS distinct ones."""
+        return list(self._said)
+
+    def new_problems(self) -> list[str]:
+        """The problems not taken yet (each is given once)."""
+        taken = list(self._unsaid)
+        self._unsaid.clear()
+        return taken
 
     async def start(self) -> None:
         snapshot = self._snapshot_of()
@@ -433,51 +463,89 @@ class ProbeSession:
         if result.kind == "ping" and result.measured:
             sent, received = self._totals.get(key, (0, 0))
             self._totals[key] = (sent + result.sent, received + result.received)
-            past = self._rounds.setdefault(key, deque())
-            past.append((result.measured_at, result.sent, result.received))
-            while past and past[0][0] < result.measured_at - self.settings.window_s:
-                past.popleft()  # bounded by the window (rounds are seconds apart at least)
+            since = result.measured_at - self.settings.window_s  # bounded by the window (rounds are seconds apart)
+            self._rounds[key] = (*(p for p in self._rounds.get(key, ()) if p[0] >= since),
+                                 (result.measured_at, result.sent, result.received))
         self._latest[(result.kind, *key)] = result
-        self._window_cache.clear()
+        self._version += 1
+
+    def state(self) -> ProbeState:
+        """The results as they are now, frozen: the same object until something changes. Cheap (shallow copies
+        of dicts whose values are immutable); what is derived from it is computed by whoever reads it, off the
+        event loop if they like (the dashboard's frame producer does)."""
+        version = (self._version, self.rounds, id(self._why), len(self._expected))
+        if self._state is None or self._state_version != version:
+            self._state = ProbeState(dict(self._latest), dict(self._rounds), dict(self._totals),
+                                     dict(self._expected), dict(self._why), self.settings.kinds,
+                                     self.settings.window_s, self.rounds)
+            self._state_version = version
+        return self._state
+
+    def probe_results(self, network: str | None = None) -> tuple[ProbeResult, ...]:
+        return self.state().probe_results(network)
+
+    def recent_results(self, network: str | None = None) -> tuple[ProbeResult, ...]:
+        return self.state().recent_results(network)
+
+    def windows(self, network: str) -> Mapping[tuple[str, str], PairWindow]:
+        return self.state().windows(network)
+
+    def coverage(self, network: str | None = None) -> tuple[Coverage, ...]:
+        return self.state().coverage(network)
+
+
+@dataclass(frozen=True)
+class ProbeState:
+    """A session's results at one moment (immutable: safe to read from any thread)."""
+
+    latest: Mapping[tuple[str, str, str, str], ProbeResult]  # (kind, network, src, dst) -> the latest result
+    rounds: Mapping[tuple[str, str, str], tuple[tuple[float, int, int], ...]]  # measured pings in the window
+    totals: Mapping[tuple[str, str, str], tuple[int, int]]  # pings sent/received since start
+    expected: Mapping[str, tuple[str, ...]]  # network -> hostnames expected to run an agent
+    why: Mapping[tuple[str, str, str, str], str]  # (kind, network, src, dst) -> why not measured
+    kinds: tuple[str, ...]
+    window_s: float
+    round_count: int
+    _windows: dict = field(default_factory=dict, compare=False, repr=False)  # network -> windows, computed once
 
     def probe_results(self, network: str | None = None) -> tuple[ProbeResult, ...]:
         """Latest results per pair, each with its own round's counts (`loss_pct` is that round's loss)."""
-        return tuple(r for (_kind, net, _s, _d), r in self._latest.items() if network in (None, net))
+        return tuple(r for (_kind, net, _s, _d), r in self.latest.items() if network in (None, net))
 
     def recent_results(self, network: str | None = None) -> tuple[ProbeResult, ...]:
-        """Latest results per pair, ping counts summed over the recent window: what the dashboard's findings
-        judge (a round alone is too few packets for a firm verdict; everything since start never clears)."""
+        """Latest results per pair, ping counts summed over the recent window: what the findings judge (a round
+        alone is too few packets for a firm verdict; everything since start never clears)."""
         results = []
         for result in self.probe_results(network):
-            past = self._rounds.get((result.network, result.src_node, result.dst_node))
+            past = self.rounds.get((result.network, result.src_node, result.dst_node))
             if result.kind == "ping" and result.measured and past:
                 result = replace(result, sent=sum(p[1] for p in past), received=sum(p[2] for p in past))
             results.append(result)
         return tuple(results)
 
-    def windows(self, network: str) -> dict[tuple[str, str], PairWindow]:
-        """(src, dst) -> the pair's ping counts for the last round, the recent window and since start. The same
-        object until a new result arrives (the Loss pane skips unchanged input by identity)."""
-        if network in self._window_cache:
-            return self._window_cache[network]
-        found = self._window_cache[network] = {}
-        for (net, src, dst), past in self._rounds.items():
+    def windows(self, network: str) -> Mapping[tuple[str, str], PairWindow]:
+        """(src, dst) -> the pair's ping counts for the last round, the recent window and since start."""
+        found = self._windows.get(network)
+        if found is not None:
+            return found
+        found = {}
+        for (net, src, dst), past in self.rounds.items():
             if net != network or not past:
                 continue
             _at, round_sent, round_received = past[-1]
-            total_sent, total_received = self._totals[(net, src, dst)]
+            total_sent, total_received = self.totals[(net, src, dst)]
             found[(src, dst)] = PairWindow(net, src, dst, round_sent, round_received, sum(p[1] for p in past),
-                                           sum(p[2] for p in past), total_sent, total_received,
-                                           self.settings.window_s)
+                                           sum(p[2] for p in past), total_sent, total_received, self.window_s)
+        self._windows[network] = found
         return found
 
     def coverage(self, network: str | None = None) -> tuple[Coverage, ...]:
         """Per overlay and kind: pairs expected, pairs measured, and why each other pair is not."""
         found = []
-        for net, hosts in sorted(self._expected.items(), key=lambda kv: natural_key(kv[0])):
+        for net, hosts in sorted(self.expected.items(), key=lambda kv: natural_key(kv[0])):
             if network not in (None, net):
                 continue
-            for kind in self.settings.kinds:
+            for kind in self.kinds:
                 measured, missing = 0, []
                 for src in hosts:
                     # discovery runs once per node (towards one other node): its unit is the source node
@@ -485,19 +553,30 @@ class ProbeSession:
                     if kind == "discovery":
                         dsts = [self._discovery_target(net, src, dsts)] if dsts else []
                     for dst in dsts:
-                        result = self._latest.get((kind, net, src, dst))
+                        result = self.latest.get((kind, net, src, dst))
                         if result is not None and result.measured:
                             measured += 1
                             continue
-                        reason = self._why.get((kind, net, src, dst)) or (result.error if result else "")
+                        reason = self.why.get((kind, net, src, dst)) or (result.error if result else "")
                         missing.append(PairGap(src, dst, reason or "no result yet"))
                 found.append(Coverage(net, kind, measured + len(missing), measured, tuple(missing)))
         return tuple(found)
 
     def _discovery_target(self, network: str, src: str, candidates: list[str]) -> str:
         """The node src's discovery probe went to (the latest result's), else the first candidate."""
-        done = [r for (kind, net, s, _d), r in self._latest.items() if (kind, net, s) == ("discovery", network, src)]
+        done = [r for (kind, net, s, _d), r in self.latest.items() if (kind, net, s) == ("discovery", network, src)]
         return max(done, key=lambda r: r.measured_at).dst_node if done else min(candidates, key=natural_key)
+
+    def data(self, problem: str = "") -> ProbeData:
+        """Everything the panes and the findings read, per overlay, computed at once."""
+        networks = natural_sorted({net for (_k, net, _s, _d) in self.latest} | set(self.expected))
+        recent = self.recent_results()
+        by_network: dict[str, list[ProbeResult]] = {net: [] for net in networks}
+        for result in recent:
+            by_network[result.network].append(result)
+        return ProbeData(recent={net: tuple(rs) for net, rs in by_network.items()},
+                         windows={net: self.windows(net) for net in networks}, coverage=self.coverage(),
+                         totals=dict(self.totals), rounds=self.round_count, problem=problem)
 
 
 def _pairs(src: str, targets: dict[str, str]) -> tuple[tuple[str, str], ...]:

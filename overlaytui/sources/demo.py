@@ -26,6 +26,7 @@ from ..model import (
     Node,
     PairWindow,
     Peer,
+    ProbeData,
     ProbeResult,
     Service,
     ServiceEndpoint,
@@ -51,6 +52,9 @@ UPDATE_STEP = 10.0
 PROBE_HISTORY = 3600.0  # probes behave as if they had been running for an hour at start
 PROBE_RATE = 10.0  # packets per second per pair (100 packets every 10 s)
 PROBE_ROUND = 10.0  # seconds between probe rounds
+PROBED_OVERLAYS = 3  # the simulated probes cover the first three overlays, as `--network` would choose them: at
+# 200 nodes that is 238,800 results a round (all twelve overlays would be 955,200: ~9 s of one core per round just
+# to make them up, more than any real round at that size could measure)
 RECENT_WINDOW = 300.0  # seconds: the recent window of the Loss pane
 
 
@@ -91,6 +95,8 @@ class DemoSource:
         if nodes < 1 or services < 1 or tasks < 0:
             raise ValueError("--demo-scale needs NODES >= 1, SERVICES >= 1, TASKS >= 0")
         self._scale = (nodes, services, tasks)
+        # a round takes longer with more nodes, as a real one does: 10 s up to 39 nodes, 100 s at 200
+        self._round = PROBE_ROUND * max(1, nodes // 20)
         self._start = clock()
         self._plan = self._build_plan()
         self._service_static = {  # per service: a CPU factor and the memory its tasks use
@@ -104,12 +110,19 @@ class DemoSource:
         self._nodes_now: tuple[Node, ...] = ()
         self._services_now: tuple[Service, ...] = ()
         self._probe_cache: tuple[object, tuple[ProbeResult, ...]] | None = None
-        self._window_cache: tuple[tuple[ProbeResult, ...], dict] | None = None
+        self._window_cache: tuple[tuple[ProbeResult, ...], ProbeData] | None = None
+        self._pairs: dict[tuple[str, str, str], tuple[float, float, tuple[float, float, float, float]]] = {}
         self._changed = asyncio.Event()
 
     # ------------------------------------------------------------------------------------- interface
 
     call_timeout = 0.0
+    endpoints: tuple = ()  # no engines: the probe results are simulated (`probes`)
+
+    @property
+    def name(self) -> str:
+        scale = f" ({','.join(map(str, self._scale))})" if self._scale != (5, 8, 0) else ""
+        return f"demo: {self.scenario}{scale}"
 
     async def start(self) -> None:
         await self.poll()
@@ -163,16 +176,16 @@ class DemoSource:
     def probe_results(self, network: str | None = None) -> tuple[ProbeResult, ...]:
         """Simulated ping and path-MTU results between every node pair of one overlay (all overlays when
         `network` is None: mind the size, N x (N-1) x 2 per overlay)."""
-        round_key = (network, int(self.elapsed // PROBE_ROUND), self._topology_key())
+        round_key = (network, int(self.elapsed // self._round), self._topology_key())
         if self._probe_cache is not None and self._probe_cache[0] == round_key:
             return self._probe_cache[1]
         now = self.clock()
         results = []
-        sent = int((PROBE_HISTORY + self.elapsed // PROBE_ROUND * PROBE_ROUND) * PROBE_RATE)
+        sent = int((PROBE_HISTORY + self.elapsed // self._round * self._round) * PROBE_RATE)
         down = {n.hostname for n in self._node_states() if n.state != "ready"}
         hosts = [n.hostname for n in self._plan.nodes]
-        for net in self._plan.networks:
-            if net.ingress or network not in (None, net.name):
+        for net in [n for n in self._plan.networks if not n.ingress][:PROBED_OVERLAYS]:
+            if network not in (None, net.name):
                 continue
             for src in hosts:
                 for dst in hosts:
@@ -183,12 +196,24 @@ class DemoSource:
         self._probe_cache = (round_key, tuple(results))
         return self._probe_cache[1]
 
-    def probe_windows(self, network: str) -> dict[tuple[str, str], PairWindow]:
-        """The simulated pairs' counts at the three horizons (last round, the recent 5 minutes, since start),
-        from the same loss rates as `probe_results`; one object per round."""
-        results = self.probe_results(network)
+    def probes(self) -> ProbeData:
+        """Every overlay's simulated results and windows; the same object for a whole probe round."""
+        results = self.probe_results()
         if self._window_cache is not None and self._window_cache[0] is results:
             return self._window_cache[1]
+        per_network: dict[str, list[ProbeResult]] = {}
+        for result in results:
+            per_network.setdefault(result.network, []).append(result)
+        data = ProbeData(recent={net: tuple(rs) for net, rs in per_network.items()},
+                         windows={net: self._windows(rs) for net, rs in per_network.items()},
+                         rounds=int(self.elapsed // self._round) + 1)
+        self._window_cache = (results, data)
+        return data
+
+    @staticmethod
+    def _windows(results) -> dict[tuple[str, str], PairWindow]:
+        """The simulated pairs' counts at the three horizons (last round, the recent 5 minutes, since start),
+        from the same loss rates as the results."""
         windows = {}
         per_round, recent = int(PROBE_RATE * PROBE_ROUND), int(PROBE_RATE * RECENT_WINDOW)
         for r in results:
@@ -198,7 +223,6 @@ class DemoSource:
             windows[(r.src_node, r.dst_node)] = PairWindow(
                 r.network, r.src_node, r.dst_node, per_round, round(per_round * kept), recent, round(recent * kept),
                 r.sent, r.received, RECENT_WINDOW)
-        self._window_cache = (results, windows)
         return windows
 
     # ---------------------------------------------------------------------------------------- plan
@@ -290,18 +314,19 @@ class DemoSource:
         for service in self._plan.services:
             nets = self._plan.service_networks[service.id]
             if service.mode == "global":
-                placements = [(None, n) for n in ready]
+                placements: list[tuple[int | None, Node | None]] = [(None, n) for n in ready]
             else:
                 offset = int(_unit(self.seed, "offset", service.name) * len(self._plan.nodes))
                 placements = []
-                for slot in range(1, (service.replicas or 0) + 1):
-                    node = self._plan.nodes[(offset + slot) % len(self._plan.nodes)]
-                    if node.id in down:
+                for number in range(1, (service.replicas or 0) + 1):
+                    planned = self._plan.nodes[(offset + number) % len(self._plan.nodes)]
+                    placed: Node | None = planned
+                    if planned.id in down:
                         # rescheduled: the old task on the down node is kept as history
-                        tasks.append(self._task(service, slot, node, nets, "running", "shutdown",
+                        tasks.append(self._task(service, number, planned, nets, "running", "shutdown",
                                                 "node is down: task rescheduled"))
-                        node = ready[(offset + slot) % len(ready)] if ready else None
-                    placements.append((slot, node))
+                        placed = ready[(offset + number) % len(ready)] if ready else None
+                    placements.append((number, placed))
             for slot, node in placements:
                 if node is None:
                     tasks.append(self._task(service, slot, None, nets, "pending", "running",
@@ -373,7 +398,7 @@ class DemoSource:
             members = by_net.get(net.name, [])
             if net.ingress:
                 members = [m for m in by_net.get("frontend", []) if m[1].published_ports]
-            services = {}
+            services: dict[str, tuple[str | None, list[ServiceEndpoint]]] = {}
             for task, service in members:
                 vip = next((v.address.split("/")[0] for v in service.vips if v.network_id == net.id), None)
                 endpoint_ip = next((a.address.split("/")[0] for a in task.addresses if a.network_name == net.name),
@@ -431,7 +456,7 @@ class DemoSource:
             if shared is None:
                 interfaces = self._service_interfaces(service, task, elapsed)
                 cpu_unit, mem = self._service_static[service.name]
-                cpu = round(2 + 30 * cpu_unit * (interfaces[0].rx_rate / 200_000), 2)
+                cpu = round(2 + 30 * cpu_unit * ((interfaces[0].rx_rate or 0.0) / 200_000), 2)
                 shared = per_service[service.id] = (interfaces, cpu, mem)
             result.append(ContainerStats(task.container_id or "", name, engine, task.node_id, task.id, service.name,
                                          now - 0.4, shared[1], shared[2], 2 * 2**30, shared[0]))
@@ -450,16 +475,25 @@ class DemoSource:
     def _ping(self, net: Network, src: str, dst: str, sent: int, now: float, down: set[str]) -> ProbeResult:
         if src in down or dst in down:
             return ProbeResult("ping", net.name, src, dst, now, error=f"{dst if dst in down else src} is down")
-        loss = 0.0
-        if self.scenario == "loss" and self._affected(src, dst, "node4"):
-            loss = 0.02
-        elif self.scenario == "bad-node" and self._affected(src, dst, self.bad_node):
-            loss = 0.01
-        lost = int(sent * loss * (0.9 + 0.2 * _unit(self.seed, "loss", net.name, src, dst)))
-        rtt = 0.25 + 0.3 * _unit(self.seed, "rtt", net.name, src, dst) + (0.4 if net.encrypted else 0.0)
-        return ProbeResult("ping", net.name, src, dst, now, sent=sent, received=sent - lost,
-                           rtt_min_ms=round(rtt * 0.6, 3), rtt_avg_ms=round(rtt, 3), rtt_max_ms=round(rtt * 3, 3),
-                           rtt_mdev_ms=round(rtt * 0.2, 3))
+        loss, spread, rtts = self._pair(net, src, dst)
+        lost = int(sent * loss * spread)
+        return ProbeResult("ping", net.name, src, dst, now, sent, sent - lost, *rtts)
+
+    def _pair(self, net: Network, src: str, dst: str) -> tuple[float, float, tuple[float, float, float, float]]:
+        """A pair's loss rate, its spread and RTTs (min, avg, max, mdev): fixed for the seed, computed once per pair."""
+        key = (net.name, src, dst)
+        found = self._pairs.get(key)
+        if found is None:
+            loss = 0.0
+            if self.scenario == "loss" and self._affected(src, dst, "node4"):
+                loss = 0.02
+            elif self.scenario == "bad-node" and self._affected(src, dst, self.bad_node):
+                loss = 0.01
+            spread = 0.9 + 0.2 * _unit(self.seed, "loss", net.name, src, dst)
+            rtt = 0.25 + 0.3 * _unit(self.seed, "rtt", net.name, src, dst) + (0.4 if net.encrypted else 0.0)
+            found = self._pairs[key] = (loss, spread, (round(rtt * 0.6, 3), round(rtt, 3), round(rtt * 3, 3),
+                                               round(rtt * 0.2, 3)))
+        return found
 
     def _mtu(self, net: Network, src: str, dst: str, now: float, down: set[str]) -> ProbeResult:
         if src in down or dst in down:

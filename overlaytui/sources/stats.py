@@ -34,6 +34,12 @@ class StatsSample:
     networks: Mapping[str, tuple[int, int]]  # interface -> (rx_bytes, tx_bytes)
 
 
+def _object(parent: Mapping, key: str) -> Mapping:
+    """parent[key] when it is an object, else an empty one (engines leave sections out, or send null)."""
+    value = parent.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
@@ -44,13 +50,13 @@ def parse_stats_frame(frame: Any) -> StatsSample:
     read_at = parse_timestamp(frame.get("read"))
     if read_at <= 0:
         raise PayloadError("stats frame: missing 'read' timestamp (container not running?)")
-    cpu = frame.get("cpu_stats") if isinstance(frame.get("cpu_stats"), Mapping) else {}
-    precpu = frame.get("precpu_stats") if isinstance(frame.get("precpu_stats"), Mapping) else {}
-    usage = cpu.get("cpu_usage") if isinstance(cpu.get("cpu_usage"), Mapping) else {}
-    preusage = precpu.get("cpu_usage") if isinstance(precpu.get("cpu_usage"), Mapping) else {}
+    cpu = _object(frame, "cpu_stats")
+    precpu = _object(frame, "precpu_stats")
+    usage = _object(cpu, "cpu_usage")
+    preusage = _object(precpu, "cpu_usage")
     online = _int(cpu.get("online_cpus")) or len(usage.get("percpu_usage") or ()) or 1
-    memory = frame.get("memory_stats") if isinstance(frame.get("memory_stats"), Mapping) else {}
-    mem_stats = memory.get("stats") if isinstance(memory.get("stats"), Mapping) else {}
+    memory = _object(frame, "memory_stats")
+    mem_stats = _object(memory, "stats")
     # cgroup v1 reports total_inactive_file, v2 inactive_file
     inactive = mem_stats.get("total_inactive_file", mem_stats.get("inactive_file"))
     networks = {}

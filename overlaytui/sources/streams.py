@@ -1,8 +1,8 @@
 """Live container stats: one stats stream per running container, each read by its own daemon thread.
 
 Why streams and not polled one-shots: on engines <= 24.x every stats request waits for the daemon's 1 Hz
-collector tick (ENGINE-NOTES §1), so polling N containers costs N requests per tick and still delivers
-tick-old numbers. A stream costs one request per container, then only the decoding of one ~2 KB frame per
+collector tick (docs/architecture.md, "Collection"), so polling N containers costs N requests per tick and still
+delivers tick-old numbers. A stream costs one request per container, then only the decoding of one ~2 KB frame per
 tick — the same as `docker stats` does — and every frame is as fresh as the engine can make it. The threads
 keep the last two samples per container; rates are computed from them when a snapshot is assembled.
 """

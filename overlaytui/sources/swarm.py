@@ -19,11 +19,13 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import docker
 from docker.errors import InvalidVersion, NotFound
 
-from ..model import ClusterSnapshot, Engine, Health, natural_key
+from ..model import ClusterSnapshot, Engine, Health, ProbeData, natural_key
 from . import ssh
 from .assemble import (
     EnginePoll,
@@ -60,7 +62,7 @@ class _EngineState:
     busy_since: float | None = None  # monotonic time the running poll started
     streams: StatsStreams | None = None
     pid_cache: dict[str, int] = field(default_factory=dict)
-    event_stream: object | None = None
+    event_stream: Any = None  # docker-py's CancellableStream (it has close())
     derived_for: str | None = None  # --ssh-nodes: the swarm node id this engine was derived for
     watched: bool = False  # its events thread runs
     removed: bool = False  # the node left the swarm: its threads stop
@@ -85,7 +87,7 @@ class DockerSwarmSource:
     ):
         if not endpoints:
             raise ValueError("at least one endpoint is needed")
-        self.endpoints = list(endpoints)
+        self.endpoints = tuple(endpoints)
         # --ssh-nodes: every node's engine over ssh at its swarm address, with the first ssh endpoint's user and
         # port; `node_endpoints` (config [nodes]: hostname -> endpoint) overrides, for NAT and bastions
         self._ssh_base = next((e.url for e in endpoints if e.url.startswith("ssh://")), None) if ssh_nodes else None
@@ -109,6 +111,13 @@ class DockerSwarmSource:
         self._closing = threading.Event()
         self._mac_cache: dict[tuple[str, int], dict[str, str] | None] = {}
         self._topology: tuple[tuple, Topology] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.endpoints[0].url if len(self.endpoints) == 1 else f"{len(self.endpoints)} engines"
+
+    def probes(self) -> ProbeData | None:
+        return None  # measured by a ProbeSession on these engines
 
     # ------------------------------------------------------------------------------------- lifecycle
 
@@ -192,7 +201,7 @@ class DockerSwarmSource:
                 continue
             state.busy_since = now
             future = loop.run_in_executor(self._executor, self._poll_engine, state, state.spec.url == manager)
-            future.add_done_callback(lambda f, s=state: self._store(s, f))
+            future.add_done_callback(partial(self._store, state))
             jobs.append(future)
         if jobs:
             await asyncio.wait(jobs, timeout=self.call_timeout * 2 + 1)
@@ -210,7 +219,7 @@ class DockerSwarmSource:
         unknown = [s for s in self._engines if not s.identity]
         return unknown[0].spec.url if unknown else None
 
-    def _client(self, state: _EngineState, timeout: float) -> docker.APIClient:
+    def _client(self, state: _EngineState, timeout: float | None) -> docker.APIClient:
         return docker.APIClient(
             base_url=state.spec.url,
             tls=state.spec.tls,
@@ -233,7 +242,7 @@ class DockerSwarmSource:
             if not identity or time.monotonic() - state.identity_at > IDENTITY_REFRESH:
                 identity = parse_identity(api.info())
             engine_poll = self._read_engine(api, state, identity)
-        except (*ENGINE_ERRORS, PayloadError) as exc:
+        except ENGINE_ERRORS + (PayloadError,) as exc:
             state.api = None
             return None, None, describe_error(exc), ""
         swarm_poll, swarm_error = None, ""
@@ -289,7 +298,8 @@ class DockerSwarmSource:
         """On the event loop: take a finished poll's result."""
         state.busy_since = None
         if future.cancelled() or future.exception() is not None:
-            state.error = "poll failed" if future.cancelled() else describe_error(future.exception())
+            failure = None if future.cancelled() else future.exception()
+            state.error = describe_error(failure) if failure is not None else "poll failed"
             return
         engine_poll, swarm_poll, error, swarm_error = future.result()
         if state.removed:
@@ -317,7 +327,7 @@ class DockerSwarmSource:
         if not self._stats or self._closing.is_set():
             return
         if state.streams is None:
-            state.streams = StatsStreams(lambda timeout, s=state: self._client(s, timeout), self._stats_window)
+            state.streams = StatsStreams(partial(self._client, state), self._stats_window)
         state.streams.sync(str(c.get("Id")) for c in poll.containers)
 
     # ----------------------------------------------------------------------------------------- events

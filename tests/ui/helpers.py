@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from overlaytui.app import OverlayApp, SnapshotReady
+from overlaytui.app import FrameReady, OverlayApp
 from overlaytui.sources.demo import DemoSource
 
 T0 = 1_800_000_000.0  # a fixed moment: every number on screen follows from it and the seed
@@ -22,18 +22,18 @@ def make_app(scenario: str = "healthy", *, clock: Clock | None = None, theme: st
              source=None, **kwargs) -> OverlayApp:
     clock = clock or Clock()
     source = source or DemoSource(scenario, seed=7, clock=clock)
-    return OverlayApp(source, source_label=f"demo: {scenario}", interval=None, clock=clock, theme=theme,
+    return OverlayApp(source, interval=None, clock=clock, theme=theme,
                       persist_config=kwargs.pop("persist_config", False), **kwargs)
 
 
 async def feed(app: OverlayApp, pilot, clock: Clock, seconds: int = 30) -> None:
     """Advance the clock second by second, handing the app a snapshot each time (history for the charts).
 
-    Handled directly: posted in a burst, SnapshotReady messages would collapse into the newest (as they should
-    in the app), leaving no history."""
+    Handled directly: posted in a burst, FrameReady messages would collapse into the newest (as they should in
+    the app), leaving no history. Frames are built here as the producer builds them (in its thread)."""
     for _ in range(seconds):
         clock.now += 1
-        app.on_snapshot_ready(SnapshotReady(app.source.snapshot()))
+        app.on_frame_ready(FrameReady(app.build_frame()))
     await pilot.pause()
 
 
@@ -49,16 +49,11 @@ class MarkupNamedSource(DemoSource):
         return replace(snap, services=services, nodes=nodes, tasks=tasks)
 
 
-class NoProbesSource:
-    """The demo cluster seen through the real source's interface, which has no probe results."""
+class NoProbesSource(DemoSource):
+    """The demo cluster without probe results of its own, as the real source is until probing starts."""
 
-    def __init__(self, inner: DemoSource) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name):
-        if name == "probe_results":
-            raise AttributeError(name)
-        return getattr(self._inner, name)
+    def probes(self):
+        return None
 
 
 OSC_TITLE = "\x1b]0;pwned\x07"

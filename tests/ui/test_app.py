@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from textual.widgets import DataTable, Input, TabbedContent
 
-from overlaytui.app import SnapshotReady
+from overlaytui.app import FrameReady
 from overlaytui.config import load_config
 from overlaytui.panes.details import ContainerDetail, HelpScreen, NetworkDetail, NodeDetail, ServiceDetail
 from overlaytui.panes.livetable import LiveTable
@@ -242,7 +242,7 @@ async def test_names_that_look_like_markup_are_shown_as_text():
 
 async def test_loss_pane_explains_when_nothing_probes():
     clock = Clock()
-    app = make_app(source=NoProbesSource(DemoSource("healthy", seed=7, clock=clock)), clock=clock)
+    app = make_app(source=NoProbesSource("healthy", seed=7, clock=clock), clock=clock)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("4")
         await pilot.pause()
@@ -269,8 +269,8 @@ async def test_snapshot_messages_collapse():
     app = make_app(clock=clock)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        message = SnapshotReady(app.source.snapshot())
-        assert message.can_replace(SnapshotReady(app.source.snapshot()))
+        message = FrameReady(app.build_frame())
+        assert message.can_replace(FrameReady(app.build_frame()))
 
 
 async def test_an_older_snapshot_never_replaces_a_newer_one():
@@ -278,10 +278,10 @@ async def test_an_older_snapshot_never_replaces_a_newer_one():
     app = make_app(clock=clock)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        old = app.source.snapshot()
+        old = app.build_frame()
         clock.now += 5
-        app.on_snapshot_ready(SnapshotReady(app.source.snapshot()))
-        app.post_message(SnapshotReady(old))
+        app.on_frame_ready(FrameReady(app.build_frame()))
+        app.post_message(FrameReady(old))
         await pilot.pause()
         assert app.snapshot.taken_at == clock.now
 

@@ -202,3 +202,27 @@ async def test_kepttable_keeps_its_cells_across_tab_switches_and_renders_what_a_
         await pilot.resize_terminal(80, 24)  # so does a real resize
         await pilot.pause()
         assert matches_fresh_render()
+
+
+class OneTable(App):
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="t")
+
+
+async def test_a_cell_that_grows_widens_its_column():
+    """A loss cell first shows "0.00%", then "0.00%✔ 0.31ms MTU!1400": updated in place, the column must grow
+    (it did not: at 170 columns with three nodes the RTT was cut off)."""
+    from overlaytui.panes.common import sync_columns, sync_rows
+
+    app = OneTable()
+    async with app.run_test(size=(170, 10)) as pilot:
+        table = app.query_one(DataTable)
+        sync_columns(table, [("src", Text("from")), ("dst:node2", Text("node2"))])
+        sync_rows(table, {"node1": [Text("node1"), Text("0.00%")]})
+        await pilot.pause()
+        long = "0.00%✔ 0.31ms MTU!1400"
+        sync_rows(table, {"node1": [Text("node1"), Text(long)]})
+        await pilot.pause()
+        column = table.ordered_columns[1]
+        assert column.get_render_width(table) >= len(long)
+        assert long in "".join(seg.text for seg in table.render_line(1))

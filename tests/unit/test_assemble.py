@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from overlaytui.analysis.netio import by_network, by_node, by_service
-from overlaytui.export import SCHEMA, human_bytes, snapshot_to_dict, summary_text
+from overlaytui.export import SCHEMA, snapshot_to_dict, summary_text
 from overlaytui.model import Engine, Health
 from overlaytui.sources.assemble import (
     active_swarm_networks,
@@ -20,6 +20,7 @@ from overlaytui.sources.assemble import (
 from overlaytui.sources.endpoints import DEFAULT_HOST, EndpointError, resolve_endpoints
 from overlaytui.sources.parse import parse_all, parse_identity, parse_network
 from overlaytui.sources.stats import parse_stats_frame
+from overlaytui.units import human_bytes
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "lab"
 

@@ -13,9 +13,10 @@ from overlaytui.analysis.thresholds import LossThresholds, Verdict, judge_loss, 
 from overlaytui.config import Config, load_config, save_config
 from overlaytui.history import History, Point
 from overlaytui.model import ClusterSnapshot, ContainerStats, InterfaceStats, Service, Task
-from overlaytui.panes.netio import downsample, scale_for
+from overlaytui.panes.netio import downsample
 from overlaytui.sources.demo import SCENARIOS, DemoSource
 from overlaytui.themes import load_themes
+from overlaytui.units import scale_for
 
 # ------------------------------------------------------------------------------------------- thresholds
 

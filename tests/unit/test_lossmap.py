@@ -250,7 +250,7 @@ def test_the_demo_bad_node_scenario_at_200_nodes():
     assert source.bad_node == "node133"
     net = next(n for n in source.snapshot().networks if n.name == "frontend")
     indexed = index_results(source.probe_results("frontend"))
-    found = overview(indexed.hosts, indexed.pings, indexed.mtus, source.probe_windows("frontend"),
+    found = overview(indexed.hosts, indexed.pings, indexed.mtus, source.probes().windows_of("frontend"),
                      indexed.ping_gaps(), net.effective_mtu, LossThresholds())
     assert found.nodes[0].node == "node133" and found.nodes[0].mtu_holes == 398
     assert found.nodes[1].bad == 2  # everyone else: the two pairs with node133

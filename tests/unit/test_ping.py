@@ -1,4 +1,4 @@
-"""The ping parser on real iputils and busybox output (captured in the lab and in ENGINE-NOTES)."""
+"""The ping parser on real iputils and busybox output (captured in the lab)."""
 
 import pytest
 from hypothesis import given

@@ -228,11 +228,11 @@ def test_outcome_never_says_fine_on_what_was_not_measured():
 
 
 def test_a_ping_that_sent_nothing_measured_nothing():
-    from overlaytui.analysis.thresholds import LossThresholds, Verdict
-    from overlaytui.commands.probe import matrix_text, verdict_of
+    from overlaytui.analysis.thresholds import LossThresholds, Verdict, judge
+    from overlaytui.commands.probe import matrix_text
 
     net = Network("n", "net", "overlay", "swarm", "10.1.0.0/24", None, 4097, None, False, False, False, False)
     snap = ClusterSnapshot(0.0, (), networks=(net,))
     empty = runner.ping_result("net", "a", "b", "0 packets transmitted, 0 received, 100% packet loss")
-    assert not empty.measured and verdict_of(empty, snap, LossThresholds()) is Verdict.UNKNOWN
+    assert not empty.measured and judge(empty, snap.network(empty.network), LossThresholds()) is Verdict.UNKNOWN
     assert "no packet sent" in matrix_text([empty], snap)

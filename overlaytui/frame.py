@@ -1,0 +1,87 @@
+"""One Frame: everything overlaytui shows of one moment — the snapshot, its NetIO sums, the probe results, the
+findings (with the underlay MTUs) and what the checks covered. Built off the UI loop, in one thread at a time, by a
+FrameBuilder; the dashboard, `snapshot`, `doctor`, the exporter and a recording consume frames, the panes render
+them. A frame is immutable: any thread may read it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .analysis.findings import Finding, check_probes, ranked, state_findings
+from .analysis.netio import NetIOSums, sums
+from .analysis.thresholds import LossThresholds
+from .model import NO_PROBES, ClusterSnapshot, ProbeData
+from .sources.underlay import underlay_mtus
+
+UNDERLAY_TTL = 60.0  # seconds the nodes' underlay MTUs are reused (reading them walks this host's NICs)
+
+
+@dataclass(frozen=True)
+class Frame:
+    snapshot: ClusterSnapshot
+    netio: NetIOSums
+    probes: ProbeData = NO_PROBES
+    findings: tuple[Finding, ...] = ()
+    underlay_mtus: Mapping[str, int] = field(default_factory=dict)
+    build_s: float = 0.0  # seconds building it took (off the UI loop)
+
+    @property
+    def taken_at(self) -> float:
+        return self.snapshot.taken_at
+
+    def checked(self) -> str:
+        """What the checks covered, in one line (said when they found nothing)."""
+        snap = self.snapshot
+        overlays = sum(1 for n in snap.networks if n.driver == "overlay" and not n.ingress)
+        line = (f"{len(snap.nodes)} nodes, {len(snap.services)} services, {len(snap.tasks)} tasks, {overlays} "
+                f"overlays, {len(snap.engines)} engines")
+        expected = sum(c.expected for c in self.probes.coverage)
+        measured = sum(c.measured for c in self.probes.coverage)
+        if expected:
+            line += f"; {measured} of {expected} probe pairs measured"
+        elif self.probes.recent:
+            line += f"; {sum(len(r) for r in self.probes.recent.values())} probe results"
+        else:
+            line += "; the overlays' data plane not measured (P starts probing)"
+        if self.underlay_mtus:
+            line += f"; {len(self.underlay_mtus)} underlay MTUs known"
+        return line
+
+
+class FrameBuilder:
+    """Builds frames, reusing what did not change: the pair checks when the probe results and the topology are
+    the same objects as last time (they are most of the work at 200 nodes), the underlay MTUs for a minute.
+    Blocking and not thread-safe: one build at a time, off the UI loop."""
+
+    def __init__(self, thresholds: LossThresholds | None = None, *, lab: bool = False,
+                 underlay: Callable[[Iterable[str]], Mapping[str, int]] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.thresholds = thresholds or LossThresholds()
+        self._underlay = underlay or (lambda addresses: underlay_mtus(addresses, lab))
+        self._clock = clock
+        self._underlay_cache: tuple[tuple[str, ...], float, Mapping[str, int]] | None = None
+        self._pair_cache: tuple[tuple, list[Finding]] | None = None
+
+    def build(self, snapshot: ClusterSnapshot, probes: ProbeData = NO_PROBES,
+              netio: NetIOSums | None = None) -> Frame:
+        started = time.perf_counter()
+        mtus = self.underlay(snapshot)
+        key = (probes, snapshot.nodes, snapshot.networks, self.thresholds)
+        cached = self._pair_cache
+        if cached is None or len(cached[0]) != len(key) or any(a is not b for a, b in zip(cached[0], key,
+                                                                                          strict=True)):
+            cached = self._pair_cache = (key, check_probes(snapshot, probes.results(), self.thresholds))
+        findings = ranked(state_findings(snapshot, mtus) + cached[1])
+        return Frame(snapshot, netio if netio is not None else sums(snapshot), probes, tuple(findings), mtus,
+                     time.perf_counter() - started)
+
+    def underlay(self, snapshot: ClusterSnapshot) -> Mapping[str, int]:
+        """The nodes' underlay MTUs, read again once a minute or when the nodes' addresses change."""
+        addresses = tuple(sorted(n.address for n in snapshot.nodes))
+        cached = self._underlay_cache
+        if cached is None or cached[0] != addresses or self._clock() - cached[1] > UNDERLAY_TTL:
+            cached = self._underlay_cache = (addresses, self._clock(), dict(self._underlay(addresses)))
+        return cached[2]
