@@ -10,7 +10,7 @@ import threading
 from collections.abc import Sequence
 
 from . import __version__
-from .commands import dashboard, doctor, exporter, probe, snapshot
+from .commands import dashboard, doctor, exporter, probe, record, snapshot
 from .lab import cli as lab_cli
 from .safe import PrintableStream
 
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_parser(subparsers)
     doctor.add_parser(subparsers)
     exporter.add_parser(subparsers)
+    record.add_parser(subparsers)
     lab_cli.add_parser(subparsers)
     return parser
 

@@ -10,10 +10,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from .analysis import timeline
 from .analysis.findings import Finding, check_probes, ranked, state_findings
 from .analysis.netio import NetIOSums, sums
 from .analysis.thresholds import LossThresholds
-from .model import NO_PROBES, ClusterSnapshot, ProbeData
+from .model import NO_PROBES, ClusterSnapshot, Moment, ProbeData
 from .sources.underlay import underlay_mtus
 
 UNDERLAY_TTL = 60.0  # seconds the nodes' underlay MTUs are reused (reading them walks this host's NICs)
@@ -26,6 +27,7 @@ class Frame:
     probes: ProbeData = NO_PROBES
     findings: tuple[Finding, ...] = ()
     underlay_mtus: Mapping[str, int] = field(default_factory=dict)
+    moments: tuple[Moment, ...] = ()  # what changed since the builder's previous frame (the timeline)
     build_s: float = 0.0  # seconds building it took (off the UI loop)
 
     @property
@@ -64,6 +66,7 @@ class FrameBuilder:
         self._clock = clock
         self._underlay_cache: tuple[tuple[str, ...], float, Mapping[str, int]] | None = None
         self._pair_cache: tuple[tuple, list[Finding]] | None = None
+        self._previous: Frame | None = None
 
     def build(self, snapshot: ClusterSnapshot, probes: ProbeData = NO_PROBES,
               netio: NetIOSums | None = None) -> Frame:
@@ -74,9 +77,19 @@ class FrameBuilder:
         if cached is None or len(cached[0]) != len(key) or any(a is not b for a, b in zip(cached[0], key,
                                                                                           strict=True)):
             cached = self._pair_cache = (key, check_probes(snapshot, probes.results(), self.thresholds))
-        findings = ranked(state_findings(snapshot, mtus) + cached[1])
-        return Frame(snapshot, netio if netio is not None else sums(snapshot), probes, tuple(findings), mtus,
-                     time.perf_counter() - started)
+        findings = tuple(ranked(state_findings(snapshot, mtus) + cached[1]))
+        previous = self._previous
+        if previous is not None and findings == previous.findings:
+            findings = previous.findings  # unchanged: the same object (the Findings pane skips it)
+        moments = tuple(timeline.changes(previous.snapshot, snapshot, previous.findings, findings)) \
+            if previous is not None else ()
+        frame = self._previous = Frame(snapshot, netio if netio is not None else sums(snapshot), probes, findings,
+                                       mtus, moments, time.perf_counter() - started)
+        return frame
+
+    def reset(self) -> None:
+        """Forget the previous frame (after a seek, what changed is not "since the previous frame")."""
+        self._previous = None
 
     def underlay(self, snapshot: ClusterSnapshot) -> Mapping[str, int]:
         """The nodes' underlay MTUs, read again once a minute or when the nodes' addresses change."""

@@ -66,6 +66,7 @@ class Engine:
     version: str = ""
     updated_at: float | None = None  # when its data was last collected successfully
     firewall: str = ""  # the engine's firewall backend (iptables / nftables; API >= 1.49, "" when not reported)
+    api_version: str = ""  # the Engine API version negotiated with it ("" before the first answer)
 
 
 @dataclass(frozen=True)
@@ -463,3 +464,14 @@ class ProbeData:
 
 
 NO_PROBES = ProbeData()
+
+
+@dataclass(frozen=True)
+class Moment:
+    """Something that changed between two frames, on the frames' time axis (analysis/timeline.py finds them)."""
+
+    t: float
+    kind: str  # placement / node / engine / finding / resolved
+    subject: str  # the node, service, engine or finding subject
+    text: str  # one line
+    severity: str = "info"  # error / warning / info / ok: how it is coloured

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import signal
 import sys
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from ..sources.endpoints import EndpointError, EndpointSpec, resolve_endpoints
 
@@ -109,3 +111,64 @@ def interrupt_on_sigterm() -> None:
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
+
+
+def add_replay_flags(parser: argparse.ArgumentParser, at_help: str) -> None:
+    group = parser.add_argument_group("replay", "read a recording (`overlaytui record`, R in the dashboard) "
+                                      "instead of a cluster")
+    group.add_argument("--replay", metavar="FILE", help="a recording (.jsonl, .jsonl.gz or .jsonl.zst)")
+    group.add_argument("--at", metavar="T", help=at_help + " T is an offset from the start (90, 90s, 5m, 1h30m), "
+                       "from the end (-30s), a local time of day (14:03:10) or an ISO time "
+                       "(2026-11-27T14:03:10, with or without a zone)")
+
+
+_OFFSET = re.compile(r"^([+-]?)((?:\d+(?:\.\d+)?[hms]?)+)$")
+_PART = re.compile(r"(\d+(?:\.\d+)?)([hms]?)")
+
+
+def parse_at(text: str, start: float, end: float) -> float:
+    """--at T as a recording time (Unix seconds) within [start, end]; ValueError says why not."""
+    text = text.strip()
+    offset = _OFFSET.match(text)
+    if offset:
+        seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1, "": 1}[unit] for n, unit in _PART.findall(offset[2]))
+        at = end - seconds if offset[1] == "-" else start + seconds
+    else:
+        try:
+            if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?", text):
+                day = datetime.fromtimestamp(start).date()
+                clock = datetime.strptime(text.split(".")[0], "%H:%M:%S" if text.count(":") == 2 else "%H:%M")
+                moment = datetime.combine(day, clock.time())
+                at = moment.timestamp()
+                if at < start - 1:  # a recording across midnight: the next day's time
+                    at = (moment + timedelta(days=1)).timestamp()
+            else:
+                at = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise ValueError(f"--at {text!r}: not an offset (90s, 5m, -30s), a time of day (14:03:10) or an ISO "
+                             "time") from None
+    if not start - 1 <= at <= end + 1:
+        raise ValueError(f"--at {text!r} is outside the recording ({_clock(start)} to {_clock(end)}, "
+                         f"{end - start:.0f} s)")
+    return min(max(at, start), end)
+
+
+def _clock(t: float) -> str:
+    return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def recorded_frame(args: argparse.Namespace, prog: str):
+    """The frame of `--replay FILE` at `--at T` (default: its last), findings derived from the recorded snapshot,
+    probe results and underlay MTUs as they were; None after saying why it cannot be read."""
+    from ..frame import FrameBuilder
+    from ..recording import RecordingError, load
+
+    try:
+        recording = load(args.replay)
+        at = parse_at(args.at, recording.start, recording.end) if args.at else recording.end
+        recorded = recording.frame(recording.index_at(at))
+    except (RecordingError, ValueError) as exc:
+        print(f"overlaytui {prog}: {exc}", file=sys.stderr)
+        return None
+    builder = FrameBuilder(underlay=lambda addresses: recorded.underlay_mtus)
+    return builder.build(recorded.snapshot, recorded.probes)

@@ -12,19 +12,21 @@ import json
 import sys
 from dataclasses import asdict
 
-from ..analysis.findings import Finding, Severity, diagnose, worst
+from ..analysis.findings import Finding, Severity, worst
 from ..analysis.thresholds import LossThresholds
-from ..model import ClusterSnapshot, Coverage, Health, ProbeResult
+from ..frame import Frame, FrameBuilder
+from ..model import NO_PROBES, ClusterSnapshot, Health
 from ..probes.session import ProbeError, ProbeSession, ProbeSettings
 from ..sources.swarm import DockerSwarmSource
-from ..sources.underlay import local_underlay_mtus
 from .common import (
     add_endpoint_flags,
     add_probe_flags,
+    add_replay_flags,
     endpoints_from_args,
     interrupt_on_sigterm,
     kinds_from_args,
     probe_image,
+    recorded_frame,
 )
 from .probe import coverage_dict, outcome
 
@@ -44,10 +46,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--verbose", action="store_true",
                         help="under each root-cause finding, the per-pair findings it explains")
     add_endpoint_flags(parser)
+    add_replay_flags(parser, "with --replay: what the doctor would have said at T, from the recorded cluster and "
+                     "probe results (default: the recording's last frame).")
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.replay:
+        return _replay(args)
+    if args.at:
+        print("overlaytui doctor: --at needs --replay FILE", file=sys.stderr)
+        return 2
     args.kinds = kinds_from_args(args, "doctor")
     endpoints = endpoints_from_args(args) if args.kinds is not None else None
     if endpoints is None:
@@ -60,11 +69,25 @@ def main(args: argparse.Namespace) -> int:
         return 130
 
 
+def _replay(args: argparse.Namespace) -> int:
+    """The doctor on a recorded frame: its findings, and whether the overlays were measured then."""
+    frame = recorded_frame(args, "doctor")
+    if frame is None:
+        return 2
+    not_measured = ""
+    if not args.no_probe:
+        code, verdict = outcome(list(frame.probes.results()), frame.probes.coverage, frame.snapshot,
+                                LossThresholds())
+        if code == 2 or not frame.probes.results():
+            not_measured = "the recording holds no probe result at that time" if not frame.probes.results() \
+                else verdict
+    return _report(frame, not_measured, args)
+
+
 async def _run(endpoints, args) -> int:
     source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats=False, events=False,
                                **args.source_options)
-    probes: list[ProbeResult] = []
-    coverage: tuple[Coverage, ...] = ()
+    probes = NO_PROBES
     not_measured = ""  # why probing measured nothing (when it was asked for)
     try:
         await source.start()
@@ -77,13 +100,13 @@ async def _run(endpoints, args) -> int:
             try:
                 await session.start()
                 await source.poll()
-                probes = list(await session.run_round())
+                results = list(await session.run_round())
                 for problem in session.new_problems():
                     print(f"overlaytui doctor: {problem}", file=sys.stderr)
-                coverage = session.coverage()
+                probes = session.state().data()
                 await source.poll()  # the cluster as the probes saw it, before the agents go
                 snapshot = source.snapshot()
-                code, verdict = outcome(probes, coverage, snapshot, LossThresholds())
+                code, verdict = outcome(results, probes.coverage, snapshot, LossThresholds())
                 if code == 2:
                     not_measured = verdict
                 elif code == 3:
@@ -97,30 +120,22 @@ async def _run(endpoints, args) -> int:
             snapshot = source.snapshot()
     finally:
         await source.close()
-    findings = diagnose(snapshot, probes, LossThresholds(), underlay_mtus(snapshot, args.lab))
+    return _report(FrameBuilder(LossThresholds(), lab=args.lab).build(snapshot, probes), not_measured, args)
+
+
+def _report(frame: Frame, not_measured: str, args: argparse.Namespace) -> int:
+    findings = list(frame.findings)
     if args.json:
         json.dump({"findings": [finding_dict(f) for f in findings],
-                   "worst": str(worst(findings)), "coverage": [coverage_dict(c) for c in coverage],
+                   "worst": str(worst(findings)), "coverage": [coverage_dict(c) for c in frame.probes.coverage],
                    "not_measured": not_measured or None}, sys.stdout, indent=1)
         print()
     else:
-        print(report_text(findings, snapshot, measured=not not_measured, verbose=args.verbose))
+        print(report_text(findings, frame.snapshot, measured=not not_measured, verbose=args.verbose))
     if not_measured:
         print(f"overlaytui doctor: {not_measured}", file=sys.stderr)
         return 2
     return EXIT[worst(findings)]
-
-
-def underlay_mtus(snapshot: ClusterSnapshot, lab: bool) -> dict[str, int]:
-    mtus = local_underlay_mtus(n.address for n in snapshot.nodes)
-    if lab:
-        from ..lab.lab import link_mtus
-
-        try:
-            mtus.update(link_mtus())
-        except Exception:  # noqa: BLE001 - not root, or the lab is gone: the check works with what is known
-            pass
-    return mtus
 
 
 def finding_dict(finding: Finding) -> dict:

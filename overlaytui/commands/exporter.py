@@ -22,11 +22,11 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from .. import __version__
-from ..analysis.findings import diagnose
 from ..analysis.netio import aggregate
 from ..analysis.thresholds import LossThresholds
 from ..exporter import DEFAULT_MAX_PAIRS, ExportState, OverlayCollector
-from ..model import Health
+from ..frame import FrameBuilder
+from ..model import NO_PROBES, Health
 from ..probes.session import ProbeError, ProbeSession, ProbeSettings
 from ..sources.swarm import DockerSwarmSource
 from .common import (
@@ -38,11 +38,9 @@ from .common import (
     kinds_from_args,
     probe_image,
 )
-from .doctor import underlay_mtus
 
 DEFAULT_LISTEN = "127.0.0.1:9476"  # not a port of the common exporters (node 9100, cAdvisor 8080, dockerd 9323)
 PROBE_RETRY_MAX = 300.0  # seconds between attempts to start probing, at most
-UNDERLAY_TTL = 60.0  # seconds the nodes' underlay MTUs are reused
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -151,7 +149,7 @@ class Exporter:
         self.source = DockerSwarmSource(endpoints, call_timeout=args.timeout, **args.source_options)
         self.session: ProbeSession | None = None
         self.state = ExportState(max_pairs=args.max_pairs)
-        self._underlay_cache: tuple[tuple[str, ...], float, dict[str, int]] | None = None
+        self.builder = FrameBuilder(LossThresholds(), lab=args.lab)
 
     async def run(self) -> int:
         try:
@@ -180,32 +178,22 @@ class Exporter:
             await self.source.poll()
 
     def _publish(self, **changes) -> None:
-        """A new state from the latest snapshot and probe results (cheap: the doctor's checks and sums)."""
-        snapshot = self.source.snapshot()
+        """A new state from a frame of the latest snapshot and probe results (cheap: the pair checks are reused
+        until a result changes)."""
         session = self.session
-        results = session.probe_results() if session is not None else ()
-        findings = diagnose(snapshot, session.recent_results() if session is not None else (), LossThresholds(),
-                            self._underlay(snapshot))
+        state = session.state() if session is not None else None
+        frame = self.builder.build(self.source.snapshot(), state.data() if state is not None else NO_PROBES)
+        snapshot = frame.snapshot
         up = any(e.role == "manager" and e.health is Health.OK for e in snapshot.engines)
         self.state = replace(
-            self.state, snapshot=snapshot, up=up, results=tuple(results), findings=tuple(findings),
-            totals=session.totals() if session is not None else {},
-            coverage=session.coverage() if session is not None else (), netio=aggregate(snapshot),
-            rounds=session.rounds if session is not None else 0, collected_at=time.time(), **changes).warm()
+            self.state, snapshot=snapshot, up=up, results=state.probe_results() if state is not None else (),
+            findings=frame.findings, totals=frame.probes.totals, coverage=frame.probes.coverage,
+            netio=aggregate(snapshot), rounds=frame.probes.rounds, collected_at=time.time(), **changes).warm()
 
     def _say(self) -> None:
         """Print the session's problems not said yet."""
         for line in self.session.new_problems():
             print(f"overlaytui exporter: {line}", file=sys.stderr)
-
-    def _underlay(self, snapshot) -> dict[str, int]:
-        """The nodes' underlay MTUs (this host's NICs; the lab's links), read again once a minute or when the
-        nodes' addresses change, not at every collection."""
-        addresses = tuple(sorted(n.address for n in snapshot.nodes))
-        cached = self._underlay_cache
-        if cached is None or cached[0] != addresses or time.monotonic() - cached[1] > UNDERLAY_TTL:
-            cached = self._underlay_cache = (addresses, time.monotonic(), underlay_mtus(snapshot, self.args.lab))
-        return cached[2]
 
     async def _probe_loop(self) -> None:
         """Start probing (retrying with backoff while it cannot: no manager yet, no image...), then a round every

@@ -10,7 +10,7 @@ import sys
 from ..export import snapshot_to_dict, summary_text
 from ..model import ClusterSnapshot, Health
 from ..sources.swarm import DockerSwarmSource
-from .common import add_endpoint_flags, bounded, endpoints_from_args
+from .common import add_endpoint_flags, add_replay_flags, bounded, endpoints_from_args, recorded_frame
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,10 +30,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeout", type=bounded(float, 0.1, 600, " s"), default=5.0, metavar="S",
                         help="timeout of each engine call")
     add_endpoint_flags(parser)
+    add_replay_flags(parser, "with --replay: the snapshot at T (default: the recording's last frame).")
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.replay:
+        frame = recorded_frame(args, "snapshot")
+        return 2 if frame is None else _print(frame.snapshot, args.json)
+    if args.at:
+        print("overlaytui snapshot: --at needs --replay FILE", file=sys.stderr)
+        return 2
     endpoints = endpoints_from_args(args)
     if endpoints is None:
         return 2

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from ..model import (
     ClusterSnapshot,
     ContainerStats,
+    Coverage,
     Engine,
     Health,
     InterfaceStats,
@@ -24,6 +25,7 @@ from ..model import (
     NetworkService,
     NetworkView,
     Node,
+    PairGap,
     PairWindow,
     Peer,
     ProbeData,
@@ -204,9 +206,15 @@ class DemoSource:
         per_network: dict[str, list[ProbeResult]] = {}
         for result in results:
             per_network.setdefault(result.network, []).append(result)
+        coverage = []
+        for net, found in per_network.items():
+            for kind in ("ping", "mtu"):
+                of_kind = [r for r in found if r.kind == kind]
+                missing = tuple(PairGap(r.src_node, r.dst_node, r.error) for r in of_kind if not r.measured)
+                coverage.append(Coverage(net, kind, len(of_kind), len(of_kind) - len(missing), missing))
         data = ProbeData(recent={net: tuple(rs) for net, rs in per_network.items()},
                          windows={net: self._windows(rs) for net, rs in per_network.items()},
-                         rounds=int(self.elapsed // self._round) + 1)
+                         coverage=tuple(coverage), rounds=int(self.elapsed // self._round) + 1)
         self._window_cache = (results, data)
         return data
 

@@ -440,6 +440,7 @@ class DockerSwarmSource:
             version=identity.get("version", ""),
             updated_at=state.updated_at,
             firewall=identity.get("firewall", ""),
+            api_version=state.api_version if state.api_version != "auto" else "",
         )
 
     def _no_swarm_reason(self) -> str:

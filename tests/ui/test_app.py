@@ -10,7 +10,6 @@ from overlaytui.config import load_config
 from overlaytui.panes.details import ContainerDetail, HelpScreen, NetworkDetail, NodeDetail, ServiceDetail
 from overlaytui.panes.livetable import LiveTable
 from overlaytui.panes.loss import NO_PROBES
-from overlaytui.sources.demo import DemoSource
 from tests.ui.helpers import Clock, MarkupNamedSource, NoProbesSource, feed, make_app
 
 SIZE = (120, 36)

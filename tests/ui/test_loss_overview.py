@@ -22,10 +22,12 @@ def large_app(scenario: str = "bad-node"):
 
 
 async def settle(app, pilot) -> None:
-    """The overview is computed in a thread worker: wait for it, then for its result's message."""
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
+    """Frames and the overview are computed off the UI loop: wait for the frame (its worker, then its message),
+    then for the overview it starts (its thread worker, then its result's message)."""
+    for _ in range(2):
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
 
 
 @asynccontextmanager

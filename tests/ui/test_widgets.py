@@ -204,7 +204,7 @@ async def test_kepttable_keeps_its_cells_across_tab_switches_and_renders_what_a_
         assert matches_fresh_render()
 
 
-class OneTable(App):
+class OneDataTable(App):
     def compose(self) -> ComposeResult:
         yield DataTable(id="t")
 
@@ -214,7 +214,7 @@ async def test_a_cell_that_grows_widens_its_column():
     (it did not: at 170 columns with three nodes the RTT was cut off)."""
     from overlaytui.panes.common import sync_columns, sync_rows
 
-    app = OneTable()
+    app = OneDataTable()
     async with app.run_test(size=(170, 10)) as pilot:
         table = app.query_one(DataTable)
         sync_columns(table, [("src", Text("from")), ("dst:node2", Text("node2"))])

@@ -1,0 +1,570 @@
+"""Recordings: frames written as JSON Lines, read back for replay.
+
+A file is a header line, then records in time order:
+
+    {"type": "header", "format": 1, "overlaytui": "0.1.0", "engine_api": ["1.41"], "cluster_id": "...", ...}
+    {"type": "key", "t": 1800000000.0, "frame": {...}}          every --keyframe seconds: the whole frame
+    {"type": "delta", "t": 1800000001.0, "set": {...}, "del": {...}}   between: what changed since the last record
+    {"type": "moment", "t": ..., "kind": "node", "subject": "node3", "text": "node3 down"}   the timeline
+
+A frame is sections of items by key (nodes by id, tasks by id, containers by id, probe results by kind, overlay
+and pair...) plus a few plain values; a delta sets the items that changed (whole items) and deletes the ones that
+went. Items are the model's dataclasses as JSON objects (field names as in `model.py`) and are decoded against the
+model's type hints, so a recording reads back into the very values that were recorded.
+
+What is never written: environment values and secrets (the model has none: the sources never read a container's
+or service's env, and endpoint TLS material stays in the endpoint spec, which is not part of a frame). Labels are
+kept. `--redact nodes,services,networks` replaces those names everywhere they occur (ids, addresses and labels
+stay) with stable pseudonyms made with a per-recording random salt.
+
+Compression follows the file name: `.gz` (gzip, always available), `.zst` (zstd, with the optional `zstandard`
+package), anything else plain text. Reading detects the compression from the file's first bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import secrets
+import types
+import typing
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import IO, Any
+
+from . import __version__
+from .model import (
+    ClusterSnapshot,
+    ContainerStats,
+    Coverage,
+    Engine,
+    Moment,
+    Network,
+    Node,
+    PairWindow,
+    ProbeData,
+    ProbeResult,
+    Service,
+    Task,
+)
+
+FORMAT = 1
+KEYFRAME_EVERY = 60.0  # seconds between full frames (a seek replays at most this much of deltas)
+REDACTABLE = ("nodes", "services", "networks")
+BUILTIN_NETWORKS = {"bridge", "host", "none", "ingress", "docker_gwbridge"}  # never redacted: they say what they are
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class RecordingError(Exception):
+    """A recording that cannot be written or read: the message says which and why, in one line."""
+
+
+# ------------------------------------------------------------------------------------------------- codec
+
+
+def encode(value: Any, redact: Callable[[str], str] | None = None) -> Any:
+    """A model value as JSON: dataclasses as objects (their fields only), tuples as lists, enums as their value.
+    With `redact`, every string (and every mapping key) goes through it; field names never do."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: encode(getattr(value, f.name), redact) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, str):
+        return redact(value) if redact else value
+    if isinstance(value, (tuple, list)):
+        return [encode(v, redact) for v in value]
+    if isinstance(value, Mapping):
+        return {(redact(str(k)) if redact else str(k)): encode(v, redact) for k, v in value.items()}
+    return value
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def decode(kind: Any, data: Any) -> Any:
+    """JSON back into a value of type `kind` (a model dataclass, a tuple type, a union with None, a primitive).
+    Raises RecordingError on data that does not fit."""
+    if data is None:
+        return None
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        if len(options) == 1:
+            return decode(options[0], data)
+        for option in options:  # e.g. tuple[int, int] | None, str | int: the first that fits
+            try:
+                return decode(option, data)
+            except (RecordingError, TypeError, ValueError):
+                continue
+        raise RecordingError(f"no type of {kind} fits {str(data)[:60]}")
+    if origin is tuple:
+        args = typing.get_args(kind)
+        if not isinstance(data, list):
+            raise RecordingError(f"expected a list for {kind}, got {type(data).__name__}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(decode(args[0], v) for v in data)
+        return tuple(decode(a, v) for a, v in zip(args, data, strict=True))
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(data, dict):
+            raise RecordingError(f"expected an object for {kind.__name__}")
+        hints = _hints(kind)
+        known = {f.name for f in dataclasses.fields(kind) if f.init}
+        try:
+            return kind(**{k: decode(hints[k], v) for k, v in data.items() if k in known})
+        except TypeError as exc:  # a required field missing
+            raise RecordingError(f"{kind.__name__}: {exc}") from None
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        return kind(data)
+    if kind is float:
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            raise RecordingError(f"expected a number, got {str(data)[:40]}")
+        return float(data)
+    if kind in (int, str, bool):
+        if not isinstance(data, kind) or (kind is int and isinstance(data, bool)):
+            raise RecordingError(f"expected {kind.__name__}, got {str(data)[:40]}")
+        return data
+    return data
+
+
+# ------------------------------------------------------------------------------------------- sections
+
+# the keyed sections of a frame: name -> (the item's type, its key)
+SNAPSHOT_SECTIONS: dict[str, tuple[type, Callable[[Any], str]]] = {
+    "engines": (Engine, lambda e: e.endpoint),
+    "nodes": (Node, lambda n: n.id),
+    "services": (Service, lambda s: s.id),
+    "tasks": (Task, lambda t: t.id),
+    "networks": (Network, lambda n: n.id if n.scope != "local" else f"{n.id}@{n.engine}"),
+    "containers": (ContainerStats, lambda c: f"{c.container_id}@{c.engine}"),
+}
+PROBE_SECTIONS: dict[str, tuple[type, Callable[[Any], str]]] = {
+    "results": (ProbeResult, lambda r: f"{r.kind}|{r.network}|{r.src_node}|{r.dst_node}"),
+    "windows": (PairWindow, lambda w: f"{w.network}|{w.src_node}|{w.dst_node}"),
+    "coverage": (Coverage, lambda c: f"{c.network}|{c.kind}"),
+}
+SECTIONS = {**SNAPSHOT_SECTIONS, **PROBE_SECTIONS}
+
+
+@dataclass(frozen=True)
+class RecordedFrame:
+    """What a recording keeps of one frame: the snapshot, the probe data and the underlay MTUs (the findings are
+    derived again when it is read: the same inputs, the same checks)."""
+
+    snapshot: ClusterSnapshot
+    probes: ProbeData
+    underlay_mtus: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def t(self) -> float:
+        return self.snapshot.taken_at
+
+
+def frame_items(frame: RecordedFrame) -> dict[str, dict[str, Any]]:
+    """The frame as sections of items by key, plus "values" (the plain values); items not yet encoded."""
+    snap, probes = frame.snapshot, frame.probes
+    sections: dict[str, dict[str, Any]] = {}
+    for name, (_kind, key) in SNAPSHOT_SECTIONS.items():
+        sections[name] = {key(item): item for item in getattr(snap, name)}
+    sections["results"] = {PROBE_SECTIONS["results"][1](r): r for r in probes.results()}
+    sections["windows"] = {PROBE_SECTIONS["windows"][1](w): w for ws in probes.windows.values() for w in ws.values()}
+    sections["coverage"] = {PROBE_SECTIONS["coverage"][1](c): c for c in probes.coverage}
+    sections["values"] = {
+        "taken_at": snap.taken_at, "swarm_id": snap.swarm_id, "problems": list(snap.problems),
+        "probe_totals": [[*k, *v] for k, v in probes.totals.items()], "probe_rounds": probes.rounds,
+        "probe_problem": probes.problem, "underlay_mtus": dict(frame.underlay_mtus),
+        "networks_probed": list(probes.recent)}
+    return sections
+
+
+PROBE_VALUES = ("probe_totals", "probe_rounds", "probe_problem", "networks_probed")
+
+
+def probes_from_items(sections: Mapping[str, Mapping[str, Any]]) -> ProbeData:
+    values = sections["values"]
+    recent: dict[str, list[ProbeResult]] = {net: [] for net in values.get("networks_probed") or ()}
+    for result in sections["results"].values():
+        recent.setdefault(result.network, []).append(result)
+    windows: dict[str, dict[tuple[str, str], PairWindow]] = {net: {} for net in recent}
+    for window in sections["windows"].values():
+        windows.setdefault(window.network, {})[(window.src_node, window.dst_node)] = window
+    totals = {(str(r[0]), str(r[1]), str(r[2])): (int(r[3]), int(r[4])) for r in values.get("probe_totals") or ()}
+    return ProbeData(recent={net: tuple(rs) for net, rs in recent.items()}, windows=windows,
+                     coverage=tuple(sections["coverage"].values()), totals=totals,
+                     rounds=int(values.get("probe_rounds") or 0), problem=str(values.get("probe_problem") or ""))
+
+
+def frame_from_items(sections: Mapping[str, Mapping[str, Any]], tuples: Mapping[str, tuple] | None = None,
+                     probes: ProbeData | None = None) -> RecordedFrame:
+    """Decoded sections (items already model values) back into a frame; `tuples` and `probes` are reused when
+    given (unchanged since the last frame: the same objects)."""
+    values = sections["values"]
+    tuples = tuples or {name: tuple(sections[name].values()) for name in SNAPSHOT_SECTIONS}
+    snap = ClusterSnapshot(
+        taken_at=float(values["taken_at"]), engines=tuples["engines"], swarm_id=values.get("swarm_id"),
+        nodes=tuples["nodes"], services=tuples["services"], tasks=tuples["tasks"], networks=tuples["networks"],
+        containers=tuples["containers"], problems=tuple(values.get("problems") or ()))
+    mtus = {str(k): int(v) for k, v in (values.get("underlay_mtus") or {}).items()}
+    return RecordedFrame(snap, probes or probes_from_items(sections), mtus)
+
+
+# --------------------------------------------------------------------------------------------- redaction
+
+
+class Redactor:
+    """Replaces chosen names (node hostnames, service names, overlay names) with stable pseudonyms wherever they
+    occur in a string: `node-3f2a9c`. The salt is random per recording, so a pseudonym cannot be reversed by
+    hashing guesses. Longest names first, so `web` never eats into `web-admin`."""
+
+    def __init__(self, kinds: Iterable[str], salt: str | None = None) -> None:
+        self.kinds = tuple(k for k in REDACTABLE if k in set(kinds))
+        self._salt = salt or secrets.token_hex(8)
+        self._names: dict[str, str] = {}
+        self._pattern: re.Pattern[str] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.kinds)
+
+    def learn(self, snapshot: ClusterSnapshot) -> None:
+        """Add the snapshot's names of the chosen kinds (call before encoding it)."""
+        found: dict[str, str] = {}
+        if "nodes" in self.kinds:
+            found |= {n.hostname: "node" for n in snapshot.nodes} | {e.hostname: "node" for e in snapshot.engines
+                                                                     if e.hostname}
+        if "services" in self.kinds:
+            found |= {s.name: "svc" for s in snapshot.services}
+        if "networks" in self.kinds:
+            found |= {n.name: "net" for n in snapshot.networks if n.name not in BUILTIN_NETWORKS}
+        new = {name: prefix for name, prefix in found.items() if name and name not in self._names}
+        if not new:
+            return
+        for name, prefix in new.items():
+            digest = hashlib.blake2b(f"{self._salt}:{name}".encode(), digest_size=3).hexdigest()
+            self._names[name] = f"{prefix}-{digest}"
+        ordered = sorted(self._names, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(n) for n in ordered))
+
+    def __call__(self, text: str) -> str:
+        if self._pattern is None or not text:
+            return text
+        return self._pattern.sub(lambda m: self._names[m.group(0)], text)
+
+
+# ------------------------------------------------------------------------------------------------ writer
+
+
+def _open_write(path: Path) -> IO[str]:
+    try:
+        if path.suffix == ".gz":
+            return gzip.open(path, "xt", encoding="utf-8", compresslevel=6)
+        if path.suffix == ".zst":
+            try:
+                import zstandard
+            except ImportError:
+                raise RecordingError("a .zst recording needs the zstandard package (pip install "
+                                     "'overlaytui[zstd]'); .gz needs nothing") from None
+            raw = open(path, "xb")  # noqa: SIM115 - owned by the text wrapper below
+            return io.TextIOWrapper(zstandard.ZstdCompressor(level=6).stream_writer(raw), encoding="utf-8")
+        return open(path, "x", encoding="utf-8")  # noqa: SIM115 - the Recorder owns and closes it
+    except FileExistsError:
+        raise RecordingError(f"{path} exists: overlaytui never writes over a file") from None
+    except OSError as exc:
+        raise RecordingError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+class Recorder:
+    """Writes frames to a recording: a keyframe every `keyframe_every` seconds, deltas between, moments as they
+    come. Blocking (call it off the UI loop); `close()` flushes. The file is created exclusively (never over an
+    existing file, nor through a symlink planted under the name)."""
+
+    def __init__(self, path: str | os.PathLike, *, source: str, keyframe_every: float = KEYFRAME_EVERY,
+                 redact: Iterable[str] = (), salt: str | None = None) -> None:
+        self.path = Path(path)
+        self.source = source
+        self.keyframe_every = keyframe_every
+        self.redactor = Redactor(redact, salt)
+        self._out = _open_write(self.path)
+        self._header_written = False
+        self._last: dict[str, dict[str, Any]] | None = None  # the last record's encoded sections
+        self._last_key_t: float | None = None
+        self.frames = 0
+        self.keyframes = 0
+
+    def _write(self, record: dict) -> None:
+        self._out.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
+
+    def _header(self, snapshot: ClusterSnapshot) -> None:
+        redact = self.redactor if self.redactor else None
+        self._write({
+            "type": "header", "format": FORMAT, "overlaytui": __version__,
+            "engine_api": sorted({e.api_version for e in snapshot.engines if e.api_version}),
+            "engines": sorted({e.version for e in snapshot.engines if e.version}),
+            "cluster_id": snapshot.swarm_id, "source": redact(self.source) if redact else self.source,
+            "started_at": snapshot.taken_at, "keyframe_every": self.keyframe_every,
+            "redacted": list(self.redactor.kinds)})
+        self._header_written = True
+
+    def write(self, frame: RecordedFrame) -> None:
+        snap = frame.snapshot
+        if self.redactor:
+            self.redactor.learn(snap)
+        if not self._header_written:
+            self._header(snap)
+        redact = self.redactor if self.redactor else None
+        items = frame_items(frame)
+        sections = {name: {(redact(k) if redact else k): encode(v, redact) for k, v in section.items()}
+                    for name, section in items.items() if name != "values"}
+        sections["values"] = encode(items["values"], redact)
+        t = snap.taken_at
+        if self._last is None or self._last_key_t is None or t - self._last_key_t >= self.keyframe_every:
+            self._write({"type": "key", "t": t, "frame": sections})
+            self._last_key_t = t
+            self.keyframes += 1
+        else:
+            changed: dict[str, dict[str, Any]] = {}
+            gone: dict[str, list[str]] = {}
+            order: dict[str, list[str]] = {}  # a section whose items are in another order (sources sort them)
+            for name, items in sections.items():
+                before = self._last.get(name, {})
+                if name == "values":
+                    diff = {k: v for k, v in items.items() if before.get(k) != v}
+                    if diff:
+                        changed[name] = diff
+                    continue
+                diff = {k: v for k, v in items.items() if before.get(k) != v}
+                if diff:
+                    changed[name] = diff
+                removed = [k for k in before if k not in items]
+                if removed:
+                    gone[name] = removed
+                kept = [k for k in before if k in items]
+                if list(items) != kept + [k for k in items if k not in before]:
+                    order[name] = list(items)
+            record = {"type": "delta", "t": t, "set": changed, "del": gone}
+            if order:
+                record["order"] = order
+            self._write(record)
+        self._last = sections
+        self.frames += 1
+
+    def moment(self, moment: Moment) -> None:
+        """A timeline moment (a node went down, a task moved, a finding opened...)."""
+        if not self._header_written:
+            return  # moments come after the first frame
+        self._write({"type": "moment", **encode(moment, self.redactor if self.redactor else None)})
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def close(self) -> None:
+        try:
+            self._out.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ------------------------------------------------------------------------------------------------ reader
+
+
+class _Cursor:
+    """The state at one record: raw JSON items and decoded values per section, the sections' tuples, the probe
+    data, and which of them the records applied since the last frame touched."""
+
+    def __init__(self) -> None:
+        self.index = -1
+        self.raw: dict[str, dict[str, Any]] = {}
+        self.decoded: dict[str, dict[str, Any]] = {}
+        self.tuples: dict[str, tuple] = {}
+        self.probes: ProbeData | None = None
+        self.touched: set[str] = set()
+
+
+@dataclass
+class Recording:
+    """A recording read into memory: the header, the records' times, the moments. Frames are rebuilt on demand
+    from the nearest keyframe, going forward record by record from where the last one was built (playback is
+    one delta per frame); what a delta did not touch keeps its identity, so the panes and the frame builder skip
+    it as unchanged."""
+
+    path: Path
+    header: dict
+    times: list[float]
+    moments: list[Moment]
+    _records: list[dict] = field(repr=False)
+    _keys: list[int] = field(repr=False)  # indexes of the keyframes
+    _cursor: _Cursor = field(default_factory=_Cursor, repr=False)
+
+    @property
+    def start(self) -> float:
+        return self.times[0]
+
+    @property
+    def end(self) -> float:
+        return self.times[-1]
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def index_at(self, t: float) -> int:
+        """The last frame at or before `t` (the first frame before the start)."""
+        lo, hi = 0, len(self.times)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.times[mid] <= t:
+                lo = mid + 1
+            else:
+                hi = mid
+        return max(0, lo - 1)
+
+    def frame(self, index: int) -> RecordedFrame:
+        """Frame number `index` (0-based), rebuilt from its keyframe and the deltas after it."""
+        index = max(0, min(index, len(self.times) - 1))
+        cursor = self._cursor
+        key = max(k for k in self._keys if k <= index)
+        if not (key <= cursor.index <= index):  # behind the keyframe, or past the frame: start at the keyframe
+            cursor = self._cursor = _Cursor()
+            self._apply(key, cursor)
+        for i in range(cursor.index + 1, index + 1):
+            self._apply(i, cursor)
+        for name in SNAPSHOT_SECTIONS:
+            if name in cursor.touched or name not in cursor.tuples:
+                cursor.tuples[name] = tuple(cursor.decoded[name].values())
+        if cursor.probes is None or cursor.touched & {*PROBE_SECTIONS, *PROBE_VALUES}:
+            cursor.probes = probes_from_items({**cursor.decoded, "values": cursor.raw["values"]})
+        cursor.touched = set()
+        return frame_from_items({**cursor.decoded, "values": cursor.raw["values"]}, cursor.tuples, cursor.probes)
+
+    def _apply(self, index: int, cursor: _Cursor) -> None:
+        record = self._records[index]
+        try:
+            if record["type"] == "key":
+                sections = record["frame"]
+                cursor.tuples, cursor.probes = {}, None
+                for name in (*SECTIONS, "values"):
+                    cursor.raw[name] = dict(sections.get(name) or {})
+                    if name != "values":
+                        kind = SECTIONS[name][0]
+                        cursor.decoded[name] = {k: decode(kind, v) for k, v in cursor.raw[name].items()}
+                cursor.touched |= {*SECTIONS, *PROBE_VALUES}
+            else:
+                for name, items in (record.get("set") or {}).items():
+                    if name not in cursor.raw:
+                        continue
+                    cursor.raw[name].update(items)
+                    if name == "values":
+                        cursor.touched |= set(items)
+                        continue
+                    kind = SECTIONS[name][0]
+                    cursor.touched.add(name)
+                    for k, v in items.items():
+                        cursor.decoded[name][k] = decode(kind, v)
+                for name, keys in (record.get("del") or {}).items():
+                    if name in cursor.raw and name != "values":
+                        cursor.touched.add(name)
+                        for k in keys:
+                            cursor.raw[name].pop(k, None)
+                            cursor.decoded[name].pop(k, None)
+                for name, keys in (record.get("order") or {}).items():
+                    if name in cursor.decoded and name != "values":
+                        cursor.touched.add(name)
+                        items = cursor.decoded[name]
+                        cursor.decoded[name] = {k: items[k] for k in keys if k in items} | items
+                        cursor.raw[name] = {k: cursor.raw[name][k] for k in cursor.decoded[name]}
+        except (KeyError, TypeError, ValueError, AttributeError, RecordingError) as exc:
+            raise RecordingError(f"{self.path}: a damaged record at t={record.get('t')}: {exc}") from None
+        cursor.index = index
+
+
+def _open_read(path: Path) -> IO[str]:
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+        if magic.startswith(GZIP_MAGIC):
+            return gzip.open(path, "rt", encoding="utf-8")
+        if magic == ZSTD_MAGIC:
+            try:
+                import zstandard
+            except ImportError:
+                raise RecordingError(f"{path} is zstd-compressed: reading it needs the zstandard package "
+                                     "(pip install 'overlaytui[zstd]')") from None
+            return io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(open(path, "rb")),  # noqa: SIM115
+                                    encoding="utf-8")
+        return open(path, encoding="utf-8")  # noqa: SIM115 - closed by the caller
+    except FileNotFoundError:
+        raise RecordingError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise RecordingError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def read_records(path: Path) -> Iterator[dict]:
+    with _open_read(path) as fh:
+        try:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    if not line.endswith("\n"):  # the last line of a recording cut short (a crash, a full disk)
+                        return
+                    raise RecordingError(f"{path}: line {number} is not JSON ({exc.msg})") from None
+                if not isinstance(record, dict):
+                    raise RecordingError(f"{path}: line {number} is not a record")
+                yield record
+        except (EOFError, gzip.BadGzipFile, UnicodeDecodeError) as exc:
+            if isinstance(exc, EOFError):
+                return  # a gzip stream cut short: what was written before is read
+            raise RecordingError(f"{path}: not a readable recording ({exc})") from None
+
+
+def load(path: str | os.PathLike) -> Recording:
+    """Read a recording (raises RecordingError with the reason: no such file, not a recording, a newer format,
+    no frame in it)."""
+    path = Path(path)
+    records = read_records(path)
+    header = next(records, None)
+    if header is None or header.get("type") != "header":
+        raise RecordingError(f"{path}: not an overlaytui recording (no header line)")
+    if not isinstance(header.get("format"), int) or header["format"] > FORMAT:
+        raise RecordingError(f"{path}: recording format {header.get('format')!r}; this overlaytui reads up to "
+                             f"{FORMAT} (a newer overlaytui wrote it)")
+    frames: list[dict] = []
+    times: list[float] = []
+    keys: list[int] = []
+    moments: list[Moment] = []
+    for record in records:
+        kind = record.get("type")
+        t = record.get("t")
+        if not isinstance(t, (int, float)):
+            continue
+        if kind == "key":
+            keys.append(len(frames))
+        elif kind == "moment":
+            try:
+                moments.append(decode(Moment, {k: v for k, v in record.items() if k != "type"}))
+            except RecordingError:
+                pass  # a damaged moment: the frames still replay
+            continue
+        elif kind != "delta" or not keys:
+            continue  # an unknown record type (a newer minor addition), or deltas before any keyframe
+        frames.append(record)
+        times.append(float(t))
+    if not frames:
+        raise RecordingError(f"{path}: the recording holds no frame")
+    return Recording(path, header, times, moments, frames, keys)
