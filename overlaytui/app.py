@@ -12,7 +12,8 @@ import contextlib
 import gc
 import signal
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
@@ -26,10 +27,11 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
 
+from .analysis.netio import sums
 from .config import Config, save_config
 from .frame import Frame, FrameBuilder
 from .history import History
-from .model import ClusterSnapshot, ProbeData
+from .model import ClusterSnapshot, Moment, ProbeData
 from .panes.common import Picked, Selection, View
 from .panes.details import DETAIL_SCREENS, DetailScreen, HelpScreen
 from .panes.findings import FindingsPane
@@ -38,23 +40,30 @@ from .panes.netio import NetIOPane
 from .panes.networks import NetworksPane
 from .panes.placement import PlacementPane
 from .panes.status import StatusBar
+from .panes.timeline import MomentPicked, TimelinePane
 from .panes.topology import TopologyPane
 from .probes.session import ProbeError, ProbeSession, ProbeSettings, ProbeState
+from .recording import RecordedFrame, Recorder, RecordingError
 from .safe import display
 from .sources.base import ClusterSource
+from .sources.replay import ReplaySource
 from .themes import DEFAULT_THEME, load_themes
 
 PROBE_START_WAIT = 60.0  # seconds --probe waits for the source's first snapshot
 PROBE_CLOSE_WAIT = 15.0  # removing the probe agents: one call to the manager per overlay
 SOURCE_CLOSE_WAIT = 3.0  # closing the streams; what a stalled engine holds is left to the process exit
 TABS = [("topology", "1 Topology"), ("placement", "2 Placement"), ("netio", "3 NetIO"), ("loss", "4 Loss"),
-        ("networks", "5 Networks"), ("findings", "6 Findings")]
+        ("networks", "5 Networks"), ("findings", "6 Findings"), ("timeline", "7 Timeline")]
+TIMELINE_KEPT = 2000  # moments the live dashboard keeps (a recording keeps them all)
+MOMENT_FRAMES = 200  # frames kept for the newest moments (enter on one shows the cluster then)
+REPLAY_HISTORY = 300.0  # seconds of recording fed to the NetIO chart after a seek (the chart's window)
+REPLAY_ONLY = {"replay_toggle", "replay_step", "replay_seek"}
 
 
-PaneWidget = TopologyPane | PlacementPane | NetIOPane | LossPane | NetworksPane | FindingsPane
+PaneWidget = TopologyPane | PlacementPane | NetIOPane | LossPane | NetworksPane | FindingsPane | TimelinePane
 PANES: dict[str, type[PaneWidget]] = {
     "topology": TopologyPane, "placement": PlacementPane, "netio": NetIOPane, "loss": LossPane,
-    "networks": NetworksPane, "findings": FindingsPane}
+    "networks": NetworksPane, "findings": FindingsPane, "timeline": TimelinePane}
 
 
 def _freeze_startup_objects() -> None:
@@ -69,8 +78,9 @@ def _freeze_startup_objects() -> None:
 class FrameReady(Message):
     """A new frame from the collection loop. Only the newest one matters: queued older ones are replaced."""
 
-    def __init__(self, frame: Frame) -> None:
+    def __init__(self, frame: Frame, history: History | None = None) -> None:
         self.frame = frame
+        self.history = history  # a replay after a seek: the chart's history rebuilt up to the frame
         super().__init__()
 
     def can_replace(self, message: Message) -> bool:
@@ -147,6 +157,17 @@ class OverlayApp(App):
         *(Binding(str(i), f"show_tab('{tab}')", label.split(" ", 1)[1], id=f"app.tab.{tab}", show=False)
           for i, (tab, label) in enumerate(TABS, start=1)),
         Binding("ctrl+p", "command_palette", "Jump", id="app.palette", tooltip="jump to a node, service, network"),
+        Binding("R", "record", "Record", id="app.record",
+                tooltip="start/stop recording the frames to overlaytui-TIME.jsonl.gz (replay: --replay FILE)"),
+        Binding("space", "replay_toggle", "Play/pause", id="app.replay.toggle", tooltip="replay: play or pause"),
+        Binding("comma", "replay_step(-1)", "Frame back", key_display=",", id="app.replay.back", show=False),
+        Binding("full_stop", "replay_step(1)", "Frame on", key_display=".", id="app.replay.on", show=False),
+        Binding("left_square_bracket", "replay_seek(-10)", "-10 s", key_display="[", id="app.replay.rew"),
+        Binding("right_square_bracket", "replay_seek(10)", "+10 s", key_display="]", id="app.replay.fwd"),
+        Binding("left_curly_bracket", "replay_seek(-60)", "-60 s", key_display="{", id="app.replay.rew60",
+                show=False),
+        Binding("right_curly_bracket", "replay_seek(60)", "+60 s", key_display="}", id="app.replay.fwd60",
+                show=False),
     ]
 
     def __init__(
@@ -178,7 +199,15 @@ class OverlayApp(App):
         self._persist = persist_config
         self.screenshot_dir = screenshot_dir or Path.cwd()
         self.frame: Frame | None = None
-        self.builder = builder or FrameBuilder(self.config.loss)
+        self.replay = replay = source if isinstance(source, ReplaySource) else None
+        # a replay's findings use the recorded underlay MTUs (this host's NICs say nothing of that cluster)
+        self.builder = builder or FrameBuilder(self.config.loss, underlay=(
+            (lambda addresses: replay.underlay_mtus()) if replay is not None else None))
+        self.recorder: Recorder | None = None
+        self.recorder_problem = ""
+        self.timeline: deque[Moment] = deque(maxlen=TIMELINE_KEPT)
+        self._moment_frames: dict[float, Frame] = {}  # live: the frame of each of the newest moments
+        self.shown_at: float | None = None  # live: the picked moment shown (paused) instead of the newest
         self._frames = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overlaytui-frame")  # one at a time
         self._probe_data: tuple[ProbeState | None, str, ProbeData] | None = None
         self._poll_now = asyncio.Event()  # r: poll every engine now (the collection loop does it)
@@ -259,7 +288,7 @@ class OverlayApp(App):
             return
         next_reconcile = time.monotonic() + self.reconcile
         while True:
-            self.post_message(FrameReady(await self._produce()))
+            self.post_message(await self._produce())
             self._have_snapshot.set()
             if self.interval is None:
                 return
@@ -279,16 +308,23 @@ class OverlayApp(App):
         self._poll_now.clear()
         return asked or any(t.result() for t in done if not t.cancelled() and t.exception() is None)
 
-    async def _produce(self) -> Frame:
+    async def _produce(self) -> FrameReady:
         """The next frame, built in the frame thread: assembling the snapshot, summing NetIO, deriving the probe
         windows and running the checks all happen there; the loop only takes the probe session's frozen state."""
         state = self.probe_session.state() if self.probe_session is not None else None
-        return await asyncio.get_running_loop().run_in_executor(self._frames, self.build_frame, state,
-                                                                self.probe_problem)
+        loop = asyncio.get_running_loop()
+        seeked = self.replay is not None and self.replay.seeked
+        frame = await loop.run_in_executor(self._frames, self.build_frame, state, self.probe_problem)
+        history = await loop.run_in_executor(self._frames, self.replay_history, frame) if seeked else None
+        if self.replay is not None:
+            self.replay.seeked = False
+        return FrameReady(frame, history)
 
     def build_frame(self, state: ProbeState | None = None, problem: str = "") -> Frame:
         """Blocking: one frame from the source's latest data (the producer calls it in its thread; tests and
         benchmarks call it directly)."""
+        if self.replay is not None and self.replay.seeked:
+            self.builder.reset()
         snapshot = self.source.snapshot()
         cached = self._probe_data
         if cached is not None and cached[0] is state and cached[1] == problem and state is not None:
@@ -298,7 +334,35 @@ class OverlayApp(App):
         else:
             probes = self.source.probes() or ProbeData(problem=problem)
         self._probe_data = (state, problem, probes)
-        return self.builder.build(snapshot, probes)
+        frame = self.builder.build(snapshot, probes)
+        recorder = self.recorder
+        if recorder is not None:
+            try:
+                recorder.write(RecordedFrame(frame.snapshot, frame.probes, frame.underlay_mtus))
+                for moment in frame.moments:
+                    recorder.moment(moment)
+                recorder.flush()
+            except (OSError, ValueError, RecordingError) as exc:  # a full disk: stop recording, say so
+                self.recorder = None
+                recorder.close()
+                self.recorder_problem = f"recording stopped: {exc}"
+        return frame
+
+    def replay_history(self, frame: Frame) -> History:
+        """Blocking: a History of the recording's last REPLAY_HISTORY seconds up to `frame` (after a seek the
+        chart shows what it would have shown had the replay played up to there)."""
+        history = History()
+        replay = self.replay
+        if replay is None or replay.recording is None:
+            return history
+        recording = replay.recording
+        first = recording.index_at(frame.taken_at - REPLAY_HISTORY)
+        last = recording.index_at(frame.taken_at)
+        for index in range(first, last):
+            snapshot = recording.frame(index).snapshot
+            history.add(snapshot, sums(snapshot))
+        recording.frame(last)  # back where playback goes on
+        return history
 
     @work(exclusive=True, group="probes")
     async def probe_loop(self) -> None:
@@ -347,11 +411,21 @@ class OverlayApp(App):
         if self.paused:
             return
         frame = message.frame
-        if self.frame is not None and frame.taken_at < self.frame.taken_at:
+        if message.history is not None:  # a replay after a seek: its own past, older or newer than before
+            self.history = message.history
+        elif self.frame is not None and frame.taken_at < self.frame.taken_at:
             return  # a late message: never replace newer data with older
         self.frame = frame
         self._answered = self._answered or any(e.updated_at is not None for e in frame.snapshot.engines)
         self.history.add(frame.snapshot, frame.netio)
+        if self.replay is None and frame.moments:
+            self.timeline.extend(frame.moments)
+            self._moment_frames[frame.taken_at] = frame
+            for old in list(self._moment_frames)[:-MOMENT_FRAMES]:
+                del self._moment_frames[old]
+        if self.recorder_problem:
+            self.notify(self.recorder_problem, severity="error", timeout=15)
+            self.recorder_problem = ""
         self.render_visible()
 
     def on_source_failed(self, message: SourceFailed) -> None:
@@ -363,8 +437,15 @@ class OverlayApp(App):
     def view(self) -> View | None:
         if self.frame is None:
             return None
+        replay = self.replay
+        if replay is not None and replay.recording is not None:
+            timeline: Sequence[Moment] = replay.recording.moments
+            now_t: float | None = self.frame.taken_at
+        else:
+            timeline, now_t = tuple(self.timeline), self.shown_at
         return View(frame=self.frame, history=self.history, probe_problem=self.probe_problem,
-                    selection=self.selection, filter_text=self.filter_text, thresholds=self.config.loss)
+                    selection=self.selection, filter_text=self.filter_text, thresholds=self.config.loss,
+                    timeline=timeline, now_t=now_t, replaying=replay is not None)
 
     def render_visible(self) -> None:
         view = self.view()
@@ -379,8 +460,21 @@ class OverlayApp(App):
             self._render_status(view)
 
     def _render_status(self, view: View | None = None) -> None:
-        self.query_one(StatusBar).show(view, now=self.clock(), interval=self.interval, paused=self.paused,
-                                       source=self.source_label)
+        replay = self.replay
+        mode = ""
+        if replay is not None and replay.recording is not None:
+            recording = replay.recording
+            at = replay.position
+            mode = (f"{'▶' if replay.playing else '⏸'} {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(at))} "
+                    f"+{_span(at - recording.start)}/{_span(recording.end - recording.start)}"
+                    + (f" {replay.speed:g}×" if replay.playing else ""))
+        elif self.shown_at is not None:
+            mode = f"⏸ showing {time.strftime('%H:%M:%S', time.localtime(self.shown_at))} (p: live)"
+        if self.recorder is not None:
+            mode = (mode + " " if mode else "") + f"● REC {self.recorder.frames}"
+        now = replay.position if replay is not None and replay.recording is not None else self.clock()
+        self.query_one(StatusBar).show(view, now=now, interval=self.interval, paused=self.paused and not mode,
+                                       source=self.source_label, mode=mode)
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
@@ -438,8 +532,10 @@ class OverlayApp(App):
     def action_help(self) -> None:
         rows = [(b.key_display or b.key, b.description or b.action) for b in self.BINDINGS
                 if isinstance(b, Binding)]
-        rows += [("1-6", "switch pane"), ("enter", "details of the row / select node or overlay"),
-                 ("d", "NetIO: per node / service / network")]
+        rows += [("1-7", "switch pane"), ("enter", "details of the row / select node or overlay; on a moment "
+                 "(pane 7): the cluster then"), ("d", "NetIO: per node / service / network"),
+                 ("space , . [ ] { }", "replay (--replay FILE): play/pause, a frame back/on, -10/+10 s, "
+                  "-60/+60 s; p pauses too")]
         self.push_screen(HelpScreen(rows))
 
     def action_filter(self) -> None:
@@ -458,13 +554,98 @@ class OverlayApp(App):
         self._focus_pane()
 
     def action_clear(self) -> None:
+        if self.shown_at is not None:
+            self.action_pause()  # esc leaves a picked moment too
         field = self.query_one("#filter", Input)
         field.value = ""
         field.display = False
         self.filter_text = ""
         self._select(None)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The replay keys exist only in a replay (hidden from the footer otherwise); R not in a replay."""
+        if action in REPLAY_ONLY:
+            return self.replay is not None
+        if action == "record":
+            return self.replay is None
+        return True
+
+    def action_replay_toggle(self) -> None:
+        if self.replay is None:
+            return
+        playing = self.replay.toggle()
+        self._replay_moved("playing" if playing else "paused")
+
+    def action_replay_step(self, frames: int) -> None:
+        if self.replay is not None:
+            self.replay.step(frames)
+            self._replay_moved()
+
+    def action_replay_seek(self, seconds: float) -> None:
+        if self.replay is not None:
+            self.replay.seek(self.replay.position + seconds)
+            self._replay_moved()
+
+    def seek_to(self, t: float) -> None:
+        """Show the cluster at `t`: the replay seeks there; live, the frame of that moment is shown, paused."""
+        if self.replay is not None:
+            self.replay.pause()
+            self.replay.seek(t)
+            self._replay_moved()
+            return
+        frame = self._moment_frames.get(t)
+        if frame is None:
+            self.notify("that moment's frame is no longer kept (only the newest "
+                        f"{MOMENT_FRAMES}); record with R to keep everything", severity="warning", timeout=5)
+            return
+        self.paused, self.shown_at, self.frame = True, t, frame
+        self.render_visible()
+        self._render_status(self.view())
+
+    def on_moment_picked(self, message: MomentPicked) -> None:
+        self.seek_to(message.t)
+
+    def _replay_moved(self, said: str = "") -> None:
+        """A new position: a frame from there now (and the chart's history rebuilt for it)."""
+        if self.replay is None:
+            return
+        self.replay.seeked = True
+        if said:
+            self.notify(said, timeout=1)
+        if self.interval is None:
+            self.refresh_once()
+        else:
+            self._poll_now.set()
+        self._render_status(self.view())
+
+    def action_record(self) -> None:
+        """R: start recording the frames (written in the frame thread as they are built), or stop."""
+        recorder = self.recorder
+        if recorder is not None:
+            self.recorder = None
+            self._frames.submit(recorder.close)  # after any write in flight
+            self.notify(f"recording stopped: {recorder.frames} frames in {recorder.path}", timeout=6)
+            self._render_status(self.view())
+            return
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        try:
+            self.recorder = Recorder(self.screenshot_dir / f"overlaytui-{stamp}.jsonl.gz", source=self.source_label)
+        except RecordingError as exc:
+            self.notify(f"cannot record: {exc}", severity="error", timeout=8)
+            return
+        self.notify(f"recording to {self.recorder.path} (R stops; replay: overlaytui --replay FILE)", timeout=6)
+        self._render_status(self.view())
+
     def action_pause(self) -> None:
+        if self.replay is not None:
+            self.action_replay_toggle()
+            return
+        if self.shown_at is not None:  # back to live from a picked moment
+            self.shown_at = None
+            self.paused = False
+            self.notify("live again", timeout=2)
+            self.refresh_once() if self.interval is None else self._poll_now.set()
+            return
         self.paused = not self.paused
         self._render_status(self.view())
         self.notify("paused: the panes keep what they show" if self.paused else "resumed", timeout=2)
@@ -479,7 +660,7 @@ class OverlayApp(App):
     @work(exclusive=True, group="collect")
     async def refresh_once(self) -> None:
         await self.source.poll()
-        self.post_message(FrameReady(await self._produce()))
+        self.post_message(await self._produce())
 
     def action_next_dimension(self) -> None:
         self.query_one(NetIOPane).cycle_dimension()
@@ -542,6 +723,9 @@ class OverlayApp(App):
         """Remove the probe agents, close the source: each bounded, quitting must always work (a stalled engine
         leaves its thread behind; the command exits without waiting for it)."""
         closers = []
+        if self.recorder is not None:
+            recorder, self.recorder = self.recorder, None
+            await asyncio.get_running_loop().run_in_executor(self._frames, recorder.close)
         if self.probe_session is not None:
             closers.append((self.probe_session.close(), PROBE_CLOSE_WAIT))
             self.probe_session = None
@@ -552,3 +736,8 @@ class OverlayApp(App):
             except Exception:  # noqa: BLE001
                 pass
 
+
+def _span(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m{rest % 60:02d}s" if hours else f"{rest // 60}m{rest % 60:02d}s"

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..sources.demo import SCENARIOS
-from .common import add_endpoint_flags, bounded, endpoints_from_args
+from .common import add_endpoint_flags, bounded, endpoints_from_args, probe_image
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +37,13 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                             "and everything since probing started")
     group.add_argument("--probe-every", type=bounded(float, 1, 86400, " s"), default=30.0, metavar="S",
                        help="seconds between probe rounds (default 30; a round takes about 20 s)")
+    group.add_argument("--replay", metavar="FILE",
+                       help="the dashboard on a recording (`overlaytui record`, R): space plays/pauses, , and . "
+                       "step a frame, [ and ] seek 10 s, { and } 60 s; the status bar shows the recording's time")
+    group.add_argument("--speed", type=bounded(float, 0.1, 1000, "x"), default=1.0, metavar="X",
+                       help="replay X times as fast as recorded (default 1)")
+    group.add_argument("--at", metavar="T", help="start the replay at T: an offset (90s, 5m, -30s from the end), a "
+                       "time of day (14:03:10) or an ISO time")
     add_endpoint_flags(parser)
 
 
@@ -59,12 +66,27 @@ def main(args: argparse.Namespace) -> int:
     config, problem = load_config()
     if problem:
         print(f"overlaytui: {problem}", file=sys.stderr)
-    if args.demo or args.demo_scale:
+    if args.replay:
+        from ..recording import RecordingError, load
+        from ..sources.replay import ReplaySource
+        from .common import parse_at
+
+        try:
+            recording = load(args.replay)
+            at = parse_at(args.at, recording.start, recording.end) if args.at else None
+        except (RecordingError, ValueError) as exc:
+            print(f"overlaytui: {exc}", file=sys.stderr)
+            return 2
+        source = ReplaySource(args.replay, speed=args.speed, at=at)
+        source.load(recording)
+    elif args.at:
+        print("overlaytui: --at needs --replay FILE", file=sys.stderr)
+        return 2
+    elif args.demo or args.demo_scale:
         from ..sources.demo import DemoSource
 
         scenario = args.demo or "healthy"
         source = DemoSource(scenario, seed=args.seed, scale=args.demo_scale)
-        label = f"demo: {scenario}" + (f" ({','.join(map(str, args.demo_scale))})" if args.demo_scale else "")
     else:
         endpoints = endpoints_from_args(args)
         if endpoints is None:
@@ -72,16 +94,13 @@ def main(args: argparse.Namespace) -> int:
         from ..sources.swarm import DockerSwarmSource
 
         source = DockerSwarmSource(endpoints, call_timeout=args.timeout, **args.source_options)
-        origin = endpoints[0].origin if len(endpoints) == 1 else f"{len(endpoints)} engines"
-        label = f"{endpoints[0].url if len(endpoints) == 1 else origin}"
     from ..app import OverlayApp
-    from ..probes.agent import DEFAULT_IMAGE, LAB_IMAGE
     from ..probes.session import ProbeSettings
 
-    probe_image = args.probe_image or (LAB_IMAGE if args.lab else DEFAULT_IMAGE)
-    app = OverlayApp(source, source_label=label, interval=args.interval, reconcile=args.reconcile, config=config,
+    app = OverlayApp(source, interval=args.interval, reconcile=args.reconcile, config=config,
                      theme=args.theme, probe_settings=ProbeSettings(
-                         image=probe_image, start=args.probe, iperf_every_rounds=10, window_s=args.probe_window * 60,
+                         image=probe_image(args), start=args.probe, iperf_every_rounds=10,
+                         window_s=args.probe_window * 60,
                          kinds=("ping", "mtu", "discovery", *(("iperf",) if args.probe_iperf else ()))),
                      probe_every=args.probe_every, freeze_gc=True)
     app.run()

@@ -18,7 +18,7 @@ from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 from ..analysis.thresholds import LossThresholds, Verdict
 from ..frame import Frame
 from ..history import History
-from ..model import TASK_FAILED, TASK_PENDING, ClusterSnapshot, Coverage, PairWindow, ProbeResult
+from ..model import TASK_FAILED, TASK_PENDING, ClusterSnapshot, Coverage, Moment, PairWindow, ProbeResult
 from ..safe import printable
 
 MAX_TEXT = 2000  # characters in one cell: no single value from the cluster may flood a pane
@@ -57,6 +57,9 @@ class View:
     selection: Selection | None = None
     filter_text: str = ""
     thresholds: LossThresholds = field(default_factory=LossThresholds)
+    timeline: Sequence[Moment] = ()  # what changed, oldest first (live, or the recording's)
+    now_t: float | None = None  # the moment shown, when it is not the newest (a replay, a picked moment)
+    replaying: bool = False
 
     @property
     def snapshot(self) -> ClusterSnapshot:

@@ -14,6 +14,7 @@ from .chart import Chart
 from .common import Picked, Selection, View, palette_of, text
 from .common import SafeText as Text
 from .livetable import Column, LiveTable
+from .timeline import TimelineStrip
 
 MAX_LINES = 6  # more lines than this make a chart unreadable: the busiest ones are drawn
 TABLE_ROWS = 50  # the busiest; `/` finds the others
@@ -39,6 +40,7 @@ class NetIOPane(Widget):
     NetIOPane { height: 1fr; }
     NetIOPane > Tabs { height: 2; }
     NetIOPane > Chart { height: 2fr; min-height: 8; max-height: 16; max-width: 140; }
+    NetIOPane > TimelineStrip { max-width: 140; }
     NetIOPane > LiveTable { height: 1fr; min-height: 4; }
     NetIOPane > #netio-coverage { height: auto; padding: 0 1; }
     """
@@ -51,6 +53,7 @@ class NetIOPane(Widget):
     def compose(self) -> ComposeResult:
         yield Tabs(*(Tab(LABELS[d], id=f"dim-{d}") for d in DIMENSIONS), active="dim-service")
         yield Chart(id="netio-plot")
+        yield TimelineStrip(id="netio-timeline")
         yield Static(id="netio-coverage")
         yield LiveTable(id="netio-table")
 
@@ -103,6 +106,12 @@ class NetIOPane(Widget):
                 points = series[name]
                 plt.plot([p.t - now for p in points], [(p.rx + p.tx) / factor for p in points], label=name,
                          marker="hd")
+        window = PLOT_POINTS
+        for moment in view.timeline[-200:]:  # the timeline on the chart's own axis
+            if now - window <= moment.t <= now and drawn:
+                plt.vline(moment.t - now, color="red" if moment.severity == "error" else "orange"
+                          if moment.severity == "warning" else "gray")
+        self.query_one(TimelineStrip).show(view.timeline[-200:], now, window)
         title = f"throughput {LABELS[self.dimension]} ({unit}, rx+tx" + (")" if len(drawn) != 1 else ", apart)")
         if len(names) > MAX_LINES:
             title += f" — busiest {MAX_LINES} of {len(names)}"

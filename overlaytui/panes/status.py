@@ -15,10 +15,16 @@ MAX_ENGINES_LISTED = 8
 class StatusBar(Static):
     DEFAULT_CSS = "StatusBar { height: 1; background: $panel; color: $foreground; padding: 0 1; }"
 
-    def show(self, view: View | None, *, now: float, interval: float | None, paused: bool, source: str) -> None:
+    def show(self, view: View | None, *, now: float, interval: float | None, paused: bool, source: str,
+             mode: str = "") -> None:
+        """`mode`: a replay's position and speed, a picked moment shown, recording (first: it is what the screen
+        is showing)."""
         colors = palette_of(self)
         line = Text(no_wrap=True, overflow="ellipsis")
         line.append(display(source) + "  ", style="bold")
+        if mode:
+            line.append(f"{mode} ", style=f"bold reverse {colors.accent}")
+            line.append(" ")
         if view is None:
             line.append("connecting…", style=colors.warn)
             self.update(line)

@@ -31,6 +31,7 @@ class ReplaySource:
         self.playing = True
         self._index = -1
         self._frame: RecordedFrame | None = None
+        self.seeked = True  # the position jumped (loaded, seek, step): the app rebuilds the chart's history
 
     @property
     def name(self) -> str:
@@ -39,8 +40,10 @@ class ReplaySource:
     # ------------------------------------------------------------------------------------- interface
 
     async def start(self) -> None:
-        """Read the recording (in a thread: a long one takes a moment); RecordingError says why it cannot."""
-        self.load(await asyncio.to_thread(load, self.path))
+        """Read the recording (in a thread: a long one takes a moment), unless it was handed over already;
+        RecordingError says why it cannot."""
+        if self.recording is None:
+            self.load(await asyncio.to_thread(load, self.path))
 
     def load(self, recording: Recording) -> None:
         self.recording = recording
@@ -113,6 +116,8 @@ class ReplaySource:
         recording = self.recording
         if recording is None:
             return
+        if abs(position - self._position) > 1e-9 and not (self.playing and position >= self._position):
+            self.seeked = True
         self._position = min(max(position, recording.start), recording.end)
         self._anchor = self._clock()
 

@@ -26,13 +26,16 @@ def make_app(scenario: str = "healthy", *, clock: Clock | None = None, theme: st
                       persist_config=kwargs.pop("persist_config", False), **kwargs)
 
 
-async def feed(app: OverlayApp, pilot, clock: Clock, seconds: int = 30) -> None:
+async def feed(app: OverlayApp, pilot, clock: Clock, seconds: int = 30, poll: bool = False) -> None:
     """Advance the clock second by second, handing the app a snapshot each time (history for the charts).
 
     Handled directly: posted in a burst, FrameReady messages would collapse into the newest (as they should in
-    the app), leaving no history. Frames are built here as the producer builds them (in its thread)."""
+    the app), leaving no history. Frames are built here as the producer builds them (in its thread); with `poll`
+    the source is polled before each (the demo's topology changes at a poll, as a real cluster's does)."""
     for _ in range(seconds):
         clock.now += 1
+        if poll:  # as the collection loop does when the source says something changed
+            await app.source.poll()
         app.on_frame_ready(FrameReady(app.build_frame()))
     await pilot.pause()
 

@@ -1,0 +1,113 @@
+"""Record and replay on the real lab: `overlaytui record --lab` while a service is scaled and a node's engine is
+stopped and started again; the recording's frames and timeline at those moments show each change, and
+`snapshot --replay --at` and the replaying dashboard give the cluster as it was then."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+import pytest
+
+from overlaytui.app import OverlayApp
+from overlaytui.lab.layout import PROBE_IMAGE
+from overlaytui.model import Health
+from overlaytui.recording import load
+from overlaytui.sources.replay import ReplaySource
+from tests.helpers import Lab, wait_for
+
+
+def running(lab: Lab, service: str) -> str:
+    return lab.docker("node1", "service", "ls", "--filter", f"name={service}", "--format", "{{.Replicas}}",
+                      check=False).stdout.strip()
+
+
+@pytest.fixture
+def scaled(lab: Lab):
+    lab.docker("node1", "network", "create", "-d", "overlay", "r-net")
+    lab.docker("node1", "service", "create", "-q", "--detach", "--name", "r-svc", "--replicas", "1",
+               "--network", "r-net", "--constraint", "node.hostname!=node2", PROBE_IMAGE)
+    wait_for(lambda: running(lab, "r-svc") == "1/1", 60, "r-svc 1/1")
+    yield lab
+    lab.fault("node2", "engine-start")
+    lab.docker("node1", "service", "rm", "r-svc", check=False)
+    wait_for(lambda: lab.docker("node1", "network", "rm", "r-net", check=False).returncode == 0, 60, "r-net gone")
+    wait_for(lambda: lab.node_states().get("node2") == "Ready", 90, "node2 Ready again")
+
+
+async def test_a_recording_of_the_lab_replays_the_scale_and_the_engine_stop(scaled: Lab, tmp_path):
+    lab = scaled
+    path = tmp_path / "lab.jsonl.gz"
+    recorder = subprocess.Popen([sys.executable, "-m", "overlaytui.cli", "record", str(path), "--lab", "--every",
+                                 "0.5", "--keyframe", "10", "--duration", "180"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: path.exists() and path.stat().st_size > 0, 30, "the first frame written")
+        time.sleep(2)
+        scaled_at = time.time()
+        lab.docker("node1", "service", "scale", "--detach", "r-svc=3")
+        wait_for(lambda: running(lab, "r-svc") == "3/3", 60, "r-svc 3/3")
+        time.sleep(2)
+        stopped_at = time.time()
+        lab.fault("node2", "engine-stop")
+        time.sleep(4)
+        started_at = time.time()
+        lab.fault("node2", "engine-start")
+        time.sleep(4)
+    finally:
+        recorder.send_signal(signal.SIGTERM)
+        _out, err = recorder.communicate(timeout=60)
+    assert recorder.returncode == 0, err
+    assert "frames" in err and "Traceback" not in err
+
+    recording = load(path)
+    assert recording.header["cluster_id"] and recording.header["engine_api"], recording.header
+    assert recording.start < scaled_at < stopped_at < started_at <= recording.end + 1
+
+    def tasks_up(t: float) -> int:
+        snap = recording.frame(recording.index_at(t)).snapshot
+        service = next(s for s in snap.services if s.name == "r-svc")
+        return sum(1 for task in snap.tasks if task.service_id == service.id and task.up)
+
+    def node2_engine(t: float) -> Health:
+        snap = recording.frame(recording.index_at(t)).snapshot
+        return next(e.health for e in snap.engines if e.endpoint.endswith("/node2/docker.sock"))
+
+    assert tasks_up(scaled_at - 0.5) == 1
+    assert tasks_up(stopped_at - 0.5) == 3
+    assert node2_engine(stopped_at - 0.5) is Health.OK
+    assert node2_engine(started_at - 0.5) is Health.ERROR
+    assert node2_engine(recording.end) is Health.OK
+
+    moments = recording.moments
+    scale = [m for m in moments if m.kind == "placement" and m.subject == "r-svc"]
+    assert scale and scaled_at <= scale[0].t < stopped_at and "(1 → 3 running)" in " ".join(m.text for m in scale)
+    down = [m for m in moments if m.kind == "engine" and "down" in m.text and m.subject == "node2"]
+    up = [m for m in moments if m.kind == "engine" and "up again" in m.text and m.subject == "node2"]
+    assert down and up and stopped_at <= down[0].t < started_at <= up[-1].t
+
+    # `snapshot --replay --at` prints what it would have printed then
+    at = datetime.fromtimestamp(down[0].t).isoformat()
+    run = subprocess.run([sys.executable, "-m", "overlaytui.cli", "snapshot", "--json", "--replay", str(path),
+                          "--at", at], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    engines = {e["endpoint"].split("/")[-2]: e["health"] for e in json.loads(run.stdout)["engines"]}
+    assert engines["node2"] == "error" and engines["node1"] == "ok"
+
+    # the dashboard on the recording, seeking to the moment the engine went down
+    source = ReplaySource(path)
+    app = OverlayApp(source, interval=None, persist_config=False)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        app.seek_to(down[0].t)
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.frame.taken_at == recording.times[recording.index_at(down[0].t)]
+        status = str(app.query_one("#status").render())
+        assert "✖ node2" in status and "⏸" in status

@@ -1,0 +1,149 @@
+"""The dashboard on a recording (--replay): the recording's time in the status bar, play/pause, step and seek
+keys, the Timeline pane and selecting a moment; live: the timeline, a picked moment shown paused, R records."""
+
+from __future__ import annotations
+
+import pytest
+
+from overlaytui.recording import load
+from overlaytui.sources.replay import ReplaySource
+from tests.ui.helpers import Clock, feed, make_app
+from tests.unit.test_recording import T0, record_demo
+
+SIZE = (160, 45)
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    path = tmp_path_factory.mktemp("replay") / "node-down.jsonl.gz"
+    return path, record_demo(path, "node-down", seconds=60)
+
+
+async def settle(app, pilot) -> None:
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def replay_app(path, **kwargs):
+    clock = Clock(500.0)
+    source = ReplaySource(path, clock=clock, **kwargs)
+    return make_app(source=source, clock=clock), source, clock
+
+
+def status(app) -> str:
+    return str(app.query_one("#status").render())
+
+
+async def test_replay_shows_the_recording_and_steps_and_seeks(recorded):
+    path, frames = recorded
+    app, source, clock = replay_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.frame.snapshot == frames[0].snapshot
+        assert "replay: node-down.jsonl.gz" in status(app) and "▶" in status(app) and "+0m00s/0m59s" in status(app)
+        await pilot.press("space")  # pause
+        await settle(app, pilot)
+        assert not source.playing and "⏸" in status(app)
+        await pilot.press("full_stop")
+        await settle(app, pilot)
+        assert app.frame.snapshot == frames[1].snapshot
+        await pilot.press("right_square_bracket")  # +10 s
+        await settle(app, pilot)
+        assert app.frame.snapshot == frames[11].snapshot and "+0m11s" in status(app)
+        await pilot.press("comma")
+        await settle(app, pilot)
+        assert app.frame.snapshot == frames[10].snapshot
+        # the chart's history was rebuilt up to the frame: 11 points, the last at the frame's time
+        points = app.history.series("service", "web")
+        assert len(points) == 11 and points[-1].t == frames[10].taken_at
+        await pilot.press("right_curly_bracket")  # +60 s: clamped to the end
+        await settle(app, pilot)
+        assert app.frame.snapshot == frames[-1].snapshot
+        down = [n.hostname for n in app.frame.snapshot.nodes if n.state == "down"]
+        assert down == ["node5"]
+
+
+async def test_replay_plays_with_the_clock_at_its_speed(recorded):
+    path, frames = recorded
+    app, source, clock = replay_app(path, speed=4.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        clock.now += 5  # 20 s of recording
+        app.refresh_once()
+        await settle(app, pilot)
+        assert app.frame.snapshot == frames[20].snapshot and "4×" in status(app)
+
+
+async def test_the_timeline_pane_lists_the_recorded_moments_and_enter_seeks_there(recorded):
+    path, frames = recorded
+    app, source, clock = replay_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("7")
+        await settle(app, pilot)
+        table = app.query_one("#timeline-table")
+        texts = [str(table.get_row_at(i)[3]) for i in range(table.row_count)]
+        assert "node5 ready → down" in texts
+        assert len(texts) == len(load(path).moments)
+        table.move_cursor(row=texts.index("node5 ready → down"))
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.frame.taken_at == T0 + 20 and not source.playing
+        assert [n.hostname for n in app.frame.snapshot.nodes if n.state == "down"] == ["node5"]
+
+
+async def test_replay_keys_only_in_a_replay_and_r_only_live(recorded):
+    path, _frames = recorded
+    app, _source, _clock = replay_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        assert app.check_action("replay_seek", (10,)) and not app.check_action("record", ())
+        await pilot.press("R")
+        assert app.recorder is None
+    live = make_app()
+    async with live.run_test(size=SIZE) as pilot:
+        await settle(live, pilot)
+        assert not live.check_action("replay_toggle", ()) and live.check_action("record", ())
+        footer = " ".join(str(k.render()) for k in live.query("FooterKey"))
+        assert "Record" in footer and "Play/pause" not in footer
+
+
+async def test_live_timeline_a_picked_moment_is_shown_paused_and_esc_goes_live(tmp_path):
+    clock = Clock()
+    app = make_app("node-down", clock=clock, screenshot_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot, clock, seconds=25, poll=True)  # node5 goes down at 20 s
+        texts = [m.text for m in app.timeline]
+        assert "node5 ready → down" in texts
+        await pilot.press("7")
+        await settle(app, pilot)
+        table = app.query_one("#timeline-table")
+        rows = [str(table.get_row_at(i)[3]) for i in range(table.row_count)]
+        table.move_cursor(row=rows.index("node5 ready → down"))
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.paused and app.shown_at == T0 + 20 and app.frame.taken_at == T0 + 20
+        assert "showing" in status(app)
+        await feed(app, pilot, clock, seconds=2, poll=True)
+        assert app.frame.taken_at == T0 + 20  # it stays on the moment
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert not app.paused and app.shown_at is None and app.frame.taken_at == clock.now
+
+
+async def test_r_records_what_the_dashboard_shows(tmp_path):
+    clock = Clock()
+    app = make_app("node-down", clock=clock, screenshot_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("R")
+        assert app.recorder is not None and "● REC" in status(app)
+        await feed(app, pilot, clock, seconds=25, poll=True)
+        await pilot.press("R")
+        await settle(app, pilot)
+        assert app.recorder is None
+    [path] = tmp_path.glob("overlaytui-*.jsonl.gz")
+    recording = load(path)
+    assert len(recording) == 25 and recording.end == T0 + 25
+    assert "node5 ready → down" in [m.text for m in recording.moments]
