@@ -9,10 +9,10 @@ import platform
 import time
 from pathlib import Path
 
-from . import collectors, dashboard, exporter, loss, probes, ssh
+from . import collectors, dashboard, exporter, frame, loss, probes, record, ssh
 
-BENCHMARKS = {"collectors": collectors.main, "dashboard": dashboard.main, "exporter": exporter.main, "loss": loss.main,
-              "probes": probes.main, "ssh": ssh.main}
+BENCHMARKS = {"collectors": collectors.main, "dashboard": dashboard.main, "exporter": exporter.main,
+              "frame": frame.main, "loss": loss.main, "probes": probes.main, "record": record.main, "ssh": ssh.main}
 
 
 def main() -> None:

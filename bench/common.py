@@ -31,3 +31,18 @@ def median_of(fn: Callable[[], object], runs: int) -> float:
 def report(what: str, ours: float, baselines: dict[str, float]) -> None:
     parts = ", ".join(f"{name} {value:.3f} s (ratio {ours / value:.2f})" for name, value in baselines.items())
     print(f"{what}: overlaytui {ours:.3f} s vs {parts}")
+
+
+def feed_and_draw(app, now: list[float], seconds: int):
+    """Give the app `seconds` frames of history (handled directly: posted ones would collapse), and return a
+    function that lays out and renders the whole screen as Textual's compositor does (without Pilot's waits)."""
+    from overlaytui.app import FrameReady
+
+    for _ in range(seconds):
+        now[0] += 1
+        app.on_frame_ready(FrameReady(app.build_frame()))
+
+    def draw() -> None:
+        app.screen._refresh_layout(app.size)
+        app.screen._compositor.render_update(full=True)
+    return draw

@@ -3,7 +3,7 @@ measured the same way in the same process.
 
     .venv/bin/python -m bench dashboard
 
-- snapshot -> visible pane updated: the app's handler for a new snapshot (history, the visible pane's update,
+- frame -> visible pane updated: the app's handler for a new frame (history, the visible pane's update,
   the status bar) plus a full layout and render of the screen by Textual's compositor — the work between a
   snapshot and a new picture, without Pilot's idle detection (which adds its own waits); median per pane;
 - key press -> updated screen: the pane switch the key triggers (action, focus, the pane's render) plus the full
@@ -30,9 +30,10 @@ import time
 
 import psutil
 
-from overlaytui.analysis.netio import sums
-from overlaytui.app import OverlayApp, SnapshotReady
+from overlaytui.app import FrameReady, OverlayApp
 from overlaytui.sources.demo import DemoSource
+
+from .common import feed_and_draw
 
 PANES = {"1": "topology", "2": "placement", "3": "netio", "4": "loss", "5": "networks"}
 LARGE = (200, 300, 5000)
@@ -55,14 +56,8 @@ async def measure(scale, rounds: int) -> dict:
 
     async with app.run_test(size=(200, 60)) as pilot:
         await pilot.pause()
-        for _ in range(300):  # five minutes of history for the charts (handled directly: posts would collapse)
-            now[0] += 1
-            app.on_snapshot_ready(SnapshotReady(source.snapshot()))
+        draw = feed_and_draw(app, now, 300)  # five minutes of history for the charts
         await pilot.pause()
-
-        def draw() -> None:
-            app.screen._refresh_layout(app.size)
-            app.screen._compositor.render_update(full=True)
 
         first_keys, keys, pilot_keys = [], [], []
         by_pane: dict[str, list[float]] = {pane: [] for pane in PANES.values()}
@@ -87,11 +82,10 @@ async def measure(scale, rounds: int) -> dict:
             for _ in range(count):
                 now[0] += 1
                 build = time.perf_counter()
-                snapshot = source.snapshot()
-                totals = sums(snapshot)  # the app sums in a worker thread before posting (see app._ready)
+                frame = app.build_frame()  # the app builds frames in its frame thread (see app._produce)
                 result["snapshot_build_ms"].append((time.perf_counter() - build) * 1000)
                 start = time.perf_counter()
-                app.on_snapshot_ready(SnapshotReady(snapshot, totals))
+                app.on_frame_ready(FrameReady(frame))
                 draw()
                 times.append(time.perf_counter() - start)
                 await pilot.pause()
@@ -165,7 +159,7 @@ def main(runs: int = 5) -> dict:
         print(f"snapshot -> {pane:9} updated: {ms:6.1f} ms at 200/300/5000 vs {base:5.1f} ms at 5 nodes "
               f"(ratio {ms / base:.1f})")
     build_ms = large["snapshot_build_ms"]
-    print(f"building a 5000-task demo snapshot and its NetIO sums (off the UI thread): {build_ms:.1f} ms "
+    print(f"building a 5000-task demo frame (snapshot, NetIO sums, findings; off the UI thread): {build_ms:.1f} ms "
           f"(5 nodes: {small['snapshot_build_ms']:.2f} ms)")
     print(f"key press -> screen updated: {large['key_to_screen_ms']:.1f} ms vs {small['key_to_screen_ms']:.1f} ms "
           f"(ratio {large['key_to_screen_ms'] / small['key_to_screen_ms']:.1f}); first visit of a pane "

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -57,6 +58,7 @@ TABS = [("topology", "1 Topology"), ("placement", "2 Placement"), ("netio", "3 N
 TIMELINE_KEPT = 2000  # moments the live dashboard keeps (a recording keeps them all)
 MOMENT_FRAMES = 200  # frames kept for the newest moments (enter on one shows the cluster then)
 REPLAY_HISTORY = 300.0  # seconds of recording fed to the NetIO chart after a seek (the chart's window)
+RECORD_BEHIND = 30  # frames the recording's writer may be behind before frames are left out of the recording
 REPLAY_ONLY = {"replay_toggle", "replay_step", "replay_seek"}
 
 
@@ -205,6 +207,9 @@ class OverlayApp(App):
             (lambda addresses: replay.underlay_mtus()) if replay is not None else None))
         self.recorder: Recorder | None = None
         self.recorder_problem = ""
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overlaytui-record")
+        self._pending = 0  # frames handed to the writer, not written yet
+        self._pending_lock = threading.Lock()
         self.timeline: deque[Moment] = deque(maxlen=TIMELINE_KEPT)
         self._moment_frames: dict[float, Frame] = {}  # live: the frame of each of the newest moments
         self.shown_at: float | None = None  # live: the picked moment shown (paused) instead of the newest
@@ -335,18 +340,37 @@ class OverlayApp(App):
             probes = self.source.probes() or ProbeData(problem=problem)
         self._probe_data = (state, problem, probes)
         frame = self.builder.build(snapshot, probes)
-        recorder = self.recorder
-        if recorder is not None:
-            try:
-                recorder.write(RecordedFrame(frame.snapshot, frame.probes, frame.underlay_mtus))
-                for moment in frame.moments:
-                    recorder.moment(moment)
-                recorder.flush()
-            except (OSError, ValueError, RecordingError) as exc:  # a full disk: stop recording, say so
-                self.recorder = None
-                recorder.close()
-                self.recorder_problem = f"recording stopped: {exc}"
+        self._record(frame)
         return frame
+
+    def _record(self, frame: Frame) -> None:
+        """Hand the frame to the recording's writer thread (a keyframe of a large cluster takes seconds to
+        write: recording never delays a frame). When the writer is RECORD_BEHIND frames behind, frames without a
+        moment are left out of the recording and counted."""
+        recorder = self.recorder
+        if recorder is None:
+            return
+        with self._pending_lock:
+            if self._pending >= RECORD_BEHIND and not frame.moments:
+                recorder.skipped += 1
+                return
+            self._pending += 1
+        self._writer.submit(self._write_frame, recorder, frame)
+
+    def _write_frame(self, recorder: Recorder, frame: Frame) -> None:
+        try:
+            recorder.write(RecordedFrame(frame.snapshot, frame.probes, frame.underlay_mtus))
+            for moment in frame.moments:
+                recorder.moment(moment)
+            recorder.flush()
+        except (OSError, ValueError, RecordingError) as exc:  # a full disk: stop recording, say so
+            if self.recorder is recorder:
+                self.recorder = None
+                self.recorder_problem = f"recording stopped: {exc}"
+            recorder.close()
+        finally:
+            with self._pending_lock:
+                self._pending -= 1
 
     def replay_history(self, frame: Frame) -> History:
         """Blocking: a History of the recording's last REPLAY_HISTORY seconds up to `frame` (after a seek the
@@ -623,8 +647,9 @@ class OverlayApp(App):
         recorder = self.recorder
         if recorder is not None:
             self.recorder = None
-            self._frames.submit(recorder.close)  # after any write in flight
-            self.notify(f"recording stopped: {recorder.frames} frames in {recorder.path}", timeout=6)
+            self._writer.submit(recorder.close)  # after the writes in flight
+            skipped = f" ({recorder.skipped} left out: the writer could not keep up)" if recorder.skipped else ""
+            self.notify(f"recording stopped: {recorder.frames} frames in {recorder.path}{skipped}", timeout=6)
             self._render_status(self.view())
             return
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -725,7 +750,8 @@ class OverlayApp(App):
         closers = []
         if self.recorder is not None:
             recorder, self.recorder = self.recorder, None
-            await asyncio.get_running_loop().run_in_executor(self._frames, recorder.close)
+            with contextlib.suppress(Exception):  # bounded: a stalled disk must not keep the dashboard open
+                await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(self._writer, recorder.close), 10)
         if self.probe_session is not None:
             closers.append((self.probe_session.close(), PROBE_CLOSE_WAIT))
             self.probe_session = None

@@ -32,6 +32,7 @@ import json
 import os
 import re
 import secrets
+import time
 import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -58,10 +59,13 @@ from .model import (
 
 FORMAT = 1
 KEYFRAME_EVERY = 60.0  # seconds between full frames (a seek replays at most this much of deltas)
+KEYFRAME_COST = 20  # ... or 20 times as long as writing the last keyframe took, when that is longer
 REDACTABLE = ("nodes", "services", "networks")
 BUILTIN_NETWORKS = {"bridge", "host", "none", "ingress", "docker_gwbridge"}  # never redacted: they say what they are
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GZIP_MAGIC = b"\x1f\x8b"
+GZIP_LEVEL = 1  # bench/record.py: the fastest level; a 200-node keyframe is ~35 MB of JSON before compression
+ZSTD_LEVEL = 3
 
 
 class RecordingError(Exception):
@@ -71,11 +75,26 @@ class RecordingError(Exception):
 # ------------------------------------------------------------------------------------------------- codec
 
 
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    return tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else None
+
+
 def encode(value: Any, redact: Callable[[str], str] | None = None) -> Any:
     """A model value as JSON: dataclasses as objects (their fields only), tuples as lists, enums as their value.
-    With `redact`, every string (and every mapping key) goes through it; field names never do."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name), redact) for f in dataclasses.fields(value)}
+    With `redact`, every string (and every mapping key) goes through it; field names never do. (Type checks by
+    exact type first: at 200 nodes a frame holds ~240,000 probe results, each a dozen plain fields.)"""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is str:
+        return redact(value) if redact else value
+    names = _field_names(kind)
+    if names is not None:
+        return {name: encode(getattr(value, name), redact) for name in names}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, str):
@@ -87,54 +106,83 @@ def encode(value: Any, redact: Callable[[str], str] | None = None) -> Any:
     return value
 
 
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def decode(kind: Any, data: Any) -> Any:
     """JSON back into a value of type `kind` (a model dataclass, a tuple type, a union with None, a primitive).
     Raises RecordingError on data that does not fit."""
-    if data is None:
-        return None
+    try:
+        return _decoder(kind)(data)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise RecordingError(f"{getattr(kind, '__name__', kind)}: {exc}") from None
+
+
+@cache
+def _decoder(kind: Any) -> Callable[[Any], Any]:
+    """A decoder for one type, made once from its type hints (a keyframe at 200 nodes holds ~240,000 probe
+    results: decoding them through typing's introspection each time took 20 s)."""
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(kind) if a is not type(None)]
+        options = [_decoder(a) for a in typing.get_args(kind) if a is not type(None)]
         if len(options) == 1:
-            return decode(options[0], data)
-        for option in options:  # e.g. tuple[int, int] | None, str | int: the first that fits
-            try:
-                return decode(option, data)
-            except (RecordingError, TypeError, ValueError):
-                continue
-        raise RecordingError(f"no type of {kind} fits {str(data)[:60]}")
+            only = options[0]
+            return lambda data: None if data is None else only(data)
+
+        def first_that_fits(data: Any) -> Any:
+            if data is None:
+                return None
+            for option in options:  # e.g. tuple[int, int] | None, str | int
+                try:
+                    return option(data)
+                except (RecordingError, TypeError, ValueError):
+                    continue
+            raise RecordingError(f"no type of {kind} fits {str(data)[:60]}")
+        return first_that_fits
     if origin is tuple:
         args = typing.get_args(kind)
-        if not isinstance(data, list):
-            raise RecordingError(f"expected a list for {kind}, got {type(data).__name__}")
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(decode(args[0], v) for v in data)
-        return tuple(decode(a, v) for a, v in zip(args, data, strict=True))
+            item = _decoder(args[0])
+
+            def many(data: Any) -> tuple:
+                if type(data) is not list:
+                    raise RecordingError(f"expected a list for {kind}, got {type(data).__name__}")
+                return tuple(item(v) for v in data)
+            return many
+        items = [_decoder(a) for a in args]
+
+        def fixed(data: Any) -> tuple:
+            if type(data) is not list or len(data) != len(items):
+                raise RecordingError(f"expected a list of {len(items)} for {kind}")
+            return tuple(f(v) for f, v in zip(items, data, strict=True))
+        return fixed
     if dataclasses.is_dataclass(kind):
-        if not isinstance(data, dict):
-            raise RecordingError(f"expected an object for {kind.__name__}")
-        hints = _hints(kind)
-        known = {f.name for f in dataclasses.fields(kind) if f.init}
-        try:
-            return kind(**{k: decode(hints[k], v) for k, v in data.items() if k in known})
-        except TypeError as exc:  # a required field missing
-            raise RecordingError(f"{kind.__name__}: {exc}") from None
+        hints = typing.get_type_hints(kind)
+        fields = {f.name: _decoder(hints[f.name]) for f in dataclasses.fields(kind) if f.init}
+        name = kind.__name__
+
+        def instance(data: Any) -> Any:
+            if type(data) is not dict:
+                raise RecordingError(f"expected an object for {name}")
+            try:
+                return kind(**{k: fields[k](v) for k, v in data.items() if k in fields})
+            except TypeError as exc:  # a required field missing
+                raise RecordingError(f"{name}: {exc}") from None
+        return instance
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        return kind(data)
+        return kind
     if kind is float:
-        if isinstance(data, bool) or not isinstance(data, (int, float)):
+        def number(data: Any) -> float:
+            if type(data) is float:
+                return data
+            if type(data) is int:
+                return float(data)
             raise RecordingError(f"expected a number, got {str(data)[:40]}")
-        return float(data)
+        return number
     if kind in (int, str, bool):
-        if not isinstance(data, kind) or (kind is int and isinstance(data, bool)):
-            raise RecordingError(f"expected {kind.__name__}, got {str(data)[:40]}")
-        return data
-    return data
+        def exactly(data: Any) -> Any:
+            if type(data) is not kind:
+                raise RecordingError(f"expected {kind.__name__}, got {str(data)[:40]}")
+            return data
+        return exactly
+    return lambda data: data
 
 
 # ------------------------------------------------------------------------------------------- sections
@@ -170,21 +218,30 @@ class RecordedFrame:
         return self.snapshot.taken_at
 
 
-def frame_items(frame: RecordedFrame) -> dict[str, dict[str, Any]]:
-    """The frame as sections of items by key, plus "values" (the plain values); items not yet encoded."""
+def section_origin(frame: RecordedFrame, name: str) -> object:
+    """What a section is made from: the snapshot's tuple, or the probe data (the same object: the same items)."""
+    return getattr(frame.snapshot, name) if name in SNAPSHOT_SECTIONS else frame.probes
+
+
+def section_items(frame: RecordedFrame, name: str) -> Iterable[Any]:
+    if name in SNAPSHOT_SECTIONS:
+        return getattr(frame.snapshot, name)
+    probes = frame.probes
+    if name == "results":
+        return probes.results()
+    if name == "windows":
+        return (w for ws in probes.windows.values() for w in ws.values())
+    return probes.coverage
+
+
+def frame_items_values(frame: RecordedFrame) -> dict[str, Any]:
+    """The frame's plain values (not keyed items)."""
     snap, probes = frame.snapshot, frame.probes
-    sections: dict[str, dict[str, Any]] = {}
-    for name, (_kind, key) in SNAPSHOT_SECTIONS.items():
-        sections[name] = {key(item): item for item in getattr(snap, name)}
-    sections["results"] = {PROBE_SECTIONS["results"][1](r): r for r in probes.results()}
-    sections["windows"] = {PROBE_SECTIONS["windows"][1](w): w for ws in probes.windows.values() for w in ws.values()}
-    sections["coverage"] = {PROBE_SECTIONS["coverage"][1](c): c for c in probes.coverage}
-    sections["values"] = {
+    return {
         "taken_at": snap.taken_at, "swarm_id": snap.swarm_id, "problems": list(snap.problems),
         "probe_totals": [[*k, *v] for k, v in probes.totals.items()], "probe_rounds": probes.rounds,
         "probe_problem": probes.problem, "underlay_mtus": dict(frame.underlay_mtus),
         "networks_probed": list(probes.recent)}
-    return sections
 
 
 PROBE_VALUES = ("probe_totals", "probe_rounds", "probe_problem", "networks_probed")
@@ -235,8 +292,8 @@ class Redactor:
     def __bool__(self) -> bool:
         return bool(self.kinds)
 
-    def learn(self, snapshot: ClusterSnapshot) -> None:
-        """Add the snapshot's names of the chosen kinds (call before encoding it)."""
+    def learn(self, snapshot: ClusterSnapshot) -> bool:
+        """Add the snapshot's names of the chosen kinds (call before encoding it); True when some were new."""
         found: dict[str, str] = {}
         if "nodes" in self.kinds:
             found |= {n.hostname: "node" for n in snapshot.nodes} | {e.hostname: "node" for e in snapshot.engines
@@ -247,12 +304,13 @@ class Redactor:
             found |= {n.name: "net" for n in snapshot.networks if n.name not in BUILTIN_NETWORKS}
         new = {name: prefix for name, prefix in found.items() if name and name not in self._names}
         if not new:
-            return
+            return False
         for name, prefix in new.items():
             digest = hashlib.blake2b(f"{self._salt}:{name}".encode(), digest_size=3).hexdigest()
             self._names[name] = f"{prefix}-{digest}"
         ordered = sorted(self._names, key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(n) for n in ordered))
+        return True
 
     def __call__(self, text: str) -> str:
         if self._pattern is None or not text:
@@ -266,7 +324,7 @@ class Redactor:
 def _open_write(path: Path) -> IO[str]:
     try:
         if path.suffix == ".gz":
-            return gzip.open(path, "xt", encoding="utf-8", compresslevel=6)
+            return gzip.open(path, "xt", encoding="utf-8", compresslevel=GZIP_LEVEL)
         if path.suffix == ".zst":
             try:
                 import zstandard
@@ -274,7 +332,7 @@ def _open_write(path: Path) -> IO[str]:
                 raise RecordingError("a .zst recording needs the zstandard package (pip install "
                                      "'overlaytui[zstd]'); .gz needs nothing") from None
             raw = open(path, "xb")  # noqa: SIM115 - owned by the text wrapper below
-            return io.TextIOWrapper(zstandard.ZstdCompressor(level=6).stream_writer(raw), encoding="utf-8")
+            return io.TextIOWrapper(zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(raw), encoding="utf-8")
         return open(path, "x", encoding="utf-8")  # noqa: SIM115 - the Recorder owns and closes it
     except FileExistsError:
         raise RecordingError(f"{path} exists: overlaytui never writes over a file") from None
@@ -296,9 +354,12 @@ class Recorder:
         self._out = _open_write(self.path)
         self._header_written = False
         self._last: dict[str, dict[str, Any]] | None = None  # the last record's encoded sections
+        self._origins: dict[str, object] = {}  # what each was encoded from (the same object: nothing to encode)
         self._last_key_t: float | None = None
+        self._key_gap = keyframe_every
         self.frames = 0
         self.keyframes = 0
+        self.skipped = 0  # frames the caller left out (a writer that could not keep up)
 
     def _write(self, record: dict) -> None:
         self._out.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
@@ -316,25 +377,37 @@ class Recorder:
 
     def write(self, frame: RecordedFrame) -> None:
         snap = frame.snapshot
-        if self.redactor:
-            self.redactor.learn(snap)
+        learned = self.redactor.learn(snap) if self.redactor else False
         if not self._header_written:
             self._header(snap)
         redact = self.redactor if self.redactor else None
-        items = frame_items(frame)
-        sections = {name: {(redact(k) if redact else k): encode(v, redact) for k, v in section.items()}
-                    for name, section in items.items() if name != "values"}
-        sections["values"] = encode(items["values"], redact)
+        sections: dict[str, dict[str, Any]] = {}
+        unchanged: set[str] = set()
+        for name, (_kind, key) in SECTIONS.items():
+            origin = section_origin(frame, name)
+            if self._last is not None and not learned and self._origins.get(name) is origin:
+                sections[name] = self._last[name]  # the same objects as last time: the same items, not encoded again
+                unchanged.add(name)
+                continue
+            self._origins[name] = origin
+            sections[name] = {(redact(k) if redact else k): encode(item, redact)
+                              for k, item in ((key(item), item) for item in section_items(frame, name))}
+        sections["values"] = encode(frame_items_values(frame), redact)
         t = snap.taken_at
-        if self._last is None or self._last_key_t is None or t - self._last_key_t >= self.keyframe_every:
+        if self._last is None or self._last_key_t is None or t - self._last_key_t >= self._key_gap:
+            started = time.perf_counter()
             self._write({"type": "key", "t": t, "frame": sections})
             self._last_key_t = t
             self.keyframes += 1
+            # a keyframe costs at most ~5 % of a core: at 200 nodes with every pair probed one takes ~9 s
+            self._key_gap = max(self.keyframe_every, KEYFRAME_COST * (time.perf_counter() - started))
         else:
             changed: dict[str, dict[str, Any]] = {}
             gone: dict[str, list[str]] = {}
             order: dict[str, list[str]] = {}  # a section whose items are in another order (sources sort them)
             for name, items in sections.items():
+                if name in unchanged:
+                    continue
                 before = self._last.get(name, {})
                 if name == "values":
                     diff = {k: v for k, v in items.items() if before.get(k) != v}
@@ -457,10 +530,14 @@ class Recording:
                 sections = record["frame"]
                 cursor.tuples, cursor.probes = {}, None
                 for name in (*SECTIONS, "values"):
-                    cursor.raw[name] = dict(sections.get(name) or {})
+                    raw = dict(sections.get(name) or {})
                     if name != "values":
                         kind = SECTIONS[name][0]
-                        cursor.decoded[name] = {k: decode(kind, v) for k, v in cursor.raw[name].items()}
+                        old_raw, old = cursor.raw.get(name, {}), cursor.decoded.get(name, {})
+                        # an item as it was before this keyframe keeps its decoded object (and its identity)
+                        cursor.decoded[name] = {k: old[k] if k in old and old_raw.get(k) == v else decode(kind, v)
+                                                for k, v in raw.items()}
+                    cursor.raw[name] = raw
                 cursor.touched |= {*SECTIONS, *PROBE_VALUES}
             else:
                 for name, items in (record.get("set") or {}).items():

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from overlaytui.app import OverlayApp, SnapshotReady
+from overlaytui.app import FrameReady, OverlayApp
 from overlaytui.sources.demo import DemoSource
 
 OUT = Path(__file__).resolve().parent.parent / "screenshots"
@@ -24,13 +24,15 @@ SHOTS = [  # file name, scenario, theme, key, seconds into the scenario[, demo s
     ("theme-light", "healthy", "overlaytui-light", "2", 0),
     ("theme-high-contrast", "healthy", "overlaytui-high-contrast", "1", 0),
     ("loss-200-nodes", "bad-node", "overlaytui-dark", "4", 0, (200, 300, 5000)),
+    ("timeline", "node-down", "overlaytui-dark", "7", 25),
+    ("netio-timeline", "node-down", "overlaytui-dark", "3", 25),
 ]
 
 
 async def shoot(name: str, scenario: str, theme: str, key: str, advance: int, scale=None) -> Path:
     now = [T0]
     source = DemoSource(scenario, seed=7, clock=lambda: now[0], scale=scale)
-    app = OverlayApp(source, source_label=f"demo: {scenario}", interval=None, clock=lambda: now[0], theme=theme,
+    app = OverlayApp(source, interval=None, clock=lambda: now[0], theme=theme,
                      persist_config=False)
     async with app.run_test(size=(132, 38)) as pilot:
         await pilot.pause()
@@ -38,7 +40,7 @@ async def shoot(name: str, scenario: str, theme: str, key: str, advance: int, sc
         await source.poll()
         for _ in range(60):  # a minute of history for the charts (handled directly: posted ones would collapse)
             now[0] += 1
-            app.on_snapshot_ready(SnapshotReady(source.snapshot()))
+            app.on_frame_ready(FrameReady(app.build_frame()))
         await pilot.pause()
         await pilot.press(key)
         await pilot.pause()

@@ -119,7 +119,7 @@ class Run:
         self.source = source
         self.recorder = recorder
         self.args = args
-        self.builder = FrameBuilder(LossThresholds(), lab=bool(getattr(args, "lab", False)))
+        self.builder = FrameBuilder(LossThresholds(), lab=args.lab)
         self.session: ProbeSession | None = None
         self.problem = ""
         self.answered = False

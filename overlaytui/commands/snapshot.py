@@ -8,6 +8,7 @@ import json
 import sys
 
 from ..export import snapshot_to_dict, summary_text
+from ..frame import FrameBuilder
 from ..model import ClusterSnapshot, Health
 from ..sources.swarm import DockerSwarmSource
 from .common import add_endpoint_flags, add_replay_flags, bounded, endpoints_from_args, recorded_frame
@@ -50,13 +51,14 @@ def main(args: argparse.Namespace) -> int:
 async def _run(args: argparse.Namespace, endpoints) -> int:
     source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats_window=args.interval,
                                events=args.watch is not None, **args.source_options)
+    builder = FrameBuilder(lab=args.lab)
     try:
         await source.start()
         while True:
             # two samples per container; bounded: the engine ticks once a second, a stream starts on a tick
             await source.wait_for_stats(timeout=args.interval + 2.5)
-            snapshot = source.snapshot()
-            code = _print(snapshot, args.json)
+            frame = await asyncio.to_thread(builder.build, source.snapshot())  # as the dashboard and a replay do
+            code = _print(frame.snapshot, args.json)
             if args.watch is None:
                 return code
             await source.wait_for_change(args.watch)

@@ -299,3 +299,51 @@ async def test_findings_pane_names_the_lossy_node_and_enter_highlights_it():
         await pilot.pause()
         node4 = next(n for n in app.snapshot.nodes if n.hostname == "node4")
         assert app.selection is not None and (app.selection.kind, app.selection.key) == ("node", node4.id)
+
+
+async def test_the_findings_pane_says_what_was_checked_when_nothing_is_wrong():
+    from dataclasses import replace
+
+    app = make_app("healthy")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.on_frame_ready(FrameReady(replace(app.frame, findings=())))
+        await pilot.press("6")
+        await pilot.pause()
+        assert not app.query_one("#findings-table", DataTable).display  # no empty table
+        note = str(app.query_one("#finding-detail").render()).replace("\n", " ")
+        assert "No findings at 08:00:00: every check passes." in note.replace(_local_clock(app), "08:00:00")
+        assert "Checked: 5 nodes, 8 services" in note and "probe pairs measured" in note
+
+
+def _local_clock(app) -> str:
+    import time
+
+    return time.strftime("%H:%M:%S", time.localtime(app.frame.taken_at))
+
+
+async def test_the_dashboards_findings_include_the_underlay_mtu():
+    """The frame builder passes the underlay MTUs to the checks: mtu.underlay is no longer doctor-only."""
+    from overlaytui.frame import FrameBuilder
+
+    source_app = make_app("healthy")
+    address = None
+    async with source_app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        address = next(n.address for n in source_app.snapshot.nodes if n.hostname == "node3")
+    app = make_app("healthy", builder=FrameBuilder(underlay=lambda addresses: {address: 1400}))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        await pilot.pause()
+        keys = [str(k.value) for k in app.query_one("#findings-table", DataTable).rows]
+        assert "mtu.underlay|node3" in keys
+
+
+async def test_the_header_separates_the_name_and_the_footer_shows_ctrl_p_once():
+    app = make_app()
+    async with app.run_test(size=(160, 30)) as pilot:
+        await pilot.pause()
+        title = str(app.query_one("HeaderTitle").render())
+        assert title == "overlaytui | demo: healthy"
+        keys = [k for k in app.query("FooterKey") if k.key == "ctrl+p"]
+        assert len(keys) == 1 and "Jump" in str(keys[0].render())

@@ -147,3 +147,35 @@ async def test_r_records_what_the_dashboard_shows(tmp_path):
     recording = load(path)
     assert len(recording) == 25 and recording.end == T0 + 25
     assert "node5 ready → down" in [m.text for m in recording.moments]
+
+
+async def test_a_writer_that_cannot_keep_up_never_delays_frames(tmp_path, monkeypatch):
+    """A stalled disk: frames go on; beyond RECORD_BEHIND waiting frames, those without a moment are left out
+    of the recording, counted, and said when recording stops."""
+    import threading
+
+    from overlaytui.app import RECORD_BEHIND
+    from overlaytui.recording import Recorder
+
+    gate = threading.Event()
+    real_write = Recorder.write
+
+    def stalled(self, frame):
+        gate.wait(30)
+        real_write(self, frame)
+
+    monkeypatch.setattr(Recorder, "write", stalled)
+    clock = Clock()
+    app = make_app("healthy", clock=clock, screenshot_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("R")
+        recorder = app.recorder
+        await feed(app, pilot, clock, seconds=RECORD_BEHIND + 10)
+        assert app.frame.taken_at == clock.now  # every frame shown
+        assert recorder.skipped == 10
+        gate.set()
+        await pilot.press("R")
+        await settle(app, pilot)
+    app._writer.shutdown(wait=True)
+    assert len(load(recorder.path)) == RECORD_BEHIND
