@@ -58,6 +58,7 @@ TABS = [("topology", "1 Topology"), ("placement", "2 Placement"), ("netio", "3 N
 TIMELINE_KEPT = 2000  # moments the live dashboard keeps (a recording keeps them all)
 MOMENT_FRAMES = 200  # frames kept for the newest moments (enter on one shows the cluster then)
 REPLAY_HISTORY = 300.0  # seconds of recording fed to the NetIO chart after a seek (the chart's window)
+REPLAY_HISTORY_BUDGET = 1.0  # seconds the frame thread may spend on that beyond reaching the frame itself
 RECORD_BEHIND = 30  # frames the recording's writer may be behind before frames are left out of the recording
 REPLAY_ONLY = {"replay_toggle", "replay_step", "replay_seek"}
 
@@ -318,17 +319,20 @@ class OverlayApp(App):
         windows and running the checks all happen there; the loop only takes the probe session's frozen state."""
         state = self.probe_session.state() if self.probe_session is not None else None
         loop = asyncio.get_running_loop()
-        seeked = self.replay is not None and self.replay.seeked
-        frame = await loop.run_in_executor(self._frames, self.build_frame, state, self.probe_problem)
-        history = await loop.run_in_executor(self._frames, self.replay_history, frame) if seeked else None
-        if self.replay is not None:
-            self.replay.seeked = False
+        replay = self.replay
+        seeked = replay is not None and replay.seeked
+        if replay is not None:
+            replay.seeked = False  # taken now: a seek during this build is the next frame's
+        # after a seek, the chart's history first: going forward to the frame, then the frame is one delta on
+        history = await loop.run_in_executor(self._frames, self.replay_history, replay.position) \
+            if replay is not None and seeked else None
+        frame = await loop.run_in_executor(self._frames, self.build_frame, state, self.probe_problem, seeked)
         return FrameReady(frame, history)
 
-    def build_frame(self, state: ProbeState | None = None, problem: str = "") -> Frame:
+    def build_frame(self, state: ProbeState | None = None, problem: str = "", jumped: bool = False) -> Frame:
         """Blocking: one frame from the source's latest data (the producer calls it in its thread; tests and
         benchmarks call it directly)."""
-        if self.replay is not None and self.replay.seeked:
+        if jumped:  # a replay moved: what changed is not "since the previous frame"
             self.builder.reset()
         snapshot = self.source.snapshot()
         cached = self._probe_data
@@ -372,20 +376,24 @@ class OverlayApp(App):
             with self._pending_lock:
                 self._pending -= 1
 
-    def replay_history(self, frame: Frame) -> History:
-        """Blocking: a History of the recording's last REPLAY_HISTORY seconds up to `frame` (after a seek the
-        chart shows what it would have shown had the replay played up to there)."""
+    def replay_history(self, t: float) -> History:
+        """Blocking: a History of the recorded frames of the REPLAY_HISTORY seconds before `t` (after a seek the
+        chart shows what it would have shown had the replay played up to there). Reaching `t` means going forward
+        from its keyframe anyway; going back beyond that keyframe is done only when it costs little (at 5000
+        tasks a recorded frame takes ~0.8 s to rebuild, and then the history starts at the keyframe)."""
         history = History()
         replay = self.replay
         if replay is None or replay.recording is None:
             return history
         recording = replay.recording
-        first = recording.index_at(frame.taken_at - REPLAY_HISTORY)
-        last = recording.index_at(frame.taken_at)
+        last = recording.index_at(t)
+        first = recording.index_at(t - REPLAY_HISTORY)
+        key = recording.keyframe_at(last)
+        if first < key and recording.delta_cost * (last - first) > REPLAY_HISTORY_BUDGET:
+            first = key
         for index in range(first, last):
             snapshot = recording.frame(index).snapshot
             history.add(snapshot, sums(snapshot))
-        recording.frame(last)  # back where playback goes on
         return history
 
     @work(exclusive=True, group="probes")
