@@ -4,6 +4,7 @@ stopped and started again; the recording's frames and timeline at those moments 
 
 from __future__ import annotations
 
+import gzip
 import json
 import signal
 import subprocess
@@ -20,6 +21,9 @@ from overlaytui.recording import load
 from overlaytui.sources.replay import ReplaySource
 from tests.helpers import Lab, wait_for
 
+SECRET = "hunter2-in-the-env"
+LABEL = "label-value-kept"
+
 
 def running(lab: Lab, service: str) -> str:
     return lab.docker("node1", "service", "ls", "--filter", f"name={service}", "--format", "{{.Replicas}}",
@@ -30,7 +34,8 @@ def running(lab: Lab, service: str) -> str:
 def scaled(lab: Lab):
     lab.docker("node1", "network", "create", "-d", "overlay", "r-net")
     lab.docker("node1", "service", "create", "-q", "--detach", "--name", "r-svc", "--replicas", "1",
-               "--network", "r-net", "--constraint", "node.hostname!=node2", PROBE_IMAGE)
+               "--network", "r-net", "--constraint", "node.hostname!=node2", "--env", f"OT_PASSWORD={SECRET}",
+               "--container-label", f"kept={LABEL}", "--label", f"kept={LABEL}", PROBE_IMAGE)
     wait_for(lambda: running(lab, "r-svc") == "1/1", 60, "r-svc 1/1")
     yield lab
     lab.fault("node2", "engine-start")
@@ -66,6 +71,8 @@ async def test_a_recording_of_the_lab_replays_the_scale_and_the_engine_stop(scal
 
     recording = load(path)
     assert recording.header["cluster_id"] and recording.header["engine_api"], recording.header
+    text = gzip.decompress(path.read_bytes()).decode()
+    assert SECRET not in text and LABEL in text  # env values are never written; labels are
     assert recording.start < scaled_at < stopped_at < started_at <= recording.end + 1
 
     def tasks_up(t: float) -> int:
