@@ -413,9 +413,9 @@ class OverlayApp(App):
             self.notify("deploying probe agents on the overlays…", timeout=4)
             await session.start()
             while True:
-                for problem in session.new_problems():
-                    self.notify(problem, severity="warning", timeout=8, markup=False)
+                self._say_problems(session)  # what probing cannot do, said once, as soon as it is known
                 await session.run_round()
+                self._say_problems(session)
                 await asyncio.sleep(self.probe_every)
         except ProbeError as exc:
             self.probe_session = None
@@ -425,6 +425,10 @@ class OverlayApp(App):
             self._probe_failed(f"probing stopped: {type(exc).__name__}: {str(exc)[:200]}")
         finally:
             await session.close()
+
+    def _say_problems(self, session: ProbeSession) -> None:
+        for problem in session.new_problems():
+            self.notify(problem, severity="warning", timeout=8, markup=False)
 
     def _latest_snapshot(self) -> ClusterSnapshot:
         """What the probe session plans its rounds on: the latest frame's snapshot (the source's snapshot is

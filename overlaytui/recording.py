@@ -76,6 +76,10 @@ class RecordingError(Exception):
 
 
 _PLAIN = frozenset({int, float, bool, type(None)})
+# fields whose values are the model's own words (states, roles, kinds), never names: never redacted, even when a
+# service is called `worker` or `running`
+WORDS = frozenset({"role", "state", "availability", "health", "desired_state", "kind", "mode", "endpoint_mode",
+                   "driver", "scope", "reachability", "severity", "update_state", "firewall"})
 
 
 @cache
@@ -94,7 +98,7 @@ def encode(value: Any, redact: Callable[[str], str] | None = None) -> Any:
         return redact(value) if redact else value
     names = _field_names(kind)
     if names is not None:
-        return {name: encode(getattr(value, name), redact) for name in names}
+        return {name: encode(getattr(value, name), None if name in WORDS else redact) for name in names}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, str):
@@ -309,7 +313,8 @@ class Redactor:
             digest = hashlib.blake2b(f"{self._salt}:{name}".encode(), digest_size=3).hexdigest()
             self._names[name] = f"{prefix}-{digest}"
         ordered = sorted(self._names, key=len, reverse=True)
-        self._pattern = re.compile("|".join(re.escape(n) for n in ordered))
+        # whole names only: `api` in `api.1.x` or `unix:///lab/api/...`, never inside `rapid`
+        self._pattern = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(n) for n in ordered) + r")(?![\w-])")
         return True
 
     def __call__(self, text: str) -> str:

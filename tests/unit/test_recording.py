@@ -285,3 +285,28 @@ def test_record_a_demo_then_snapshot_and_doctor_read_it_at_a_time(tmp_path):
     assert bad.returncode == 2 and "outside the recording" in bad.stderr and "Traceback" not in bad.stderr
     missing = _cli("doctor", "--replay", str(tmp_path / "nope.jsonl"))
     assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_redaction_takes_whole_names_and_never_a_state_or_a_kind():
+    from dataclasses import replace
+
+    from overlaytui.recording import Redactor
+
+    clock = Clock()
+    source = DemoSource("healthy", seed=7, clock=clock)
+    asyncio.run(source.start())
+    snap = source.snapshot()
+    snap = replace(snap, services=(*snap.services, replace(snap.services[0], name="running", id="x")))
+    redact = Redactor(["services"], salt="s")
+    assert redact.learn(snap) and not redact.learn(snap)  # the second time nothing is new
+    assert redact("api").startswith("svc-") and redact("api.1.abc").startswith("svc-")
+    assert redact("unix:///x/api/sock") != "unix:///x/api/sock"
+    assert redact("rapid") == "rapid" and redact("api-gateway") == "api-gateway"  # not inside another word
+    # a state, role or kind is a word of the model, never a name: with a service named `running` and one named
+    # `worker`, the tasks' states and the nodes' roles stay
+    from overlaytui.recording import encode
+
+    task = next(t for t in snap.tasks if t.state == "running")
+    node = next(n for n in snap.nodes if n.role == "worker")
+    assert encode(task, redact)["state"] == "running" and encode(node, redact)["role"] == "worker"
+    assert encode(task, redact)["service_name"].startswith("svc-")
