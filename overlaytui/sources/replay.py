@@ -75,10 +75,12 @@ class ReplaySource:
         return self.frame().snapshot
 
     def probes(self) -> ProbeData:
-        return self.frame().probes
+        """The probe data of the frame `snapshot()` gave (playing on between the two calls must not mix
+        frames)."""
+        return (self._frame or self.frame()).probes
 
     def underlay_mtus(self) -> dict[str, int]:
-        return dict(self.frame().underlay_mtus)
+        return dict((self._frame or self.frame()).underlay_mtus)
 
     async def close(self) -> None:
         return None

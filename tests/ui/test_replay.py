@@ -179,3 +179,40 @@ async def test_a_writer_that_cannot_keep_up_never_delays_frames(tmp_path, monkey
         await settle(app, pilot)
     app._writer.shutdown(wait=True)
     assert len(load(recorder.path)) == RECORD_BEHIND
+
+
+async def test_a_recording_of_hostile_names_replays_them_as_text(tmp_path):
+    """Node hostnames with markup and terminal escapes: recorded as they are, replayed equal, and shown in the
+    Timeline pane and the status bar as visible text, never interpreted."""
+    from overlaytui.frame import FrameBuilder
+    from overlaytui.recording import RecordedFrame, Recorder
+    from tests.ui.helpers import HOSTILE, HostileSource
+
+    clock = Clock()
+    source = HostileSource("node-down", seed=7, clock=clock)
+    await source.start()
+    builder = FrameBuilder(underlay=lambda addresses: {})
+    path = tmp_path / "hostile.jsonl"
+    frames = []
+    with Recorder(path, source=source.name) as recorder:
+        for _ in range(25):
+            clock.now += 1
+            await source.poll()
+            frame = builder.build(source.snapshot(), source.probes())
+            frames.append(frame)
+            recorder.write(RecordedFrame(frame.snapshot, frame.probes, frame.underlay_mtus))
+            for moment in frame.moments:
+                recorder.moment(moment)
+    recording = load(path)
+    assert recording.frame(24).snapshot == frames[24].snapshot
+    assert any(HOSTILE["node1"] == n.hostname for n in recording.frame(0).snapshot.nodes)
+    app, _source, _clock = replay_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("7")
+        await settle(app, pilot)
+        table = app.query_one("#timeline-table")
+        shown = " ".join(str(c) for i in range(table.row_count) for c in table.get_row_at(i))
+        assert "[/]n1" in shown and "\\x1b]0;pwned" in shown  # node1's tasks moved: its name, made visible
+        assert "\x1b" not in shown and "\x07" not in shown
+        assert "\x1b" not in app.export_screenshot()
