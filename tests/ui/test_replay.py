@@ -31,6 +31,14 @@ def replay_app(path, **kwargs):
     return make_app(source=source, clock=clock), source, clock
 
 
+async def timeline_rows(app, pilot):
+    """Pane 7's table and each row's cells as text."""
+    await pilot.press("7")
+    await settle(app, pilot)
+    table = app.query_one("#timeline-table")
+    return table, [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
 def status(app) -> str:
     return str(app.query_one("#status").render())
 
@@ -80,10 +88,8 @@ async def test_the_timeline_pane_lists_the_recorded_moments_and_enter_seeks_ther
     app, source, clock = replay_app(path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        await pilot.press("7")
-        await settle(app, pilot)
-        table = app.query_one("#timeline-table")
-        texts = [str(table.get_row_at(i)[3]) for i in range(table.row_count)]
+        table, rows = await timeline_rows(app, pilot)
+        texts = [row[3] for row in rows]
         assert "node5 ready → down" in texts
         assert len(texts) == len(load(path).moments)
         table.move_cursor(row=texts.index("node5 ready → down"))
@@ -116,11 +122,8 @@ async def test_live_timeline_a_picked_moment_is_shown_paused_and_esc_goes_live(t
         await feed(app, pilot, clock, seconds=25, poll=True)  # node5 goes down at 20 s
         texts = [m.text for m in app.timeline]
         assert "node5 ready → down" in texts
-        await pilot.press("7")
-        await settle(app, pilot)
-        table = app.query_one("#timeline-table")
-        rows = [str(table.get_row_at(i)[3]) for i in range(table.row_count)]
-        table.move_cursor(row=rows.index("node5 ready → down"))
+        table, rows = await timeline_rows(app, pilot)
+        table.move_cursor(row=[row[3] for row in rows].index("node5 ready → down"))
         await pilot.press("enter")
         await settle(app, pilot)
         assert app.paused and app.shown_at == T0 + 20 and app.frame.taken_at == T0 + 20
@@ -209,10 +212,8 @@ async def test_a_recording_of_hostile_names_replays_them_as_text(tmp_path):
     app, _source, _clock = replay_app(path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        await pilot.press("7")
-        await settle(app, pilot)
-        table = app.query_one("#timeline-table")
-        shown = " ".join(str(c) for i in range(table.row_count) for c in table.get_row_at(i))
+        _table, rows = await timeline_rows(app, pilot)
+        shown = " ".join(" ".join(row) for row in rows)
         assert "[/]n1" in shown and "\\x1b]0;pwned" in shown  # node1's tasks moved: its name, made visible
         assert "\x1b" not in shown and "\x07" not in shown
         assert "\x1b" not in app.export_screenshot()
