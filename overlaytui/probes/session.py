@@ -86,7 +86,7 @@ class ProbeSession:
         self.rounds = 0
         self._totals: dict[tuple[str, str, str], tuple[int, int]] = {}
         self._rounds: dict[tuple[str, str, str], tuple[tuple[float, int, int], ...]] = {}  # measured pings, recent
-        self._version = 0  # bumped with every result
+        self._version = 0  # bumped with every result and every plan
         self._state: ProbeState | None = None
         self._state_version: tuple = ()
         self._said: dict[str, None] = {}  # the latest distinct problems (bounded: probing runs for days)
@@ -272,6 +272,7 @@ class ProbeSession:
         expected_ids = [n.id for n in snapshot.nodes if n.state == "ready" and n.availability == "active"]
         engines = {e.node_id for e in snapshot.engines if e.node_id and e.health is Health.OK}
         self._why = {}
+        self._version += 1  # what is expected, and why not, changed
         for network, tasks in self._agents.items():
             self._expected[network] = tuple(hostnames[n] for n in expected_ids)
             running = {t.node_id for t in tasks}
@@ -473,7 +474,7 @@ class ProbeSession:
         """The results as they are now, frozen: the same object until something changes. Cheap (shallow copies
         of dicts whose values are immutable); what is derived from it is computed by whoever reads it, off the
         event loop if they like (the dashboard's frame producer does)."""
-        version = (self._version, self.rounds, id(self._why), len(self._expected))
+        version = (self._version, self.rounds)
         if self._state is None or self._state_version != version:
             self._state = ProbeState(dict(self._latest), dict(self._rounds), dict(self._totals),
                                      dict(self._expected), dict(self._why), self.settings.kinds,
