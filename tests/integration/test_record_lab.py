@@ -10,14 +10,13 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
 
 import pytest
 
 from overlaytui.app import OverlayApp
-from overlaytui.lab.layout import PROBE_IMAGE
+from overlaytui.lab.layout import MINIMAL_PROBE_IMAGE, PROBE_IMAGE
 from overlaytui.model import Health
-from overlaytui.recording import load
+from overlaytui.recording import RecordingError, load
 from overlaytui.sources.replay import ReplaySource
 from tests.helpers import Lab, wait_for
 
@@ -100,7 +99,8 @@ async def test_a_recording_of_the_lab_replays_the_scale_and_the_engine_stop(scal
     assert down and up and stopped_at <= down[0].t < started_at <= up[-1].t
 
     # `snapshot --replay --at` prints what it would have printed then
-    at = datetime.fromtimestamp(down[0].t).isoformat()
+    # (an offset from the start, 1 ms past the frame: an ISO time with microseconds can come back 1 us early)
+    at = f"{down[0].t - recording.start + 0.001:.3f}s"
     run = subprocess.run([sys.executable, "-m", "overlaytui.cli", "snapshot", "--json", "--replay", str(path),
                           "--at", at], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
@@ -120,3 +120,43 @@ async def test_a_recording_of_the_lab_replays_the_scale_and_the_engine_stop(scal
         assert app.frame.taken_at == recording.times[recording.index_at(down[0].t)]
         status = str(app.query_one("#status").render())
         assert "✖ node2" in status and "⏸" in status
+
+
+def _measured_pings(path, network: str) -> int:
+    """Pairs with a measured ping in the recording's last frame (0 while there is none yet)."""
+    try:
+        recording = load(path)
+    except RecordingError:
+        return 0
+    probes = recording.frame(len(recording) - 1).probes
+    return sum(1 for r in probes.results(network) if r.kind == "ping" and r.measured)
+
+
+def test_record_with_probes_on_the_minimal_image_keeps_the_results_and_removes_the_agents(lab: Lab, tmp_path):
+    """Off the lab's defaults: the minimal probe image (a shell, iputils ping and sleep). The recording holds
+    the measured pairs and the coverage; SIGTERM ends it with exit 0 and no agent left."""
+    from tests.integration.test_probes import probe_remains
+
+    lab.docker("node1", "network", "create", "-d", "overlay", "rp-net")
+    path = tmp_path / "probed.jsonl"
+    recorder = subprocess.Popen([sys.executable, "-m", "overlaytui.cli", "record", str(path), "--lab", "--probe",
+                                 "--probe-image", MINIMAL_PROBE_IMAGE, "--network", "rp-net", "--count", "20",
+                                 "--interval", "0.01", "--probe-every", "2", "--duration", "240"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: _measured_pings(path, "rp-net") == 6, 120, "6 measured pairs on rp-net in the recording")
+    finally:
+        recorder.send_signal(signal.SIGTERM)
+        _out, err = recorder.communicate(timeout=90)
+    try:
+        assert recorder.returncode == 0, err
+        recording = load(path)
+        probes = recording.frame(len(recording) - 1).probes
+        [ping] = [c for c in probes.coverage if c.network == "rp-net" and c.kind == "ping"]
+        assert ping.expected == ping.measured == 6
+        assert all(r.loss_pct == 0 for r in probes.results("rp-net") if r.kind == "ping")
+        assert probes.rounds >= 1 and probes.totals
+        wait_for(lambda: not probe_remains(lab), 60, "the probe agents removed")
+    finally:
+        wait_for(lambda: lab.docker("node1", "network", "rm", "rp-net", check=False).returncode == 0, 60,
+                 "rp-net removed")
