@@ -29,6 +29,7 @@ from textual.message import Message
 from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
 
 from .analysis.netio import sums
+from .commands.common import RECONCILE
 from .config import Config, save_config
 from .frame import Frame, FrameBuilder
 from .history import History
@@ -179,7 +180,7 @@ class OverlayApp(App):
         *,
         source_label: str = "",
         interval: float | None = 1.0,
-        reconcile: float = 15.0,
+        reconcile: float = RECONCILE,
         clock: Callable[[], float] = time.time,
         config: Config | None = None,
         theme: str | None = None,

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 from ..sources.endpoints import EndpointError, EndpointSpec, resolve_endpoints
 
+RECONCILE = 15.0  # seconds: every engine re-read at least this often (there are no task events), all commands
+
 
 def add_endpoint_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(

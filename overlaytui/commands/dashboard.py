@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..sources.demo import SCENARIOS
-from .common import add_endpoint_flags, bounded, endpoints_from_args, probe_image
+from .common import RECONCILE, add_endpoint_flags, bounded, endpoints_from_args, probe_image
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +21,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                                        "or any Textual theme; the choice made with t is remembered")
     group.add_argument("--interval", type=bounded(float, 0.1, 3600, " s"), default=1.0, metavar="S",
                        help="refresh every S seconds (default 1)")
-    group.add_argument("--reconcile", type=bounded(float, 0.5, 86400, " s"), default=15.0, metavar="S",
+    group.add_argument("--reconcile", type=bounded(float, 0.5, 86400, " s"), default=RECONCILE, metavar="S",
                        help="re-read every engine at least every S seconds (events trigger it sooner; default 15)")
     group.add_argument("--timeout", type=bounded(float, 0.1, 600, " s"), default=5.0, metavar="S",
                        help="timeout of each engine call")

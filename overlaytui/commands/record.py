@@ -22,6 +22,7 @@ from ..recording import KEYFRAME_EVERY, REDACTABLE, RecordedFrame, Recorder, Rec
 from ..sources.base import ClusterSource
 from ..sources.demo import SCENARIOS
 from .common import (
+    RECONCILE,
     add_endpoint_flags,
     add_probe_flags,
     bounded,
@@ -30,8 +31,6 @@ from .common import (
     kinds_from_args,
     probe_image,
 )
-
-RECONCILE = 15.0  # seconds: every engine re-read at least this often (there are no task events)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -152,6 +151,9 @@ class Run:
         except Exception as exc:  # noqa: BLE001 - one line, never a traceback
             self.failure = f"cannot collect: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
             return 2
+        if self.args.probe and not self.source.endpoints:
+            print(f"overlaytui record: not probing {self.source.name}: its probe results are its own, recorded as "
+                  "they are", file=sys.stderr)
         probing = asyncio.create_task(self._probe()) if self.args.probe and self.source.endpoints else None
         try:
             await self._record()
