@@ -84,3 +84,28 @@ def test_cli_without_root_is_one_line_exit_2():
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip() == "overlaytui lab: the lab needs root (it creates network namespaces, a bridge " \
                                   "and dockerd engines); run it as root"
+
+
+def test_a_child_that_exited_is_not_alive_while_a_zombie_and_gets_reaped():
+    """The lab's engines may be children of this process (a test session's lab): one that exited on SIGTERM
+    waits in /proc as a zombie until reaped, and stopping it must not wait for /proc to empty."""
+    import os
+    import signal
+    import time
+    from pathlib import Path
+
+    from overlaytui.lab import engines
+
+    child = subprocess.Popen(["sleep", "60"])
+    try:
+        assert engines._alive(child.pid)
+        os.kill(child.pid, signal.SIGTERM)
+        stat = Path(f"/proc/{child.pid}/stat")
+        deadline = time.monotonic() + 10
+        while stat.read_text().rsplit(")", 1)[1].split()[0] != "Z" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not engines._alive(child.pid)
+        assert not stat.exists()  # reaped
+    finally:
+        child.kill()
+        child.wait()
