@@ -147,6 +147,13 @@ class Task:
         return self.desired_state in ("running", "ready")
 
     @property
+    def settling(self) -> bool:
+        """On its way up or down: the manager will report another state soon, and no event will say so."""
+        if self.wanted:
+            return self.state in TASK_PENDING
+        return self.desired_state == "shutdown" and self.state in TASK_PENDING | {"running"}
+
+    @property
     def name(self) -> str:
         """As `docker service ps` names it: service.slot, or service.nodeid for global services."""
         return f"{self.service_name}.{self.slot if self.slot is not None else self.node_id}"

@@ -8,6 +8,10 @@
 - One event thread per engine (managers give swarm events, every engine its container/network events) wakes
   the consumer; there are no task events, so a reconcile poll catches what events miss. After a break the
   watcher reconnects with `since=` the last event it saw.
+- A task's state reaches the manager after its container's events: a poll woken by an event often sees the
+  task still `starting` (or still `running` while it shuts down). While tasks settle like that, the source
+  asks for a follow-up poll every SETTLE_STEP, for up to SETTLE_FOR after the last event, so a scale shows
+  its end state in about a second, not at the next reconcile.
 - Stats come from `StatsStreams` (one stream per running container), synced after each poll.
 """
 
@@ -45,6 +49,8 @@ from .streams import StatsStreams
 
 EVENT_TYPES = ["container", "network", "service", "node"]
 IDENTITY_REFRESH = 30.0  # /info is comparatively slow: ask it on connect and then at this interval
+SETTLE_STEP = 1.0  # seconds between follow-up polls while tasks are on their way up or down
+SETTLE_FOR = 15.0  # ... for at most this long after the last event (a task pending for lack of a node stays so)
 
 
 @dataclass
@@ -111,6 +117,9 @@ class DockerSwarmSource:
         self._closing = threading.Event()
         self._mac_cache: dict[tuple[str, int], dict[str, str] | None] = {}
         self._topology: tuple[tuple, Topology] | None = None
+        self._settling = False  # the last swarm poll saw tasks on their way up or down
+        self._next_settle = 0.0  # monotonic: when a follow-up poll is due while settling
+        self._settle_until = 0.0  # monotonic: follow-up polls stop here (SETTLE_FOR after the last event)
 
     @property
     def name(self) -> str:
@@ -319,6 +328,8 @@ class DockerSwarmSource:
             self._sync_streams(state, engine_poll)
         if swarm_poll is not None:
             self._swarm, self._swarm_error, self._manager = swarm_poll, "", state.spec.url
+            self._settling = any(task.settling for task in swarm_poll.tasks)
+            self._next_settle = time.monotonic() + SETTLE_STEP
             self._follow_nodes()
         elif swarm_error:
             self._swarm_error = swarm_error
@@ -370,13 +381,18 @@ class DockerSwarmSource:
             backoff = min(backoff * 2, 5.0)
 
     async def wait_for_change(self, timeout: float, debounce: float = 0.1) -> bool:
-        """Wait until an event arrives (True) or `timeout` passes (False). Bursts within `debounce` collapse."""
+        """Wait until an event arrives or a follow-up poll is due while tasks settle (True), or `timeout`
+        passes (False). Bursts within `debounce` collapse."""
+        now = time.monotonic()
+        settling = self._settling and now < self._settle_until
+        wait = min(timeout, max(0.0, self._next_settle - now)) if settling else timeout
         try:
-            await asyncio.wait_for(self._changed.wait(), timeout)
+            await asyncio.wait_for(self._changed.wait(), wait)
         except TimeoutError:
-            return False
+            return settling and time.monotonic() >= self._next_settle
         await asyncio.sleep(debounce)
         self._changed.clear()
+        self._settle_until = time.monotonic() + SETTLE_FOR
         return True
 
     async def wait_for_stats(self, timeout: float) -> bool:

@@ -164,3 +164,19 @@ def test_malformed_payloads_raise_payload_error_or_parse(raw):
             parser(raw)
         except PayloadError:
             pass
+
+
+@pytest.mark.parametrize(("desired", "state", "settling"), [
+    ("running", "starting", True),  # on its way up: the manager says `running` a moment after the container starts
+    ("running", "assigned", True),
+    ("running", "running", False),
+    ("running", "failed", False),  # ended: a new task replaces it, with events of its own
+    ("shutdown", "running", True),  # on its way down
+    ("shutdown", "shutdown", False),
+    ("shutdown", "rejected", False),
+    ("ready", "pending", True),  # a job's task
+    ("complete", "complete", False),
+])
+def test_a_task_is_settling_while_on_its_way_up_or_down(desired, state, settling):
+    raw = {"ID": "t1", "ServiceID": "s1", "DesiredState": desired, "Status": {"State": state}}
+    assert parse.parse_task(raw, {"s1": "web"}).settling is settling
