@@ -43,25 +43,43 @@ def scaled(lab: Lab):
     wait_for(lambda: lab.node_states().get("node2") == "Ready", 90, "node2 Ready again")
 
 
+def _r_up(snap) -> int:
+    service = next((s for s in snap.services if s.name == "r-svc"), None)
+    return 0 if service is None else sum(1 for t in snap.tasks if t.service_id == service.id and t.up)
+
+
+def _node2_engine(snap) -> Health:
+    return next(e.health for e in snap.engines if e.endpoint.endswith("/node2/docker.sock"))
+
+
+def _recorded(path, check) -> bool:
+    """`check` holds for the last frame written so far (the file is read up to where the writer is)."""
+    try:
+        recording = load(path)
+    except (RecordingError, OSError):
+        return False
+    return bool(len(recording)) and check(recording.frame(len(recording) - 1).snapshot)
+
+
 async def test_a_recording_of_the_lab_replays_the_scale_and_the_engine_stop(scaled: Lab, tmp_path):
     lab = scaled
     path = tmp_path / "lab.jsonl.gz"
     recorder = subprocess.Popen([sys.executable, "-m", "overlaytui.cli", "record", str(path), "--lab", "--every",
                                  "0.5", "--keyframe", "10", "--duration", "180"], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
+    # each step waits until the recording itself shows it (the manager reports a task running a moment after
+    # the CLI's REPLICAS does, and the recorder polls on its own events)
     try:
-        wait_for(lambda: path.exists() and path.stat().st_size > 0, 30, "the first frame written")
-        time.sleep(2)
+        wait_for(lambda: _recorded(path, lambda s: _r_up(s) == 1), 30, "a frame with r-svc 1 up")
         scaled_at = time.time()
         lab.docker("node1", "service", "scale", "--detach", "r-svc=3")
-        wait_for(lambda: running(lab, "r-svc") == "3/3", 60, "r-svc 3/3")
-        time.sleep(2)
+        wait_for(lambda: _recorded(path, lambda s: _r_up(s) == 3), 60, "a frame with r-svc 3 up")
         stopped_at = time.time()
         lab.fault("node2", "engine-stop")
-        time.sleep(4)
+        wait_for(lambda: _recorded(path, lambda s: _node2_engine(s) is Health.ERROR), 30, "a frame with node2 down")
         started_at = time.time()
         lab.fault("node2", "engine-start")
-        time.sleep(4)
+        wait_for(lambda: _recorded(path, lambda s: _node2_engine(s) is Health.OK), 60, "a frame with node2 up")
     finally:
         recorder.send_signal(signal.SIGTERM)
         _out, err = recorder.communicate(timeout=60)
@@ -74,20 +92,14 @@ async def test_a_recording_of_the_lab_replays_the_scale_and_the_engine_stop(scal
     assert SECRET not in text and LABEL in text  # env values are never written; labels are
     assert recording.start < scaled_at < stopped_at < started_at <= recording.end + 1
 
-    def tasks_up(t: float) -> int:
-        snap = recording.frame(recording.index_at(t)).snapshot
-        service = next(s for s in snap.services if s.name == "r-svc")
-        return sum(1 for task in snap.tasks if task.service_id == service.id and task.up)
+    def at(t: float):
+        return recording.frame(recording.index_at(t)).snapshot
 
-    def node2_engine(t: float) -> Health:
-        snap = recording.frame(recording.index_at(t)).snapshot
-        return next(e.health for e in snap.engines if e.endpoint.endswith("/node2/docker.sock"))
-
-    assert tasks_up(scaled_at - 0.5) == 1
-    assert tasks_up(stopped_at - 0.5) == 3
-    assert node2_engine(stopped_at - 0.5) is Health.OK
-    assert node2_engine(started_at - 0.5) is Health.ERROR
-    assert node2_engine(recording.end) is Health.OK
+    # the last frame before each step is the one the test saw
+    assert _r_up(at(scaled_at)) == 1
+    assert _r_up(at(stopped_at)) == 3 and _node2_engine(at(stopped_at)) is Health.OK
+    assert _node2_engine(at(started_at)) is Health.ERROR
+    assert _node2_engine(at(recording.end)) is Health.OK
 
     moments = recording.moments
     scale = [m for m in moments if m.kind == "placement" and m.subject == "r-svc" and m.t < stopped_at]
@@ -100,9 +112,9 @@ async def test_a_recording_of_the_lab_replays_the_scale_and_the_engine_stop(scal
 
     # `snapshot --replay --at` prints what it would have printed then
     # (an offset from the start, 1 ms past the frame: an ISO time with microseconds can come back 1 us early)
-    at = f"{down[0].t - recording.start + 0.001:.3f}s"
+    offset = f"{down[0].t - recording.start + 0.001:.3f}s"
     run = subprocess.run([sys.executable, "-m", "overlaytui.cli", "snapshot", "--json", "--replay", str(path),
-                          "--at", at], capture_output=True, text=True, timeout=60)
+                          "--at", offset], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     engines = {e["endpoint"].split("/")[-2]: e["health"] for e in json.loads(run.stdout)["engines"]}
     assert engines["node2"] == "error" and engines["node1"] == "ok"
