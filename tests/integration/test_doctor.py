@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -21,16 +20,9 @@ def overlays(lab: Lab):
     lab.docker("node1", "network", "create", "-d", "overlay", PLAIN)
     lab.docker("node1", "network", "create", "-d", "overlay", "--opt", "encrypted", SECURE)
     yield lab
-    from tests.integration.test_probes import probe_remains
+    from tests.integration.test_probes import clear_probe_leftovers
 
-    # Isolation only (what a run leaves is asserted in test_probes): after the partition and the engine restart
-    # above, Docker has taken minutes to remove the agents' containers on those nodes. Wait a while, then go on.
-    deadline = time.monotonic() + 120
-    while probe_remains(lab) and time.monotonic() < deadline:
-        time.sleep(1.0)
-    remains = probe_remains(lab)
-    if remains:
-        print(f"still removing probe agent containers after 120 s: {remains}")
+    clear_probe_leftovers(lab, 30)
     lab.docker("node1", "network", "rm", PLAIN, SECURE, check=False)
 
 

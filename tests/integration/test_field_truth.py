@@ -19,7 +19,7 @@ from overlaytui.sources.endpoints import EndpointSpec
 from overlaytui.sources.swarm import DockerSwarmSource
 from tests.helpers import Lab, wait_for
 from tests.integration.test_app_lab import until
-from tests.integration.test_probes import probe_remains
+from tests.integration.test_probes import clear_probe_leftovers
 
 NET = "f-plain"
 MISSING_IMAGE = "overlaytui/no-such-image:1"
@@ -29,15 +29,7 @@ MISSING_IMAGE = "overlaytui/no-such-image:1"
 def overlay(lab: Lab):
     lab.docker("node1", "network", "create", "-d", "overlay", "--attachable", NET)
     yield lab
-    # Isolation only: each test asserts that overlaytui removed its agent services; removing their containers is
-    # Docker's job, which has taken minutes on this lab (see test_doctor). Wait a while, then say what is left.
-    deadline = time.monotonic() + 90
-    while probe_remains(lab) and time.monotonic() < deadline:
-        time.sleep(1.0)
-    if probe_remains(lab):
-        for node in ("node1", "node2", "node3"):
-            print(node, lab.docker(node, "ps", "-a", "--filter", "label=overlaytui.probe", "--format",
-                                   "{{.ID}} {{.Names}} {{.Status}} {{.CreatedAt}}").stdout)
+    clear_probe_leftovers(lab, 30)
     lab.docker("node1", "network", "rm", NET, check=False)
 
 

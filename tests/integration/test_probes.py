@@ -58,6 +58,21 @@ def probe_remains(lab: Lab) -> list[str]:
     return services + containers
 
 
+def clear_probe_leftovers(lab: Lab, wait: float) -> None:
+    """Isolation between modules only (each test asserts what overlaytui removed itself): wait up to `wait`
+    seconds for Docker to remove the agents' containers, then force-remove what is left of services that are
+    gone. After a partition or an engine restart, Docker has kept such containers for minutes on this lab."""
+    deadline = time.monotonic() + wait
+    while probe_remains(lab) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if lab.docker("node1", "service", "ls", "-q", "--filter", f"label={PROBE_LABEL}").stdout.split():
+        return  # a service still runs: not a leftover
+    for node in ("node1", "node2", "node3"):
+        if ids := lab.docker(node, "ps", "-aq", "--filter", f"label={PROBE_LABEL}").stdout.split():
+            print(f"{node}: force-removing probe containers Docker kept after {wait:g} s: {ids}")
+            lab.docker(node, "rm", "-f", *ids, check=False)
+
+
 def test_healthy_overlay_all_pairs_measured_without_loss(overlays: Lab):
     results = asyncio.run(probe([PLAIN], kinds=("ping", "mtu"), **FAST))
     pings, mtus = by_pair(results, "ping"), by_pair(results, "mtu")
