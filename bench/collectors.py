@@ -7,7 +7,10 @@
    overlay — once one after another (as an operator types it) and once with the per-engine stats in parallel.
 2. Topology refresh (everything but stats: one poll of every engine + the swarm, parsed and joined) vs the
    same raw API calls made directly over the same sockets.
-3. CPU of live collection over N seconds (polling and stats streams, a snapshot every second, as the dashboard
+3. Event latency: a service created, and a service scaled 1 -> 3 until the snapshot shows 3 tasks running (the
+   manager reports `running` after the containers' events: follow-up polls while tasks settle) vs the docker
+   CLI's `service ls` polled every 0.1 s, and vs the same source without follow-up polls.
+4. CPU of live collection over N seconds (polling and stats streams, a snapshot every second, as the dashboard
    does) vs `docker stats` streaming the same containers (one CLI per engine), and the age of the stats shown.
 """
 
@@ -25,6 +28,7 @@ import docker
 import psutil
 
 from overlaytui.lab.layout import PROBE_IMAGE
+from overlaytui.sources import swarm
 from overlaytui.sources.endpoints import resolve_endpoints
 from overlaytui.sources.swarm import DockerSwarmSource
 
@@ -145,6 +149,59 @@ async def event_latencies(layouts, runs: int) -> list[float]:
     return latencies
 
 
+async def scale_latencies(layouts, runs: int, settle: bool) -> list[float]:
+    """Seconds from `docker service scale NAME=3` returning to the source's snapshot showing 3 tasks up, with
+    a consumer that polls on `wait_for_change` only (no reconcile poll; 15 s is where the reconcile would catch
+    it). `settle=False`: the same source with its follow-up polls switched off."""
+    saved = swarm.SETTLE_FOR
+    swarm.SETTLE_FOR = saved if settle else 0.0
+    name = "bench-scale"
+    cli(layouts[0].docker_host, "service", "create", "-q", "--name", name, "--replicas", "1", PROBE_IMAGE)
+    source = DockerSwarmSource(resolve_endpoints(lab=True), stats=False)
+    await source.start()
+    latencies = []
+
+    def up() -> int:
+        return sum(1 for t in source.snapshot().tasks if t.service_name == name and t.up)
+
+    try:
+        for _ in range(runs):
+            cli(layouts[0].docker_host, "service", "scale", "--detach", f"{name}=3")
+            start = time.monotonic()
+            while up() < 3 and time.monotonic() - start < 15:
+                if await source.wait_for_change(15 - (time.monotonic() - start)):
+                    await source.poll()
+            latencies.append(time.monotonic() - start)
+            cli(layouts[0].docker_host, "service", "scale", f"{name}=1")
+            while await source.wait_for_change(1.0):
+                await source.poll()
+    finally:
+        swarm.SETTLE_FOR = saved
+        await source.close()
+        cli(layouts[0].docker_host, "service", "rm", name)
+    return latencies
+
+
+def cli_scale_latencies(layouts, runs: int) -> list[float]:
+    """The baseline: `docker service ls` every 0.1 s until REPLICAS reads 3/3 after the same scale."""
+    name, host = "bench-scale-cli", layouts[0].docker_host
+    cli(host, "service", "create", "-q", "--name", name, "--replicas", "1", PROBE_IMAGE)
+    latencies = []
+    try:
+        for _ in range(runs):
+            cli(host, "service", "scale", "--detach", f"{name}=3")
+            start = time.monotonic()
+            while time.monotonic() - start < 15 and subprocess.run(
+                    ["docker", "-H", host, "service", "ls", "--filter", f"name={name}", "--format",
+                     "{{.Replicas}}"], capture_output=True, text=True).stdout.strip() != "3/3":
+                time.sleep(0.1)
+            latencies.append(time.monotonic() - start)
+            cli(host, "service", "scale", f"{name}=1")
+    finally:
+        cli(host, "service", "rm", name)
+    return latencies
+
+
 def live_collection_worker(seconds: float) -> None:
     """Runs in a child process: live collection as the dashboard does it; prints stats ages as JSON."""
     async def run():
@@ -209,6 +266,16 @@ def main(runs: int = 5, cpu_seconds: float = 60) -> dict:
     results["event_to_snapshot_s"] = {"median": statistics.median(latencies), "max": max(latencies)}
     print(f"service created -> in the snapshot through events: median {statistics.median(latencies):.2f} s, "
           f"max {max(latencies):.2f} s (reconcile poll: 15 s)")
+    settled = asyncio.run(scale_latencies(layouts, runs, settle=True))
+    unsettled = asyncio.run(scale_latencies(layouts, runs, settle=False))
+    by_cli = cli_scale_latencies(layouts, runs)
+    results["scale_to_snapshot_s"] = {
+        "median": statistics.median(settled), "max": max(settled),
+        "without_follow_up_polls_median": statistics.median(unsettled), "cli_service_ls_median":
+        statistics.median(by_cli)}
+    report("service scaled 1 -> 3 -> 3 running in the snapshot", statistics.median(settled), {
+        "docker service ls every 0.1 s": statistics.median(by_cli),
+        "the source without follow-up polls (15 s = left to the reconcile)": statistics.median(unsettled)})
 
     worker = subprocess.Popen([sys.executable, "-c", f"from bench.collectors import live_collection_worker as w; "
                                f"w({cpu_seconds + 6})"], stdout=subprocess.PIPE, text=True)
