@@ -389,7 +389,11 @@ class DockerSwarmSource:
         try:
             await asyncio.wait_for(self._changed.wait(), wait)
         except TimeoutError:
-            return settling and time.monotonic() >= self._next_settle
+            if not settling or time.monotonic() < self._next_settle:
+                return False
+            # due now, and not again within a step even if this poll brings no swarm view (a busy manager)
+            self._next_settle = time.monotonic() + SETTLE_STEP
+            return True
         await asyncio.sleep(debounce)
         self._changed.clear()
         self._settle_until = time.monotonic() + SETTLE_FOR

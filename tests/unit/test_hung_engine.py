@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import pty
 import select
@@ -126,3 +128,28 @@ def test_the_dashboard_quits_within_seconds_although_an_engine_trickles(tmp_path
         engine.close()
     assert took < 5, took
     assert proc.returncode not in (0, None) and b"Traceback" not in output, bytes(output)[-800:]
+
+
+async def test_follow_up_polls_stay_one_per_step_while_the_manager_never_answers(tmp_path, monkeypatch):
+    """Tasks were settling when the manager stalled: its poll stays busy, so no swarm view comes back to reset the
+    follow-up clock. The consumer must still be woken once per step, not spin on polls that start nothing."""
+    from overlaytui.sources import swarm
+    from overlaytui.sources.endpoints import EndpointSpec
+
+    monkeypatch.setattr(swarm, "SETTLE_STEP", 0.25)
+    engine = SilentEngine(tmp_path / "docker.sock")
+    source = swarm.DockerSwarmSource([EndpointSpec(f"unix://{engine.path}", "--host")], call_timeout=30, stats=False,
+                                     events=False)
+    try:
+        source._settling, source._settle_until = True, time.monotonic() + 60  # as after a swarm poll mid-scale
+        wakes, end = 0, time.monotonic() + 1.0
+        while time.monotonic() < end:
+            if await source.wait_for_change(end - time.monotonic()):
+                wakes += 1
+                with contextlib.suppress(TimeoutError):  # the first starts the poll that never ends; the rest
+                    await asyncio.wait_for(source.poll(), 0.2)  # find it busy and start nothing
+        assert 3 <= wakes <= 5, wakes  # one per 0.25 s step
+    finally:
+        engine.stop.set()
+        engine.server.close()
+        await source.close()
