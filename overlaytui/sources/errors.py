@@ -20,6 +20,9 @@ def describe_error(exc: BaseException) -> str:
         return "no Docker socket there (is the engine running?)"
     if "connection refused" in lowered:
         return "connection refused (engine not running?)"
+    if any(word in lowered for word in ("connection reset", "remote end closed", "broken pipe",
+                                        "connection aborted")):
+        return "the engine dropped the connection (stopping or restarting?)"
     if "timed out" in lowered or "timeout" in lowered:
         return "no answer within the timeout"
     if isinstance(exc, APIError) and exc.explanation:

@@ -153,3 +153,38 @@ async def test_follow_up_polls_stay_one_per_step_while_the_manager_never_answers
         engine.stop.set()
         engine.server.close()
         await source.close()
+
+
+def test_an_engine_that_drops_the_connection_or_is_gone_gets_one_readable_line(tmp_path):
+    """An engine dying under a pooled connection resets it; a socket nobody listens on refuses; no socket at all
+    is said so. Each is one line, never docker-py's `('Connection aborted.', ConnectionResetError(104, ...))`."""
+    import docker
+
+    from overlaytui.sources.errors import ENGINE_ERRORS, describe_error
+
+    def error_of(path) -> str:
+        try:
+            docker.APIClient(base_url=f"unix://{path}", version="1.41", timeout=3).ping()
+        except ENGINE_ERRORS as exc:
+            return describe_error(exc)
+        return "answered"
+
+    dropping = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dropping.bind(str(tmp_path / "drops.sock"))
+    dropping.listen(4)
+
+    def drop() -> None:
+        conn = dropping.accept()[0]
+        conn.recv(64)
+        conn.close()
+
+    threading.Thread(target=drop, daemon=True).start()
+    try:
+        assert error_of(tmp_path / "drops.sock") == "the engine dropped the connection (stopping or restarting?)"
+    finally:
+        dropping.close()
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(tmp_path / "stale.sock"))  # the file stays, nobody listens: a stopped engine's socket
+    stale.close()
+    assert error_of(tmp_path / "stale.sock") == "connection refused (engine not running?)"
+    assert error_of(tmp_path / "none.sock") == "no Docker socket there (is the engine running?)"
