@@ -12,7 +12,7 @@ from pathlib import Path
 import docker
 
 from ..sources.errors import ENGINE_ERRORS
-from .host import LabError, netns_inode
+from .host import LabError, in_netns, netns_inode, run
 from .layout import LAB_LABEL, NodeLayout, data_dir, run_dir
 
 ENGINE_TIMEOUT = 10
@@ -102,7 +102,31 @@ def stop_engine(node: NodeLayout, timeout: float = 20) -> bool:
     if _alive(pid):
         _signal(pid, signal.SIGKILL)
     _reap(pid)
+    _release_overlay_sandboxes(node)
     return True
+
+
+VXLAN_PORT_HEX = f"{4789:04X}"
+
+
+def _release_overlay_sandboxes(node: NodeLayout, timeout: float = 10) -> None:
+    """A stopped dockerd leaves its overlay sandboxes mounted (for live-restore), and their VXLAN devices keep
+    the VNI's UDP socket in the node's namespace. An engine started again within seconds unmounts them and
+    creates the VXLAN device at once, while the kernel still tears the old one down: "error creating vxlan
+    interface: file exists", and the node runs none of that overlay's tasks for minutes (seen in CI). So a
+    stop unmounts them itself and waits, bounded, until the kernel has let the socket go."""
+    prefix = f"{node.exec_root}/netns/"
+    with open("/proc/self/mountinfo") as fh:
+        mounts = [line.split()[4] for line in fh if line.split()[4].startswith(prefix)]
+    for mountpoint in mounts:
+        run(["umount", "-l", mountpoint], check=False)
+    deadline = time.monotonic() + timeout
+    while mounts and time.monotonic() < deadline:
+        table = in_netns(node, ["cat", "/proc/net/udp"], check=False).stdout
+        if not any(line.split()[1].endswith(f":{VXLAN_PORT_HEX}") for line in table.splitlines()[1:]
+                   if len(line.split()) > 1):
+            return
+        time.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:
@@ -143,6 +167,8 @@ def lab_processes(netns_paths: list[Path]) -> list[int]:
         if not entry.isdigit() or int(entry) == me:
             continue
         pid = int(entry)
+        if not _alive(pid):
+            continue  # a zombie holds nothing but its pid (and where PID 1 does not reap, it stays one)
         try:
             if netns_inode(f"/proc/{pid}/ns/net") in inodes:
                 found.append(pid)
