@@ -59,6 +59,15 @@ def _running_counts(lab: Lab) -> dict[str, int]:
     return counts
 
 
+def _engine_counts(lab: Lab) -> dict[str, int]:
+    """Running containers per service, as the engines list them (the managers' counts lag their removal)."""
+    counts: Counter[str] = Counter()
+    for node in NODES:
+        out = lab.docker(node, "ps", "--format", '{{.Label "com.docker.swarm.service.name"}}').stdout
+        counts.update(name for name in out.split() if name in SERVICES)
+    return dict(counts)
+
+
 async def take_snapshot(**kwargs) -> ClusterSnapshot:
     source = DockerSwarmSource(resolve_endpoints(lab=True), events=False, **kwargs)
     try:
@@ -221,9 +230,13 @@ async def test_engine_stop_shows_error_within_one_poll_and_recovers(cluster: Lab
             await source.poll()
             engines = {e.hostname: e for e in source.snapshot().engines}
             assert engines["node2"].health is Health.ERROR
-            assert "refused" in engines["node2"].message or "no Docker socket" in engines["node2"].message
+            # refused, or (a poll right after the engine died, on a pooled connection) dropped
+            assert any(why in engines["node2"].message for why in ("refused", "no Docker socket", "dropped")), \
+                engines["node2"].message
             assert engines["node1"].health is Health.OK and engines["node3"].health is Health.OK
             assert source.snapshot().nodes  # the manager still gives the swarm view
+            # an outage the managers see (node2 Down), not a blink shorter than their heartbeat
+            wait_for(lambda: cluster.node_states().get("node2") == "Down", 30, "node2 to turn Down")
         finally:
             cluster.fault("node2", "engine-start")
         await source.poll()
@@ -232,7 +245,16 @@ async def test_engine_stop_shows_error_within_one_poll_and_recovers(cluster: Lab
     finally:
         await source.close()
     wait_for(lambda: cluster.node_states().get("node2") == "Ready", 60, "node2 Ready again")
-    wait_for(lambda: _running_counts(cluster).get("c-agent") == 3, 60, "c-agent back on node2")
+    # node2's tasks went elsewhere while it was Down, and node2 removes its old containers once back: wait until
+    # the engines themselves run exactly the services' containers before the next test
+    full = {"c-web": 4, "c-api": 3, "c-agent": 3, "c-sec": 2}
+    deadline = time.monotonic() + 60
+    while (counts := (_running_counts(cluster), _engine_counts(cluster))) != (full, full):
+        tasks = "{{.Node}} {{.CurrentState}} {{.Error}}"
+        assert time.monotonic() < deadline, (f"not every service ran in full again within 60 s: {counts}",
+                                             cluster.docker("node1", "service", "ps", "c-agent", "--no-trunc",
+                                                            "--format", tasks).stdout)
+        time.sleep(0.5)
 
 
 async def test_events_wake_the_consumer_before_the_reconcile_poll(cluster: Lab):
@@ -274,7 +296,9 @@ def test_snapshot_cli_json_on_the_lab(cluster: Lab):
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert {n["hostname"] for n in data["nodes"]} == set(NODES)
-    assert data["netio"]["by_network"]["c-front"]["containers"] >= 7
+    front = [{k: c.get(k) for k in ("name", "node", "engine", "rx_rate", "networks")} for c in data["containers"]
+             if str(c.get("name", "")).startswith(("c-web", "c-api"))]
+    assert data["netio"]["by_network"]["c-front"]["containers"] >= 7, (front, proc.stderr)
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -151,9 +151,23 @@ def test_down_after_a_crash_leaves_nothing(lab: Lab):
         assert proc.returncode == 0, proc.stderr
         assert _lab_remains() == [], _lab_remains()
         again = _cli("lab", "down")
-        assert again.returncode == 0 and "nothing to remove" in again.stderr
+        assert again.returncode == 0 and "nothing to remove" in again.stderr, _processes_between(proc, again)
     finally:
         lab.rebuild()  # later tests in the session still have their lab
+
+
+def _processes_between(first, second) -> str:
+    """What the second `lab down` found: its line and the lab's processes now, with state and parent."""
+    from overlaytui.lab.lab import netns_list_lab
+
+    found = []
+    for pid in engines.lab_processes([Path("/run/netns") / ns for ns in netns_list_lab()]):
+        try:
+            name, rest = Path(f"/proc/{pid}/stat").read_text().split("(", 1)[1].rsplit(")", 1)
+            found.append(f"{pid} {name} state {rest.split()[0]} parent {rest.split()[1]}")
+        except OSError as exc:
+            found.append(f"{pid}: {exc}")
+    return f"first: {first.stderr.strip()}; second: {second.stderr.strip()}; now: {found or 'none'}"
 
 
 def _lab_remains() -> list[str]:

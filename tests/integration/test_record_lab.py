@@ -77,6 +77,7 @@ async def test_a_recording_of_the_lab_replays_the_scale_and_the_engine_stop(scal
         stopped_at = time.time()
         lab.fault("node2", "engine-stop")
         wait_for(lambda: _recorded(path, lambda s: _node2_engine(s) is Health.ERROR), 30, "a frame with node2 down")
+        wait_for(lambda: lab.node_states().get("node2") == "Down", 30, "node2 Down")  # an outage, not a blink
         started_at = time.time()
         lab.fault("node2", "engine-start")
         wait_for(lambda: _recorded(path, lambda s: _node2_engine(s) is Health.OK), 60, "a frame with node2 up")
