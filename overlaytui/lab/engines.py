@@ -130,10 +130,16 @@ def _release_overlay_sandboxes(node: NodeLayout, timeout: float = 10) -> None:
 
 
 def _alive(pid: int) -> bool:
-    """The process runs. One that exited is not alive, also while it waits as a zombie to be reaped: a dockerd
-    started by this process (the test session's lab) stays in /proc until reaped, and a loop watching /proc for
-    it to go would wait out its whole timeout (20 s per engine stop, as the suite once did)."""
+    """The process we signalled runs. One that exited is not alive, also while it waits as a zombie to be
+    reaped (reaped here if it is our child): a dockerd started by this process (the test session's lab) stays in
+    /proc until reaped, and a loop watching /proc for it to go would wait out its whole timeout (20 s per engine
+    stop, as the suite once did)."""
     _reap(pid)
+    return _running(pid)
+
+
+def _running(pid: int) -> bool:
+    """In /proc and not a zombie (no side effect: any process may be asked)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -167,7 +173,7 @@ def lab_processes(netns_paths: list[Path]) -> list[int]:
         if not entry.isdigit() or int(entry) == me:
             continue
         pid = int(entry)
-        if not _alive(pid):
+        if not _running(pid):
             continue  # a zombie holds nothing but its pid (and where PID 1 does not reap, it stays one)
         try:
             if netns_inode(f"/proc/{pid}/ns/net") in inodes:
