@@ -121,12 +121,15 @@ def _release_overlay_sandboxes(node: NodeLayout, timeout: float = 10) -> None:
     for mountpoint in mounts:
         run(["umount", "-l", mountpoint], check=False)
     deadline = time.monotonic() + timeout
-    while mounts and time.monotonic() < deadline:
-        table = in_netns(node, ["cat", "/proc/net/udp"], check=False).stdout
-        if not any(line.split()[1].endswith(f":{VXLAN_PORT_HEX}") for line in table.splitlines()[1:]
-                   if len(line.split()) > 1):
-            return
+    while mounts and vxlan_sockets(node) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def vxlan_sockets(node: NodeLayout) -> list[str]:
+    """The node's UDP sockets on the VXLAN port (its /proc/net/udp lines): one while any overlay device lives."""
+    table = in_netns(node, ["cat", "/proc/net/udp"], check=False).stdout
+    return [line for line in table.splitlines()[1:]
+            if len(line.split()) > 1 and line.split()[1].endswith(f":{VXLAN_PORT_HEX}")]
 
 
 def _alive(pid: int) -> bool:

@@ -62,13 +62,13 @@ def _running_counts(lab: Lab) -> dict[str, int]:
 def _vxlan_state(node: str) -> str:
     """A node's VXLAN devices, its sockets on udp/4789 and the overlay sandboxes mounted for it: what to look at
     when its engine cannot create a VXLAN device ("file exists")."""
+    from overlaytui.lab.engines import vxlan_sockets
     from overlaytui.lab.host import in_netns
     from overlaytui.lab.layout import node_by_name
 
     layout = node_by_name(node)
     links = in_netns(layout, ["ip", "-d", "-o", "link", "show", "type", "vxlan"], check=False).stdout
-    udp = [line for line in in_netns(layout, ["cat", "/proc/net/udp"], check=False).stdout.splitlines()
-           if ":12B5 " in line]
+    udp = vxlan_sockets(layout)
     with open("/proc/self/mountinfo") as fh:
         mounts = [line.split()[4] for line in fh if f"{layout.exec_root}/netns/" in line.split()[4]]
     return f"vxlan links: {links.strip() or 'none'}; udp/4789: {udp or 'none'}; sandboxes: {mounts or 'none'}"
