@@ -1,8 +1,9 @@
 """User settings in a TOML file in the platform's config directory (platformdirs): the theme, the thresholds,
-`ssh_nodes = true` (as --ssh-nodes) and a `[nodes]` table (hostname = "endpoint": a node's engine where its swarm
+`ssh_nodes = true` (as --ssh-nodes), `probe_image`, `probe_window_min` and a `[nodes]` table (hostname = "endpoint": a node's engine where its swarm
 address is not the way in, behind NAT or a bastion).
 
-OVERLAYTUI_CONFIG names another file (tests use it). Only keys overlaytui knows are written back.
+OVERLAYTUI_CONFIG names another file (tests use it). Only keys overlaytui knows are written back. Commands never
+read this file themselves: `settings.resolve` merges it with the flags and the environment.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ class Config:
     loss: LossThresholds = LossThresholds()
     ssh_nodes: bool = False
     nodes: tuple[tuple[str, str], ...] = ()  # hostname -> engine endpoint
+    probe_image: str | None = None
+    probe_window_min: float | None = None
+    given: frozenset[str] = frozenset()  # the keys the file set (settings.py: flag > environment > file > default)
 
     def with_theme(self, theme: str) -> Config:
         return replace(self, theme=theme)
@@ -55,12 +59,21 @@ def load_config(path: Path | None = None) -> tuple[Config, str | None]:
     table = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
     nodes = tuple(sorted((str(k), v) for k, v in table.items() if isinstance(v, str)))
     bad = sorted(str(k) for k, v in table.items() if not isinstance(v, str) or not v.startswith(ENDPOINT_SCHEMES))
-    base = Config(theme=theme, ssh_nodes=ssh_nodes, nodes=tuple((k, v) for k, v in nodes if k not in bad))
+    image = data.get("probe_image")
+    image = image if isinstance(image, str) and image and len(image) <= 255 and image.isprintable() \
+        and not any(c.isspace() for c in image) else None
+    window = data.get("probe_window_min")
+    window = float(window) if isinstance(window, int | float) and not isinstance(window, bool) \
+        and math.isfinite(window) and 0.1 <= window <= 1440 else None
+    given = frozenset(k for k in ("theme", "thresholds", "ssh_nodes", "nodes", "probe_image", "probe_window_min")
+                      if k in data)
+    base = Config(theme=theme, ssh_nodes=ssh_nodes, nodes=tuple((k, v) for k, v in nodes if k not in bad),
+                  probe_image=image, probe_window_min=window, given=given)
     raw = data.get("thresholds") if isinstance(data.get("thresholds"), dict) else {}
     good, acceptable = raw.get("loss_good_pct", 0.01), raw.get("loss_acceptable_pct", 0.1)
     problem = threshold_problem(good, acceptable)
     if problem:
-        return base, f"config {path}: {problem} (using the default thresholds)"
+        return replace(base, given=given - {"thresholds"}), f"config {path}: {problem} (using the default thresholds)"
     if bad:
         return replace(base, loss=LossThresholds(float(good), float(acceptable))), (
             f"config {path}: [nodes] {', '.join(bad)}: not an engine URL (ssh://, tcp://, unix://): left out")
@@ -88,6 +101,10 @@ def save_config(config: Config, path: Path | None = None) -> None:
         lines.append(f"theme = {json.dumps(config.theme)}")  # a TOML basic string: JSON's escapes are TOML's
     if config.ssh_nodes:
         lines.append("ssh_nodes = true")
+    if config.probe_image:
+        lines.append(f"probe_image = {json.dumps(config.probe_image)}")
+    if config.probe_window_min is not None:
+        lines.append(f"probe_window_min = {config.probe_window_min!r}")
     lines += ["", "[thresholds]", f"loss_good_pct = {config.loss.good_pct!r}",
               f"loss_acceptable_pct = {config.loss.acceptable_pct!r}"]
     if config.nodes:
