@@ -1,6 +1,6 @@
 """User settings in a TOML file in the platform's config directory (platformdirs): the theme, the thresholds,
-`ssh_nodes = true` (as --ssh-nodes), `probe_image`, `probe_window_min` and a `[nodes]` table (hostname = "endpoint": a node's engine where its swarm
-address is not the way in, behind NAT or a bastion).
+`ssh_nodes = true` (as --ssh-nodes), `probe_image`, `probe_window_min` and a `[nodes]` table (hostname =
+"endpoint": a node's engine where its swarm address is not the way in, behind NAT or a bastion).
 
 OVERLAYTUI_CONFIG names another file (tests use it). Only keys overlaytui knows are written back. Commands never
 read this file themselves: `settings.resolve` merges it with the flags and the environment.
@@ -12,6 +12,7 @@ import contextlib
 import json
 import math
 import os
+import stat
 import tempfile
 import tomllib
 from dataclasses import dataclass, replace
@@ -20,6 +21,7 @@ from pathlib import Path
 from platformdirs import user_config_dir
 
 from .analysis.thresholds import LossThresholds
+from .safe import one_line
 
 ENDPOINT_SCHEMES = ("ssh://", "tcp://", "unix://")
 
@@ -43,41 +45,108 @@ class Config:
         return replace(self, theme=theme)
 
 
-def load_config(path: Path | None = None) -> tuple[Config, str | None]:
-    """The config, and a one-line problem if the file could not be used (defaults apply then)."""
-    path = path or config_path()
+MAX_CONFIG_BYTES = 1 << 20  # a config is a few lines: a bigger file is refused before it is parsed
+MAX_NODES = 10_000  # entries of [nodes] (one per swarm node)
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The file's bytes: a regular file only (a FIFO would block forever, /dev/zero never ends), at most
+    MAX_CONFIG_BYTES. Raises OSError or ValueError with the reason."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError("not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(MAX_CONFIG_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ValueError(f"larger than {MAX_CONFIG_BYTES // 1024} KiB")
+    return data
+
+
+KINDS = {"theme": "a string", "ssh_nodes": "true or false", "nodes": "a table", "thresholds": "a table",
+         "probe_image": "a string", "probe_window_min": "a number"}
+
+
+def _kind(value: object) -> str:
+    return {bool: "a boolean", str: "a string", int: "a number", float: "a number", dict: "a table",
+            list: "an array"}.get(type(value), type(value).__name__)
+
+
+def load_config(path: Path | None = None) -> tuple[Config, str | None]:
+    """The config, and one line saying what could not be used (defaults apply to it), or None. Bounded: a
+    regular file of at most 1 MiB, parsed in linear time; a nesting too deep, a wrong type anywhere, a bad
+    endpoint: all said in that one line, every value from the file made displayable (`safe.one_line`)."""
+    path = path or config_path()
+    where = f"config {one_line(path)}"
+    try:
+        data = tomllib.loads(_read_bounded(path).decode("utf-8"))
     except FileNotFoundError:
         return Config(), None
     except UnicodeDecodeError:
-        return Config(), f"config {path}: not UTF-8 text (using defaults)"
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        return Config(), f"config {path}: {exc} (using defaults)"
-    theme = data.get("theme") if isinstance(data.get("theme"), str) else None
-    ssh_nodes = data.get("ssh_nodes") is True
-    table = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
-    nodes = tuple(sorted((str(k), v) for k, v in table.items() if isinstance(v, str)))
-    bad = sorted(str(k) for k, v in table.items() if not isinstance(v, str) or not v.startswith(ENDPOINT_SCHEMES))
-    image = data.get("probe_image")
-    image = image if isinstance(image, str) and image and len(image) <= 255 and image.isprintable() \
-        and not any(c.isspace() for c in image) else None
-    window = data.get("probe_window_min")
-    window = float(window) if isinstance(window, int | float) and not isinstance(window, bool) \
-        and math.isfinite(window) and 0.1 <= window <= 1440 else None
+        return Config(), f"{where}: not UTF-8 text (using defaults)"
+    except RecursionError:
+        return Config(), f"{where}: nested too deeply (using defaults)"
+    except ValueError as exc:  # tomllib.TOMLDecodeError is one
+        return Config(), f"{where}: {one_line(exc)} (using defaults)"
+    except OSError as exc:
+        return Config(), f"{where}: {one_line(exc.strerror or exc)} (using defaults)"
+    problems: list[str] = []
+
+    def typed(key: str, kind: type, default):
+        value = data.get(key, default)
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            problems.append(f"{key} must be {KINDS.get(key, 'something else')}, not {_kind(value)} (ignored)")
+            return default
+        return value
+
+    theme = typed("theme", str, None) if "theme" in data else None
+    ssh_nodes = typed("ssh_nodes", bool, False)
+    table = typed("nodes", dict, {})
+    raw = typed("thresholds", dict, {})
+    nodes: list[tuple[str, str]] = []
+    bad: list[str] = []
+    for key, value in table.items():
+        if isinstance(value, str) and value.startswith(ENDPOINT_SCHEMES) and len(nodes) < MAX_NODES:
+            nodes.append((key, value))
+        else:
+            bad.append(key)
+    image = typed("probe_image", str, None) if "probe_image" in data else None
+    if image is not None and not (image and len(image) <= 255 and image.isprintable()
+                                  and not any(c.isspace() for c in image)):
+        problems.append("probe_image must be an image reference (no spaces or controls, at most 255 "
+                        "characters) (ignored)")
+        image = None
+    window = typed("probe_window_min", int | float, None) if "probe_window_min" in data else None
+    if window is not None and not (_finite(window) and 0.1 <= window <= 1440):
+        problems.append("probe_window_min must be between 0.1 and 1440 (ignored)")
+        window = None
     given = frozenset(k for k in ("theme", "thresholds", "ssh_nodes", "nodes", "probe_image", "probe_window_min")
                       if k in data)
-    base = Config(theme=theme, ssh_nodes=ssh_nodes, nodes=tuple((k, v) for k, v in nodes if k not in bad),
-                  probe_image=image, probe_window_min=window, given=given)
-    raw = data.get("thresholds") if isinstance(data.get("thresholds"), dict) else {}
+    base = Config(theme=theme, ssh_nodes=ssh_nodes, nodes=tuple(sorted(nodes)), probe_image=image,
+                  probe_window_min=None if window is None else float(window), given=given)
+    if bad:
+        shown = ", ".join(one_line(k)[:80] for k in sorted(bad)[:5]) + (f" and {len(bad) - 5} more"
+                                                                        if len(bad) > 5 else "")
+        limit = f" (or beyond {MAX_NODES} entries)" if len(nodes) >= MAX_NODES else ""
+        problems.append(f"[nodes] {shown}: not an engine URL (ssh://, tcp://, unix://){limit}: left out")
     good, acceptable = raw.get("loss_good_pct", 0.01), raw.get("loss_acceptable_pct", 0.1)
     problem = threshold_problem(good, acceptable)
     if problem:
-        return replace(base, given=given - {"thresholds"}), f"config {path}: {problem} (using the default thresholds)"
-    if bad:
-        return replace(base, loss=LossThresholds(float(good), float(acceptable))), (
-            f"config {path}: [nodes] {', '.join(bad)}: not an engine URL (ssh://, tcp://, unix://): left out")
-    return replace(base, loss=LossThresholds(float(good), float(acceptable))), None
+        problems.insert(0, f"{problem} (using the default thresholds)")
+        base = replace(base, given=given - {"thresholds"})
+    else:
+        base = replace(base, loss=LossThresholds(float(good), float(acceptable)))
+    return base, (f"{where}: {'; '.join(problems)}" if problems else None)
+
+
+def _finite(value: int | float) -> bool:
+    """A finite number that fits a float (an integer of 400 digits does not: float() would raise)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def threshold_problem(good: object, acceptable: object) -> str:
@@ -85,7 +154,7 @@ def threshold_problem(good: object, acceptable: object) -> str:
     < 100 — a good threshold of 0 could never be met, one of 100 % would call total loss good."""
     if any(isinstance(v, bool) or not isinstance(v, int | float) for v in (good, acceptable)):
         return "thresholds must be numbers"
-    if not all(math.isfinite(v) for v in (good, acceptable)):
+    if not all(_finite(v) for v in (good, acceptable)):
         return "thresholds must be finite"
     if not 0 < good < acceptable < 100:
         return f"thresholds need 0 < loss_good_pct < loss_acceptable_pct < 100 (got {good:g} and {acceptable:g})"

@@ -8,6 +8,7 @@ from typing import Any
 
 from .analysis.netio import Throughput, aggregate, by_network, coverage_line, partial_totals
 from .model import ClusterSnapshot, Health, natural_key, natural_sorted
+from .safe import one_line
 from .units import human_bytes, human_rate
 
 SCHEMA = "overlaytui.snapshot/1"
@@ -47,8 +48,13 @@ def snapshot_to_dict(snapshot: ClusterSnapshot) -> dict[str, Any]:
 
 
 def summary_text(snapshot: ClusterSnapshot) -> str:
+    """The readable summary, one item per line: whatever a name holds (a newline, an escape), it stays inside
+    its own line (`safe.one_line`), so no name can start a line of its own (a forged row)."""
     lines: list[str] = []
-    add = lines.append
+
+    def add(line: str) -> None:
+        head = "\n" if line.startswith("\n") else ""  # a section's blank line before its title: ours
+        lines.append(head + one_line(line[len(head):]))
     stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snapshot.taken_at))
     overlays = [n for n in snapshot.networks if n.driver == "overlay"]
     swarm = f"swarm {snapshot.swarm_id[:12]}" if snapshot.swarm_id else "no swarm view"
@@ -129,5 +135,6 @@ def summary_text(snapshot: ClusterSnapshot) -> str:
     ]
     if problems:
         add("\nPROBLEMS")
-        lines += [f"  {p}" for p in problems]
+        for p in problems:
+            add(f"  {p}")
     return "\n".join(lines)

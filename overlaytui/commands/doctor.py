@@ -17,6 +17,7 @@ from ..analysis.thresholds import LossThresholds
 from ..frame import Frame, FrameBuilder
 from ..model import NO_PROBES, ClusterSnapshot, Health
 from ..probes.session import ProbeError, ProbeSession, ProbeSettings
+from ..safe import one_line
 from ..sources.swarm import DockerSwarmSource
 from .common import (
     add_endpoint_flags,
@@ -163,4 +164,4 @@ def report_text(findings: list[Finding], snapshot: ClusterSnapshot, measured: bo
     counts = {s: sum(1 for f in findings if f.severity is s) for s in (Severity.ERROR, Severity.WARNING,
                                                                         Severity.INFO)}
     lines.append(f"{counts[Severity.ERROR]} errors, {counts[Severity.WARNING]} warnings, {counts[Severity.INFO]} info")
-    return "\n".join(lines)
+    return "\n".join(one_line(line) for line in lines)  # a name holding a newline stays inside its line
