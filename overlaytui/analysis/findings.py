@@ -5,6 +5,7 @@ the fix. No I/O, no Textual.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -24,7 +25,7 @@ from ..model import (
     natural_sorted,
     natural_tuple,
 )
-from .thresholds import LossThresholds, Verdict, black_hole, judge
+from .thresholds import LossThresholds, Verdict, black_hole, judge, packets_needed
 
 RTT_WARNING_MS = 20.0  # an overlay inside one site answers in well under a millisecond
 SETTLE_S = 30.0  # gossip converges within seconds: tasks younger than this (or just removed) prove nothing yet
@@ -486,7 +487,10 @@ def check_probes(snapshot: ClusterSnapshot, probes: Sequence[ProbeResult], thres
     esp_networks = {name for f in esp for name in f.subject.split(", ")}
     bad: dict[tuple[str, str, str], Finding] = {}
     loss_of: dict[tuple[str, str, str], float] = {}
-    failed: dict[str, list[ProbeResult]] = {}  # error -> the pings that failed with it
+    failed: dict[str, list[ProbeResult]] = defaultdict(list)  # reason (its node named <src>) -> the pings
+    acceptable: list[tuple[ProbeResult, Finding]] = []
+    insufficient: list[tuple[ProbeResult, Finding]] = []
+    slow: dict[tuple[str, str, str], tuple[float, Finding]] = {}
     for (net_name, src, dst), r in sorted(pings.items(), key=lambda kv: natural_tuple(kv[0])):
         net = networks.get(net_name)
         if tuple(sorted((src, dst))) in blocked and net is not None and not net.encrypted:
@@ -496,53 +500,180 @@ def check_probes(snapshot: ClusterSnapshot, probes: Sequence[ProbeResult], thres
         subject = f"{src} -> {dst} on {net_name}"
         if r.error:
             if {src, dst} <= ready:  # a probe to or from a node that is not Ready: node.down says why
-                failed.setdefault(r.error, []).append(r)
+                failed[_reason(r)].append(r)
             continue
         lost = r.sent - r.received
         verdict = judge(r, net, thresholds)
-        evidence = f"{lost} of {r.sent} packets lost ({r.loss_pct:.2f} %)"
+        evidence = (f"{lost} of {r.sent} packets lost ({r.loss_pct:.2f} %)" if lost
+                    else f"no loss in {r.sent} packet{_s(r.sent)}")
         if r.rtt_avg_ms is not None:
             evidence += f", RTT avg {r.rtt_avg_ms:.2f} ms"
         if verdict is Verdict.BAD:
             bad[(net_name, src, dst)] = Finding(
-                "loss.bad", Severity.ERROR, "pair", subject, f"{r.loss_pct:.2f} % packet loss {src} -> {dst} on "
-                f"{net_name}", evidence, f"look for drops on the path between {src} and {dst}: NIC errors, a full "
-                "conntrack table, a firewall rate-limiting 4789/udp", net_name)
+                "loss.bad", Severity.ERROR, "pair", subject, f"{r.loss_pct:.2f} % packet loss", evidence,
+                f"look for drops on the path between {src} and {dst}: NIC errors, a full conntrack table, a firewall "
+                "rate-limiting 4789/udp", net_name)
             loss_of[(net_name, src, dst)] = r.loss_pct or 0.0
         elif verdict is Verdict.ACCEPTABLE and lost:
-            findings.append(Finding("loss.acceptable", Severity.INFO, "pair", subject,
-                                    f"some loss {src} -> {dst} on {net_name}", evidence,
-                                    f"below {thresholds.acceptable_pct:g} %: watch it", net_name))
+            acceptable.append((r, Finding("loss.acceptable", Severity.INFO, "pair", subject, "some loss", evidence,
+                                          f"below {thresholds.acceptable_pct:g} %: watch it", net_name)))
         elif verdict is Verdict.INSUFFICIENT:
-            findings.append(Finding("loss.samples", Severity.INFO, "pair", subject,
-                                    f"not enough samples to judge {src} -> {dst} on {net_name}", evidence,
-                                    "keep probing: a verdict of good needs ~30,000 loss-free packets", net_name))
+            insufficient.append((r, Finding("loss.samples", Severity.INFO, "pair", subject,
+                                            "not enough samples to judge the loss", evidence,
+                                            "keep probing", net_name)))
         if r.rtt_avg_ms is not None and r.rtt_avg_ms > RTT_WARNING_MS:
-            findings.append(Finding("latency.high", Severity.WARNING, "pair", subject,
-                                    f"slow overlay {src} -> {dst} on {net_name}", evidence,
-                                    "look for a congested or distant underlay link between the nodes", net_name))
+            slow[(net_name, src, dst)] = (r.rtt_avg_ms, Finding(
+                "latency.high", Severity.WARNING, "pair", subject, f"slow overlay: RTT avg {r.rtt_avg_ms:.2f} ms",
+                evidence, "look for a congested or distant underlay link between the nodes", net_name))
     measured = {key for key, r in pings.items() if r.measured}
     node_ids = {n.hostname: n.id for n in snapshot.nodes}
     findings += explain_loss(bad, loss_of, measured, node_ids)
-    findings += _failed(failed)
+    findings += _loss_info(acceptable, insufficient, thresholds)
+    findings += _latency(slow, node_ids)
+    findings += _failed(failed, node_ids)
     findings += _mtu(_latest(probes, "mtu"), networks, node_ids)
-    findings += check_discovery(_latest(probes, "discovery"), networks)
+    findings += check_discovery(_latest(probes, "discovery"), networks, node_ids)
     return findings
 
 
-def _failed(failed: Mapping[str, list[ProbeResult]]) -> list[Finding]:
-    """Failed probes measured nothing: one finding per reason, the pairs as evidence (never a loss verdict)."""
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+def plural(count: int, word: str, many: str = "") -> str:
+    """ "1 error", "2 errors", "0 info" (`many` for the irregular ones: plural(n, "info", "info"))."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+def counts_text(findings: Iterable[Finding]) -> str:
+    """The doctor's last line: "1 error, 2 warnings, 3 info"."""
+    findings = list(findings)
+    count = {s: sum(1 for f in findings if f.severity is s) for s in (Severity.ERROR, Severity.WARNING, Severity.INFO)}
+    return (f"{plural(count[Severity.ERROR], 'error')}, {plural(count[Severity.WARNING], 'warning')}, "
+            f"{plural(count[Severity.INFO], 'info', 'info')}")
+
+
+def _listed(items: Sequence[str], limit: int = 8) -> str:
+    return ", ".join(items[:limit]) + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _loss_info(acceptable, insufficient, thresholds: LossThresholds) -> list[Finding]:
+    """The info verdicts, each one finding for every pair it applies to (the pairs as details): pairs with some
+    loss below the acceptable threshold, and pairs with too few packets to be called good yet. Their subject is
+    the same whatever the count, so a consumer that follows findings by subject sees one finding grow."""
     findings = []
-    for error, results in sorted(failed.items()):
-        pairs = [f"{r.src_node} -> {r.dst_node} on {r.network}" for r in sorted(
-            results, key=lambda r: natural_tuple((r.src_node, r.dst_node, r.network)))]
-        subject = pairs[0] if len(pairs) == 1 else f"{len(pairs)} pairs"
+    if acceptable:
         findings.append(Finding(
-            "probe.failed", Severity.WARNING, "pair", subject,
-            f"probe {pairs[0]} failed" if len(pairs) == 1 else f"{len(pairs)} probes failed: not measured",
-            f"{error}; " + ", ".join(pairs[:8]) + (f" and {len(pairs) - 8} more" if len(pairs) > 8 else ""),
-            "see whether the probe agent runs on both nodes", results[0].network))
+            "loss.acceptable", Severity.INFO, "swarm", "overlays",
+            f"some loss on {plural(len(acceptable), 'pair')}, below {thresholds.acceptable_pct:g} %",
+            _listed([f"{f.subject} {r.loss_pct:.3f} %" for r, f in sorted(
+                acceptable, key=lambda rf: (-(rf[0].loss_pct or 0.0), natural_key(rf[1].subject)))]),
+            f"below {thresholds.acceptable_pct:g} %: watch it", _one_network(f for _r, f in acceptable),
+            tuple(f for _r, f in acceptable)))
+    if insufficient:
+        lost = sum(r.sent - r.received for r, _f in insufficient)
+        sent = sorted(r.sent for r, _f in insufficient)
+        packets = f"{sent[0]:,}" if sent[0] == sent[-1] else f"{sent[0]:,} to {sent[-1]:,}"
+        findings.append(Finding(
+            "loss.samples", Severity.INFO, "swarm", "overlays",
+            f"not enough samples yet to judge the loss of {plural(len(insufficient), 'pair')}",
+            f"{packets} packets per pair, " + (f"{lost} lost in all" if lost else "none lost") + ": "
+            + _listed([f.subject for _r, f in insufficient]),
+            f"keep probing: a verdict of good needs ~{_roughly(packets_needed(thresholds)):,} loss-free packets per "
+            "pair",
+            _one_network(f for _r, f in insufficient), tuple(f for _r, f in insufficient)))
     return findings
+
+
+def _roughly(count: int) -> int:
+    """A count as people say it: 29,956 is ~30,000; small counts as they are."""
+    return round(count, -3) if count >= 10_000 else count
+
+
+def _one_network(findings: Iterable[Finding]) -> str:
+    """What selecting a group highlights: its network when every finding in it is on one, else nothing."""
+    keys = {f.subject_key for f in findings}
+    return keys.pop() if len(keys) == 1 else ""
+
+
+def _latency(slow: Mapping[tuple[str, str, str], tuple[float, Finding]], node_ids: Mapping[str, str]
+             ) -> list[Finding]:
+    """Slow pairs: one finding for a node common to every slow pair (two or more peers), else one for all the
+    slow pairs when there are several, else the pair's own."""
+    if len(slow) < 2:
+        return [f for _rtt, f in slow.values()]
+    keys = sorted(slow, key=lambda k: (-slow[k][0], natural_tuple(k)))
+    ordered = tuple(slow[k][1] for k in sorted(slow, key=natural_tuple))
+    common = set.intersection(*({k[1], k[2]} for k in slow))
+    peers = {n for k in slow for n in k[1:]} - common
+    evidence = _listed([f"{slow[k][1].subject} {slow[k][0]:.2f} ms" for k in keys])
+    if len(common) == 1 and len(peers) >= 2:
+        [node] = common
+        return [Finding("latency.high", Severity.WARNING, "node", node,
+                        f"slow overlay traffic through {node} ({plural(len(slow), 'pair')})", f"RTT avg {evidence}",
+                        f"look at {node}: its load, a congested or distant underlay link", node_ids.get(node, ""),
+                        ordered)]
+    return [Finding("latency.high", Severity.WARNING, "swarm", "overlays",
+                    f"slow overlay traffic on {plural(len(slow), 'pair')}", f"RTT avg {evidence}",
+                    "look for a congested or distant underlay link between the nodes", _one_network(ordered),
+                    ordered)]
+
+
+def _reason(result: ProbeResult) -> str:
+    """A failed probe's error with its own nodes' names taken out, so one cause on many nodes is one reason."""
+    text = re.sub(rf"(?<![\w.-]){re.escape(result.src_node)}(?![\w-])", "<src>", result.error)
+    return re.sub(rf"(?<![\w.-]){re.escape(result.dst_node)}(?![\w-])", "<dst>", text)
+
+
+def _failed(failed: Mapping[str, list[ProbeResult]], node_ids: Mapping[str, str] | None = None) -> list[Finding]:
+    """Failed probes measured nothing (never a loss verdict). One finding per reason shared by several nodes'
+    probes; the reasons of one node's probes alone are one finding about that node. The failed pairs are the
+    details. Subjects do not count anything: the finding is the same one while more pairs fail."""
+    by_source: dict[str, list[tuple[str, ProbeResult]]] = defaultdict(list)
+    shared = []
+    for reason, results in sorted(failed.items()):
+        sources = {r.src_node for r in results}
+        if len(sources) == 1:
+            by_source[next(iter(sources))] += [(reason, r) for r in results]
+        else:
+            shared.append((reason, results))
+    findings = []
+    for reason, results in shared:
+        text = reason.replace("<src>", "the source node").replace("<dst>", "the destination")
+        subject = f"probes ({text if len(text) <= 40 else text[:41].rsplit(' ', 1)[0].rstrip(',;:') + '…'})"
+        sources = natural_sorted({r.src_node for r in results})
+        findings.append(Finding(
+            "probe.failed", Severity.WARNING, "swarm", subject,
+            f"{plural(len(results), 'probe')} from {plural(len(sources), 'node')} failed: not measured",
+            f"{text}; pairs: " + _listed(_pair_names(results)),
+            "see whether the probe agents run on those nodes and answer (`overlaytui probe` says more)",
+            _one_network_of(results), _failed_details(results)))
+    for src, reasons in sorted(by_source.items(), key=lambda kv: natural_key(kv[0])):
+        results = [r for _reason, r in reasons]
+        texts = sorted({reason.replace("<src>", src).replace("<dst>", "its peer") for reason, _r in reasons})
+        findings.append(Finding(
+            "probe.failed", Severity.WARNING, "node", src,
+            f"{plural(len(results), 'probe')} from {src} failed: not measured",
+            f"{'; '.join(texts)}; pairs: " + _listed(_pair_names(results)),
+            f"see whether the probe agent runs on {src} and answers", (node_ids or {}).get(src, ""),
+            _failed_details(results)))
+    return findings
+
+
+def _pair_names(results: Iterable[ProbeResult]) -> list[str]:
+    return [f"{r.src_node} -> {r.dst_node} on {r.network}" for r in sorted(
+        results, key=lambda r: natural_tuple((r.src_node, r.dst_node, r.network)))]
+
+
+def _one_network_of(results: Iterable[ProbeResult]) -> str:
+    names = {r.network for r in results}
+    return names.pop() if len(names) == 1 else ""
+
+
+def _failed_details(results: Iterable[ProbeResult]) -> tuple[Finding, ...]:
+    return tuple(Finding("probe.failed", Severity.WARNING, "pair", f"{r.src_node} -> {r.dst_node} on {r.network}",
+                         "probe failed", r.error, "", r.network)
+                 for r in sorted(results, key=lambda r: natural_tuple((r.src_node, r.dst_node, r.network))))
 
 
 # ---------------------------------------------------------------------------------------- root causes
@@ -653,15 +784,17 @@ def _path_finding(pair, covered, bad, loss_of) -> Finding:
     way = f"{a} <-> {b}" if len(directions) == 2 else " -> ".join(next(iter(directions)))
     return Finding(
         "loss.bad", Severity.ERROR, "pair", way,
-        f"{_typical(covered, loss_of):.2f} % packet loss {way} on {', '.join(nets)}", _pairs_text(covered, loss_of),
+        f"{_typical(covered, loss_of):.2f} % packet loss on {', '.join(nets)}", _pairs_text(covered, loss_of),
         f"look for drops on the path between {a} and {b}: NIC errors, a full conntrack table, a firewall "
         "rate-limiting 4789/udp", nets[0], tuple(bad[k] for k in sorted(covered, key=natural_tuple)))
 
 
-def check_discovery(results, networks: Mapping[str, Network]) -> list[Finding]:
+def check_discovery(results, networks: Mapping[str, Network], node_ids: Mapping[str, str] | None = None
+                    ) -> list[Finding]:
     """From inside a task: the service name and tasks.<service> resolve through 127.0.0.11, and the VIP answers
     when the task IPs do. A VIP that resolves but stays silent while tasks answer is the node's load balancer
-    (IPVS) failing."""
+    (IPVS) failing. Each check is grouped by the places (node, overlay) it fires at (`_by_place`): a kernel
+    without IPVS is one finding, not one per node and overlay."""
     findings = []
     agents = defaultdict(int)  # network -> agents that reported (each resolves tasks.<service>)
     for (net_name, _src, _dst), r in results.items():
@@ -679,33 +812,93 @@ def check_discovery(results, networks: Mapping[str, Network]) -> list[Finding]:
                 "addresses per node: " + ", ".join(f"{n} {counts[n]}" for n in natural_sorted(counts)),
                 "the nodes' embedded DNS disagree: check gossip between them (7946/tcp+udp) and restart the "
                 "engine of the node that lags (docker/for-linux#944)", net_name))
+    tested: dict[str, set[tuple[str, str]]] = defaultdict(set)  # check -> the (overlay, node) it could fire at
+    fired: dict[str, dict[tuple[str, str], Finding]] = defaultdict(dict)
     for (net_name, src, _dst), r in sorted(results.items(), key=lambda kv: natural_tuple(kv[0])):
+        place = (net_name, src)
         subject = f"{src} on {net_name}"
         if r.error:
             continue  # probe.failed territory; the agents may not have started
-        if r.resolved_tasks is not None and r.resolved_vip is not None and r.resolved_tasks < agents[net_name]:
-            findings.append(Finding(
-                "discovery.tasks", Severity.WARNING, "network", subject,
-                f"tasks.<service> lists {r.resolved_tasks} of {agents[net_name]} tasks from {src} on {net_name}",
-                "the embedded DNS of this node does not know every task: its view of the overlay is incomplete",
-                "check gossip between the nodes (7946/tcp+udp) and `docker network inspect -v` on this node",
-                net_name))
+        tested["discovery.dns"].add(place)
         if r.resolved_vip is None:
-            findings.append(Finding(
-                "discovery.dns", Severity.ERROR, "network", subject,
-                f"service names do not resolve from {src} on {net_name}",
-                "the probe agents' service name gave no address through 127.0.0.11",
-                "check Docker's embedded DNS: the container's /etc/resolv.conf must point to 127.0.0.11 and "
-                "53/udp inside the container must not be filtered", net_name))
+            fired["discovery.dns"][place] = Finding(
+                "discovery.dns", Severity.ERROR, "network", subject, "service names do not resolve",
+                "the probe agents' service name gave no address through 127.0.0.11", DISCOVERY_REMEDY["dns"],
+                net_name)
             continue
-        if r.task_answers and r.vip_answers is False:
-            findings.append(Finding(
-                "discovery.vip", Severity.ERROR, "network", subject,
-                f"the service VIP does not answer from {src} on {net_name}, while task IPs do",
-                f"VIP {r.resolved_vip}: no TCP answer; a task IP on another node answers on the same port",
-                "the node's service load balancer (IPVS) is broken: load the ip_vs kernel modules (`modprobe "
-                "ip_vs`), or give services --endpoint-mode dnsrr", net_name))
+        if r.resolved_tasks is not None:
+            tested["discovery.tasks"].add(place)
+            if r.resolved_tasks < agents[net_name]:
+                fired["discovery.tasks"][place] = Finding(
+                    "discovery.tasks", Severity.WARNING, "network", subject,
+                    f"tasks.<service> lists {r.resolved_tasks} of {agents[net_name]} tasks",
+                    "the embedded DNS of this node does not know every task: its view of the overlay is incomplete",
+                    DISCOVERY_REMEDY["tasks"], net_name)
+        if r.task_answers and r.vip_answers is not None:
+            tested["discovery.vip"].add(place)
+            if r.vip_answers is False:
+                fired["discovery.vip"][place] = Finding(
+                    "discovery.vip", Severity.ERROR, "network", subject,
+                    "the service VIP does not answer, while task IPs do",
+                    f"VIP {r.resolved_vip}: no TCP answer; a task IP on another node answers on the same port",
+                    DISCOVERY_REMEDY["vip"], net_name)
+    for check in ("discovery.dns", "discovery.tasks", "discovery.vip"):
+        findings += _by_place(fired[check], tested[check], node_ids or {})
     return findings
+
+
+DISCOVERY_REMEDY = {
+    "dns": "check Docker's embedded DNS: the container's /etc/resolv.conf must point to 127.0.0.11 and 53/udp "
+           "inside the container must not be filtered",
+    "tasks": "check gossip between the nodes (7946/tcp+udp) and `docker network inspect -v` on the nodes named",
+    "vip": "the node's service load balancer (IPVS) is broken: load the ip_vs kernel modules (`modprobe ip_vs`), "
+           "or give services --endpoint-mode dnsrr",
+}
+DISCOVERY_WHAT = {  # check -> what is wrong, said of a group of places
+    "discovery.dns": "service names do not resolve",
+    "discovery.tasks": "tasks.<service> does not list every task",
+    "discovery.vip": "the service VIP does not answer while task IPs do",
+}
+
+
+def _by_place(fired: Mapping[tuple[str, str], Finding], tested: set[tuple[str, str]],
+              node_ids: Mapping[str, str]) -> list[Finding]:
+    """Findings of one check at (overlay, node) places, by the smallest explanation: every node tested (two or
+    more) on every overlay tested is one finding about the swarm; a node failing on every overlay it was tested
+    on (two or more) one about that node; an overlay failing on two or more nodes one about the overlay; the
+    rest their own. The grouped findings carry the places' findings as details."""
+    if not fired:
+        return []
+    check = next(iter(fired.values())).check
+    what = DISCOVERY_WHAT[check]
+    remaining = dict(fired)
+    found: list[Finding] = []
+
+    def group(kind: str, subject: str, where: str, places, key: str) -> Finding:
+        details = tuple(remaining.pop(p) for p in sorted(places, key=natural_tuple))
+        evidence = "; ".join(sorted({d.evidence for d in details}))
+        sample = details[0]
+        return Finding(check, sample.severity, kind, subject, f"{what} {where}", evidence, sample.remedy, key,
+                       details)
+
+    nodes_tested = {src for _net, src in tested}
+    if set(fired) == tested and len(nodes_tested) >= 2:
+        nets = sorted({net for net, _src in tested})
+        found.append(group("swarm", "every node", f"({_listed(natural_sorted(nodes_tested))} on {', '.join(nets)})",
+                           set(fired), nets[0] if len(nets) == 1 else ""))
+        return found
+    for node in natural_sorted(nodes_tested):
+        mine = {p for p in tested if p[1] == node}
+        if len(mine) >= 2 and mine <= set(remaining):
+            nets = sorted(net for net, _src in mine)
+            found.append(group("node", node, f"(on every overlay tested: {', '.join(nets)})", mine,
+                               node_ids.get(node, "")))
+    for net in sorted({net for net, _src in remaining}):
+        places = {p for p in remaining if p[0] == net}
+        if len(places) >= 2:
+            nodes = natural_sorted(src for _net, src in places)
+            found.append(group("network", net, f"(from {_listed(nodes)})", places, net))
+    return found + [remaining[p] for p in sorted(remaining, key=natural_tuple)]
 
 
 def _encryption(pings, networks: Mapping[str, Network], ready: set[str]) -> list[Finding]:

@@ -105,16 +105,29 @@ def _placement(a: ClusterSnapshot, b: ClusterSnapshot, t: float) -> list[Moment]
 
 
 def _findings(a: Sequence[Finding], b: Sequence[Finding], t: float) -> list[Moment]:
+    """Warning and error findings opened and resolved. A finding is known by its check and subject (grouped
+    findings keep their subject while more pairs join them). One that changes its grouping between two frames
+    (a pair's finding becomes its node's when the other pairs' results come in; a node's becomes the swarm's)
+    is one moment, "changed", never opened and resolved at once: findings of one check whose subjects or
+    details' subjects meet are the same finding."""
     shown = (Severity.WARNING, Severity.ERROR)
     old = {(f.check, f.subject): f for f in a if f.severity in shown}
     new = {(f.check, f.subject): f for f in b if f.severity in shown}
+    opened = [f for key, f in new.items() if key not in old]
+    closed = [f for key, f in old.items() if key not in new]
     moments = []
-    for key, finding in new.items():
-        if key not in old:
-            moments.append(Moment(t, "finding", finding.subject, f"{finding.check}: {finding.summary}",
-                                  str(finding.severity)))
-    for key, finding in old.items():
-        if key not in new:
-            moments.append(Moment(t, "resolved", finding.subject, f"{finding.check} resolved: {finding.summary}",
-                                  "ok"))
+    for finding in opened:
+        was = [f for f in closed if f.check == finding.check and _covers(f) & _covers(finding)]
+        closed = [f for f in closed if f not in was]
+        text = f"{finding.check}: {finding.summary}"
+        if was:
+            text += f" (was: {', '.join(natural_sorted(f.subject for f in was))})"
+        moments.append(Moment(t, "finding", finding.subject, text, str(finding.severity)))
+    for finding in closed:  # those no opened finding took over
+        moments.append(Moment(t, "resolved", finding.subject, f"{finding.check} resolved: {finding.summary}", "ok"))
     return moments
+
+
+def _covers(finding: Finding) -> set[str]:
+    """What a finding is about: its subject and its details' subjects (the pairs or places it groups)."""
+    return {finding.subject, *(d.subject for d in finding.details)}

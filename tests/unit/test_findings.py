@@ -162,7 +162,9 @@ def test_loss_over_threshold_and_the_honest_verdicts(healthy):
               ping("frontend", "node1", "node3", sent=30_000, received=30_000, rtt=35.0)]
     found = {f.check: f for f in diagnose(healthy, probes)}
     assert found["loss.bad"].subject == "node1 -> node4 on frontend" and "20 of 200" in found["loss.bad"].evidence
-    assert found["loss.samples"].subject == "node1 -> node2 on frontend"
+    samples = found["loss.samples"]  # one pair: still the one grouped finding, the pair as its detail
+    assert samples.subject == "overlays" and "1 pair" in samples.summary and "node1 -> node2 on frontend" in \
+        samples.evidence and [d.subject for d in samples.details] == ["node1 -> node2 on frontend"]
     assert found["latency.high"].subject == "node1 -> node3 on frontend"
 
 
@@ -381,3 +383,170 @@ def test_ipam_low_from_the_engines_own_count(healthy):
     [full] = check_ipam(with_status(100, 0))
     assert full.check == "ipam.exhausted"
     assert check_ipam(with_status(79, 21)) == []
+
+
+# ----------------------------------------------------------------------- one finding per root cause
+
+
+def vip(net, src, ok=False):
+    return ProbeResult("discovery", net, src, "node9", 1.0, resolved_vip="10.1.0.2", resolved_tasks=5,
+                       vip_answers=ok, task_answers=True)
+
+
+def test_a_vip_silent_on_every_node_is_one_finding_with_the_places_as_details(healthy):
+    hosts = [n.hostname for n in healthy.nodes]
+    results = [vip(net, h) for net in ("frontend", "backend") for h in hosts]
+    [f] = [f for f in diagnose(healthy, results) if f.check.startswith("discovery")]
+    assert (f.check, f.severity, f.subject_kind, f.subject) == ("discovery.vip", Severity.ERROR, "swarm",
+                                                                "every node")
+    assert "node1, node2, node3, node4, node5 on backend, frontend" in f.summary and "IPVS" in f.remedy
+    assert len(f.details) == 10 and {d.subject for d in f.details} == {f"{h} on {net}" for h in hosts
+                                                                      for net in ("frontend", "backend")}
+
+
+def test_a_vip_silent_on_one_node_only_is_about_that_node(healthy):
+    hosts = [n.hostname for n in healthy.nodes]
+    results = [vip(net, h, ok=h != "node3") for net in ("frontend", "backend") for h in hosts]
+    [f] = [f for f in diagnose(healthy, results) if f.check.startswith("discovery")]
+    node3 = next(n.id for n in healthy.nodes if n.hostname == "node3")
+    assert (f.subject_kind, f.subject, f.subject_key) == ("node", "node3", node3) and "(on every overlay" in f.summary
+    assert [d.subject for d in f.details] == ["node3 on backend", "node3 on frontend"]
+
+
+def test_a_vip_silent_on_one_overlay_only_is_about_that_overlay(healthy):
+    hosts = [n.hostname for n in healthy.nodes]
+    results = [vip(net, h, ok=net == "backend" or h == "node5") for net in ("frontend", "backend") for h in hosts]
+    [f] = [f for f in diagnose(healthy, results) if f.check.startswith("discovery")]
+    assert (f.subject_kind, f.subject) == ("network", "frontend") and "from node1, node2, node3, node4" in f.summary
+    assert len(f.details) == 4
+
+
+def test_discovery_places_that_share_nothing_stay_apart(healthy):
+    results = [vip("frontend", "node1"), vip("frontend", "node2", ok=True), vip("backend", "node2"),
+               vip("backend", "node1", ok=True)]
+    found = [f for f in diagnose(healthy, results) if f.check.startswith("discovery")]
+    assert sorted(f.subject for f in found) == ["node1 on frontend", "node2 on backend"]
+    assert not [f for f in diagnose(healthy, [vip(n, h, ok=True) for n in ("frontend", "backend")
+                                              for h in ("node1", "node2")]) if f.check.startswith("discovery")]
+
+
+def test_dns_failing_everywhere_is_one_finding(healthy):
+    results = [ProbeResult("discovery", "frontend", h, "node1", 1.0, resolved_vip=None, resolved_tasks=0)
+               for h in ("node1", "node2", "node3")]
+    [f] = [f for f in diagnose(healthy, results) if f.check.startswith("discovery")]
+    assert (f.check, f.subject, len(f.details)) == ("discovery.dns", "every node", 3)
+
+
+def test_too_few_samples_is_one_info_line_with_the_pair_count(healthy):
+    probes = all_pairs(healthy, "frontend", sent=100, received=100) + all_pairs(healthy, "backend", sent=100,
+                                                                               received=100)
+    findings = diagnose(healthy, probes)
+    [f] = [f for f in findings if f.check == "loss.samples"]
+    assert (f.severity, f.subject) == (Severity.INFO, "overlays") and "40 pairs" in f.summary
+    assert "100 packets per pair, none lost" in f.evidence and len(f.details) == 40
+    assert "~30,000" in f.remedy and "no loss in 100 packets" in f.details[0].evidence
+    # enough packets: no finding at all
+    assert "loss.samples" not in checks(diagnose(healthy, all_pairs(healthy, "frontend")))
+
+
+def test_some_loss_below_the_threshold_is_one_info_line(healthy):
+    probes = [ping("frontend", "node1", "node2", sent=20_000, received=19_999),
+              ping("backend", "node3", "node4", sent=20_000, received=19_998)]
+    [f] = [f for f in diagnose(healthy, probes) if f.check == "loss.acceptable"]
+    assert f.subject == "overlays" and "2 pairs" in f.summary
+    assert f.evidence.startswith("node3 -> node4 on backend 0.010 %, node1 -> node2 on frontend 0.005 %")
+
+
+def test_slow_pairs_through_one_node_are_that_node(healthy):
+    probes = [ping("frontend", "node2", d, rtt=40.0) for d in ("node1", "node3", "node4")]
+    [f] = [f for f in diagnose(healthy, probes) if f.check == "latency.high"]
+    assert (f.subject_kind, f.subject, len(f.details)) == ("node", "node2", 3) and "40.00 ms" in f.evidence
+    scattered = [ping("frontend", "node1", "node2", rtt=40.0), ping("frontend", "node3", "node4", rtt=30.0)]
+    [f] = [f for f in diagnose(healthy, scattered) if f.check == "latency.high"]
+    assert f.subject == "overlays" and f.evidence.startswith("RTT avg node1 -> node2 on frontend 40.00 ms")
+
+
+def test_probe_failures_with_one_reason_are_one_finding(healthy):
+    hosts = [n.hostname for n in healthy.nodes]
+    failed = [ping("frontend", a, b, error=f"no report from {a}'s agent within the deadline")
+              for a in hosts for b in hosts if a != b]
+    [f] = [f for f in diagnose(healthy, failed) if f.check == "probe.failed"]
+    assert f.subject == "probes (no report from the source node's agent…)" and len(f.details) == 20
+    assert "20 probes from 5 nodes failed" in f.summary and f.details[0].evidence.startswith("no report from node1")
+    # the same reason on one node only: about that node, whatever the count
+    one = [p for p in failed if p.src_node == "node2"]
+    [f] = [f for f in diagnose(healthy, one) if f.check == "probe.failed"]
+    assert (f.subject_kind, f.subject) == ("node", "node2") and "4 probes from node2" in f.summary
+    [f] = [f for f in diagnose(healthy, one[:1]) if f.check == "probe.failed"]
+    assert f.subject == "node2" and f.summary == "1 probe from node2 failed: not measured"
+
+
+def test_probe_failures_with_different_reasons_stay_apart(healthy):
+    failed = [ping("frontend", "node1", "node2", error="exec on node1: refused"),
+              ping("frontend", "node3", "node2", error="exec on node3: refused"),
+              ping("frontend", "node4", "node5", error="no such container")]
+    found = [f for f in diagnose(healthy, failed) if f.check == "probe.failed"]
+    assert sorted(f.subject for f in found) == ["node4", "probes (exec on the source node: refused)"]
+
+
+def test_the_demo_at_its_start_has_one_line_per_cause():
+    """The demo's loss scenario measured with few packets yet: one loss finding (node4) and one samples line."""
+    now = [1_800_000_000.0]
+    source = DemoSource("loss", seed=7, clock=lambda: now[0])
+    now[0] += 40
+    asyncio.run(source.start())
+    few = [replace(r, sent=200, received=200 - (r.sent - r.received) * 200 // r.sent)
+           for r in source.probe_results() if r.kind == "ping"]
+    findings = diagnose(source.snapshot(), few)
+    per_check = {c: sum(1 for f in findings if f.check == c) for c in checks(findings)}
+    assert per_check.get("loss.samples") == 1 and all(n == 1 for n in per_check.values()), per_check
+
+
+# ------------------------------------------------------------------ the timeline while results stream in
+
+
+def stream(snapshot, batches):
+    """The moments a FrameBuilder finds, frame by frame, as probe results arrive batch by batch (each batch adds
+    to the latest results, as a probe session's rounds do)."""
+    from overlaytui.frame import FrameBuilder
+    from overlaytui.model import ProbeData
+
+    builder = FrameBuilder(underlay=lambda addresses: {})
+    latest: dict = {}
+    frames = []
+    for i, batch in enumerate(batches):
+        for r in batch:
+            latest[(r.kind, r.network, r.src_node, r.dst_node)] = r
+        recent: dict = {}
+        for r in latest.values():
+            recent[r.network] = (*recent.get(r.network, ()), r)
+        frames.append(builder.build(replace(snapshot, taken_at=snapshot.taken_at + i), ProbeData(recent=recent)))
+    return [[m for m in frame.moments if m.kind in ("finding", "resolved")] for frame in frames]
+
+
+def test_the_timeline_never_opens_and_resolves_a_finding_in_one_frame_while_results_stream_in(healthy):
+    hosts = [n.hostname for n in healthy.nodes]
+    failing = [[ping("frontend", a, b, error=f"exec on {a}: no answer within the timeout") for b in hosts if b != a]
+               for a in hosts]  # one node's agent after the other
+    silent_vip = [[vip("frontend", h)] for h in hosts] + [[vip("backend", h)] for h in hosts]
+    per_frame = stream(healthy, [[]] + failing + silent_vip)
+    for moments in per_frame:
+        opened = {m.text.split(":")[0] for m in moments if m.kind == "finding"}
+        closed = {m.text.split(" resolved")[0] for m in moments if m.kind == "resolved"}
+        assert not opened & closed, moments
+    said = [m for moments in per_frame for m in moments]
+    assert not [m for m in said if m.kind == "resolved"], said
+    # probe.failed: opened about node1, then one change when node2's agent fails the same way; nothing after
+    failed = [m for m in said if m.text.startswith("probe.failed")]
+    assert [m.subject for m in failed] == ["node1", "probes (exec on the source node: no answer…)"]
+    assert failed[1].text.endswith("(was: node1)")
+    vips = [m.subject for m in said if m.text.startswith("discovery.vip")]
+    assert vips == ["node1 on frontend", "every node"]
+
+
+def test_the_timeline_still_says_when_a_grouped_finding_resolves(healthy):
+    hosts = [n.hostname for n in healthy.nodes]
+    silent = [vip("frontend", h) for h in hosts]
+    per_frame = stream(healthy, [[], silent, [vip("frontend", h, ok=True) for h in hosts]])
+    assert [(m.kind, m.subject) for m in per_frame[1]] == [("finding", "every node")]
+    assert [(m.kind, m.subject) for m in per_frame[2]] == [("resolved", "every node")]
