@@ -504,8 +504,8 @@ def check_probes(snapshot: ClusterSnapshot, probes: Sequence[ProbeResult], thres
             continue
         lost = r.sent - r.received
         verdict = judge(r, net, thresholds)
-        evidence = (f"{lost} of {r.sent} packets lost ({r.loss_pct:.2f} %)" if lost
-                    else f"no loss in {r.sent} packet{_s(r.sent)}")
+        evidence = (f"no loss in {r.sent} packet{_s(r.sent)}" if not lost else f"{lost} of {r.sent} packets lost"
+                    if verdict is Verdict.BAD else f"{lost} of {r.sent} packets lost ({r.loss_pct:.2f} %)")
         if r.rtt_avg_ms is not None:
             evidence += f", RTT avg {r.rtt_avg_ms:.2f} ms"
         if verdict is Verdict.BAD:
@@ -551,6 +551,13 @@ def counts_text(findings: Iterable[Finding]) -> str:
     count = {s: sum(1 for f in findings if f.severity is s) for s in (Severity.ERROR, Severity.WARNING, Severity.INFO)}
     return (f"{plural(count[Severity.ERROR], 'error')}, {plural(count[Severity.WARNING], 'warning')}, "
             f"{plural(count[Severity.INFO], 'info', 'info')}")
+
+
+def details_text(finding: Finding) -> str:
+    """What a grouped finding's details are, counted: "24 pairs", "3 places" (a node on an overlay), "2 findings"."""
+    kinds = {d.subject_kind for d in finding.details}
+    word = {"pair": "pair", "network": "place"}.get(kinds.pop(), "finding") if len(kinds) == 1 else "finding"
+    return plural(len(finding.details), word)
 
 
 def _listed(items: Sequence[str], limit: int = 8) -> str:

@@ -12,7 +12,7 @@ import json
 import sys
 from dataclasses import asdict
 
-from ..analysis.findings import Finding, Severity, worst
+from ..analysis.findings import Finding, Severity, counts_text, details_text, plural, worst
 from ..analysis.thresholds import LossThresholds
 from ..frame import Frame, FrameBuilder
 from ..model import NO_PROBES, ClusterSnapshot, Health
@@ -148,9 +148,10 @@ def report_text(findings: list[Finding], snapshot: ClusterSnapshot, measured: bo
                 verbose: bool = False) -> str:
     if not findings:
         if not measured:
-            return (f"no findings from the cluster's state ({len(snapshot.nodes)} nodes, {len(snapshot.services)} "
-                    "services); the overlays' data plane was NOT measured")
-        return f"no findings: {len(snapshot.nodes)} nodes, {len(snapshot.services)} services, all checks pass"
+            return (f"no findings from the cluster's state ({plural(len(snapshot.nodes), 'node')}, "
+                    f"{plural(len(snapshot.services), 'service')}); the overlays' data plane was NOT measured")
+        return (f"no findings: {plural(len(snapshot.nodes), 'node')}, {plural(len(snapshot.services), 'service')}, "
+                "all checks pass")
     lines = []
     for f in findings:
         lines.append(f"{str(f.severity).upper():7} {f.check:20} {f.subject}: {f.summary}")
@@ -160,8 +161,6 @@ def report_text(findings: list[Finding], snapshot: ClusterSnapshot, measured: bo
             if verbose:
                 lines += [f"{'':8}- {d.subject}: {d.summary} ({d.evidence})" for d in f.details]
             else:
-                lines.append(f"{'':8}({len(f.details)} per-pair findings behind this one: --verbose)")
-    counts = {s: sum(1 for f in findings if f.severity is s) for s in (Severity.ERROR, Severity.WARNING,
-                                                                        Severity.INFO)}
-    lines.append(f"{counts[Severity.ERROR]} errors, {counts[Severity.WARNING]} warnings, {counts[Severity.INFO]} info")
+                lines.append(f"{'':8}({details_text(f)} behind this one: --verbose)")
+    lines.append(counts_text(findings))
     return "\n".join(one_line(line) for line in lines)  # a name holding a newline stays inside its line

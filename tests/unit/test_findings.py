@@ -550,3 +550,17 @@ def test_the_timeline_still_says_when_a_grouped_finding_resolves(healthy):
     per_frame = stream(healthy, [[], silent, [vip("frontend", h, ok=True) for h in hosts]])
     assert [(m.kind, m.subject) for m in per_frame[1]] == [("finding", "every node")]
     assert [(m.kind, m.subject) for m in per_frame[2]] == [("resolved", "every node")]
+
+
+def test_counts_and_details_are_said_in_words(healthy):
+    from overlaytui.analysis.findings import Finding, counts_text, details_text, plural
+
+    assert (plural(1, "error"), plural(2, "error"), plural(0, "info", "info")) == ("1 error", "2 errors", "0 info")
+    one = Finding("x", Severity.ERROR, "node", "n", "s", "e", "r")
+    assert counts_text([one, replace(one, severity=Severity.INFO)]) == "1 error, 0 warnings, 1 info"
+    hosts = [n.hostname for n in healthy.nodes]
+    [f] = [f for f in diagnose(healthy, [vip("frontend", h) for h in hosts]) if f.check == "discovery.vip"]
+    assert details_text(f) == "5 places"
+    [f] = [f for f in diagnose(healthy, all_pairs(healthy, "frontend", sent=100, received=100))
+           if f.check == "loss.samples"]
+    assert details_text(f) == "20 pairs"
