@@ -1,0 +1,365 @@
+"""A probing session's windows and coverage without a lab (issue 21): real `ProbeSession` rounds (plan, jobs,
+scheduler, recording, state), with the engine replaced by scripted probe outputs and the clock by the results'
+own `measured_at` — the only time `_record` and the windows read, so nothing sleeps.
+
+Only lab tests used to reach these paths: a session that counted an error result as measured would turn
+`probe`'s exit 3 (partial) into 0, and nothing else would notice."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from functools import partial
+
+import pytest
+
+from overlaytui.analysis.thresholds import LossThresholds
+from overlaytui.commands.probe import coverage_dict, outcome
+from overlaytui.model import (
+    ClusterSnapshot,
+    Coverage,
+    Engine,
+    Health,
+    Network,
+    Node,
+    PairGap,
+    PairWindow,
+    ProbeResult,
+)
+from overlaytui.probes import runner, session
+from overlaytui.probes.agent import AgentTask
+from overlaytui.probes.capabilities import Capabilities
+from overlaytui.probes.scheduler import ProbeScheduler
+from overlaytui.probes.session import ProbeSession, ProbeSettings, ProbeState
+
+NET = "net"
+HOSTS = ("node1", "node2", "node3")
+ADDRESS = {"node1": "10.9.0.1", "node2": "10.9.0.2", "node3": "10.9.0.3"}
+HOST_OF = {address: host for host, address in ADDRESS.items()}
+
+
+def snapshot(hosts=HOSTS, engines_for=HOSTS, state="ready") -> ClusterSnapshot:
+    nodes = tuple(Node(f"id-{h}", h, "manager" if h == "node1" else "worker", state if h == "node3" else "ready",
+                       "active", f"192.168.0.{i}") for i, h in enumerate(hosts, 1))
+    engines = tuple(Engine(f"tcp://{h}:2375", Health.OK, node_id=f"id-{h}", hostname=h,
+                           role="manager" if h == "node1" else "worker") for h in engines_for)
+    net = Network("netid", NET, "overlay", "swarm", "10.9.0.0/24", None, 4097, 1400, False, False, False, False)
+    return ClusterSnapshot(0.0, engines, "swarm", nodes=nodes, networks=(net,))
+
+
+class Clock:
+    """The results' time: each round's results carry `now`, moved by the test."""
+
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+
+class FakeApi:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Lab:
+    """Scripted probe outputs per (src, dst): (sent, received) or an error text; path MTUs; discovery answers."""
+
+    def __init__(self, monkeypatch, kinds=("ping",), window_s=300.0, snap=None) -> None:
+        self.clock = Clock()
+        self.snap = snap or snapshot()
+        self.pings: dict[tuple[str, str], tuple[int, int] | str] = {}
+        self.path_mtu: dict[tuple[str, str], int] = {}
+        self.sweeps: list[tuple[str, tuple[str, ...], int, float]] = []  # (src, targets, count, interval)
+        self.session = ProbeSession(lambda: self.snap, ProbeSettings(kinds=kinds, window_s=window_s, count=10,
+                                                                      interval=0.2))
+        self.session._agents = {NET: [AgentTask(f"id-{h}", f"c-{h}", ADDRESS[h]) for h in HOSTS]}
+        self.session._agent_failures = {NET: {}}
+        monkeypatch.setattr(self.session, "_client", lambda url, timeout=None: FakeApi())
+        monkeypatch.setattr(runner, "ping_sweep", self._sweep)
+        monkeypatch.setattr(runner, "df_ping_passes", self._passes)
+        monkeypatch.setattr(runner, "discovery", self._discovery)
+        monkeypatch.setattr(session, "ProbeScheduler", partial(ProbeScheduler, jitter=0.0))  # rounds in ms
+
+    def _sweep(self, api, container, network, src, targets, count, interval, caps=None):
+        self.sweeps.append((src, tuple(sorted(targets)), count, interval))
+        results = []
+        for dst in targets:
+            scripted = self.pings.get((src, dst), (count, count))
+            if isinstance(scripted, str):
+                results.append(ProbeResult("ping", network, src, dst, self.clock.now, error=scripted))
+            else:
+                results.append(ProbeResult("ping", network, src, dst, self.clock.now, sent=scripted[0],
+                                           received=scripted[1], rtt_avg_ms=0.3))
+        return results
+
+    def _passes(self, api, container, address, size, caps=None) -> bool:
+        src = container.removeprefix("c-")
+        return size <= self.path_mtu.get((src, HOST_OF[address]), 1400)
+
+    def _discovery(self, api, container, network, src, dst, service, address):
+        return ProbeResult("discovery", network, src, dst, self.clock.now, resolved_vip="10.9.0.100",
+                           resolved_tasks=3, vip_answers=True, task_answers=True)
+
+    def round(self, at: float | None = None) -> list[ProbeResult]:
+        if at is not None:
+            self.clock.now = at
+        seen: list[ProbeResult] = []
+        results = asyncio.run(self.session.run_round(seen.append))
+        assert sorted(map(id, seen)) == sorted(map(id, results))  # every result is given as it comes
+        return results
+
+
+@pytest.fixture
+def lab(monkeypatch):
+    return Lab(monkeypatch)
+
+
+def window(state_or_session, src="node1", dst="node2") -> PairWindow:
+    return state_or_session.windows(NET)[(src, dst)]
+
+
+# ------------------------------------------------------------------------------------------- windows
+
+
+def test_the_last_round_is_the_newest_round(lab):
+    lab.pings[("node1", "node2")] = (10, 10)
+    lab.round(1_000.0)
+    lab.pings[("node1", "node2")] = (10, 4)
+    lab.round(1_010.0)
+    w = window(lab.session)
+    assert (w.round_sent, w.round_received) == (10, 4)
+    assert (w.recent_sent, w.recent_received) == (20, 14)
+    assert (w.total_sent, w.total_received) == (20, 14)
+    assert w.window_s == 300.0 and (w.network, w.src_node, w.dst_node) == (NET, "node1", "node2")
+    [latest] = [r for r in lab.session.probe_results(NET) if (r.src_node, r.dst_node) == ("node1", "node2")]
+    assert (latest.sent, latest.received, latest.measured_at) == (10, 4, 1_010.0)  # its own round's counts
+    [recent] = [r for r in lab.session.recent_results(NET) if (r.src_node, r.dst_node) == ("node1", "node2")]
+    assert (recent.sent, recent.received) == (20, 14)  # the window's counts, the latest round's other fields
+    assert recent.measured_at == 1_010.0 and lab.session.rounds == 2
+
+
+def test_a_round_older_than_the_window_leaves_it_but_stays_in_the_total(lab):
+    lab.pings[("node1", "node2")] = (10, 0)
+    lab.round(1_000.0)
+    lab.pings[("node1", "node2")] = (10, 9)
+    lab.round(1_200.0)
+    lab.pings[("node1", "node2")] = (10, 10)
+    lab.round(1_300.0)  # the first round is exactly 300 s old: still inside
+    w = window(lab.session)
+    assert (w.recent_sent, w.recent_received) == (30, 19)
+    lab.round(1_300.5)  # now it is 300.5 s old: out of the window, still in the total
+    w = window(lab.session)
+    assert (w.round_sent, w.round_received) == (10, 10)
+    assert (w.recent_sent, w.recent_received) == (30, 29)
+    assert (w.total_sent, w.total_received) == (40, 29)
+    assert lab.session.totals()[(NET, "node1", "node2")] == (40, 29)
+    assert w.recent_loss_pct == pytest.approx(100 / 30) and w.total_loss_pct == pytest.approx(100 * 11 / 40)
+
+
+def test_a_short_window_keeps_only_the_rounds_inside_it(monkeypatch):
+    lab = Lab(monkeypatch, window_s=15.0)
+    for i, received in enumerate((1, 2, 3, 4)):
+        lab.pings[("node2", "node3")] = (10, received)
+        lab.round(100.0 + 10 * i)
+    w = window(lab.session, "node2", "node3")
+    assert (w.recent_sent, w.recent_received) == (20, 7) and w.window_s == 15.0  # rounds at 120 and 130
+    assert (w.total_sent, w.total_received) == (40, 10)
+
+
+def test_error_rounds_feed_no_window_and_no_total(lab):
+    lab.pings[("node1", "node2")] = (10, 7)
+    lab.round(1_000.0)
+    lab.pings[("node1", "node2")] = "exec on node1: EOF"
+    lab.round(1_010.0)
+    w = window(lab.session)
+    assert (w.round_sent, w.recent_sent, w.total_sent) == (10, 10, 10)  # the last *measured* round
+    assert lab.session.totals()[(NET, "node1", "node2")] == (10, 7)
+    [latest] = [r for r in lab.session.probe_results(NET) if (r.src_node, r.dst_node) == ("node1", "node2")]
+    assert latest.error == "exec on node1: EOF" and not latest.measured
+    [recent] = [r for r in lab.session.recent_results(NET) if (r.src_node, r.dst_node) == ("node1", "node2")]
+    assert recent is latest  # an error result is never given the window's counts
+
+
+def test_a_ping_that_sent_nothing_is_not_a_round(lab):
+    lab.pings[("node1", "node2")] = (0, 0)
+    lab.round(1_000.0)
+    assert ("node1", "node2") not in lab.session.windows(NET)
+    assert (NET, "node1", "node2") not in lab.session.totals()
+    [cov] = lab.session.coverage(NET)
+    assert (cov.expected, cov.measured) == (6, 5)
+    assert cov.missing == (PairGap("node1", "node2", "no result yet"),)
+
+
+def test_the_state_is_the_same_object_until_a_result_arrives(lab):
+    lab.round(1_000.0)
+    state = lab.session.state()
+    assert lab.session.state() is state and state.windows(NET) is state.windows(NET)
+    assert state.round_count == 1 and state.window_s == 300.0 and state.kinds == ("ping",)
+    lab.round(1_005.0)
+    newer = lab.session.state()
+    assert newer is not state and newer.round_count == 2
+    assert window(state).total_sent == 10 and window(newer).total_sent == 20  # the old state stays frozen
+    assert lab.session.windows(NET) is newer.windows(NET)
+
+
+# ------------------------------------------------------------------------------------------ coverage
+
+
+def test_complete_coverage_and_every_pair_measured(lab):
+    results = lab.round(1_000.0)
+    assert sorted((r.src_node, r.dst_node) for r in results) == [
+        (s, d) for s in HOSTS for d in HOSTS if s != d]
+    assert sorted(lab.sweeps) == [("node1", ("node2", "node3"), 10, 0.2), ("node2", ("node1", "node3"), 10, 0.2),
+                                  ("node3", ("node1", "node2"), 10, 0.2)]
+    [cov] = lab.session.coverage()
+    assert cov == Coverage(NET, "ping", 6, 6, ())
+    assert cov.complete
+    assert outcome(results, lab.session.coverage(), lab.snap, LossThresholds())[0] == 0
+
+
+def test_an_error_result_is_not_measured_and_its_reason_is_kept(lab):
+    lab.pings[("node2", "node3")] = "exec on node2: connection reset"
+    results = lab.round(1_000.0)
+    [cov] = lab.session.coverage(NET)
+    assert (cov.expected, cov.measured, cov.complete) == (6, 5, False)
+    assert cov.missing == (PairGap("node2", "node3", "exec on node2: connection reset"),)
+    code, verdict = outcome(results, lab.session.coverage(), lab.snap, LossThresholds())
+    assert code == 3 and verdict == "partial: 5 of 6 pair measurements made, those within the thresholds"
+    assert coverage_dict(cov) == {"network": NET, "kind": "ping", "expected": 6, "measured": 5, "complete": False,
+                                  "missing": [{"src_node": "node2", "dst_node": "node3",
+                                               "reason": "exec on node2: connection reset"}]}
+
+
+def test_every_pair_failing_is_nothing_measured(lab):
+    for s in HOSTS:
+        for d in HOSTS:
+            lab.pings[(s, d)] = f"exec on {s}: EOF"
+    results = lab.round(1_000.0)
+    [cov] = lab.session.coverage()
+    assert (cov.expected, cov.measured) == (6, 0)
+    assert [g.reason for g in cov.missing] == [f"exec on {s}: EOF" for s in HOSTS for d in HOSTS if s != d]
+    code, verdict = outcome(results, lab.session.coverage(), lab.snap, LossThresholds())
+    assert code == 2
+    assert verdict == "nothing measured (6 pairs expected): exec on node1: EOF; exec on node2: EOF; exec on node3: EOF"
+
+
+def test_why_a_pair_is_not_planned(monkeypatch):
+    lab = Lab(monkeypatch, snap=snapshot(engines_for=("node1", "node2")))  # no engine connection to node3
+    lab.session._agents[NET] = [t for t in lab.session._agents[NET] if t.node_id != "id-node2"]
+    lab.session._agent_failures[NET] = {"id-node2": "image not found"}
+    results = lab.round(1_000.0)
+    assert sorted((r.src_node, r.dst_node) for r in results) == [("node1", "node3")]
+    [cov] = lab.session.coverage()
+    assert (cov.expected, cov.measured) == (6, 1)
+    assert {(g.src_node, g.dst_node): g.reason for g in cov.missing} == {
+        ("node1", "node2"): "no probe agent on node2: image not found",
+        ("node2", "node1"): "no probe agent on node2: image not found",
+        ("node2", "node3"): "no probe agent on node2: image not found",
+        ("node3", "node1"): "no engine connection to node3",
+        ("node3", "node2"): "no probe agent on node2: image not found",
+    }
+    assert outcome(results, lab.session.coverage(), lab.snap, LossThresholds())[0] == 3
+
+
+def test_an_agent_that_never_ran_and_a_tool_the_image_lacks(monkeypatch):
+    lab = Lab(monkeypatch, kinds=("ping", "mtu"))
+    lab.session._agents[NET] = [t for t in lab.session._agents[NET] if t.node_id != "id-node3"]
+    lab.session._caps[(NET, "id-node1")] = Capabilities(ping="/bin/ping", iputils=False, tools=frozenset({"sleep"}))
+    lab.session._caps[(NET, "id-node2")] = "checking the agent's tools: timed out"
+    results = lab.round(1_000.0)
+    assert {(r.kind, r.src_node, r.dst_node) for r in results} == {("ping", "node1", "node2")}
+    ping, mtu = lab.session.coverage()
+    assert (ping.kind, ping.expected, ping.measured, mtu.kind, mtu.measured) == ("ping", 6, 1, "mtu", 0)
+    reasons = {(g.src_node, g.dst_node): g.reason for g in mtu.missing}
+    assert reasons[("node1", "node3")] == "no probe agent on node3: none was running when probing started"
+    assert reasons[("node2", "node1")] == "checking the agent's tools: timed out"
+    assert "-M do" in reasons[("node1", "node2")] or "iputils" in reasons[("node1", "node2")]
+
+
+def test_a_node_not_ready_is_not_expected(monkeypatch):
+    lab = Lab(monkeypatch, snap=snapshot(state="down"))
+    results = lab.round(1_000.0)
+    assert len(results) == 6  # an agent task still listed on it probes (its pairs explained by node.down)...
+    [cov] = lab.session.coverage()
+    assert (cov.expected, cov.measured, cov.missing) == (2, 2, ())  # ...but only Ready nodes' pairs are expected
+    assert lab.session.state().expected == {NET: ("node1", "node2")}
+
+
+def test_path_mtu_rounds_find_each_pairs_mtu(monkeypatch):
+    lab = Lab(monkeypatch, kinds=("mtu",))
+    lab.path_mtu[("node1", "node3")] = 1300
+    results = lab.round(1_000.0)
+    found = {(r.src_node, r.dst_node): r.path_mtu for r in results}
+    assert found[("node1", "node3")] == 1300 and len(found) == 6
+    assert found[("node3", "node1")] == 1350  # the overlay's effective MTU: the search starts there
+    assert lab.session.coverage() == (Coverage(NET, "mtu", 6, 6, ()),)
+    assert lab.session.windows(NET) == {}  # only pings have windows
+
+
+# ------------------------------------------------------------------------------------------ discovery
+
+
+def test_discovery_coverage_unit_is_the_source_node(monkeypatch):
+    lab = Lab(monkeypatch, kinds=("discovery",))
+    results = lab.round(1_000.0)
+    assert sorted((r.src_node, r.dst_node) for r in results) == [("node1", "node2"), ("node2", "node1"),
+                                                                  ("node3", "node1")]  # one per node
+    assert lab.session.coverage() == (Coverage(NET, "discovery", 3, 3, ()),)
+
+
+def state_with(latest: dict, kinds=("discovery",), why=None, hosts=HOSTS) -> ProbeState:
+    return ProbeState(latest={(r.kind, r.network, r.src_node, r.dst_node): r for r in latest}, rounds={},
+                      totals={}, expected={NET: hosts}, why=why or {}, kinds=kinds, window_s=300.0, round_count=1)
+
+
+def test_discovery_follows_the_latest_target_and_its_error():
+    ok = ProbeResult("discovery", NET, "node1", "node3", 10.0, resolved_vip="10.9.0.100", resolved_tasks=3,
+                     vip_answers=True, task_answers=True)
+    failed = ProbeResult("discovery", NET, "node2", "node3", 20.0, error="on node2: the TCP check did not run")
+    older = replace(failed, dst_node="node1", measured_at=5.0, error="")
+    [cov] = state_with([ok, failed, older]).coverage()
+    assert (cov.expected, cov.measured) == (3, 1)  # node2's newest probe (to node3) failed; its older one is not it
+    assert cov.missing == (PairGap("node2", "node3", "on node2: the TCP check did not run"),
+                           PairGap("node3", "node1", "no result yet"))
+
+
+def test_a_planned_reason_wins_over_the_results_error():
+    failed = ProbeResult("ping", NET, "node1", "node2", 1.0, error="exec on node1: EOF")
+    why = {("ping", NET, "node1", "node2"): "no engine connection to node1"}
+    [cov] = state_with([failed], kinds=("ping",), why=why, hosts=("node1", "node2")).coverage()
+    assert cov.missing == (PairGap("node1", "node2", "no engine connection to node1"),
+                           PairGap("node2", "node1", "no result yet"))
+
+
+def test_coverage_per_overlay_in_natural_order():
+    state = ProbeState(latest={}, rounds={}, totals={}, expected={"net10": ("a", "b"), "net2": ("a",)},
+                       why={}, kinds=("ping",), window_s=300.0, round_count=0)
+    assert [(c.network, c.expected) for c in state.coverage()] == [("net2", 0), ("net10", 2)]
+    assert [c.network for c in state.coverage("net10")] == ["net10"]
+    assert not state.coverage()[0].complete  # nothing expected is never complete
+
+
+# ------------------------------------------------------------------------------------------ exit codes
+
+
+def test_probe_exit_codes_from_coverage():
+    snap = snapshot()
+    th = LossThresholds()
+    good = [ProbeResult("ping", NET, "node1", "node2", 1.0, sent=100, received=100, rtt_avg_ms=0.2)]
+    lossy = [replace(good[0], received=50)]
+    full, partial = Coverage(NET, "ping", 1, 1), Coverage(NET, "ping", 2, 1, (PairGap("node2", "node1", "x"),))
+    assert outcome(good, [full], snap, th) == (0, "all 1 pair measurements within the thresholds")
+    assert outcome(lossy, [full], snap, th) == (1, "a threshold is crossed (1 of 1 pair measurements made)")
+    assert outcome(lossy, [partial], snap, th)[0] == 1  # a crossed threshold outranks partial coverage
+    assert outcome(good, [partial], snap, th)[0] == 3
+    assert outcome([], [], snap, th) == (2, "nothing measured (0 pairs expected): no pair to probe")
+    many = Coverage(NET, "ping", 4, 0, tuple(PairGap("a", "b", f"reason {i}") for i in (1, 2, 3, 4, 4)))
+    assert outcome([], [many], snap, th) == (
+        2, "nothing measured (4 pairs expected): reason 1; reason 2; reason 3 (and 1 more reasons)")
+    several = [partial, Coverage("other", "mtu", 3, 3)]
+    assert outcome(good, several, snap, th) == (
+        3, "partial: 4 of 5 pair measurements made, those within the thresholds")
