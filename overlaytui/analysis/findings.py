@@ -491,6 +491,7 @@ def check_probes(snapshot: ClusterSnapshot, probes: Sequence[ProbeResult], thres
     acceptable: list[tuple[ProbeResult, Finding]] = []
     insufficient: list[tuple[ProbeResult, Finding]] = []
     slow: dict[tuple[str, str, str], tuple[float, Finding]] = {}
+    judged: set[tuple[str, str, str]] = set()  # measured, and not explained above (blocked, ESP): what loss weighs
     for (net_name, src, dst), r in sorted(pings.items(), key=lambda kv: natural_tuple(kv[0])):
         net = networks.get(net_name)
         if tuple(sorted((src, dst))) in blocked and net is not None and not net.encrypted:
@@ -498,6 +499,8 @@ def check_probes(snapshot: ClusterSnapshot, probes: Sequence[ProbeResult], thres
         if net is not None and net.encrypted and _silent(r) and net_name in esp_networks:
             continue  # explained by the ESP finding
         subject = f"{src} -> {dst} on {net_name}"
+        if r.measured:
+            judged.add((net_name, src, dst))
         if r.error:
             if {src, dst} <= ready:  # a probe to or from a node that is not Ready: node.down says why
                 failed[_reason(r)].append(r)
@@ -525,9 +528,8 @@ def check_probes(snapshot: ClusterSnapshot, probes: Sequence[ProbeResult], thres
             slow[(net_name, src, dst)] = (r.rtt_avg_ms, Finding(
                 "latency.high", Severity.WARNING, "pair", subject, f"slow overlay: RTT avg {r.rtt_avg_ms:.2f} ms",
                 evidence, "look for a congested or distant underlay link between the nodes", net_name))
-    measured = {key for key, r in pings.items() if r.measured}
     node_ids = {n.hostname: n.id for n in snapshot.nodes}
-    findings += explain_loss(bad, loss_of, measured, node_ids)
+    findings += explain_loss(bad, loss_of, judged, node_ids)
     findings += _loss_info(acceptable, insufficient, thresholds)
     findings += _latency(slow, node_ids)
     findings += _failed(failed, node_ids)

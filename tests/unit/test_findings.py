@@ -564,3 +564,16 @@ def test_counts_and_details_are_said_in_words(healthy):
     [f] = [f for f in diagnose(healthy, all_pairs(healthy, "frontend", sent=100, received=100))
            if f.check == "loss.samples"]
     assert details_text(f) == "20 pairs"
+
+
+def test_loss_through_a_node_is_the_node_even_beside_a_silent_encrypted_overlay(healthy):
+    """Seen on the lab: loss on node2 and an encrypted overlay without ESP. The encrypted overlay's silent pairs
+    are the ESP finding's; they are not pairs that "pass on another overlay", so the loss is node2's, not the
+    plain overlay's."""
+    hosts = ["node1", "node2", "node3"]
+    plain = [ping("frontend", a, b, sent=100, received=90 if "node2" in (a, b) else 100)
+             for a in hosts for b in hosts if a != b]
+    secure = [ping("payments-secure", a, b, sent=100, received=0, rtt=None) for a in hosts for b in hosts if a != b]
+    findings = diagnose(healthy, plain + secure)
+    assert [(f.check, f.subject) for f in findings if f.severity >= Severity.WARNING] == [
+        ("encryption.esp", "payments-secure"), ("loss.bad", "node2")]
