@@ -248,8 +248,10 @@ def check_task_containers(snapshot: ClusterSnapshot) -> list[Finding]:
 
 def check_peers(snapshot: ClusterSnapshot) -> list[Finding]:
     """Each node's peer list for an overlay should name every node that runs its tasks; a node missing means
-    the gossip between them (7946 tcp/udp) does not get through."""
-    findings = []
+    the gossip between them (7946 tcp/udp) does not get through. A node that the others' lists miss (its own
+    lists missing them) is one finding about that node (`_explain_peers`)."""
+    fired: dict[tuple[str, str], Finding] = {}  # (overlay, viewer) -> its finding
+    missing_of: dict[tuple[str, str], list[str]] = {}  # (overlay, viewer) -> the nodes its list misses
     by_address = {n.address: n.hostname for n in snapshot.nodes}
     hostnames = {n.id: n.hostname for n in snapshot.nodes}
     ready = {n.id for n in snapshot.nodes if n.state == "ready"}
@@ -268,13 +270,37 @@ def check_peers(snapshot: ClusterSnapshot) -> list[Finding]:
             missing = natural_sorted(by_address.get(a, a) for a in expected - seen)
             if missing:
                 me = hostnames.get(view.node_id or "", view.engine)
-                findings.append(Finding(
+                missing_of[(net.name, me)] = missing
+                fired[(net.name, me)] = Finding(
                     "network.peers", Severity.WARNING, "network", f"{net.name} on {me}",
                     f"{me} does not know {', '.join(missing)} as peers on {net.name}",
                     f"peers seen by {me}: {', '.join(natural_sorted(by_address.get(a, a) for a in seen)) or 'none'}; "
                     f"nodes running its tasks: {', '.join(natural_sorted(hostnames[n] for n in active))}",
-                    "open 7946/tcp and 7946/udp (gossip) between the nodes", net.name))
-    return findings
+                    "open 7946/tcp and 7946/udp (gossip) between the nodes", net.name)
+    return _explain_peers(fired, missing_of, {n.hostname: n.id for n in snapshot.nodes})
+
+
+def _explain_peers(fired: Mapping[tuple[str, str], Finding], missing_of: Mapping[tuple[str, str], list[str]],
+                   node_ids: Mapping[str, str]) -> list[Finding]:
+    """Peer-list findings that one node explains (the others miss it, its own lists miss them), when it explains
+    two or more: one finding about that node, the lists as details; the node explaining most first."""
+    remaining = dict(fired)
+    found = []
+    while remaining:
+        covers = {node: [k for k in remaining if node in missing_of[k] or k[1] == node]
+                  for node in natural_sorted({n for k in remaining for n in (*missing_of[k], k[1])})}
+        node, keys = max(covers.items(), key=lambda kv: len(kv[1]))  # max keeps the first of equals: natural order
+        viewers = natural_sorted({k[1] for k in keys if k[1] != node})
+        if len(keys) < 2 or not viewers:
+            break
+        nets = sorted({k[0] for k in keys})
+        found.append(Finding(
+            "network.peers", Severity.WARNING, "node", node,
+            f"{node} is missing from the peer lists of {_listed(viewers)} ({', '.join(nets)})",
+            "; ".join(f"{k[1]} on {k[0]} misses {', '.join(missing_of[k])}" for k in sorted(keys, key=natural_tuple)),
+            f"open 7946/tcp and 7946/udp (gossip) to and from {node}", node_ids.get(node, ""),
+            tuple(remaining.pop(k) for k in sorted(keys, key=natural_tuple))))
+    return found + [remaining[k] for k in sorted(remaining, key=natural_tuple)]
 
 
 # ------------------------------------------------------------------------------------------------- ipam
@@ -354,12 +380,18 @@ def check_firewall(snapshot: ClusterSnapshot) -> list[Finding]:
     if not on_nft or not snapshot.nodes:
         return []
     names = natural_sorted(hostnames.get(e.node_id or "", e.hostname or e.endpoint) for e in on_nft)
-    return [Finding("engine.firewall", Severity.ERROR, "node", name, f"{name}'s engine uses the nftables firewall "
+    each = [Finding("engine.firewall", Severity.ERROR, "node", name, f"{name}'s engine uses the nftables firewall "
                     "backend, which swarm does not support", "docker info: FirewallBackend.Driver = nftables",
                     "run dockerd with the iptables firewall backend (`\"firewall-backend\": \"iptables\"` in "
                     "daemon.json) on swarm nodes", next((e.node_id or "" for e in on_nft if hostnames.get(
                         e.node_id or "", e.hostname or e.endpoint) == name), ""))
             for name in names]
+    if len(each) == 1:
+        return each
+    return [replace(each[0], subject_kind="swarm", subject="engines", subject_key="",
+                    summary=f"{len(each)} engines use the nftables firewall backend, which swarm does not support",
+                    evidence=f"docker info: FirewallBackend.Driver = nftables on {_listed(names)}",
+                    details=tuple(each))]
 
 
 def check_vip_idle(snapshot: ClusterSnapshot) -> list[Finding]:

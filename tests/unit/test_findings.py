@@ -306,6 +306,10 @@ def test_firewall_backend(healthy):
     [found] = check_firewall(replace(healthy, engines=nft))
     assert (found.check, found.subject, found.severity) == ("engine.firewall", "node2", Severity.ERROR)
     assert "iptables" in found.remedy
+    every = tuple(replace(e, firewall="nftables") for e in healthy.engines)  # one cause: one finding
+    [found] = check_firewall(replace(healthy, engines=every))
+    assert (found.subject, len(found.details)) == ("engines", 5) and "5 engines" in found.summary
+    assert "node1, node2, node3, node4, node5" in found.evidence
     assert check_firewall(healthy) == []  # not reported (API < 1.49): nothing said
     assert check_firewall(replace(healthy, engines=tuple(replace(e, firewall="iptables") for e in healthy.engines))
                           ) == []
@@ -577,3 +581,29 @@ def test_loss_through_a_node_is_the_node_even_beside_a_silent_encrypted_overlay(
     findings = diagnose(healthy, plain + secure)
     assert [(f.check, f.subject) for f in findings if f.severity >= Severity.WARNING] == [
         ("encryption.esp", "payments-secure"), ("loss.bad", "node2")]
+
+
+def test_a_node_cut_off_from_gossip_is_one_peer_finding_about_it(healthy):
+    node5 = next(n for n in healthy.nodes if n.hostname == "node5")
+
+    def cut(view):
+        if view.node_id == node5.id:
+            return replace(view, peers=tuple(p for p in view.peers if p.address == node5.address))
+        return replace(view, peers=tuple(p for p in view.peers if p.address != node5.address))
+    networks = tuple(replace(n, views=tuple(cut(v) for v in n.views)) for n in healthy.networks)
+    found = [f for f in diagnose(replace(healthy, networks=networks)) if f.check == "network.peers"]
+    assert [(f.subject_kind, f.subject, f.subject_key) for f in found] == [("node", "node5", node5.id)], found
+    assert "missing from the peer lists of node1, node2, node3, node4" in found[0].summary
+    assert len(found[0].details) >= 4 and "7946" in found[0].remedy
+
+
+def test_peer_lists_missing_different_nodes_stay_apart(healthy):
+    net = healthy.network("backend")
+    by_host = {n.hostname: n for n in healthy.nodes}
+    views = {v.node_id: v for v in net.views}
+    miss = {by_host["node1"].id: by_host["node4"].address, by_host["node2"].id: by_host["node3"].address}
+    cut = tuple(replace(v, peers=tuple(p for p in v.peers if p.address != miss[v.node_id])) if v.node_id in miss
+                else v for v in views.values())
+    networks = tuple(replace(n, views=cut) if n.name == "backend" else n for n in healthy.networks)
+    found = [f for f in diagnose(replace(healthy, networks=networks)) if f.check == "network.peers"]
+    assert sorted(f.subject for f in found) == ["backend on node1", "backend on node2"]
