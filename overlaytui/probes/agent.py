@@ -2,18 +2,31 @@
 overlaytui — the only thing overlaytui ever creates in a cluster.
 
 Each agent task sleeps and serves iperf3; probes run in it with `docker exec` on its node's engine, so they
-measure task-to-task across the overlay, exactly the path the cluster's services use. Services carry the label
-`overlaytui.probe`; a new probing run first removes any left by a crashed one (one probing overlaytui per
-cluster at a time).
+measure task-to-task across the overlay, exactly the path the cluster's services use.
+
+**Runs coexist.** Every probing run (a dashboard, the exporter, doctor, `probe`, `record --probe`, from any host)
+has its own run id: a random token, in the service names (`overlaytui-probe-<overlay>-<token>`) and labels,
+with the host and pid (`overlaytui.probe=<host>:<pid>`). A run only ever removes, re-deploys or renews its own
+services — and the services of runs whose **lease** lapsed:
+
+- the service label `overlaytui.lease-until=<unix time>` (the manager's clock) is renewed by the run, by updating
+  the service's labels only (never its TaskTemplate: that would restart the tasks);
+- each agent stops by itself (exit 0; restart condition on-failure, so swarm does not start it again) when the
+  token its run writes into it (`docker exec` through the node's engine, shell builtins only) did not change for
+  a lease — a crashed run's agents stop within a lease even if no overlaytui ever runs again;
+- any later run removes the services whose lease-until passed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import secrets
 import socket
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 import docker
 from docker.types import ContainerSpec, EndpointSpec, NetworkAttachmentConfig, RestartPolicy, ServiceMode, TaskTemplate
@@ -21,19 +34,39 @@ from docker.types import ContainerSpec, EndpointSpec, NetworkAttachmentConfig, R
 from ..sources.errors import ENGINE_ERRORS
 from .targets import ip_address
 
-PROBE_LABEL = "overlaytui.probe"
+PROBE_LABEL = "overlaytui.probe"  # <host>:<pid> of the run
+RUN_LABEL = "overlaytui.run"  # the run's id (the token in the service's name)
+LEASE_UNTIL_LABEL = "overlaytui.lease-until"  # unix time (the manager's clock) the run's lease ends, renewed
+LEASE_LABEL = "overlaytui.lease"  # the lease, seconds
 DEFAULT_IMAGE = "nicolaka/netshoot"
 LAB_IMAGE = "overlaytui/probe:lab"
-# sleep until told to stop; serve iperf3 for throughput probes (where the image has it)
-AGENT_COMMAND = ["/bin/sh", "-c", "trap 'exit 0' TERM INT; (iperf3 -s -D >/dev/null 2>&1 || true); "
-                 "while :; do sleep 3600 & wait $!; done"]
+
+LEASE_ENV = "OVERLAYTUI_AGENT_LEASE"
+DEFAULT_LEASE = 300.0
+MIN_LEASE = 10.0
+MAX_LEASE = 86400.0
+LAPSE_MARGIN = 10.0  # seconds past lease-until before another run removes the service (renewal jitter)
+LEASE_FILE = "/tmp/overlaytui.lease"  # inside the agent: the token its run renews
+
+# The lease watch, shell builtins besides sleep: the token file is read every OT_STEP s; `w` returns once it did
+# not change for OT_LEASE s (counted in sleeps, so never early).
+_WATCH = (f'w() {{ f={LEASE_FILE}; echo start > "$f"; last=; idle=0; '
+          'while [ "$idle" -lt "$OT_LEASE" ]; do sleep "$OT_STEP" & wait $!; v=; read -r v 2>/dev/null < "$f"; '
+          'if [ "$v" = "$last" ]; then idle=$((idle + OT_STEP)); else last=$v; idle=0; fi; done; }\n')
+# sleep until told to stop or the lease lapses (exit 0: not restarted); serve iperf3 for throughput probes
+AGENT_SCRIPT = ("trap 'exit 0' TERM INT\n(iperf3 -s -D >/dev/null 2>&1 || true)\n" + _WATCH +
+                'if [ "$OT_LEASE" -gt 0 ]; then w; exit 0; fi\nwhile :; do sleep 3600 & wait $!; done\n')
+AGENT_COMMAND = ["/bin/sh", "-c", AGENT_SCRIPT]
 
 
 # Reporting mode, for nodes whose engine overlaytui cannot reach: the agent itself pings every other task of its
 # service (tasks.SERVICE through Docker's DNS) in rounds and prints one line per target, which the manager's
-# service logs carry back: "OTPROBE <round> <target ip> <ping summary on one line>".
+# service logs carry back: "OTPROBE <round> <target ip> <ping summary on one line>". These agents cannot be
+# renewed (no engine to exec through): they run with OT_LEASE=0 and no deadline of their own; their service's
+# lease label still lapses, and then any later run removes them (see the README).
 REPORT_SCRIPT = r"""trap 'exit 0' TERM INT
 (iperf3 -s -D >/dev/null 2>&1 || true)
+""" + _WATCH + r"""if [ "$OT_LEASE" -gt 0 ]; then (w; kill -TERM $$) & fi
 P=$(which ping)
 n=0
 while :; do
@@ -54,15 +87,90 @@ done
 """
 
 
+def lease_seconds(environ=None) -> tuple[float, str]:
+    """The agents' lease (OVERLAYTUI_AGENT_LEASE seconds, else 5 minutes), and what is wrong with the setting
+    ("" when nothing)."""
+    raw = (os.environ if environ is None else environ).get(LEASE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_LEASE, ""
+    try:
+        value = float(raw)
+    except ValueError:
+        return DEFAULT_LEASE, f"{LEASE_ENV}={raw[:40]!r} is not a number of seconds: the lease is " \
+            f"{DEFAULT_LEASE:g} s"
+    if value != value or not MIN_LEASE <= value <= MAX_LEASE:  # NaN, too short, too long
+        used = DEFAULT_LEASE if value != value else min(max(value, MIN_LEASE), MAX_LEASE)
+        return used, f"{LEASE_ENV}={raw[:40]} is out of range ({MIN_LEASE:g} to {MAX_LEASE:g} s): the lease is " \
+            f"{used:g} s"
+    return value, ""
+
+
+def lease_step(lease: float) -> int:
+    """How often an agent looks at its token: a tenth of the lease, between 1 and 5 s."""
+    return max(1, min(5, int(lease // 10)))
+
+
+@dataclass(frozen=True)
+class Run:
+    """One probing run's identity: its token (in its services' names) and who runs it."""
+
+    token: str
+    host: str
+    pid: int
+    lease: float = DEFAULT_LEASE
+
+    @classmethod
+    def new(cls, lease: float = DEFAULT_LEASE) -> Run:
+        return cls(secrets.token_hex(4), socket.gethostname(), os.getpid(), lease)
+
+    @property
+    def owner(self) -> str:
+        return f"{self.host}:{self.pid}"
+
+    def labels(self, lease_until: float) -> dict[str, str]:
+        return {PROBE_LABEL: self.owner, RUN_LABEL: self.token, LEASE_UNTIL_LABEL: str(int(lease_until + 0.999)),
+                LEASE_LABEL: f"{self.lease:g}"}
+
+
 def owner_label() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
 SERVICE_PREFIX = "overlaytui-probe-"
+MAX_NAME = 63
 
 
-def service_name(network: str) -> str:
-    return f"{SERVICE_PREFIX}{network}"[:63]
+def service_name(network: str, run: str) -> str:
+    """`overlaytui-probe-<overlay>-<run>`, at most 63 characters of letters, digits and dashes (a DNS label):
+    an overlay name that had to be cut or cleaned keeps a short hash of itself, so two overlays never share a
+    name within a run."""
+    safe = re.sub(r"[^A-Za-z0-9-]+", "-", network).strip("-")
+    room = MAX_NAME - len(SERVICE_PREFIX) - 1 - len(run)
+    if safe != network or len(safe) > room:
+        digest = hashlib.sha1(network.encode(), usedforsecurity=False).hexdigest()[:6]
+        safe = f"{safe[:room - 7].rstrip('-')}-{digest}".lstrip("-")
+    return f"{SERVICE_PREFIX}{safe}-{run}"
+
+
+def parse_lease_until(value: object) -> float | None:
+    """A lease-until label: unix seconds, else None."""
+    if not isinstance(value, str) or not re.fullmatch(r"\d{1,12}", value.strip()):
+        return None
+    return float(value.strip())
+
+
+def engine_time(info: dict) -> float | None:
+    """An engine's clock (`docker info` SystemTime, RFC 3339 with nanoseconds) as unix time, else None."""
+    raw = info.get("SystemTime") if isinstance(info, dict) else None
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", str(raw or ""))
+    if not match:
+        return None
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    try:
+        whole = datetime.fromisoformat(match.group(1) + zone).timestamp()
+    except ValueError:
+        return None
+    return whole + float(f"0.{match.group(2) or '0'}")
 
 
 @dataclass(frozen=True)
@@ -72,20 +180,28 @@ class AgentTask:
     address: str  # the task's IP on the probed overlay (no prefix length)
 
 
-def is_leftover(service: dict, host: str | None = None, alive=None) -> bool:
-    """A probe service left by a run that could not clean up: ours by name and label, and not owned by an
-    overlaytui still running on this host (the owner label is `host:pid`). A user's service that merely carries
-    the label, or one named otherwise, is never touched."""
+def is_leftover(service: dict, now: float, own_run: str = "", host: str | None = None, alive=None) -> bool:
+    """Whether a probe service belongs to a run that is gone and may be removed: ours by name and label, not
+    this run's, and its lease (`overlaytui.lease-until`, the manager's clock) lapsed more than LAPSE_MARGIN s
+    ago — whatever host the run was on. A live run's services are never touched, nor a user's service that
+    merely carries the label, nor one named otherwise, nor a run label with no readable lease.
+
+    Services from before leases (owner `host:pid`, no run label) are removed only when their owner was on this
+    host and its process is gone: another host's cannot be judged."""
     spec = service.get("Spec") or {}
-    owner = (spec.get("Labels") or {}).get(PROBE_LABEL)
+    labels = spec.get("Labels") or {}
+    owner = labels.get(PROBE_LABEL)
     if not str(spec.get("Name", "")).startswith(SERVICE_PREFIX) or not isinstance(owner, str):
         return False
+    if RUN_LABEL in labels or LEASE_UNTIL_LABEL in labels:
+        if own_run and labels.get(RUN_LABEL) == own_run:
+            return False
+        until = parse_lease_until(labels.get(LEASE_UNTIL_LABEL))
+        return until is not None and now > until + LAPSE_MARGIN
     owner_host, _, pid = owner.rpartition(":")
-    if not owner_host or not pid.isdigit():
+    if not owner_host or not pid.isdigit() or int(pid) == os.getpid():
         return False
-    if owner_host == (host or socket.gethostname()) and int(pid) != os.getpid():
-        return not (alive or _process_alive)(int(pid))
-    return True  # another host's run: one probing overlaytui per cluster (README)
+    return owner_host == (host or socket.gethostname()) and not (alive or _process_alive)(int(pid))
 
 
 def _process_alive(pid: int) -> bool:
@@ -98,11 +214,22 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def remove_leftovers(manager: docker.APIClient) -> list[str]:
-    """Remove the probe services a crashed run left (see `is_leftover`)."""
+def manager_now(manager: docker.APIClient) -> float:
+    """The manager's clock (leases are judged by it, so hosts' clocks need not agree); this host's when the
+    engine does not say."""
+    try:
+        found = engine_time(manager.info())
+    except ENGINE_ERRORS:
+        found = None
+    return found if found is not None else time.time()
+
+
+def remove_leftovers(manager: docker.APIClient, own_run: str = "", now: float | None = None) -> list[str]:
+    """Remove the probe services of runs whose lease lapsed (see `is_leftover`)."""
     removed = []
+    now = manager_now(manager) if now is None else now
     for svc in manager.services(filters={"label": PROBE_LABEL}):
-        if not is_leftover(svc):
+        if not is_leftover(svc, now, own_run):
             continue
         try:
             manager.remove_service(svc["ID"])
@@ -112,28 +239,76 @@ def remove_leftovers(manager: docker.APIClient) -> list[str]:
     return removed
 
 
-def deploy(manager: docker.APIClient, network: str, image: str, report: dict[str, str] | None = None) -> str:
-    """Create the global probe service on `network`; returns its id. With `report` (count, interval, deadline,
-    every) the agents probe by themselves and report through the service logs."""
+def deploy(manager: docker.APIClient, network: str, image: str, run: Run, lease_until: float,
+           report: dict[str, str] | None = None) -> str:
+    """Create this run's global probe service on `network`; returns its id. With `report` (count, interval,
+    deadline, every) the agents probe by themselves and report through the service logs; they cannot be renewed
+    then (no engine to exec through) and run without a deadline of their own."""
+    name = service_name(network, run.token)
+    lease = 0 if report is not None else int(run.lease + 0.999)
+    env = [f"OT_LEASE={lease}", f"OT_STEP={lease_step(run.lease)}"]
     command = AGENT_COMMAND
-    env = None
     if report is not None:
         command = ["/bin/sh", "-c", REPORT_SCRIPT]
-        env = [f"OT_SERVICE={service_name(network)}"] + [f"OT_{k.upper()}={v}" for k, v in report.items()]
-    spec = ContainerSpec(image=image, command=command, env=env, labels={PROBE_LABEL: owner_label()},
-                         stop_grace_period=1_000_000_000)
+        env += [f"OT_SERVICE={name}"] + [f"OT_{k.upper()}={v}" for k, v in report.items()]
+    spec = ContainerSpec(image=image, command=command, env=env,
+                         labels={PROBE_LABEL: run.owner, RUN_LABEL: run.token}, stop_grace_period=1_000_000_000)
+    # exit 0 (a lapsed lease) is final: on-failure does not restart it
     template = TaskTemplate(container_spec=spec, restart_policy=RestartPolicy(condition="on-failure",
                                                                              max_attempts=3))
     created = manager.create_service(
-        template, name=service_name(network), labels={PROBE_LABEL: owner_label()}, mode=ServiceMode("global"),
+        template, name=name, labels=run.labels(lease_until), mode=ServiceMode("global"),
         # vip mode: the agents' own VIP is what the discovery probe checks (tasks.NAME resolves either way)
         networks=[NetworkAttachmentConfig(target=network)], endpoint_spec=EndpointSpec(mode="vip"),
     )
     return created["ID"]
 
 
+def renew_service(manager: docker.APIClient, service_id: str, lease_until: float) -> None:
+    """Move the service's lease-until label: its labels only, the rest of the spec as it is (a changed
+    TaskTemplate would restart the tasks; labels do not — checked on the lab)."""
+    found = manager.inspect_service(service_id)
+    spec = dict(found["Spec"])
+    spec["Labels"] = {**(spec.get("Labels") or {}), LEASE_UNTIL_LABEL: str(int(lease_until + 0.999))}
+    response = manager._post_json(manager._url("/services/{0}/update", service_id), data=spec,
+                                  params={"version": found["Version"]["Index"]})
+    manager._raise_for_status(response)
+
+
+def renew_agent(api: docker.APIClient, container: str, token: str) -> None:
+    """Write the run's new token into the agent (a shell builtin: `echo`). Raises RenewFailed when it did not."""
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", token):
+        raise ValueError(f"bad lease token {token!r}")
+    exec_id = api.exec_create(container, ["sh", "-c", f"echo {token} > {LEASE_FILE}"], stdout=True,
+                              stderr=True)["Id"]
+    output = api.exec_start(exec_id)
+    code = api.exec_inspect(exec_id).get("ExitCode")
+    if code != 0:
+        text = output.decode(errors="replace").strip() if isinstance(output, bytes) else ""
+        raise RenewFailed(f"exit {code}: {text[:160] or '(no output)'}")
+
+
+class RenewFailed(Exception):
+    """The token could not be written into an agent."""
+
+
 def running_tasks(manager: docker.APIClient, service_id: str, network: str) -> list[AgentTask]:
     return agent_tasks(manager.tasks(filters={"service": service_id}), network)[0]
+
+
+def completed_nodes(tasks: list) -> set[str]:
+    """Nodes with an agent task that ended by itself (exit 0: its lease lapsed) and none running: swarm does not
+    start those again."""
+    done, up = set(), set()
+    for task in tasks:
+        if not isinstance(task, dict):
+            continue
+        node, state = str(task.get("NodeID") or ""), (task.get("Status") or {}).get("State")
+        if state == "complete" and node:
+            done.add(node)
+        elif state in ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running"):
+            up.add(node)
+    return done - up
 
 
 FAILED_STATES = {"failed", "rejected", "orphaned"}

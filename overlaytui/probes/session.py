@@ -8,6 +8,7 @@ engine connection are missing, and the session says so.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -94,6 +95,15 @@ class ProbeSession:
         self.removed_leftovers: list[str] = []
         self.via_logs = settings.via_logs
         self._log_rounds: dict[str, int] = {}
+        self._lock = threading.RLock()  # _services and the problems, shared with the renewal thread
+        lease, problem = agent.lease_seconds()
+        if problem:
+            self._problem(problem)
+        self.run = agent.Run.new(lease)  # this run's id: its services' names and labels (runs coexist)
+        self._clock_offset = 0.0  # the manager's clock minus ours: leases are in the manager's clock
+        self._renewal: threading.Thread | None = None
+        self._renewal_stop = threading.Event()
+        self._renewals = 0
 
     # ------------------------------------------------------------------------------------------- setup
 
@@ -110,24 +120,34 @@ class ProbeSession:
         return await asyncio.get_running_loop().run_in_executor(self._executor, partial(fn, *args))
 
     def _problem(self, text: str) -> None:
-        if text in self._said:  # said once, however many rounds repeat it
-            return
-        self._said[text] = None
-        if len(self._said) > MAX_PROBLEMS:
-            del self._said[next(iter(self._said))]
-        self._unsaid.append(text)
+        with self._lock:  # the renewal thread says its problems too
+            if text in self._said:  # said once, however many rounds repeat it
+                return
+            self._said[text] = None
+            if len(self._said) > MAX_PROBLEMS:
+                del self._said[next(iter(self._said))]
+            self._unsaid.append(text)
 
     @property
     def problems(self) -> list[str]:
         """What probing cannot do (a tool missing in the image, an agent that will not start): the latest
         MAX_PROBLEMS distinct ones."""
-        return list(self._said)
+        with self._lock:
+            return list(self._said)
 
     def new_problems(self) -> list[str]:
         """The problems not taken yet (each is given once)."""
-        taken = list(self._unsaid)
-        self._unsaid.clear()
+        with self._lock:
+            taken = list(self._unsaid)
+            self._unsaid.clear()
         return taken
+
+    def service_name(self, network: str) -> str:
+        """This run's agent service on `network` (what the discovery probe resolves)."""
+        return agent.service_name(network, self.run.token)
+
+    def _lease_until(self) -> float:
+        return time.time() + self._clock_offset + self.run.lease
 
     async def start(self) -> None:
         snapshot = self._snapshot_of()
@@ -158,10 +178,15 @@ class ProbeSession:
         manager = None
         try:
             manager = await self._call(self._client, self._manager_url, 30)
-            self.removed_leftovers = await self._call(agent.remove_leftovers, manager)
+            now = await self._call(agent.manager_now, manager)
+            self._clock_offset = now - time.time()
+            self.removed_leftovers = await self._call(agent.remove_leftovers, manager, self.run.token, now)
+            self._start_renewal()
             for network in wanted:
-                self._services[network] = await self._call(agent.deploy, manager, network, self.settings.image,
-                                                           report)
+                service_id = await self._call(agent.deploy, manager, network, self.settings.image, self.run,
+                                              self._lease_until(), report)
+                with self._lock:
+                    self._services[network] = service_id
             for network, service_id in self._services.items():
                 tasks, failures = await self._call(agent.wait_for_tasks, manager, service_id, network, nodes,
                                                    self.settings.deploy_timeout)
@@ -210,26 +235,38 @@ class ProbeSession:
                 self._problem(f"{network}: {caps}")
 
     async def keep_agents(self) -> list[str]:
-        """For a long-running session (the exporter): re-deploy an agent service someone removed, pick up agents
-        on nodes that joined (and drop those that left), check the tools of new agents. Returns the overlays
-        whose agents were re-deployed. Engine errors are problems, not exceptions: the next round tries again."""
+        """For a long-running session (the exporter): re-deploy this run's agent service when someone removed it
+        (never another run's), or when agents stopped by themselves because their lease lapsed (the renewal
+        failed for a lease: swarm does not start them again); pick up agents on nodes that joined (and drop
+        those that left), check the tools of new agents. Returns the overlays whose agents were re-deployed.
+        Engine errors are problems, not exceptions: the next round tries again."""
         if not self._manager_url or self.via_logs:
             return []
         snapshot = self._snapshot_of()
         nodes = {n.id for n in snapshot.nodes if n.state == "ready" and n.availability == "active"}
+        hostnames = {n.id: n.hostname for n in snapshot.nodes}
         redeployed = []
 
         def refresh(network: str, service_id: str) -> tuple[str, list[agent.AgentTask], dict[str, str]]:
             with self._client(self._manager_url, 30) as manager:
                 try:
                     manager.inspect_service(service_id)
+                    raw = manager.tasks(filters={"service": service_id})
+                    if lapsed := agent.completed_nodes(raw) & nodes:
+                        names = ", ".join(natural_sorted(hostnames.get(n, n[:12]) for n in lapsed))
+                        self._problem(f"{network}: the probe agent stopped on {names} (its lease lapsed: it could "
+                                      "not be renewed): deployed again")
+                        manager.remove_service(service_id)
+                        raise docker.errors.NotFound("lapsed")
                 except docker.errors.NotFound:
-                    service_id = agent.deploy(manager, network, self.settings.image)
+                    service_id = _deploy_again(manager, network, self.settings.image, self.run, self._lease_until)
+                    with self._lock:
+                        self._services[network] = service_id
                     redeployed.append(network)
                     tasks, failures = agent.wait_for_tasks(manager, service_id, network, nodes,
                                                            self.settings.deploy_timeout)
                     return service_id, tasks, failures
-                tasks, failures = agent.agent_tasks(manager.tasks(filters={"service": service_id}), network)
+                tasks, failures = agent.agent_tasks(raw, network)
                 return service_id, tasks, {n: why for n, (_count, why) in failures.items() if n in nodes}
         for network, service_id in list(self._services.items()):
             try:
@@ -237,7 +274,6 @@ class ProbeSession:
             except ENGINE_ERRORS as exc:
                 self._problem(f"{network}: checking the probe agents: {describe_error(exc)}")
                 continue
-            self._services[network] = service_id
             self._agents[network] = tasks
             self._agent_failures[network] = failures
         known = {key for key, caps in self._caps.items() if not isinstance(caps, str)}
@@ -250,9 +286,11 @@ class ProbeSession:
         return dict(self._totals)
 
     async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._stop_renewal)
         if self._manager_url and self._services:
-            services = list(self._services.values())
-            self._services.clear()
+            with self._lock:
+                services = list(self._services.values())
+                self._services.clear()
 
             def remove() -> None:
                 with self._client(self._manager_url, 30) as manager:
@@ -260,8 +298,73 @@ class ProbeSession:
             try:
                 await self._call(remove)
             except ENGINE_ERRORS:
-                pass  # the next start removes them (found by label)
+                pass  # they stop within a lease, and a later run removes their services (found by label)
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------------------------------------- lease
+
+    def _start_renewal(self) -> None:
+        if self._renewal is None:
+            self._renewal = threading.Thread(target=self._renew_loop, name="overlaytui-lease", daemon=True)
+            self._renewal.start()
+
+    def _stop_renewal(self) -> None:
+        self._renewal_stop.set()
+        if self._renewal is not None:
+            self._renewal.join(40)
+
+    def _renew_loop(self) -> None:
+        """Renew this run's lease every fifth of it, in its own thread: never delayed by the probes filling the
+        executor, nor by the event loop. A renewal that fails is a problem; the next one tries again (an agent
+        stops only after a whole lease without one)."""
+        period = max(1.0, self.run.lease / 5)
+        while not self._renewal_stop.wait(period):
+            try:
+                self.renew()
+            except Exception as exc:  # noqa: BLE001 - the thread must go on: the next renewal tries again
+                self._problem(f"renewing the probe agents' lease: {describe_error(exc)}")
+
+    def renew(self) -> None:
+        """Renew the lease once (blocking): a new token written into each running agent through its node's
+        engine, then each service's lease-until label."""
+        with self._lock:
+            services = dict(self._services)
+        if not services or not self._manager_url:
+            return
+        self._renewals += 1
+        token = f"{self.run.token}.{self._renewals}"
+        engines = {e.node_id: e.endpoint for e in self._snapshot_of().engines if e.node_id and e.health is Health.OK}
+        if self.via_logs:
+            engines = {}  # these agents run without a deadline of their own (agent.REPORT_SCRIPT): labels only
+        with self._client(self._manager_url, 30) as manager, ThreadPoolExecutor(
+                max_workers=8, thread_name_prefix="overlaytui-lease-exec") as pool:
+            for network, service_id in services.items():
+                try:
+                    tasks = agent.running_tasks(manager, service_id, network)
+                except docker.errors.NotFound:
+                    continue  # removed: keep_agents deploys it again, with a fresh lease
+                reachable = [t for t in tasks if t.node_id in engines]
+                for task, error in zip(reachable, pool.map(
+                        lambda t: self._renew_agent(engines[t.node_id], t.container_id, token), reachable),
+                        strict=True):
+                    if error:
+                        self._problem(f"{network}: renewing the probe agent's lease in {task.container_id[:12]}: "
+                                      f"{error}")
+                try:
+                    agent.renew_service(manager, service_id, self._lease_until())
+                except docker.errors.NotFound:
+                    continue
+
+    def _renew_agent(self, url: str, container: str, token: str) -> str:
+        """"" when the agent has the new token, else why not."""
+        try:
+            with self._client(url, 15) as api:
+                agent.renew_agent(api, container, token)
+        except ENGINE_ERRORS as exc:
+            return describe_error(exc)
+        except agent.RenewFailed as exc:
+            return str(exc)
+        return ""
 
     # ------------------------------------------------------------------------------------------ rounds
 
@@ -384,7 +487,7 @@ class ProbeSession:
         def run() -> ProbeResult:
             try:
                 with self._client(url, 30) as api:
-                    return runner.discovery(api, container, network, src, dst, agent.service_name(network),
+                    return runner.discovery(api, container, network, src, dst, self.service_name(network),
                                             address)
             except ENGINE_ERRORS as exc:
                 return ProbeResult("discovery", network, src, dst, time.time(),
@@ -578,6 +681,19 @@ class ProbeState:
         return ProbeData(recent={net: tuple(rs) for net, rs in by_network.items()},
                          windows={net: self.windows(net) for net in networks}, coverage=self.coverage(),
                          totals=dict(self.totals), rounds=self.round_count, problem=problem)
+
+
+def _deploy_again(manager: docker.APIClient, network: str, image: str, run: agent.Run, lease_until) -> str:
+    """This run's service, deployed again under its own name (a removal frees the name at once on the
+    managers seen so far; a conflict is retried briefly)."""
+    for attempt in range(10):
+        try:
+            return agent.deploy(manager, network, image, run, lease_until())
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409 or attempt == 9:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
 
 
 def _pairs(src: str, targets: dict[str, str]) -> tuple[tuple[str, str], ...]:

@@ -93,11 +93,19 @@ def exporter_and_prometheus(lab: Lab, tmp_path):
 def agent_remains(lab: Lab) -> list[str]:
     """This exporter's agent service and its containers, in any state, on any node (other modules' leftovers
     are theirs to wait for)."""
-    name = f"overlaytui-probe-{NETWORK}"
-    services = lab.docker("node1", "service", "ls", "-q", "--filter", f"name={name}").stdout.split()
+    prefix = f"overlaytui-probe-{NETWORK}-"  # then the run's id
+    services = lab.docker("node1", "service", "ls", "-q", "--filter", f"name={prefix}").stdout.split()
     containers = [f"{node}:{c}" for node in ("node1", "node2", "node3") for c in lab.docker(
-        node, "ps", "-aq", "--filter", f"label=com.docker.swarm.service.name={name}").stdout.split()]
+        node, "ps", "-aq", "--filter", f"name={prefix}").stdout.split()]
     return services + containers
+
+
+def agent_service(lab: Lab) -> str:
+    """The exporter's agent service on the overlay (its name ends with the run's id)."""
+    names = lab.docker("node1", "service", "ls", "--format", "{{.Name}}", "--filter",
+                       f"name=overlaytui-probe-{NETWORK}-").stdout.split()
+    assert len(names) == 1, names
+    return names[0]
 
 
 def wait_until_gone(lab: Lab, timeout: float, what: str) -> None:
@@ -163,7 +171,7 @@ def test_prometheus_sees_loss_and_a_black_hole_and_sigterm_cleans_up(lab: Lab, e
 
     lab.fault("node3", "clear")
     # someone removes the agent service: the exporter deploys it again and the pairs come back
-    lab.docker("node1", "service", "rm", f"overlaytui-probe-{NETWORK}")
+    lab.docker("node1", "service", "rm", agent_service(lab))
     wait_for(lambda: "was removed: deployed again" in log.read_text(), 120, "the agent to be deployed again",
              interval=1)
     rounds = prometheus.query("overlaytui_probe_rounds_total")[0]["value"][1]

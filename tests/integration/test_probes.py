@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 
 from overlaytui.analysis.thresholds import Verdict, judge_loss
 from overlaytui.lab.layout import PROBE_IMAGE
-from overlaytui.probes.agent import LAB_IMAGE, PROBE_LABEL
+from overlaytui.probes.agent import LAB_IMAGE, LEASE_ENV, PROBE_LABEL
 from overlaytui.probes.session import ProbeSession, ProbeSettings
 from overlaytui.sources.endpoints import resolve_endpoints
 from overlaytui.sources.swarm import DockerSwarmSource
@@ -158,19 +159,26 @@ def test_cli_exit_codes_and_json(overlays: Lab):
     assert "node1 -> node2" in out and "bad" in out
 
 
-def test_nothing_remains_after_sigkill_and_a_new_start(overlays: Lab):
+def test_a_crashed_runs_agents_are_left_alone_while_its_lease_runs(overlays: Lab):
+    """A run killed with SIGKILL cannot be told from a live one (another host's, or this one's in another pid
+    namespace) until its lease lapses: the next start leaves its agents alone. That they then stop by themselves
+    and a later run removes them: test_coexist_lab."""
     lab = overlays
-    crashed = _probe_cli("--network", PLAIN, "--count", "3000", "--interval", "0.01")
+    env = {**os.environ, LEASE_ENV: "20"}
+    crashed = _probe_cli("--network", PLAIN, "--count", "3000", "--interval", "0.01", env=env)
     wait_for(lambda: lab.docker("node1", "service", "ls", "-q", "--filter", f"label={PROBE_LABEL}").stdout.strip(),
              60, "the probe agents to be deployed")
     time.sleep(0.5)
     crashed.send_signal(signal.SIGKILL)
     crashed.communicate(timeout=30)
-    assert probe_remains(lab)  # a crash leaves its agents behind...
-    again = _probe_cli("--network", PLAIN, "--count", "5", "--interval", "0.01")
+    left = lab.docker("node1", "service", "ls", "-q", "--filter", f"label={PROBE_LABEL}").stdout.split()
+    assert len(left) == 1  # a crash leaves its agents behind...
+    again = _probe_cli("--network", PLAIN, "--count", "5", "--interval", "0.01", env=env)
     _, err = again.communicate(timeout=180)
-    assert again.returncode == 0, err
-    assert "removed probe agents left by an earlier run" in err  # ...and the next start removes them
+    assert again.returncode == 0, err  # ...the next run probes beside them...
+    assert "left by an earlier run" not in err  # ...and leaves them alone while their lease runs
+    assert lab.docker("node1", "service", "ls", "-q", "--filter", f"label={PROBE_LABEL}").stdout.split() == left
+    lab.docker("node1", "service", "rm", *left)  # isolation: the next tests expect a clean cluster
     wait_for(lambda: probe_remains(lab) == [], 90, "every probe service and container to be gone")
 
 

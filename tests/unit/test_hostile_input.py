@@ -10,7 +10,6 @@ import pytest
 from overlaytui.analysis.thresholds import LossThresholds
 from overlaytui.cli import build_parser
 from overlaytui.config import Config, load_config, save_config
-from overlaytui.probes.agent import PROBE_LABEL, is_leftover, service_name
 
 
 @pytest.mark.parametrize("body, problem", [
@@ -66,21 +65,6 @@ def test_numeric_flags_out_of_bounds_exit_2_with_one_line(argv, capsys):
 def test_numeric_flags_in_bounds_parse():
     args = build_parser().parse_args(["--demo", "--interval", "0.5", "--demo-scale", "200,300,5000"])
     assert args.interval == 0.5 and args.demo_scale == (200, 300, 5000) and not math.isnan(args.reconcile)
-
-
-def _service(name: str, owner: object) -> dict:
-    labels = {PROBE_LABEL: owner} if owner is not None else {}
-    return {"ID": "s1", "Spec": {"Name": name, "Labels": labels}}
-
-
-def test_only_our_own_dead_runs_are_leftovers():
-    ours = service_name("net")
-    assert is_leftover(_service(ours, "host-a:123"), host="host-a", alive=lambda pid: False)  # crashed here
-    assert not is_leftover(_service(ours, "host-a:123"), host="host-a", alive=lambda pid: True)  # running here
-    assert is_leftover(_service(ours, "host-b:123"), host="host-a", alive=lambda pid: True)  # another host's
-    assert not is_leftover(_service("my-app", "host-a:123"), host="host-a", alive=lambda pid: False)  # not ours
-    assert not is_leftover(_service(ours, "yes"), host="host-a", alive=lambda pid: False)  # label, no owner
-    assert not is_leftover(_service(ours, None), host="host-a", alive=lambda pid: False)
 
 
 def test_malformed_containers_are_skipped_with_a_problem_line():

@@ -1,0 +1,236 @@
+"""Probing runs that coexist, on the lab: the exporter probes permanently while `doctor` runs from the same host
+and from a second "host" (a process in its own UTS namespace with another hostname); both doctors measure every
+pair, the exporter's counters never go back and no scrape misses a pair, its agents are never restarted (their
+lease label is renewed meanwhile); nothing is left once they all stop. A run killed with SIGKILL on the other
+host: its agents stop by themselves within the lease (exit 0, not restarted by swarm), and a later run removes
+its lapsed service."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from overlaytui.probes.agent import LAPSE_MARGIN, LEASE_ENV, LEASE_UNTIL_LABEL, PROBE_LABEL, parse_lease_until
+from tests.helpers import Lab, required_binary, wait_for
+from tests.integration.test_exporter_lab import free_port, get
+
+NETWORK = "co-plain"
+LEASE = 20  # seconds: the runs' agents' lease here (the default is 5 minutes)
+NODES = ("node1", "node2", "node3")
+PAIRS = {(a, b) for a in NODES for b in NODES if a != b}
+OTHER_HOST = "otherhost"
+
+
+def command(*args: str, host: str | None = None) -> list[str]:
+    """overlaytui with these arguments; on `host`: in its own UTS namespace, under that hostname."""
+    argv = [sys.executable, "-m", "overlaytui", *args]
+    if host is None:
+        return argv
+    return [required_binary("unshare", "util-linux"), "--uts", "sh", "-c", f'hostname {host} && exec "$@"', "sh",
+            *argv]
+
+
+def environment() -> dict[str, str]:
+    return {**os.environ, LEASE_ENV: str(LEASE)}
+
+
+def services(lab: Lab) -> dict[str, dict]:
+    """Probe service name -> its labels."""
+    ids = lab.docker("node1", "service", "ls", "-q", "--filter", f"label={PROBE_LABEL}").stdout.split()
+    if not ids:
+        return {}
+    found = json.loads(lab.docker("node1", "service", "inspect", *ids, check=False).stdout or "[]")
+    return {s["Spec"]["Name"]: s["Spec"].get("Labels") or {} for s in found}
+
+
+def service_tasks(lab: Lab, name: str) -> list[tuple[str, str, str]]:
+    """(task id, node, current state) of every task the service ever had."""
+    out = lab.docker("node1", "service", "ps", "--no-trunc", "--format", "{{.ID}} {{.Node}} {{.CurrentState}}",
+                     name, check=False).stdout
+    return [tuple(line.split(maxsplit=2)) for line in out.splitlines() if line.strip()]
+
+
+def running_agents(lab: Lab, name: str | None = None) -> list[str]:
+    """Running agent containers (of one service, or of any run) on every node."""
+    found = []
+    for node in NODES:
+        args = ["ps", "-q", "--filter", f"label={PROBE_LABEL}"]
+        if name:
+            args += ["--filter", f"label=com.docker.swarm.service.name={name}"]
+        found += [f"{node}:{c}" for c in lab.docker(node, *args).stdout.split()]
+    return found
+
+
+def remains(lab: Lab) -> list[str]:
+    """Probe services and agent containers in any state."""
+    return list(services(lab)) + [f"{node}:{c}" for node in NODES for c in lab.docker(
+        node, "ps", "-aq", "--filter", f"label={PROBE_LABEL}").stdout.split()]
+
+
+def owned_by(lab: Lab, host: str) -> list[str]:
+    return [name for name, labels in services(lab).items() if labels.get(PROBE_LABEL, "").startswith(f"{host}:")]
+
+
+_SENT = re.compile(r'^overlaytui_pair_packets_sent_total\{([^}]*)\} (\S+)$', re.MULTILINE)
+
+
+def pair_counters(text: str) -> dict[tuple[str, str], float]:
+    found = {}
+    for labels, value in _SENT.findall(text):
+        tags = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if tags.get("network") == NETWORK:
+            found[(tags["src_node"], tags["dst_node"])] = float(value)
+    return found
+
+
+class Scraper(threading.Thread):
+    """Scrapes the exporter every half second, keeping every scrape's per-pair packet counters."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.url, self.scrapes, self.errors = f"http://127.0.0.1:{port}/metrics", [], []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            try:
+                self.scrapes.append(pair_counters(get(self.url)))
+            except OSError as exc:
+                self.errors.append(str(exc))
+
+
+def doctor(host: str | None) -> subprocess.Popen:
+    return subprocess.Popen(command("doctor", "--lab", "--json", "--network", NETWORK, "--kind", "ping", "--count",
+                                    "50", "--interval", "0.01", host=host),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment())
+
+
+def stop(proc: subprocess.Popen, timeout: float = 90) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def overlay(lab: Lab):
+    lab.docker("node1", "network", "create", "-d", "overlay", NETWORK)
+    yield lab
+    from tests.integration.test_probes import clear_probe_leftovers
+
+    clear_probe_leftovers(lab, 60)
+    lab.docker("node1", "network", "rm", NETWORK, check=False)
+
+
+def test_the_exporter_and_two_doctors_from_two_hosts_coexist(overlay: Lab, tmp_path):
+    lab = overlay
+    port = free_port()
+    log_path = tmp_path / "exporter.log"
+    log = log_path.open("w")
+    exporter = subprocess.Popen(command("exporter", "--lab", "--listen", f"127.0.0.1:{port}", "--network", NETWORK,
+                                        "--probe-every", "1", "--count", "50", "--interval", "0.02",
+                                        "--collect-every", "1"),
+                                stdout=log, stderr=subprocess.STDOUT, env=environment())
+    scraper = Scraper(port)
+    try:
+        wait_for(lambda: set(pair_counters(get_or_empty(port))) == PAIRS
+                 and min(pair_counters(get_or_empty(port)).values()) > 0, 120,
+                 "the exporter to count packets on all 6 pairs", interval=0.5)
+        (ours,) = services(lab)
+        before = service_tasks(lab, ours)
+        until = parse_lease_until(services(lab)[ours][LEASE_UNTIL_LABEL])
+        scraper.start()
+
+        started = time.monotonic()
+        here, there = doctor(None), doctor(OTHER_HOST)
+        outputs = {}
+        for name, proc in (("same host", here), ("other host", there)):
+            out, err = proc.communicate(timeout=240)
+            outputs[name] = (proc.returncode, out, err)
+        print(f"both doctors done in {time.monotonic() - started:.1f} s beside the exporter")
+        for name, (code, out, err) in outputs.items():
+            assert code in (0, 1), f"{name}: exit {code}: {err[-2000:]}"
+            coverage = [c for c in json.loads(out)["coverage"] if c["kind"] == "ping"]
+            assert coverage and all(c["complete"] and c["expected"] == 6 for c in coverage), (name, coverage, err)
+        # a few more scrapes after the doctors' agents went
+        count = len(scraper.scrapes)
+        wait_for(lambda: len(scraper.scrapes) >= count + 4, 30, "scrapes after the doctors")
+        scraper.done.set()
+        scraper.join(10)
+
+        # the exporter was never disturbed: its agents are the same tasks (no restart, no re-deploy) ...
+        after = service_tasks(lab, ours)
+        assert {t[0] for t in after} == {t[0] for t in before} and len(after) == 3, (before, after)
+        assert all(state.startswith("Running") for _id, _node, state in after), after
+        # ... whose lease was renewed meanwhile (by a label update, which restarted nothing)
+        assert parse_lease_until(services(lab)[ours][LEASE_UNTIL_LABEL]) > until
+        assert "deployed again" not in log_path.read_text()
+        # ... and every scrape had every pair, counters never going back
+        assert not scraper.errors, scraper.errors
+        assert len(scraper.scrapes) >= 10
+        for previous, scrape in zip(scraper.scrapes, scraper.scrapes[1:], strict=False):
+            assert set(scrape) == PAIRS, scrape
+            assert all(scrape[p] >= previous[p] for p in PAIRS), (previous, scrape)
+        assert all(scraper.scrapes[-1][p] > scraper.scrapes[0][p] for p in PAIRS)  # and it kept probing
+    finally:
+        scraper.done.set()
+        stop(exporter)
+        log.close()
+    assert exporter.returncode == 0, log_path.read_text()[-2000:]
+    wait_for(lambda: not remains(lab), 60, "nothing left once every run stopped")
+
+
+def get_or_empty(port: int) -> str:
+    try:
+        return get(f"http://127.0.0.1:{port}/metrics")
+    except OSError:
+        return ""
+
+
+def test_a_killed_run_on_another_host_stops_by_itself_within_its_lease(overlay: Lab, tmp_path):
+    lab = overlay
+    log = (tmp_path / "watch.log").open("w")
+    watcher = subprocess.Popen(command("probe", "--lab", "--network", NETWORK, "--kind", "ping", "--count", "20",
+                                       "--interval", "0.05", "--watch", "2", host=OTHER_HOST),
+                               stdout=log, stderr=subprocess.STDOUT, env=environment())
+    try:
+        (name,) = wait_for(lambda: owned_by(lab, OTHER_HOST), 60, f"the probe agents of a run on {OTHER_HOST}")
+        wait_for(lambda: len(running_agents(lab, name)) == 3, 90, "its agent on every node")
+        assert watcher.poll() is None
+        watcher.send_signal(signal.SIGKILL)  # no cleanup at all
+        killed = time.monotonic()
+        assert watcher.wait(10) == -signal.SIGKILL
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+        log.close()
+
+    # no overlaytui runs now: the agents stop by themselves, within the lease (plus the agents' check step)
+    wait_for(lambda: not running_agents(lab), LEASE + 15, "the killed run's agents to stop by themselves", 0.5)
+    print(f"the killed run's agents stopped {time.monotonic() - killed:.1f} s after SIGKILL (lease {LEASE} s)")
+    tasks = service_tasks(lab, name)
+    assert len(tasks) == 3 and all(state.startswith("Complete") for _id, _node, state in tasks), tasks
+
+    # its service stays (nobody removed it) until its lease lapsed; then any later run removes it
+    until = parse_lease_until(services(lab)[name][LEASE_UNTIL_LABEL])
+    wait_for(lambda: time.time() > until + LAPSE_MARGIN + 1, LEASE + LAPSE_MARGIN + 15, "the lease to lapse", 0.5)
+    # exit 0 was final: swarm started nothing again meanwhile
+    assert {t[0] for t in service_tasks(lab, name)} == {t[0] for t in tasks}
+    later = subprocess.run(command("probe", "--lab", "--network", NETWORK, "--kind", "ping", "--count", "5",
+                                   "--interval", "0.01"),
+                           capture_output=True, text=True, timeout=240, env=environment())
+    assert later.returncode == 0, later.stderr[-2000:]
+    assert f"removed probe agents left by an earlier run: {name}" in later.stderr
+    assert name not in services(lab), services(lab)
+    wait_for(lambda: not remains(lab), 60, "nothing left after the later run")
