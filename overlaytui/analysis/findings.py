@@ -461,17 +461,34 @@ def check_underlay_mtu(snapshot: ClusterSnapshot, underlay_mtus: Mapping[str, in
 
 def merge_mtu(findings: list[Finding]) -> list[Finding]:
     """A black hole through a node whose underlay MTU is known to be small is one problem: the underlay finding's
-    evidence joins the black hole's, and the underlay finding goes."""
+    evidence joins the black hole's, and the underlay finding goes. The small underlays left, when there are
+    several, are one finding (a cloud network's MTU is every node's)."""
     holes = {f.subject: f for f in findings if f.check == "mtu.black_hole" and f.subject_kind == "node"}
     merged = []
+    short = []
     for f in findings:
         if f.check == "mtu.underlay" and f.subject in holes:
             hole = holes[f.subject]
             holes[f.subject] = replace(hole, evidence=f"{hole.evidence}; {f.summary}", details=(*hole.details, f))
             continue
+        if f.check == "mtu.underlay" and f.subject_kind == "node":
+            short.append(f)
+            continue
         merged.append(f)
+    merged += short if len(short) < 2 else [_underlay_group(short)]
     return [holes.get(f.subject, f) if f.check == "mtu.black_hole" and f.subject_kind == "node" else f
             for f in merged]
+
+
+def _underlay_group(short: list[Finding]) -> Finding:
+    nodes = natural_sorted(f.subject for f in short)
+    return Finding(
+        "mtu.underlay", Severity.WARNING, "swarm", "nodes",
+        f"{len(short)} nodes have an underlay MTU too small for their overlays: {_listed(nodes)}",
+        "; ".join(f.summary for f in sorted(short, key=lambda f: natural_key(f.subject))),
+        "raise those nodes' underlay MTU to what their overlays need (above), or recreate the overlays with "
+        "`--opt com.docker.network.driver.mtu=` the smallest underlay MTU", "",
+        tuple(sorted(short, key=lambda f: natural_key(f.subject))))
 
 
 # ------------------------------------------------------------------------------------------------- probes

@@ -607,3 +607,18 @@ def test_peer_lists_missing_different_nodes_stay_apart(healthy):
     networks = tuple(replace(n, views=cut) if n.name == "backend" else n for n in healthy.networks)
     found = [f for f in diagnose(replace(healthy, networks=networks)) if f.check == "network.peers"]
     assert sorted(f.subject for f in found) == ["backend on node1", "backend on node2"]
+
+
+def test_small_underlays_on_several_nodes_are_one_finding(healthy):
+    mtus = {n.address: 1450 for n in healthy.nodes}  # a cloud network's MTU: every node's
+    [found] = [f for f in diagnose(healthy, underlay_mtus=mtus) if f.check == "mtu.underlay"]
+    assert (found.subject_kind, found.subject, len(found.details)) == ("swarm", "nodes", 5)
+    assert "5 nodes have an underlay MTU too small" in found.summary and "node5 has an underlay MTU of 1450" in \
+        found.evidence
+    # one of them with a black hole through it: that node's underlay joins its hole, the other stays its own
+    mtus = {n.address: 1500 for n in healthy.nodes} | {healthy.nodes[2].address: 1400,
+                                                       healthy.nodes[3].address: 1450}
+    probes = [ProbeResult("mtu", "frontend", src, dst, 1.0, path_mtu=1350 if "node3" in (src, dst) else 1450)
+              for src in ("node1", "node2", "node3") for dst in ("node1", "node2", "node3") if src != dst]
+    found = [(f.check, f.subject) for f in diagnose(healthy, probes, underlay_mtus=mtus) if f.check.startswith("mtu.")]
+    assert found == [("mtu.black_hole", "node3"), ("mtu.underlay", "node4")]
