@@ -622,3 +622,12 @@ def test_small_underlays_on_several_nodes_are_one_finding(healthy):
               for src in ("node1", "node2", "node3") for dst in ("node1", "node2", "node3") if src != dst]
     found = [(f.check, f.subject) for f in diagnose(healthy, probes, underlay_mtus=mtus) if f.check.startswith("mtu.")]
     assert found == [("mtu.black_hole", "node3"), ("mtu.underlay", "node4")]
+
+
+def test_the_timeline_follows_loss_from_a_pair_to_its_node_while_results_stream_in(healthy):
+    hosts = [n.hostname for n in healthy.nodes]
+    batches = [[]] + [[ping(net, a, b, sent=2000, received=1900 if "node4" in (a, b) else 2000)]
+                      for net in ("frontend", "backend") for a in hosts for b in hosts if a != b]
+    said = [m for moments in stream(healthy, batches) for m in moments]
+    assert [(m.kind, m.subject) for m in said] == [("finding", "node1 -> node4 on frontend"), ("finding", "node4")]
+    assert said[1].text.endswith("(was: node1 -> node4 on frontend)")
