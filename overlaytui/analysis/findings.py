@@ -94,7 +94,7 @@ def check_swarm(snapshot: ClusterSnapshot) -> list[Finding]:
                         "check the endpoint (--host/--context/DOCKER_HOST), that dockerd runs, and socket permissions")]
     if all(e.role == "standalone" for e in reachable):
         return [Finding("swarm.inactive", Severity.ERROR, "swarm", "swarm", "swarm mode is not active",
-                        f"{len(reachable)} engine(s), none in a swarm",
+                        f"{plural(len(reachable), 'engine')}, none in a swarm",
                         "`docker swarm init` on a manager and `docker swarm join` on the others")]
     if not snapshot.nodes:
         return [Finding("swarm.no_manager", Severity.ERROR, "swarm", "swarm", "no manager reachable",
@@ -234,7 +234,7 @@ def check_task_containers(snapshot: ClusterSnapshot) -> list[Finding]:
                                                                  else "")
         findings.append(Finding(
             "task.no_container", Severity.WARNING, "node", host,
-            f"{host} runs no container for {len(tasks)} task(s) the managers count as running",
+            f"{host} runs no container for {plural(len(tasks), 'task')} the managers count as running",
             f"{names}: running for at least {int(snapshot.taken_at - max(t.timestamp for t in tasks))} s "
             f"according to the managers; no such container in `docker ps` on {host}",
             f"{host}'s agent is out of step with the managers; it may catch up by itself — if not, "
@@ -358,7 +358,7 @@ def check_ipam(snapshot: ClusterSnapshot) -> list[Finding]:
         if stuck.get(net.id):
             more = " ..." if len(stuck[net.id]) > 5 else ""
             names = ", ".join(natural_sorted(t.name for t in stuck[net.id])[:5]) + more
-            evidence += f"; {len(stuck[net.id])} task(s) stuck in New without an address: {names}"
+            evidence += f"; {plural(len(stuck[net.id]), 'task')} stuck in New without an address: {names}"
         if stuck.get(net.id) or (usage[net.id] and used >= usable):
             findings.append(Finding(
                 "ipam.exhausted", Severity.ERROR, "network", net.name,
@@ -401,8 +401,9 @@ def check_vip_idle(snapshot: ClusterSnapshot) -> list[Finding]:
     if not vip:
         return []
     listed = ", ".join(vip[:8]) + (f" and {len(vip) - 8} more" if len(vip) > 8 else "")
-    return [Finding("vip.idle_timeout", Severity.INFO, "swarm", "services", f"{len(vip)} service(s) behind a VIP: "
-                    "long-lived idle connections through it are dropped after 900 s",
+    return [Finding("vip.idle_timeout", Severity.INFO, "swarm", "services",
+                    f"{plural(len(vip), 'service')} behind a VIP: long-lived idle connections through it are "
+                    "dropped after 900 s",
                     f"vip mode: {listed}; IPVS forgets connections idle for 900 s, the client sees a reset later",
                     "send TCP keepalives more often than every 900 s (e.g. net.ipv4.tcp_keepalive_time=600 in the "
                     "clients), or use --endpoint-mode dnsrr for services with long-lived connections")]
@@ -975,14 +976,17 @@ def _encryption(pings, networks: Mapping[str, Network], ready: set[str]) -> list
     if not explained:
         return []
     names = ", ".join(explained)
-    plural = len(explained) > 1
+    several = len(explained) > 1
+    remedy = ("allow IPsec ESP (IP protocol 50) between the nodes, and check that the kernel has xfrm/esp4 "
+              "(e.g. `modprobe esp4`); or use a plain overlay")
+    each = tuple(Finding("encryption.esp", Severity.ERROR, "network", n, "drops all traffic between nodes",
+                         f"{plural(c, 'node pair')} at 100 % loss", remedy, n) for n, c in explained.items())
     return [Finding(
         "encryption.esp", Severity.ERROR, "network", names,
-        f"encrypted overlay{'s' if plural else ''} {names} drop{'' if plural else 's'} all traffic between nodes",
-        "; ".join(f"{n}: {c} node pair(s) at 100 % loss" for n, c in explained.items())
-        + " while plain overlays pass between the same nodes",
-        "allow IPsec ESP (IP protocol 50) between the nodes, and check that the kernel has xfrm/esp4 "
-        "(e.g. `modprobe esp4`); or use a plain overlay", next(iter(explained)))]
+        f"encrypted overlay{'s' if several else ''} {names} drop{'' if several else 's'} all traffic between nodes",
+        "; ".join(f"{n + ': ' if several else ''}{plural(c, 'node pair')} at 100 % loss" for n, c in explained.items())
+        + " while plain overlays pass between the same nodes", remedy, next(iter(explained)),
+        each if several else ())]
 
 
 def _explain_blocked(per_pair: Mapping[tuple[str, str], Finding], node_ids: Mapping[str, str]) -> list[Finding]:
@@ -999,7 +1003,7 @@ def _explain_blocked(per_pair: Mapping[tuple[str, str], Finding], node_ids: Mapp
         found.append(Finding(
             "dataplane.blocked", Severity.ERROR, "node", node,
             f"{node} is cut off from the overlays' data plane: no traffic with {', '.join(peers)}",
-            f"100 % loss both ways on every plain overlay between {node} and {len(peers)} Ready node(s)",
+            f"100 % loss both ways on every plain overlay between {node} and {plural(len(peers), 'Ready node')}",
             f"open 4789/udp (VXLAN data) and 7946/tcp+udp (gossip) to and from {node} (its firewall, a security "
             "group, the network between it and the others)", node_ids.get(node, ""),
             tuple(per_pair[p] for p in sorted(pairs, key=natural_tuple))))

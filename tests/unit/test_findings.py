@@ -290,7 +290,7 @@ def test_ipam_tasks_stuck_in_new_without_an_address(healthy):
     found = check_ipam(replace(healthy, tasks=(*healthy.tasks, stuck, fresh)))
     names = {n.id: n.name for n in healthy.networks}
     assert sorted(f.subject for f in found) == sorted(names[i] for i in service.network_ids if names[i] != "ingress")
-    assert all(f.check == "ipam.exhausted" and "1 task(s) stuck in New" in f.evidence for f in found)
+    assert all(f.check == "ipam.exhausted" and "1 task stuck in New" in f.evidence for f in found)
     # backend nearly full: laid at backend alone
     small, _ = _small_overlay(healthy, 29)
     used = [f for f in check_ipam(replace(small, tasks=(*small.tasks, stuck))) if f.check == "ipam.exhausted"]
