@@ -1,0 +1,285 @@
+"""`overlaytui probe` without a cluster: the matrix text and the JSON of one constructed round (pinned whole), and
+the command's flow — which exit code, which lines on stderr, agents always closed — with the source and the
+session replaced by scripted ones."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+
+import pytest
+
+from overlaytui.commands import probe
+from overlaytui.model import (
+    ClusterSnapshot,
+    Coverage,
+    Engine,
+    Health,
+    Network,
+    PairGap,
+    PairWindow,
+    ProbeResult,
+)
+from overlaytui.probes.session import ProbeError
+
+T = 1_800_000_000.0
+PLAIN = Network("np", "plain", "overlay", "swarm", "10.1.0.0/24", None, 4097, 1400, False, False, False, False)
+SECURE = Network("ns", "secure", "overlay", "swarm", "10.2.0.0/24", None, 4098, None, True, False, False, False)
+SNAP = ClusterSnapshot(T, (Engine("tcp://m:2375", Health.OK, node_id="id1", hostname="node1", role="manager"),),
+                       "swarm", networks=(PLAIN, SECURE))
+
+
+def ping(net, src, dst, sent=100, received=100, rtt=0.25, error=""):
+    return ProbeResult("ping", net, src, dst, T, sent=sent, received=received, rtt_avg_ms=rtt, error=error)
+
+
+RESULTS = [
+    ping("plain", "node1", "node2", received=90),
+    ping("plain", "node2", "node1", rtt=None),
+    ping("plain", "node1", "node3", sent=0, received=0, rtt=None),
+    ping("plain", "node3", "node1", sent=0, received=0, rtt=None, error="exec on node3: EOF"),
+    ProbeResult("mtu", "plain", "node1", "node2", T, path_mtu=1350),
+    ProbeResult("mtu", "plain", "node2", "node1", T, path_mtu=1200),
+    ProbeResult("mtu", "plain", "node1", "node3", T, error="no packet of any size arrives"),
+    ProbeResult("iperf", "plain", "node1", "node2", T, bits_per_second=180e6, retransmits=3),
+    ProbeResult("iperf", "plain", "node2", "node1", T, error="busy"),
+    ping("secure", "node1", "node2"),
+    ProbeResult("mtu", "secure", "node1", "node2", T, path_mtu=1424),
+    ProbeResult("iperf", "secure", "node1", "node2", T, bits_per_second=95.4e6, retransmits=0),
+    ProbeResult("iperf", "secure", "node2", "node1", T, bits_per_second=90e6, retransmits=1),
+]
+COVERAGE = (Coverage("plain", "ping", 6, 2, (PairGap("node3", "node1", "exec on node3: EOF"),
+                                            PairGap("node2", "node3", "no probe agent on node3: rejected"),
+                                            PairGap("node3", "node2", "no probe agent on node3: rejected"),
+                                            PairGap("node1", "node3", "no result yet"))),
+            Coverage("plain", "mtu", 2, 2),
+            Coverage("secure", "ping", 2, 1, (PairGap("node2", "node1", "no engine connection to node2"),)))
+WINDOWS = {"plain": {("node1", "node2"): PairWindow("plain", "node1", "node2", 100, 90, 300, 280, 900, 890, 300.0),
+                     ("node2", "node1"): PairWindow("plain", "node2", "node1", 100, 100, 300, 300, 300, 300,
+                                                    300.0)}}
+
+
+class Problems:
+    problems = ["agents report through the service logs: ping only"]
+
+
+def test_the_matrix_of_one_round():
+    assert probe.matrix_text(RESULTS, SNAP, COVERAGE).splitlines() == [
+        "plain  (effective MTU 1350)",
+        "  pair                       loss   rtt avg  verdict               path MTU  throughput",
+        "  node1 -> node2           10.00%    0.25ms  bad                       1350  180 Mbit/s, 3 retr",
+        "  node1 -> node3                -         -  error: no packet sent     error  -",
+        "  node2 -> node1            0.00%         -  not enough samples   1200 BLACK HOLE  error: busy",
+        "  node2 -> node3                -         -  not measured                 -  -",
+        "  node3 -> node1                -         -  error: exec on node3: EOF         -  -",
+        "  node3 -> node2                -         -  not measured                 -  -",
+        "  remedy: packets above 1200 bytes do not arrive while the overlay allows 1350: recreate the network "
+        "with --opt com.docker.network.driver.mtu=1250 (now 1400), or raise the underlay MTU on the path to at "
+        "least 1400",
+        "  ping: 2 of 6 pairs measured (PARTIAL)",
+        "    not measured (2 pairs): no probe agent on node3: rejected",
+        "    not measured (1 pairs): exec on node3: EOF",
+        "    not measured (1 pairs): no result yet",
+        "  mtu: 2 of 2 pairs measured",
+        "",
+        "secure  (effective MTU 1424, encrypted)",  # ESP takes 26 bytes
+        "  pair                       loss   rtt avg  verdict               path MTU  throughput",
+        "  node1 -> node2            0.00%    0.25ms  not enough samples        1424  95 Mbit/s, 0 retr",
+        "  node2 -> node1                -         -  not measured                 -  90 Mbit/s, 1 retr",
+        "  ping: 1 of 2 pairs measured (PARTIAL)",
+        "    not measured (1 pairs): no engine connection to node2",
+        "",
+        "throughput, plain vs encrypted overlays (Mbit/s)",
+        "  node1 -> node2         plain        180   encrypted         95",
+        "  node2 -> node1         plain      error   encrypted         90",
+    ]
+
+
+def test_the_watch_matrix_adds_the_recent_and_total_loss():
+    lines = probe.matrix_text(RESULTS[:2], SNAP, (), WINDOWS).splitlines()
+    assert lines[1].split() == ["pair", "loss", "(recent", "/", "all)", "rtt", "avg", "verdict", "path", "MTU",
+                                "throughput"]
+    assert lines[2] == "  node1 -> node2         10.00% (6.67% / 1.11%)    0.25ms  bad                          -  -"
+    assert lines[3].startswith("  node2 -> node1         0.00% (0.00% / 0.00%)         -  not enough samples")
+
+
+def test_an_overlay_unknown_to_the_snapshot_and_no_throughput_pairs():
+    text = probe.matrix_text([ping("gone", "a", "b")], ClusterSnapshot(T, ()))
+    assert text.splitlines()[0] == "gone  (effective MTU ?)"
+    assert probe.encrypted_vs_plain(RESULTS[:9], SNAP) == []  # plain only: nothing to compare
+
+
+def test_the_json_of_one_round():
+    data = probe.round_dict(RESULTS[:3] + RESULTS[4:5], COVERAGE[:1], WINDOWS, Problems(), 3, "partial")
+    assert data["within_thresholds"] is False and data["verdict"] == "partial"
+    assert data["problems"] == ["agents report through the service logs: ping only"]
+    mtu, first, second, third = data["results"]  # by overlay, kind, then pair
+    assert (first["kind"], first["src_node"], first["dst_node"], first["loss_pct"]) == ("ping", "node1", "node2",
+                                                                                        10.0)
+    assert first["window"] == {"seconds": 300.0, "sent": 300, "received": 280, "loss_pct": pytest.approx(20 / 3)}
+    assert first["cumulative"] == {"sent": 900, "received": 890, "loss_pct": pytest.approx(10 / 9)}
+    assert (second["src_node"], second["dst_node"]) == ("node1", "node3") and "window" not in second
+    assert second["loss_pct"] is None and "cumulative" not in second
+    assert (third["src_node"], third["window"]["loss_pct"]) == ("node2", 0.0)
+    assert (mtu["kind"], mtu["path_mtu"], "window" in mtu) == ("mtu", 1350, False)
+    assert data["coverage"] == [{"network": "plain", "kind": "ping", "expected": 6, "measured": 2, "complete": False,
+                                 "missing": [{"src_node": g.src_node, "dst_node": g.dst_node, "reason": g.reason}
+                                             for g in COVERAGE[0].missing]}]
+    assert probe.round_dict([], (), {}, Problems(), 0, "all")["within_thresholds"] is True
+
+
+# ------------------------------------------------------------------------------------------- the flow
+
+
+class FakeSource:
+    snap = SNAP
+
+    def __init__(self, endpoints, call_timeout, stats, events, **options) -> None:
+        assert (stats, events) == (False, False)  # probing needs neither stats streams nor events
+        self.options, self.call_timeout, self.closed, self.polls = options, call_timeout, False, 0
+
+    async def start(self) -> None:
+        pass
+
+    async def poll(self) -> None:
+        self.polls += 1
+
+    def snapshot(self) -> ClusterSnapshot:
+        return self.snap
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+class FakeSession:
+    rounds: list[list[ProbeResult]] = []
+    coverages: list[tuple[Coverage, ...]] = []
+    fail_start: str = ""
+    leftovers: list[str] = []
+    made: list[FakeSession] = []
+
+    def __init__(self, snapshot_of, settings, endpoints, call_timeout) -> None:
+        self.settings, self.closed, self.done, self.removed_leftovers = settings, False, 0, []
+        self.problems = ["ping only"]
+        FakeSession.made.append(self)
+
+    async def start(self) -> None:
+        if self.fail_start:
+            raise ProbeError(self.fail_start)
+        self.removed_leftovers = list(self.leftovers)
+
+    async def run_round(self) -> list[ProbeResult]:
+        self.done += 1
+        return self.rounds[min(self.done, len(self.rounds)) - 1]
+
+    def new_problems(self) -> list[str]:
+        return ["a tool is missing"] if self.done == 1 else []
+
+    def coverage(self) -> tuple[Coverage, ...]:
+        return self.coverages[min(self.done, len(self.coverages)) - 1]
+
+    def windows(self, network):
+        return WINDOWS.get(network, {})
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def fakes(monkeypatch):
+    monkeypatch.setattr(probe, "DockerSwarmSource", FakeSource)
+    monkeypatch.setattr(probe, "ProbeSession", FakeSession)
+    FakeSession.made, FakeSession.fail_start, FakeSession.leftovers = [], "", []
+    FakeSession.rounds = [[ping("plain", "node1", "node2")]]
+    FakeSession.coverages = [(Coverage("plain", "ping", 1, 1),)]
+    FakeSource.snap = SNAP
+    return FakeSession
+
+
+def run(json_out=False, watch=None) -> int:
+    args = argparse.Namespace(timeout=7.0, source_options={"ssh_nodes": False}, watch=watch, json=json_out)
+    return asyncio.run(probe._run(["tcp://m:2375"], probe.ProbeSettings(), args))
+
+
+def test_all_measured_and_within_exits_0(fakes, capsys):
+    assert run() == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[2] == "  node1 -> node2            0.00%    0.25ms  not enough samples           -  -"
+    assert err == "overlaytui probe: a tool is missing\n"  # no verdict line when all is well
+    assert fakes.made[0].closed
+
+
+def test_partial_exits_3_and_says_why(fakes, capsys):
+    fakes.coverages = [(Coverage("plain", "ping", 2, 1, (PairGap("node2", "node1", "x"),)),)]
+    fakes.leftovers = ["overlaytui-probe-plain"]
+    assert run() == 3
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["overlaytui probe: removed probe agents left by an earlier run: overlaytui-probe-plain",
+                   "overlaytui probe: a tool is missing",
+                   "overlaytui probe: partial: 1 of 2 pair measurements made, those within the thresholds"]
+
+
+def test_nothing_measured_exits_2_with_the_reasons(fakes, capsys):
+    fakes.rounds = [[ping("plain", "node1", "node2", sent=0, received=0, error="EOF")]]
+    fakes.coverages = [(Coverage("plain", "ping", 1, 0, (PairGap("node1", "node2", "EOF"),)),)]
+    assert run() == 2
+    assert capsys.readouterr().err.splitlines()[-1] == "overlaytui probe: nothing measured (1 pairs expected): EOF"
+
+
+def test_a_crossed_threshold_exits_1_as_json(fakes, capsys):
+    fakes.rounds = [[ping("plain", "node1", "node2", received=50)]]
+    assert run(json_out=True) == 1
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert data["verdict"] == "a threshold is crossed (1 of 1 pair measurements made)"
+    assert data["results"][0]["window"]["sent"] == 300 and data["problems"] == ["ping only"]
+    assert err == "overlaytui probe: a tool is missing\n"
+
+
+def test_no_reachable_manager_exits_2(fakes, capsys):
+    FakeSource.snap = ClusterSnapshot(T, (Engine("tcp://w:2375", Health.OK, role="worker"),
+                                          Engine("tcp://m:2375", Health.ERROR, message="refused", role="manager")))
+    assert run() == 2
+    assert capsys.readouterr().err == ("overlaytui probe: no reachable manager (tcp://w:2375: worker; "
+                                       "tcp://m:2375: refused)\n")
+    assert fakes.made == []  # no session, no agents
+
+
+def test_a_session_that_cannot_start_exits_2_and_closes(fakes, capsys):
+    fakes.fail_start = "no probe agent could start"
+    assert run() == 2
+    assert capsys.readouterr().err == "overlaytui probe: no probe agent could start\n"
+    assert fakes.made[0].closed
+
+
+def test_watch_prints_every_round_until_interrupted(fakes, capsys, monkeypatch):
+    slept = []
+
+    async def sleep(seconds):
+        slept.append(seconds)
+        if len(slept) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(probe.asyncio, "sleep", sleep)
+    fakes.rounds = [[ping("plain", "node1", "node2")], [ping("plain", "node1", "node2", received=40)]]
+    with pytest.raises(KeyboardInterrupt):
+        run(json_out=True, watch=2.5)
+    assert slept == [2.5, 2.5] and fakes.made[0].closed  # the agents are removed on the way out
+    first, second = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert (first["round"], first["within_thresholds"], second["round"], second["within_thresholds"]) == (
+        1, True, 2, False)
+    assert isinstance(first["at"], float)
+
+
+def test_watch_as_text_has_a_heading_per_round(fakes, capsys, monkeypatch):
+    async def sleep(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(probe.asyncio, "sleep", sleep)
+    with pytest.raises(KeyboardInterrupt):
+        run(watch=1.0)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("== round 1 at ") and out[0].endswith(": all 1 pair measurements within the thresholds")
+    assert out[1] == "plain  (effective MTU 1350)"
+    assert out[3].startswith("  node1 -> node2         0.00% (6.67% / 1.11%)") and out[-1] == ""
