@@ -11,11 +11,9 @@ import asyncio
 import contextlib
 import gc
 import signal
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -29,11 +27,10 @@ from textual.message import Message
 from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
 
 from .analysis.netio import sums
-from .commands.common import RECONCILE
 from .config import Config, save_config
 from .frame import Frame, FrameBuilder
 from .history import History
-from .model import ClusterSnapshot, Moment, ProbeData
+from .model import ClusterSnapshot, Moment
 from .panes.common import Picked, Selection, View
 from .panes.details import DETAIL_SCREENS, DetailScreen, HelpScreen
 from .panes.findings import FindingsPane
@@ -44,23 +41,20 @@ from .panes.placement import PlacementPane
 from .panes.status import StatusBar
 from .panes.timeline import MomentPicked, TimelinePane
 from .panes.topology import TopologyPane
-from .probes.session import ProbeError, ProbeSession, ProbeSettings, ProbeState
-from .recording import RecordedFrame, Recorder, RecordingError
+from .probes.session import ProbeSession, ProbeSettings
+from .producer import FrameRecorder, Producer, Update
+from .recording import RecordingError
 from .safe import display
-from .sources.base import ClusterSource
-from .sources.replay import ReplaySource
+from .settings import RECONCILE, Settings
+from .sources.base import ClusterSource, Playback
 from .themes import DEFAULT_THEME, load_themes
 
-PROBE_START_WAIT = 60.0  # seconds --probe waits for the source's first snapshot
-PROBE_CLOSE_WAIT = 15.0  # removing the probe agents: one call to the manager per overlay
-SOURCE_CLOSE_WAIT = 3.0  # closing the streams; what a stalled engine holds is left to the process exit
 TABS = [("topology", "1 Topology"), ("placement", "2 Placement"), ("netio", "3 NetIO"), ("loss", "4 Loss"),
         ("networks", "5 Networks"), ("findings", "6 Findings"), ("timeline", "7 Timeline")]
 TIMELINE_KEPT = 2000  # moments the live dashboard keeps (a recording keeps them all)
 MOMENT_FRAMES = 200  # frames kept for the newest moments (enter on one shows the cluster then)
 REPLAY_HISTORY = 300.0  # seconds of recording fed to the NetIO chart after a seek (the chart's window)
 REPLAY_HISTORY_BUDGET = 1.0  # seconds the frame thread may spend on that beyond reaching the frame itself
-RECORD_BEHIND = 30  # frames the recording's writer may be behind before frames are left out of the recording
 REPLAY_ONLY = {"replay_toggle", "replay_step", "replay_seek"}
 
 
@@ -190,34 +184,32 @@ class OverlayApp(App):
         probe_every: float = 30.0,
         freeze_gc: bool = False,
         builder: FrameBuilder | None = None,
+        settings: Settings | None = None,
+        lab: bool = False,
     ) -> None:
+        """`settings`: the user's (thresholds, theme, the config to save the theme into); without them, `config`
+        (tests) or the defaults. The producer owns collection, frames, probing and recording; the app shows."""
         super().__init__()
         self._freeze_gc = freeze_gc
         self.source = source
         self.source_label = source_label or source.name
         self.interval = interval
-        self.reconcile = reconcile
         self.clock = clock
-        self.config = config or Config()
-        self._requested_theme = theme or self.config.theme or DEFAULT_THEME
+        self.config = settings.config if settings is not None else (config or Config())
+        self.thresholds = settings.thresholds if settings is not None else self.config.loss
+        self._requested_theme = theme or (settings.theme if settings else None) or self.config.theme \
+            or DEFAULT_THEME
         self._persist = persist_config
         self.screenshot_dir = screenshot_dir or Path.cwd()
         self.frame: Frame | None = None
-        self.replay = replay = source if isinstance(source, ReplaySource) else None
-        # a replay's findings use the recorded underlay MTUs (this host's NICs say nothing of that cluster)
-        self.builder = builder or FrameBuilder(self.config.loss, underlay=(
-            (lambda addresses: replay.underlay_mtus()) if replay is not None else None))
-        self.recorder: Recorder | None = None
-        self.recorder_problem = ""
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overlaytui-record")
-        self._pending = 0  # frames handed to the writer, not written yet
-        self._pending_lock = threading.Lock()
+        self.producer = Producer(source, thresholds=self.thresholds, lab=lab, interval=interval,
+                                 reconcile=reconcile, probe=probe_settings, probe_every=probe_every,
+                                 say=self._say, builder=builder, prepare_jump=self.replay_history,
+                                 on_update=self._post_update)
+        self._recorder: FrameRecorder | None = None
         self.timeline: deque[Moment] = deque(maxlen=TIMELINE_KEPT)
         self._moment_frames: dict[float, Frame] = {}  # live: the frame of each of the newest moments
         self.shown_at: float | None = None  # live: the picked moment shown (paused) instead of the newest
-        self._frames = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overlaytui-frame")  # one at a time
-        self._probe_data: tuple[ProbeState | None, str, ProbeData] | None = None
-        self._poll_now = asyncio.Event()  # r: poll every engine now (the collection loop does it)
         self.history = History()
         self._panes: dict[str, PaneWidget] = {tab: PANES[tab](id=f"pane-{tab}") for tab, _ in TABS}
         self.selection: Selection | None = None
@@ -225,12 +217,12 @@ class OverlayApp(App):
         self.paused = False
         self._own_themes: list[str] = []
         self.probe_settings = probe_settings
-        self.probe_every = probe_every
-        self.probe_session: ProbeSession | None = None
-        self.probe_problem = ""  # why probing failed: shown in the Loss pane and status bar until P is pressed again
         self.failure = ""  # why the run failed (the source could not start): the command exits non-zero
-        self._answered = False  # some engine answered at least once (else quitting is a failed run too)
-        self._have_snapshot = asyncio.Event()  # set once the source has started and a snapshot was posted
+
+    @property
+    def playback(self) -> Playback | None:
+        """A recording's playback controls (None on a live or simulated cluster)."""
+        return self.source.playback
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
                markup: bool = True) -> None:
@@ -275,8 +267,8 @@ class OverlayApp(App):
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self._terminate)
         self.collect()
-        if self.probe_settings is not None and self.probe_settings.start:
-            self.probe_loop()
+        if self.probe_settings is not None and self.probe_settings.start and self.producer.can_probe:
+            self.producer.start_probing()
 
     # ---------------------------------------------------------------------------------------- collection
 
@@ -286,163 +278,65 @@ class OverlayApp(App):
 
     @work(exclusive=True, group="collect")
     async def collect(self) -> None:
-        """Start the source, then post a frame every interval; re-poll the engines when an event says something
-        changed, when asked (r), or every `reconcile` seconds. Polls and frame builds never overlap."""
-        try:
-            await self.source.start()
-        except Exception as exc:  # a source that cannot start must not take the UI down
-            self.post_message(SourceFailed(str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
-            return
-        next_reconcile = time.monotonic() + self.reconcile
-        while True:
-            self.post_message(await self._produce())
-            self._have_snapshot.set()
-            if self.interval is None:
-                return
-            changed = await self._wait_for_change(self.interval)
-            if changed or time.monotonic() >= next_reconcile:
-                await self.source.poll()
-                next_reconcile = time.monotonic() + self.reconcile
+        """The producer's loop (collection, the frame thread): its frames are posted as FrameReady."""
+        await self.producer.run()
+        if self.producer.failure:
+            self.post_message(SourceFailed(self.producer.failure.removeprefix("cannot collect: ")))
 
-    async def _wait_for_change(self, timeout: float) -> bool:
-        """The source says something changed, or the user asked for a poll (r), or `timeout` passed."""
-        waits = [asyncio.ensure_future(self.source.wait_for_change(timeout)),
-                 asyncio.ensure_future(self._poll_now.wait())]
-        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        asked = self._poll_now.is_set()
-        self._poll_now.clear()
-        return asked or any(t.result() for t in done if not t.cancelled() and t.exception() is None)
+    def _post_update(self, update: Update) -> None:
+        history = update.prepared if isinstance(update.prepared, History) else None
+        self.post_message(FrameReady(update.frame, history))
 
-    async def _produce(self) -> FrameReady:
-        """The next frame, built in the frame thread: assembling the snapshot, summing NetIO, deriving the probe
-        windows and running the checks all happen there; the loop only takes the probe session's frozen state."""
-        state = self.probe_session.state() if self.probe_session is not None else None
-        loop = asyncio.get_running_loop()
-        replay = self.replay
-        seeked = replay is not None and replay.seeked
-        if replay is not None:
-            replay.seeked = False  # taken now: a seek during this build is the next frame's
-        # after a seek, the chart's history first: going forward to the frame, then the frame is one delta on
-        history = await loop.run_in_executor(self._frames, self.replay_history, replay.position) \
-            if replay is not None and seeked else None
-        frame = await loop.run_in_executor(self._frames, self.build_frame, state, self.probe_problem, seeked)
-        return FrameReady(frame, history)
+    @work(exclusive=True, group="collect")
+    async def refresh_once(self) -> None:
+        await self.producer.refresh()
 
-    def build_frame(self, state: ProbeState | None = None, problem: str = "", jumped: bool = False) -> Frame:
-        """Blocking: one frame from the source's latest data (the producer calls it in its thread; tests and
-        benchmarks call it directly)."""
-        if jumped:  # a replay moved: what changed is not "since the previous frame"
-            self.builder.reset()
-        snapshot = self.source.snapshot()
-        cached = self._probe_data
-        if cached is not None and cached[0] is state and cached[1] == problem and state is not None:
-            probes = cached[2]
-        elif state is not None:
-            probes = state.data(problem)
+    def _poll(self) -> None:
+        """Poll every engine and show a frame now: the producer's loop does it; without one (no interval: a
+        one-shot app, the tests) a worker does."""
+        if self.interval is None:
+            self.refresh_once()
         else:
-            probes = self.source.probes() or ProbeData(problem=problem)
-        self._probe_data = (state, problem, probes)
-        frame = self.builder.build(snapshot, probes)
-        self._record(frame)
-        return frame
+            self.producer.poll_now()
 
-    def _record(self, frame: Frame) -> None:
-        """Hand the frame to the recording's writer thread (a keyframe of a large cluster takes seconds to
-        write: recording never delays a frame). When the writer is RECORD_BEHIND frames behind, frames without a
-        moment are left out of the recording and counted."""
-        recorder = self.recorder
-        if recorder is None:
-            return
-        with self._pending_lock:
-            if self._pending >= RECORD_BEHIND and not frame.moments:
-                recorder.skipped += 1
-                return
-            self._pending += 1
-        self._writer.submit(self._write_frame, recorder, frame)
-
-    def _write_frame(self, recorder: Recorder, frame: Frame) -> None:
-        try:
-            recorder.write(RecordedFrame(frame.snapshot, frame.probes, frame.underlay_mtus))
-            for moment in frame.moments:
-                recorder.moment(moment)
-            recorder.flush()
-        except (OSError, ValueError, RecordingError) as exc:  # a full disk: stop recording, say so
-            if self.recorder is recorder:
-                self.recorder = None
-                self.recorder_problem = f"recording stopped: {exc}"
-            recorder.close()
-        finally:
-            with self._pending_lock:
-                self._pending -= 1
+    def build_frame(self) -> Frame:
+        """Blocking: one frame from the source's latest data, as the producer builds it in its frame thread
+        (tests and benchmarks call it directly)."""
+        session = self.producer.session
+        return self.producer.build_frame(session.state() if session is not None else None,
+                                         self.producer.probe_problem)
 
     def replay_history(self, t: float) -> History:
-        """Blocking: a History of the recorded frames of the REPLAY_HISTORY seconds before `t` (after a seek the
-        chart shows what it would have shown had the replay played up to there). Reaching `t` means going forward
-        from its keyframe anyway; going back beyond that keyframe is done only when it costs little (at 5000
-        tasks a recorded frame takes ~0.8 s to rebuild, and then the history starts at the keyframe)."""
+        """Blocking (the frame thread, after a replay jumped): a History of the recorded frames of the
+        REPLAY_HISTORY seconds before `t`: the chart shows what it would have shown had the replay played up to
+        there."""
         history = History()
-        replay = self.replay
-        if replay is None or replay.recording is None:
+        playback = self.source.playback
+        if playback is None:
             return history
-        recording = replay.recording
-        last = recording.index_at(t)
-        first = recording.index_at(t - REPLAY_HISTORY)
-        key = recording.keyframe_at(last)
-        if first < key and recording.delta_cost * (last - first) > REPLAY_HISTORY_BUDGET:
-            first = key
-        for index in range(first, last):
-            snapshot = recording.frame(index).snapshot
+        for snapshot in playback.snapshots_before(t, REPLAY_HISTORY, REPLAY_HISTORY_BUDGET):
             history.add(snapshot, sums(snapshot))
         return history
 
-    @work(exclusive=True, group="probes")
-    async def probe_loop(self) -> None:
-        """Deploy the probe agents, measure every pair in rounds, stream results; agents go when this ends.
-        Probing starts from the source's first snapshot (with --probe the loop starts before the source has)."""
-        self.probe_problem = ""
-        try:
-            await asyncio.wait_for(self._have_snapshot.wait(), PROBE_START_WAIT)
-        except TimeoutError:
-            self._probe_failed(f"no snapshot of the cluster within {PROBE_START_WAIT:g} s")
-            return
-        session = ProbeSession(self._latest_snapshot, self.probe_settings or ProbeSettings(),
-                               endpoints=self.source.endpoints)
-        self.probe_session = session
-        try:
-            self.notify("deploying probe agents on the overlays…", timeout=4)
-            await session.start()
-            while True:
-                self._say_problems(session)  # what probing cannot do, said once, as soon as it is known
-                await session.run_round()
-                self._say_problems(session)
-                await asyncio.sleep(self.probe_every)
-        except ProbeError as exc:
-            self.probe_session = None
-            self._probe_failed(str(exc))
-        except Exception as exc:  # noqa: BLE001 - probing failing must never take the dashboard down
-            self.probe_session = None
-            self._probe_failed(f"probing stopped: {type(exc).__name__}: {str(exc)[:200]}")
-        finally:
-            await session.close()
+    @property
+    def probe_session(self) -> ProbeSession | None:
+        return self.producer.session
 
-    def _say_problems(self, session: ProbeSession) -> None:
-        for problem in session.new_problems():
-            self.notify(problem, severity="warning", timeout=8, markup=False)
+    @property
+    def probe_problem(self) -> str:
+        return self.producer.probe_problem
 
-    def _latest_snapshot(self) -> ClusterSnapshot:
-        """What the probe session plans its rounds on: the latest frame's snapshot (the source's snapshot is
-        built in the frame thread only)."""
-        assert self.frame is not None  # probing starts after the first frame
-        return self.frame.snapshot
+    @property
+    def recorder(self) -> FrameRecorder | None:
+        return self._recorder
 
-    def _probe_failed(self, reason: str) -> None:
-        """A failure to probe stays on screen (Loss pane, status bar) until the user presses P again."""
-        self.probe_problem = reason
-        self.notify(f"cannot probe: {reason}", severity="error", timeout=15, markup=False)
-        self.render_visible()
-        self._render_status(self.view())
+    def _say(self, severity: str, text: str) -> None:
+        """The producer's lines (from the event loop): toasts; a probing failure stays on screen too."""
+        timeout = {"error": 15, "warning": 8}.get(severity, 4)
+        self.notify(text, severity=severity, timeout=timeout)  # type: ignore[arg-type]
+        if severity == "error":
+            self.render_visible()
+            self._render_status(self.view())
 
     def on_frame_ready(self, message: FrameReady) -> None:
         if self.paused:
@@ -453,16 +347,16 @@ class OverlayApp(App):
         elif self.frame is not None and frame.taken_at < self.frame.taken_at:
             return  # a late message: never replace newer data with older
         self.frame = frame
-        self._answered = self._answered or any(e.updated_at is not None for e in frame.snapshot.engines)
         self.history.add(frame.snapshot, frame.netio)
-        if self.replay is None and frame.moments:
+        if self.playback is None and frame.moments:
             self.timeline.extend(frame.moments)
             self._moment_frames[frame.taken_at] = frame
             for old in list(self._moment_frames)[:-MOMENT_FRAMES]:
                 del self._moment_frames[old]
-        if self.recorder_problem:
-            self.notify(self.recorder_problem, severity="error", timeout=15)
-            self.recorder_problem = ""
+        recorder = self._recorder
+        if recorder is not None and recorder.problem:
+            self.notify(recorder.problem, severity="error", timeout=15)
+            self._recorder = None
         self.render_visible()
 
     def on_source_failed(self, message: SourceFailed) -> None:
@@ -474,15 +368,15 @@ class OverlayApp(App):
     def view(self) -> View | None:
         if self.frame is None:
             return None
-        replay = self.replay
-        if replay is not None and replay.recording is not None:
-            timeline: Sequence[Moment] = replay.recording.moments
+        playback = self.playback
+        if playback is not None:
+            timeline: Sequence[Moment] = playback.moments
             now_t: float | None = self.frame.taken_at
         else:
             timeline, now_t = tuple(self.timeline), self.shown_at
         return View(frame=self.frame, history=self.history, probe_problem=self.probe_problem,
-                    selection=self.selection, filter_text=self.filter_text, thresholds=self.config.loss,
-                    timeline=timeline, now_t=now_t, replaying=replay is not None)
+                    selection=self.selection, filter_text=self.filter_text, thresholds=self.thresholds,
+                    timeline=timeline, now_t=now_t, replaying=playback is not None)
 
     def render_visible(self) -> None:
         view = self.view()
@@ -497,19 +391,18 @@ class OverlayApp(App):
             self._render_status(view)
 
     def _render_status(self, view: View | None = None) -> None:
-        replay = self.replay
+        playback = self.playback
         mode = ""
-        if replay is not None and replay.recording is not None:
-            recording = replay.recording
-            at = replay.position
-            mode = (f"{'▶' if replay.playing else '⏸'} {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(at))} "
-                    f"+{_span(at - recording.start)}/{_span(recording.end - recording.start)}"
-                    + (f" {replay.speed:g}×" if replay.playing else ""))
+        if playback is not None:
+            at = playback.position
+            mode = (f"{'▶' if playback.playing else '⏸'} {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(at))} "
+                    f"+{_span(at - playback.start_t)}/{_span(playback.end_t - playback.start_t)}"
+                    + (f" {playback.speed:g}×" if playback.playing else ""))
         elif self.shown_at is not None:
             mode = f"⏸ showing {time.strftime('%H:%M:%S', time.localtime(self.shown_at))} (p: live)"
         if self.recorder is not None:
             mode = (mode + " " if mode else "") + f"● REC {self.recorder.frames}"
-        now = replay.position if replay is not None and replay.recording is not None else self.clock()
+        now = playback.position if playback is not None else self.clock()
         self.query_one(StatusBar).show(view, now=now, interval=self.interval, paused=self.paused and not mode,
                                        source=self.source_label, mode=mode)
 
@@ -602,32 +495,32 @@ class OverlayApp(App):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The replay keys exist only in a replay (hidden from the footer otherwise); R not in a replay."""
         if action in REPLAY_ONLY:
-            return self.replay is not None
+            return self.playback is not None
         if action == "record":
-            return self.replay is None
+            return self.playback is None
         return True
 
     def action_replay_toggle(self) -> None:
-        if self.replay is None:
+        if self.playback is None:
             return
-        playing = self.replay.toggle()
+        playing = self.playback.toggle()
         self._replay_moved("playing" if playing else "paused")
 
     def action_replay_step(self, frames: int) -> None:
-        if self.replay is not None:
-            self.replay.step(frames)
+        if self.playback is not None:
+            self.playback.step(frames)
             self._replay_moved()
 
     def action_replay_seek(self, seconds: float) -> None:
-        if self.replay is not None:
-            self.replay.seek(self.replay.position + seconds)
+        if self.playback is not None:
+            self.playback.seek(self.playback.position + seconds)
             self._replay_moved()
 
     def seek_to(self, t: float) -> None:
         """Show the cluster at `t`: the replay seeks there; live, the frame of that moment is shown, paused."""
-        if self.replay is not None:
-            self.replay.pause()
-            self.replay.seek(t)
+        if self.playback is not None:
+            self.playback.pause()
+            self.playback.seek(t)
             self._replay_moved()
             return
         frame = self._moment_frames.get(t)
@@ -643,46 +536,42 @@ class OverlayApp(App):
         self.seek_to(message.t)
 
     def _replay_moved(self, said: str = "") -> None:
-        """A new position: a frame from there now (and the chart's history rebuilt for it)."""
-        if self.replay is None:
-            return
-        self.replay.seeked = True
+        """A new position: a frame from there now (the producer rebuilds the chart's history for it)."""
         if said:
             self.notify(said, timeout=1)
-        if self.interval is None:
-            self.refresh_once()
-        else:
-            self._poll_now.set()
+        self._poll()
         self._render_status(self.view())
 
     def action_record(self) -> None:
-        """R: start recording the frames (written in the frame thread as they are built), or stop."""
-        recorder = self.recorder
+        """R: start recording the frames (handed to the recording's writer as the producer builds them), or
+        stop."""
+        recorder = self._recorder
         if recorder is not None:
-            self.recorder = None
-            self._writer.submit(recorder.close)  # after the writes in flight
+            self._recorder = None
+            self.run_worker(self.producer.stop_recording(recorder), group="record")
             skipped = f" ({recorder.skipped} left out: the writer could not keep up)" if recorder.skipped else ""
             self.notify(f"recording stopped: {recorder.frames} frames in {recorder.path}{skipped}", timeout=6)
             self._render_status(self.view())
             return
         stamp = time.strftime("%Y%m%d-%H%M%S")
         try:
-            self.recorder = Recorder(self.screenshot_dir / f"overlaytui-{stamp}.jsonl.gz", source=self.source_label)
+            self._recorder = self.producer.record(self.screenshot_dir / f"overlaytui-{stamp}.jsonl.gz",
+                                                  source=self.source_label)
         except RecordingError as exc:
             self.notify(f"cannot record: {exc}", severity="error", timeout=8)
             return
-        self.notify(f"recording to {self.recorder.path} (R stops; replay: overlaytui --replay FILE)", timeout=6)
+        self.notify(f"recording to {self._recorder.path} (R stops; replay: overlaytui --replay FILE)", timeout=6)
         self._render_status(self.view())
 
     def action_pause(self) -> None:
-        if self.replay is not None:
+        if self.playback is not None:
             self.action_replay_toggle()
             return
         if self.shown_at is not None:  # back to live from a picked moment
             self.shown_at = None
             self.paused = False
             self.notify("live again", timeout=2)
-            self.refresh_once() if self.interval is None else self._poll_now.set()
+            self._poll()
             return
         self.paused = not self.paused
         self._render_status(self.view())
@@ -690,15 +579,7 @@ class OverlayApp(App):
 
     def action_refresh(self) -> None:
         self.paused = False
-        if self.interval is None:  # no collection loop to wake (a one-shot app, the tests)
-            self.refresh_once()
-        else:
-            self._poll_now.set()
-
-    @work(exclusive=True, group="collect")
-    async def refresh_once(self) -> None:
-        await self.source.poll()
-        self.post_message(await self._produce())
+        self._poll()
 
     def action_next_dimension(self) -> None:
         self.query_one(NetIOPane).cycle_dimension()
@@ -738,17 +619,19 @@ class OverlayApp(App):
         self.notify(f"saved {path}", timeout=4)
 
     def action_start_probes(self) -> None:
-        if self.probe_session is not None:
+        if self.producer.probing:
             self.notify("probes are running; their results are in the Loss pane (4)", timeout=3)
-        elif not self.source.endpoints:
+        elif not self.producer.can_probe:
             self.notify(f"{self.source.name} has its own probe results (pane 4): there are no engines to probe",
                         timeout=3)
         else:
-            self.probe_loop()
+            self.notify("deploying probe agents on the overlays…", timeout=4)
+            self.producer.start_probing()
 
     async def action_quit(self) -> None:
-        await self._close_source()
-        if not self.failure and not self._answered:
+        self._recorder = None
+        await self.producer.close()
+        if not self.failure and not self.producer.answered:
             self.failure = "no engine answered while the dashboard ran"
         self.exit(return_code=2 if self.failure else 0)
 
@@ -756,24 +639,6 @@ class OverlayApp(App):
         """SIGTERM: quit as `q` does (the probe agents are removed), with a non-zero exit."""
         self.failure = self.failure or "terminated"
         self.run_worker(self.action_quit(), group="quit", exclusive=True)
-
-    async def _close_source(self) -> None:
-        """Remove the probe agents, close the source: each bounded, quitting must always work (a stalled engine
-        leaves its thread behind; the command exits without waiting for it)."""
-        closers = []
-        if self.recorder is not None:
-            recorder, self.recorder = self.recorder, None
-            with contextlib.suppress(Exception):  # bounded: a stalled disk must not keep the dashboard open
-                await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(self._writer, recorder.close), 10)
-        if self.probe_session is not None:
-            closers.append((self.probe_session.close(), PROBE_CLOSE_WAIT))
-            self.probe_session = None
-        closers.append((self.source.close(), SOURCE_CLOSE_WAIT))
-        for closer, limit in closers:
-            try:
-                await asyncio.wait_for(closer, timeout=limit)
-            except Exception:  # noqa: BLE001
-                pass
 
 
 def _span(seconds: float) -> str:

@@ -15,7 +15,7 @@ import os
 import stat
 import tempfile
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from platformdirs import user_config_dir
@@ -39,7 +39,8 @@ class Config:
     nodes: tuple[tuple[str, str], ...] = ()  # hostname -> engine endpoint
     probe_image: str | None = None
     probe_window_min: float | None = None
-    given: frozenset[str] = frozenset()  # the keys the file set (settings.py: flag > environment > file > default)
+    # the keys the file set (settings.py: flag > environment > file > default); not part of what the config says
+    given: frozenset[str] = field(default=frozenset(), compare=False)
 
     def with_theme(self, theme: str) -> Config:
         return replace(self, theme=theme)

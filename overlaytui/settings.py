@@ -1,14 +1,13 @@
 """The user's settings, built once per command from flags > environment > config file > defaults, and passed to
 everything that judges, probes or connects. No command reads the config or the environment for these itself.
 
-| setting | flag | environment | config key | default |
-|---|---|---|---|---|
-| loss thresholds | --loss-good PCT, --loss-acceptable PCT | OVERLAYTUI_LOSS_GOOD_PCT, OVERLAYTUI_LOSS_ACCEPTABLE_PCT | [thresholds] loss_good_pct, loss_acceptable_pct | 0.01, 0.1 |
-| probe image | --probe-image IMAGE | OVERLAYTUI_PROBE_IMAGE | probe_image | nicolaka/netshoot (the lab's image with --lab) |
-| recent window | --probe-window MIN | OVERLAYTUI_PROBE_WINDOW_MIN | probe_window_min | 5 |
-| ssh nodes | --ssh-nodes | OVERLAYTUI_SSH_NODES=1 | ssh_nodes = true | off |
-| node endpoints | | | [nodes] hostname = "ssh://..." | none |
-| theme (dashboard) | --theme | | theme (t saves it) | overlaytui-dark |
+- loss thresholds: --loss-good PCT / --loss-acceptable PCT; OVERLAYTUI_LOSS_GOOD_PCT /
+  OVERLAYTUI_LOSS_ACCEPTABLE_PCT; [thresholds] loss_good_pct / loss_acceptable_pct; 0.01 / 0.1
+- probe image: --probe-image IMAGE; OVERLAYTUI_PROBE_IMAGE; probe_image; nicolaka/netshoot (the lab's with --lab)
+- recent window: --probe-window MIN; OVERLAYTUI_PROBE_WINDOW_MIN; probe_window_min; 5
+- ssh nodes: --ssh-nodes; OVERLAYTUI_SSH_NODES=1; ssh_nodes = true; off
+- node endpoints: the config's [nodes] table (hostname = "ssh://..."); none
+- theme (the dashboard): --theme; the config's theme (t saves it); overlaytui-dark
 """
 
 from __future__ import annotations
@@ -25,6 +24,7 @@ from .config import Config, load_config, threshold_problem
 DEFAULT_IMAGE = "nicolaka/netshoot"
 LAB_IMAGE = "overlaytui/probe:lab"
 DEFAULT_WINDOW_MIN = 5.0
+RECONCILE = 15.0  # seconds: every engine re-read at least this often (there are no task events), all commands
 ENV = {
     "loss_good_pct": "OVERLAYTUI_LOSS_GOOD_PCT",
     "loss_acceptable_pct": "OVERLAYTUI_LOSS_ACCEPTABLE_PCT",

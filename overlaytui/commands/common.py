@@ -10,9 +10,23 @@ import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from ..settings import Settings, SettingsError, add_threshold_flags, resolve
 from ..sources.endpoints import EndpointError, EndpointSpec, resolve_endpoints
 
-RECONCILE = 15.0  # seconds: every engine re-read at least this often (there are no task events), all commands
+
+def settings_from_args(args: argparse.Namespace, prog: str) -> Settings | None:
+    """The user's settings for this command (flags > environment > config file > defaults), kept as
+    `args.settings`; what could not be used from the file or the environment is said once; None after one line
+    when they cannot be used at all."""
+    try:
+        settings = resolve(args)
+    except SettingsError as exc:
+        print(f"overlaytui{' ' + prog if prog else ''}: {exc}", file=sys.stderr)
+        return None
+    for problem in settings.problems:
+        print(f"overlaytui{' ' + prog if prog else ''}: {problem}", file=sys.stderr)
+    args.settings = settings
+    return settings
 
 
 def add_endpoint_flags(parser: argparse.ArgumentParser) -> None:
@@ -26,12 +40,16 @@ def add_endpoint_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--lab", action="store_true", help="every engine of the local lab (`overlaytui lab up`)")
     group.add_argument("--ssh-nodes", action="store_true",
                        help="from one ssh endpoint (-H ssh://user@host[:port] or an ssh context), reach every "
-                       "node's engine over ssh at its swarm address with the same user and port (config: "
-                       "ssh_nodes = true; a [nodes] table maps hostnames to other endpoints)")
+                       "node's engine over ssh at its swarm address with the same user and port (env "
+                       "OVERLAYTUI_SSH_NODES=1; config: ssh_nodes = true; a [nodes] table maps hostnames to other "
+                       "endpoints)")
 
 
 def endpoints_from_args(args: argparse.Namespace) -> list[EndpointSpec] | None:
-    """The engines the flags name, or None after printing the one-line reason they cannot be resolved."""
+    """The engines the flags name, or None after printing the one-line reason they cannot be resolved (the
+    settings first, when the command has not resolved them)."""
+    if getattr(args, "settings", None) is None and settings_from_args(args, "") is None:
+        return None
     try:
         endpoints = resolve_endpoints(hosts=args.host, context=args.context, lab=args.lab)
     except EndpointError as exc:
@@ -45,16 +63,14 @@ def endpoints_from_args(args: argparse.Namespace) -> list[EndpointSpec] | None:
 
 
 def source_options(args: argparse.Namespace, endpoints: list[EndpointSpec]) -> dict | None:
-    """--ssh-nodes and the config's [nodes] for DockerSwarmSource, or None after saying why they cannot work."""
-    from ..config import load_config
-
-    config, _problem = load_config()
-    ssh_nodes = bool(getattr(args, "ssh_nodes", False)) or config.ssh_nodes
-    if ssh_nodes and not any(e.url.startswith("ssh://") for e in endpoints) and not config.nodes:
+    """--ssh-nodes and the config's [nodes] (from the settings) for DockerSwarmSource, or None after saying why
+    they cannot work."""
+    settings: Settings = args.settings
+    if settings.ssh_nodes and not any(e.url.startswith("ssh://") for e in endpoints) and not settings.nodes:
         print("overlaytui: --ssh-nodes needs an ssh endpoint (-H ssh://user@manager, or a context whose host is "
               "ssh://)", file=sys.stderr)
         return None
-    return {"ssh_nodes": ssh_nodes, "node_endpoints": dict(config.nodes)}
+    return {"ssh_nodes": settings.ssh_nodes, "node_endpoints": dict(settings.nodes)}
 
 
 def bounded(kind: type, low: float, high: float, unit: str = "") -> Callable[[str], float]:
@@ -72,9 +88,10 @@ def bounded(kind: type, low: float, high: float, unit: str = "") -> Callable[[st
 
 
 
-def add_probe_flags(parser: argparse.ArgumentParser, kinds: str, count: int, image_help: str) -> None:
+def add_probe_flags(parser: argparse.ArgumentParser, kinds: str, count: int, image_help: str,
+                    window_flags: tuple[str, ...] = ("--probe-window",)) -> None:
     """What the probing commands share: kinds, overlays, pings per pair and their interval, the agents' image,
-    and each engine call's timeout."""
+    the recent window, the loss thresholds and each engine call's timeout."""
     from ..probes.session import KINDS
 
     parser.add_argument("--kind", default=kinds, help=f"what to measure: any of {','.join(KINDS)} (default {kinds})")
@@ -84,9 +101,19 @@ def add_probe_flags(parser: argparse.ArgumentParser, kinds: str, count: int, ima
                         help=f"pings per pair per round (default {count})")
     parser.add_argument("--interval", type=bounded(float, 0.002, 10, " s"), default=0.2, metavar="S",
                         help="seconds between pings (0.2)")
-    parser.add_argument("--probe-image", metavar="IMAGE", help=image_help)
+    parser.add_argument("--probe-image", metavar="IMAGE",
+                        help=image_help + " (env OVERLAYTUI_PROBE_IMAGE; config probe_image)")
+    add_window_flag(parser, *window_flags)
+    add_threshold_flags(parser)
     parser.add_argument("--timeout", type=bounded(float, 0.1, 600, " s"), default=10.0, metavar="S",
                         help="timeout of each engine call")
+
+
+def add_window_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *names: str) -> None:
+    parser.add_argument(*names, dest="probe_window", type=bounded(float, 0.1, 1440, " min"), metavar="MIN",
+                        help="the recent window each pair's loss is judged over, in minutes (default 5; env "
+                        "OVERLAYTUI_PROBE_WINDOW_MIN; config probe_window_min), beside the last round and "
+                        "everything since probing started")
 
 
 def kinds_from_args(args: argparse.Namespace, prog: str) -> tuple[str, ...] | None:
@@ -100,10 +127,11 @@ def kinds_from_args(args: argparse.Namespace, prog: str) -> tuple[str, ...] | No
     return kinds
 
 
-def probe_image(args: argparse.Namespace) -> str:
-    from ..probes import agent
-
-    return args.probe_image or (agent.LAB_IMAGE if args.lab else agent.DEFAULT_IMAGE)
+def say_on_stderr(prog: str):
+    """The producer's lines for a command: on stderr, one line each, after the command's name."""
+    def say(severity: str, text: str) -> None:
+        print(f"overlaytui {prog}: {text}", file=sys.stderr, flush=True)
+    return say
 
 
 def interrupt_on_sigterm() -> None:
@@ -172,5 +200,7 @@ def recorded_frame(args: argparse.Namespace, prog: str):
     except (RecordingError, ValueError) as exc:
         print(f"overlaytui {prog}: {exc}", file=sys.stderr)
         return None
-    builder = FrameBuilder(underlay=lambda addresses: recorded.underlay_mtus)
+    settings = getattr(args, "settings", None)
+    builder = FrameBuilder(settings.thresholds if settings is not None else None,
+                           underlay=lambda addresses: recorded.underlay_mtus)
     return builder.build(recorded.snapshot, recorded.probes)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..settings import RECONCILE, add_threshold_flags
 from ..sources.demo import SCENARIOS
-from .common import RECONCILE, add_endpoint_flags, bounded, endpoints_from_args, probe_image
+from .common import add_endpoint_flags, add_window_flag, bounded, endpoints_from_args, settings_from_args
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -29,12 +30,12 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                        help="start probing at launch (else press P): a labelled probe agent on each overlay, removed "
                             "on exit; loss, RTT and path MTU between every pair of nodes")
     group.add_argument("--probe-image", metavar="IMAGE",
-                       help="image of the probe agents (default nicolaka/netshoot; the lab's image with --lab)")
+                       help="image of the probe agents (default nicolaka/netshoot; the lab's image with --lab; env "
+                       "OVERLAYTUI_PROBE_IMAGE; config probe_image)")
     group.add_argument("--probe-iperf", action="store_true",
                        help="also measure throughput (iperf3, 3 s per pair) every 10th probe round: opt-in, low duty")
-    group.add_argument("--probe-window", type=bounded(float, 0.1, 1440, " min"), default=5.0, metavar="MIN",
-                       help="the Loss pane's recent window, in minutes (default 5): beside each pair's last round "
-                            "and everything since probing started")
+    add_window_flag(group, "--probe-window")
+    add_threshold_flags(group)
     group.add_argument("--probe-every", type=bounded(float, 1, 86400, " s"), default=30.0, metavar="S",
                        help="seconds between probe rounds (default 30; a round takes about 20 s)")
     group.add_argument("--replay", metavar="FILE",
@@ -61,11 +62,9 @@ MAX_DEMO = (1000, 5000, 50000)  # beyond this one core cannot build a snapshot p
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..config import load_config
-
-    config, problem = load_config()
-    if problem:
-        print(f"overlaytui: {problem}", file=sys.stderr)
+    settings = settings_from_args(args, "")
+    if settings is None:
+        return 2
     if args.replay:
         from ..recording import RecordingError, load
         from ..sources.replay import ReplaySource
@@ -97,12 +96,12 @@ def main(args: argparse.Namespace) -> int:
     from ..app import OverlayApp
     from ..probes.session import ProbeSettings
 
-    app = OverlayApp(source, interval=args.interval, reconcile=args.reconcile, config=config,
+    app = OverlayApp(source, interval=args.interval, reconcile=args.reconcile, settings=settings,
                      theme=args.theme, probe_settings=ProbeSettings(
-                         image=probe_image(args), start=args.probe, iperf_every_rounds=10,
-                         window_s=args.probe_window * 60,
+                         image=settings.probe_image, start=args.probe, iperf_every_rounds=10,
+                         window_s=settings.window_s,
                          kinds=("ping", "mtu", "discovery", *(("iperf",) if args.probe_iperf else ()))),
-                     probe_every=args.probe_every, freeze_gc=True)
+                     probe_every=args.probe_every, freeze_gc=True, lab=args.lab)
     app.run()
     if app.return_code:  # Textual sets it on an unhandled exception (and has printed the traceback)
         return app.return_code

@@ -13,10 +13,10 @@ import sys
 from dataclasses import asdict
 
 from ..analysis.findings import Finding, Severity, counts_text, details_text, plural, worst
-from ..analysis.thresholds import LossThresholds
-from ..frame import Frame, FrameBuilder
-from ..model import NO_PROBES, ClusterSnapshot, Health
-from ..probes.session import ProbeError, ProbeSession, ProbeSettings
+from ..frame import Frame
+from ..model import ClusterSnapshot, Health
+from ..probes.session import ProbeError, ProbeSettings
+from ..producer import Producer
 from ..safe import one_line
 from ..sources.swarm import DockerSwarmSource
 from .common import (
@@ -26,8 +26,9 @@ from .common import (
     endpoints_from_args,
     interrupt_on_sigterm,
     kinds_from_args,
-    probe_image,
     recorded_frame,
+    say_on_stderr,
+    settings_from_args,
 )
 from .probe import coverage_dict, outcome
 
@@ -53,6 +54,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if settings_from_args(args, "doctor") is None:
+        return 2
     if args.replay:
         return _replay(args)
     if args.at:
@@ -78,7 +81,7 @@ def _replay(args: argparse.Namespace) -> int:
     not_measured = ""
     if not args.no_probe:
         code, verdict = outcome(list(frame.probes.results()), frame.probes.coverage, frame.snapshot,
-                                LossThresholds())
+                                args.settings.thresholds)
         if code == 2 or not frame.probes.results():
             not_measured = "the recording holds no probe result at that time" if not frame.probes.results() \
                 else verdict
@@ -86,42 +89,36 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 async def _run(endpoints, args) -> int:
+    user = args.settings
     source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats=False, events=False,
                                **args.source_options)
-    probes = NO_PROBES
+    producer = Producer(source, thresholds=user.thresholds, lab=args.lab, interval=None, probe=ProbeSettings(
+        networks=tuple(args.network), image=user.probe_image, count=args.count, interval=args.interval,
+        kinds=args.kinds, window_s=user.window_s), call_timeout=args.timeout, say=say_on_stderr("doctor"))
     not_measured = ""  # why probing measured nothing (when it was asked for)
     try:
-        await source.start()
-        snapshot = source.snapshot()
-        if not args.no_probe and any(e.role == "manager" and e.health is Health.OK for e in snapshot.engines):
-            session = ProbeSession(source.snapshot, ProbeSettings(networks=tuple(args.network), image=probe_image(args),
-                                                                  count=args.count, interval=args.interval,
-                                                                  kinds=args.kinds),
-                                   endpoints, call_timeout=args.timeout)
+        if not await producer.start():
+            print(f"overlaytui doctor: {producer.failure}", file=sys.stderr)
+            return 2
+        frame = (await producer.frame_now()).frame
+        manager = any(e.role == "manager" and e.health is Health.OK for e in frame.snapshot.engines)
+        if not args.no_probe and manager:
             try:
-                await session.start()
-                await source.poll()
-                results = list(await session.run_round())
-                for problem in session.new_problems():
-                    print(f"overlaytui doctor: {problem}", file=sys.stderr)
-                probes = session.state().data()
-                await source.poll()  # the cluster as the probes saw it, before the agents go
-                snapshot = source.snapshot()
-                code, verdict = outcome(results, probes.coverage, snapshot, LossThresholds())
+                await producer.refresh()  # the round is planned on the cluster as it is now
+                results = list(await producer.probe_round())
+                frame = (await producer.refresh()).frame  # the cluster as the probes saw it, before the agents go
+                code, verdict = outcome(results, frame.probes.coverage, frame.snapshot, user.thresholds)
                 if code == 2:
                     not_measured = verdict
                 elif code == 3:
                     print(f"overlaytui doctor: probes {verdict}", file=sys.stderr)
             except ProbeError as exc:
                 not_measured = f"not probing: {exc}"
-            finally:
-                await session.close()
         else:
-            await source.poll()
-            snapshot = source.snapshot()
+            frame = (await producer.refresh()).frame
     finally:
-        await source.close()
-    return _report(FrameBuilder(LossThresholds(), lab=args.lab).build(snapshot, probes), not_measured, args)
+        await producer.close()
+    return _report(frame, not_measured, args)
 
 
 def _report(frame: Frame, not_measured: str, args: argparse.Namespace) -> int:

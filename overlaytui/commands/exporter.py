@@ -23,11 +23,11 @@ from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from .. import __version__
 from ..analysis.netio import aggregate
-from ..analysis.thresholds import LossThresholds
 from ..exporter import DEFAULT_MAX_PAIRS, ExportState, OverlayCollector
-from ..frame import FrameBuilder
-from ..model import NO_PROBES, Health
-from ..probes.session import ProbeError, ProbeSession, ProbeSettings
+from ..model import Health
+from ..probes.session import ProbeSettings
+from ..producer import Producer, Update
+from ..settings import Settings
 from ..sources.swarm import DockerSwarmSource
 from .common import (
     add_endpoint_flags,
@@ -36,11 +36,11 @@ from .common import (
     endpoints_from_args,
     interrupt_on_sigterm,
     kinds_from_args,
-    probe_image,
+    say_on_stderr,
+    settings_from_args,
 )
 
 DEFAULT_LISTEN = "127.0.0.1:9476"  # not a port of the common exporters (node 9100, cAdvisor 8080, dockerd 9323)
-PROBE_RETRY_MAX = 300.0  # seconds between attempts to start probing, at most
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -106,7 +106,8 @@ def wsgi_app(registry: CollectorRegistry, state_of):
 
 def main(args: argparse.Namespace) -> int:
     kinds = kinds_from_args(args, "exporter")
-    if kinds is None:
+    settings = settings_from_args(args, "exporter") if kinds is not None else None
+    if kinds is None or settings is None:
         return 2
     listen = parse_listen(args.listen)
     if listen is None:
@@ -115,7 +116,7 @@ def main(args: argparse.Namespace) -> int:
     endpoints = endpoints_from_args(args)
     if endpoints is None:
         return 2
-    exporter = Exporter(endpoints, args, kinds)
+    exporter = Exporter(endpoints, args, kinds, settings)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(OverlayCollector(lambda: exporter.state))
     try:
@@ -125,12 +126,13 @@ def main(args: argparse.Namespace) -> int:
         print(f"overlaytui exporter: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     threading.Thread(target=server.serve_forever, name="overlaytui-metrics", daemon=True).start()
-    print(f"overlaytui exporter: serving http://{args.listen}/metrics", file=sys.stderr)
+    print(f"overlaytui exporter: serving http://{args.listen}/metrics; {settings.describe()}", file=sys.stderr)
     interrupt_on_sigterm()
     try:
         return asyncio.run(exporter.run())
     except KeyboardInterrupt:
-        print("overlaytui exporter: stopped (agents removed)", file=sys.stderr)
+        print(f"overlaytui exporter: stopped{' (agents removed)' if exporter.had_agents else ''}",
+              file=sys.stderr)
         return 0
     finally:
         server.shutdown()
@@ -138,94 +140,49 @@ def main(args: argparse.Namespace) -> int:
 
 
 class Exporter:
-    """The two loops: collection (every --collect-every s, sooner on events) and probing (a round every
-    --probe-every s). Each ends its step by replacing `state`."""
+    """The producer's frames made into the state a scrape formats: collection every --collect-every seconds
+    (sooner on events), a probe round every --probe-every seconds (agents kept, probing retried with backoff
+    while it cannot start). Each frame replaces `state` whole."""
 
-    def __init__(self, endpoints, args: argparse.Namespace, kinds: tuple[str, ...]) -> None:
+    def __init__(self, endpoints, args: argparse.Namespace, kinds: tuple[str, ...], settings: Settings) -> None:
         self.args = args
-        self.endpoints = endpoints
-        self.settings = ProbeSettings(kinds=kinds, networks=tuple(args.network), count=args.count,
-                                      interval=args.interval, image=probe_image(args))
-        self.source = DockerSwarmSource(endpoints, call_timeout=args.timeout, **args.source_options)
-        self.session: ProbeSession | None = None
+        source = DockerSwarmSource(endpoints, call_timeout=args.timeout, **args.source_options)
+        probe = None if args.no_probe else ProbeSettings(
+            kinds=kinds, networks=tuple(args.network), count=args.count, interval=args.interval,
+            image=settings.probe_image, window_s=settings.window_s)
+        self.producer = Producer(source, thresholds=settings.thresholds, lab=args.lab, interval=args.collect_every,
+                                 probe=probe, probe_every=args.probe_every, call_timeout=args.timeout,
+                                 retry_probing=True, say=say_on_stderr("exporter"))
         self.state = ExportState(max_pairs=args.max_pairs)
-        self.builder = FrameBuilder(LossThresholds(), lab=args.lab)
+        self.had_agents = False
 
     async def run(self) -> int:
+        producer = self.producer
+        if not await producer.start():
+            print(f"overlaytui exporter: {producer.failure}", file=sys.stderr)
+            return 2
+        if producer.probe_settings is not None:
+            producer.start_probing()
+        loop = asyncio.ensure_future(producer.run())
         try:
-            await self.source.start()
-            probing = None if self.args.no_probe else asyncio.create_task(self._probe_loop())
-            try:
-                await self._collect_loop()
-            finally:
-                if probing is not None:
-                    probing.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await probing
+            async for update in producer.updates():
+                self.publish(update)
         finally:
-            if self.session is not None:
-                try:
-                    await asyncio.wait_for(self.session.close(), 60)
-                except TimeoutError:  # the manager stalls: the next start removes them (found by label)
-                    print("overlaytui exporter: removing the probe agents timed out after 60 s", file=sys.stderr)
-            await self.source.close()
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await loop
+            self.had_agents = producer.session is not None
+            await producer.close()
         return 0
 
-    async def _collect_loop(self) -> None:
-        while True:
-            self._publish()
-            await self.source.wait_for_change(self.args.collect_every)  # an event, or the interval
-            await self.source.poll()
-
-    def _publish(self, **changes) -> None:
-        """A new state from a frame of the latest snapshot and probe results (cheap: the pair checks are reused
-        until a result changes)."""
-        session = self.session
-        state = session.state() if session is not None else None
-        frame = self.builder.build(self.source.snapshot(), state.data() if state is not None else NO_PROBES)
+    def publish(self, update: Update) -> None:
+        """A new state from a frame (cheap: the frame was built in the producer's thread; the state's sums are
+        computed here, once)."""
+        frame, probes = update.frame, update.probe_state
         snapshot = frame.snapshot
         up = any(e.role == "manager" and e.health is Health.OK for e in snapshot.engines)
         self.state = replace(
-            self.state, snapshot=snapshot, up=up, results=state.probe_results() if state is not None else (),
+            self.state, snapshot=snapshot, up=up, results=probes.probe_results() if probes is not None else (),
             findings=frame.findings, totals=frame.probes.totals, coverage=frame.probes.coverage,
-            netio=aggregate(snapshot), rounds=frame.probes.rounds, collected_at=time.time(), **changes).warm()
-
-    def _say(self) -> None:
-        """Print the session's problems not said yet."""
-        for line in self.session.new_problems():
-            print(f"overlaytui exporter: {line}", file=sys.stderr)
-
-    async def _probe_loop(self) -> None:
-        """Start probing (retrying with backoff while it cannot: no manager yet, no image...), then a round every
-        --probe-every seconds, keeping the agents deployed."""
-        delay = 5.0
-        while self.session is None:
-            session = ProbeSession(self.source.snapshot, self.settings, self.endpoints,
-                                   call_timeout=self.args.timeout)
-            try:
-                await session.start()
-            except ProbeError as exc:
-                print(f"overlaytui exporter: cannot probe ({exc}); trying again in {delay:g} s", file=sys.stderr)
-                self._publish(probe_problem=str(exc))
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, PROBE_RETRY_MAX)
-                continue
-            self.session = session
-            if session.removed_leftovers:
-                print(f"overlaytui exporter: removed probe agents left by an earlier run: "
-                      f"{', '.join(session.removed_leftovers)}", file=sys.stderr)
-        self._say()  # what probing cannot do (a tool missing in the image...), said at once
-        while True:
-            started = time.monotonic()
-            try:
-                for network in await self.session.keep_agents():
-                    print(f"overlaytui exporter: the probe agent on {network} was removed: deployed again",
-                          file=sys.stderr)
-                await self.session.run_round()
-                problem = ""
-            except Exception as exc:  # noqa: BLE001 - a round that fails must not end probing: said, tried again
-                problem = f"a probe round failed: {type(exc).__name__}: {str(exc)[:300]}"
-                print(f"overlaytui exporter: {problem}", file=sys.stderr)
-            self._say()
-            self._publish(probe_problem=problem, last_round_at=time.time())
-            await asyncio.sleep(max(0.0, self.args.probe_every - (time.monotonic() - started)))
+            netio=aggregate(snapshot), rounds=frame.probes.rounds, collected_at=time.time(),
+            probe_problem=self.producer.probe_problem, last_round_at=self.producer.last_round_at).warm()

@@ -22,7 +22,9 @@ from ..model import ClusterSnapshot, Coverage, ProbeResult, natural_key, natural
 from ..probes import agent
 from ..probes.mtu import remedy
 from ..probes.scheduler import DEFAULT_CONCURRENCY
-from ..probes.session import ProbeError, ProbeSession, ProbeSettings
+from ..probes.session import ProbeError, ProbeSettings
+from ..producer import Producer
+from ..settings import Settings
 from ..sources.swarm import DockerSwarmSource
 from .common import (
     add_endpoint_flags,
@@ -31,7 +33,8 @@ from .common import (
     endpoints_from_args,
     interrupt_on_sigterm,
     kinds_from_args,
-    probe_image,
+    say_on_stderr,
+    settings_from_args,
 )
 
 
@@ -45,7 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "Throughput (--kind iperf) is bounded to 3 s at 200 Mbit/s per pair.")
     add_probe_flags(parser, "ping,mtu", 100, f"image of the agents (default {agent.DEFAULT_IMAGE}; {agent.LAB_IMAGE} "
                     "with --lab); any image with a POSIX shell, ping and sleep; path MTU needs iputils ping (-M do), "
-                    "throughput iperf3, discovery nslookup and nc — what is missing is reported, not measured")
+                    "throughput iperf3, discovery nslookup and nc — what is missing is reported, not measured",
+                    window_flags=("--probe-window", "--window"))
     parser.add_argument("--concurrency", type=bounded(int, 1, 256), default=DEFAULT_CONCURRENCY,
                         help=f"probe jobs at once (default {DEFAULT_CONCURRENCY})")
     parser.add_argument("--via-logs", action="store_true",
@@ -56,64 +60,62 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--watch", type=bounded(float, 0, 86400, " s"), metavar="S",
                         help="repeat rounds S seconds apart until interrupted, printing each: every pair's loss "
                         "in that round, in the recent window and since start")
-    parser.add_argument("--window", type=bounded(float, 0.1, 1440, " min"), default=5.0, metavar="MIN",
-                        help="the recent window of --watch, in minutes (default 5)")
     add_endpoint_flags(parser)
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
     kinds = kinds_from_args(args, "probe")
-    endpoints = endpoints_from_args(args) if kinds is not None else None
-    if endpoints is None:
+    user = settings_from_args(args, "probe") if kinds is not None else None
+    endpoints = endpoints_from_args(args) if user is not None else None
+    if endpoints is None or user is None or kinds is None:
         return 2
-    settings = ProbeSettings(kinds=kinds, networks=tuple(args.network), image=probe_image(args), count=args.count,
+    settings = ProbeSettings(kinds=kinds, networks=tuple(args.network), image=user.probe_image, count=args.count,
                              interval=args.interval, concurrency=args.concurrency, via_logs=args.via_logs,
-                             window_s=args.window * 60)
+                             window_s=user.window_s)
     interrupt_on_sigterm()
     try:
-        return asyncio.run(_run(endpoints, settings, args))
+        return asyncio.run(_run(endpoints, settings, user, args))
     except KeyboardInterrupt:
         print("overlaytui probe: interrupted (agents removed)", file=sys.stderr)
         return 130
 
 
-async def _run(endpoints, settings: ProbeSettings, args) -> int:
+async def _run(endpoints, settings: ProbeSettings, user: Settings, args) -> int:
     source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats=False, events=False,
                                **args.source_options)
-    session: ProbeSession | None = None
+    producer = Producer(source, thresholds=user.thresholds, lab=args.lab, interval=None, probe=settings,
+                        call_timeout=args.timeout, say=say_on_stderr("probe"))
+    thresholds = user.thresholds
     try:
-        await source.start()
-        snapshot = source.snapshot()
+        if not await producer.start():
+            print(f"overlaytui probe: {producer.failure}", file=sys.stderr)
+            return 2
+        snapshot = (await producer.frame_now()).frame.snapshot
         if not any(e.role == "manager" and e.health.value == "ok" for e in snapshot.engines):
             reasons = "; ".join(f"{e.endpoint}: {e.message or e.role}" for e in snapshot.engines)
             print(f"overlaytui probe: no reachable manager ({reasons})", file=sys.stderr)
             return 2
-        session = ProbeSession(source.snapshot, settings, endpoints, call_timeout=args.timeout)
-        await session.start()
-        if session.removed_leftovers:
-            print(f"overlaytui probe: removed probe agents left by an earlier run: "
-                  f"{', '.join(session.removed_leftovers)}", file=sys.stderr)
         round_no = 0
         while True:
-            await source.poll()
-            results = await session.run_round()
+            await producer.refresh()  # the round is planned on the cluster as it is now
+            results = await producer.probe_round()
             round_no += 1
-            for problem in session.new_problems():
-                print(f"overlaytui probe: {problem}", file=sys.stderr)
-            coverage = session.coverage()
-            code, verdict = outcome(results, coverage, snapshot, LossThresholds())
-            windows = {net: session.windows(net) for net in sorted({r.network for r in results})}
+            frame = (await producer.frame_now()).frame
+            coverage = frame.probes.coverage
+            problems = producer.session.problems if producer.session is not None else []
+            code, verdict = outcome(results, coverage, frame.snapshot, thresholds)
+            windows = {net: frame.probes.windows.get(net, {}) for net in sorted({r.network for r in results})}
             if args.watch is not None:
-                _print_round(round_no, results, coverage, windows, session, code, verdict, source.snapshot(),
-                             args.json)
+                _print_round(round_no, results, coverage, windows, problems, code, verdict, frame.snapshot,
+                             args.json, thresholds)
                 await asyncio.sleep(args.watch)
                 continue
             if args.json:
-                json.dump(round_dict(results, coverage, windows, session, code, verdict), sys.stdout, indent=1)
+                json.dump(round_dict(results, coverage, windows, problems, code, verdict), sys.stdout, indent=1)
                 print()
             else:
-                print(matrix_text(results, source.snapshot(), coverage))
+                print(matrix_text(results, frame.snapshot, coverage, thresholds=thresholds))
             if code in (2, 3):
                 print(f"overlaytui probe: {verdict}", file=sys.stderr)
             return code
@@ -121,12 +123,10 @@ async def _run(endpoints, settings: ProbeSettings, args) -> int:
         print(f"overlaytui probe: {exc}", file=sys.stderr)
         return 2
     finally:
-        if session is not None:
-            await session.close()
-        await source.close()
+        await producer.close()
 
 
-def round_dict(results, coverage, windows, session, code: int, verdict: str) -> dict:
+def round_dict(results, coverage, windows, problems: list[str], code: int, verdict: str) -> dict:
     """One round as JSON: each result with `loss_pct` = that round's loss, plus the pair's recent window and
     everything since start (pings); the coverage; the verdict."""
     def with_windows(r: ProbeResult) -> dict:
@@ -140,17 +140,18 @@ def round_dict(results, coverage, windows, session, code: int, verdict: str) -> 
         return data
     ordered = sorted(results, key=lambda r: (natural_key(r.network), r.kind, natural_tuple((r.src_node, r.dst_node))))
     return {"results": [with_windows(r) for r in ordered], "coverage": [coverage_dict(c) for c in coverage],
-            "problems": session.problems, "within_thresholds": code == 0, "verdict": verdict}
+            "problems": problems, "within_thresholds": code == 0, "verdict": verdict}
 
 
-def _print_round(round_no, results, coverage, windows, session, code, verdict, snapshot, as_json: bool) -> None:
+def _print_round(round_no, results, coverage, windows, problems, code, verdict, snapshot, as_json: bool,
+                 thresholds: LossThresholds) -> None:
     """`--watch`: every round as it ends: one JSON object per line, or the matrix under a heading."""
     if as_json:
         print(json.dumps({"round": round_no, "at": time.time()}
-                         | round_dict(results, coverage, windows, session, code, verdict)), flush=True)
+                         | round_dict(results, coverage, windows, problems, code, verdict)), flush=True)
         return
     print(f"== round {round_no} at {time.strftime('%H:%M:%S')}: {verdict}")
-    print(matrix_text(results, snapshot, coverage, windows), flush=True)
+    print(matrix_text(results, snapshot, coverage, windows, thresholds), flush=True)
     print()
 
 
@@ -181,9 +182,9 @@ def coverage_dict(coverage: Coverage) -> dict:
 
 
 def matrix_text(results: list[ProbeResult], snapshot: ClusterSnapshot, coverage: Sequence[Coverage] = (),
-                windows: dict | None = None) -> str:
+                windows: dict | None = None, thresholds: LossThresholds | None = None) -> str:
     lines = []
-    thresholds = LossThresholds()
+    thresholds = thresholds or LossThresholds()
     gaps = {(c.network, c.kind, g.src_node, g.dst_node): g.reason for c in coverage for g in c.missing}
     for network in sorted({r.network for r in results} | {c.network for c in coverage}, key=natural_key):
         net = snapshot.network(network)

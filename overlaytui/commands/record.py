@@ -14,22 +14,21 @@ import sys
 import time
 from pathlib import Path
 
-from ..analysis.thresholds import LossThresholds
-from ..frame import Frame, FrameBuilder
-from ..model import NO_PROBES, Health
-from ..probes.session import ProbeError, ProbeSession, ProbeSettings, ProbeState
-from ..recording import KEYFRAME_EVERY, REDACTABLE, RecordedFrame, Recorder, RecordingError
+from ..probes.session import ProbeSettings
+from ..producer import FrameRecorder, Producer
+from ..recording import KEYFRAME_EVERY, REDACTABLE, Recorder, RecordingError
+from ..settings import Settings
 from ..sources.base import ClusterSource
 from ..sources.demo import SCENARIOS
 from .common import (
-    RECONCILE,
     add_endpoint_flags,
     add_probe_flags,
     bounded,
     endpoints_from_args,
     interrupt_on_sigterm,
     kinds_from_args,
-    probe_image,
+    say_on_stderr,
+    settings_from_args,
 )
 
 
@@ -83,17 +82,21 @@ def main(args: argparse.Namespace) -> int:
     if any(k not in REDACTABLE for k in redact):
         print(f"overlaytui record: --redact takes {','.join(REDACTABLE)}", file=sys.stderr)
         return 2
-    args.redact_kinds = redact
+    settings = settings_from_args(args, "record")
+    if settings is None:
+        return 2
     source: ClusterSource
     if args.demo:
         from ..sources.demo import DemoSource
 
         source = DemoSource(args.demo, seed=args.seed)
+        kinds: tuple[str, ...] = ()
     else:
-        args.kinds = kinds_from_args(args, "record")
-        endpoints = endpoints_from_args(args) if args.kinds is not None else None
-        if endpoints is None:
+        found = kinds_from_args(args, "record")
+        endpoints = endpoints_from_args(args) if found is not None else None
+        if endpoints is None or found is None:
             return 2
+        kinds = found
         from ..sources.swarm import DockerSwarmSource
 
         source = DockerSwarmSource(endpoints, call_timeout=args.timeout, **args.source_options)
@@ -103,33 +106,36 @@ def main(args: argparse.Namespace) -> int:
         print(f"overlaytui record: {exc}", file=sys.stderr)
         return 2
     interrupt_on_sigterm()
-    run = Run(source, recorder, args)
+    run = Run(source, FrameRecorder(recorder), args, settings, kinds)
     try:
         code = asyncio.run(run.main())
     except KeyboardInterrupt:
         code = run.code()
     finally:
-        recorder.close()
+        run.recorder.close_now()
     run.report()
     return code
 
 
 class Run:
-    def __init__(self, source: ClusterSource, recorder: Recorder, args: argparse.Namespace) -> None:
-        self.source = source
-        self.recorder = recorder
+    """The producer's frames into the recording (its sink, written by the recording's own thread), until
+    --duration or an interrupt; with --probe, the producer probes as the dashboard does."""
+
+    def __init__(self, source: ClusterSource, recorder: FrameRecorder, args: argparse.Namespace,
+                 settings: Settings, kinds: tuple[str, ...]) -> None:
         self.args = args
-        self.builder = FrameBuilder(LossThresholds(), lab=args.lab)
-        self.session: ProbeSession | None = None
-        self.problem = ""
-        self.answered = False
+        self.recorder = recorder
+        self.producer = Producer(source, thresholds=settings.thresholds, lab=args.lab, interval=args.every,
+                                 probe=ProbeSettings(kinds=kinds, networks=tuple(args.network), count=args.count,
+                                                     interval=args.interval, image=settings.probe_image,
+                                                     window_s=settings.window_s),
+                                 probe_every=args.probe_every, call_timeout=args.timeout,
+                                 say=say_on_stderr("record"))
+        self.producer.add_sink(recorder)
         self.started = time.monotonic()
-        self.failure = ""
-        self.latest: Frame | None = None  # what probing plans on (the source's snapshot is built in one thread)
-        self._first = asyncio.Event()
 
     def code(self) -> int:
-        if self.failure or (not self.answered and not self.args.demo):
+        if self.producer.failure or (not self.producer.answered and not self.args.demo):
             return 2
         return 0
 
@@ -137,92 +143,41 @@ class Run:
         path = Path(self.args.file)
         size = path.stat().st_size if path.exists() else 0
         seconds = time.monotonic() - self.started
-        line = (f"overlaytui record: {self.recorder.frames} frames ({self.recorder.keyframes} keyframes) in "
-                f"{seconds:.0f} s to {path}, {size / 1024:.0f} KiB")
-        if self.failure:
-            line += f"; {self.failure}"
-        elif not self.answered and not self.args.demo:
+        keyframes = self.recorder.recorder.keyframes
+        line = (f"overlaytui record: {self.recorder.frames} frames ({keyframes} keyframe"
+                f"{'' if keyframes == 1 else 's'}) in {seconds:.0f} s to {path}, {size / 1024:.0f} KiB")
+        if self.recorder.skipped:
+            line += f"; {self.recorder.skipped} left out (the writer could not keep up)"
+        failure = self.producer.failure or self.recorder.problem
+        if failure:
+            line += f"; {failure}"
+        elif not self.producer.answered and not self.args.demo:
             line += "; no engine answered: the frames say why"
         print(line, file=sys.stderr)
 
     async def main(self) -> int:
-        try:
-            await self.source.start()
-        except Exception as exc:  # noqa: BLE001 - one line, never a traceback
-            self.failure = f"cannot collect: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        producer = self.producer
+        if not await producer.start():
             return 2
-        if self.args.probe and not self.source.endpoints:
-            print(f"overlaytui record: not probing {self.source.name}: its probe results are its own, recorded as "
-                  "they are", file=sys.stderr)
-        probing = asyncio.create_task(self._probe()) if self.args.probe and self.source.endpoints else None
+        if self.args.probe and not producer.can_probe:
+            print(f"overlaytui record: not probing {producer.source.name}: its probe results are its own, "
+                  "recorded as they are", file=sys.stderr)
+        elif self.args.probe:
+            producer.start_probing()
+        loop = asyncio.ensure_future(producer.run())
         try:
-            await self._record()
+            await asyncio.wait_for(self._follow(), self.args.duration)
+        except TimeoutError:
+            pass  # --duration reached
         finally:
-            if probing is not None:
-                probing.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await probing
-            if self.session is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self.session.close(), 60)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.source.close(), 5)
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await loop
+            await producer.close()
         return self.code()
 
-    async def _record(self) -> None:
-        deadline = None if self.args.duration is None else time.monotonic() + self.args.duration
-        next_reconcile = time.monotonic() + RECONCILE
-        while True:
-            state = self.session.state() if self.session is not None else None
-            frame = await asyncio.to_thread(self._write, state, self.problem)
-            self.latest = frame
-            self._first.set()
-            self.answered = self.answered or any(e.health is Health.OK for e in frame.snapshot.engines)
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
+    async def _follow(self) -> None:
+        """Until the recording fails (a full disk) or the producer stops (its source could not start)."""
+        async for _update in self.producer.updates():
+            if self.recorder.problem:
                 return
-            changed = await self.source.wait_for_change(self.args.every if left is None else
-                                                        min(self.args.every, left))
-            if changed or time.monotonic() >= next_reconcile:
-                await self.source.poll()
-                next_reconcile = time.monotonic() + RECONCILE
-
-    def _write(self, state: ProbeState | None, problem: str) -> Frame:
-        """In a thread: build the frame, write it and the moments since the previous one."""
-        probes = state.data(problem) if state is not None else (self.source.probes() or NO_PROBES)
-        frame = self.builder.build(self.source.snapshot(), probes)
-        self.recorder.write(RecordedFrame(frame.snapshot, frame.probes, frame.underlay_mtus))
-        for moment in frame.moments:
-            self.recorder.moment(moment)
-        self.recorder.flush()
-        return frame
-
-    def _latest_snapshot(self):
-        assert self.latest is not None  # probing starts after the first frame
-        return self.latest.snapshot
-
-    async def _probe(self) -> None:
-        """Probing as in the dashboard: agents deployed once, a round every --probe-every seconds."""
-        args = self.args
-        await self._first.wait()
-        session = ProbeSession(self._latest_snapshot, ProbeSettings(
-            kinds=args.kinds, networks=tuple(args.network), count=args.count, interval=args.interval,
-            image=probe_image(args)), self.source.endpoints, call_timeout=args.timeout)
-        try:
-            await session.start()
-        except ProbeError as exc:
-            self.problem = str(exc)
-            print(f"overlaytui record: not probing: {exc}", file=sys.stderr)
-            await session.close()
-            return
-        self.session = session
-        while True:
-            for line in session.new_problems():
-                print(f"overlaytui record: {line}", file=sys.stderr)
-            try:
-                await session.run_round()
-                self.problem = ""
-            except Exception as exc:  # noqa: BLE001 - a failed round is said, recorded, and tried again
-                self.problem = f"a probe round failed: {type(exc).__name__}: {str(exc)[:200]}"
-                print(f"overlaytui record: {self.problem}", file=sys.stderr)
-            await asyncio.sleep(args.probe_every)

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 
 from ..export import snapshot_to_dict, summary_text
-from ..frame import FrameBuilder
 from ..model import ClusterSnapshot, Health
+from ..producer import Producer
 from ..sources.swarm import DockerSwarmSource
-from .common import add_endpoint_flags, add_replay_flags, bounded, endpoints_from_args, recorded_frame
+from .common import (
+    add_endpoint_flags,
+    add_replay_flags,
+    bounded,
+    endpoints_from_args,
+    recorded_frame,
+    settings_from_args,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +44,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if settings_from_args(args, "snapshot") is None:
+        return 2
     if args.replay:
         frame = recorded_frame(args, "snapshot")
         return 2 if frame is None else _print(frame.snapshot, args.json)
@@ -51,22 +61,29 @@ def main(args: argparse.Namespace) -> int:
 async def _run(args: argparse.Namespace, endpoints) -> int:
     source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats_window=args.interval,
                                events=args.watch is not None, **args.source_options)
-    builder = FrameBuilder(lab=args.lab)
+    producer = Producer(source, thresholds=args.settings.thresholds, lab=args.lab, interval=args.watch)
+    loop = None
     try:
-        await source.start()
-        while True:
-            # two samples per container; bounded: the engine ticks once a second, a stream starts on a tick
-            await source.wait_for_stats(timeout=args.interval + 2.5)
-            frame = await asyncio.to_thread(builder.build, source.snapshot())  # as the dashboard and a replay do
-            code = _print(frame.snapshot, args.json)
-            if args.watch is None:
-                return code
-            await source.wait_for_change(args.watch)
-            await source.poll()
+        if not await producer.start():
+            print(f"overlaytui snapshot: {producer.failure}", file=sys.stderr)
+            return 2
+        # two samples per container; bounded: the engine ticks once a second, a stream starts on a tick
+        await source.wait_for_stats(timeout=args.interval + 2.5)
+        if args.watch is None:
+            return _print((await producer.frame_now()).frame.snapshot, args.json)
+        loop = asyncio.ensure_future(producer.run())  # a frame every --watch seconds, polls on events
+        code = 2
+        async for update in producer.updates():
+            code = _print(update.frame.snapshot, args.json)
+        return code
     except KeyboardInterrupt:
         return 130
     finally:
-        await source.close()
+        if loop is not None:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await loop
+        await producer.close()
 
 
 def _print(snapshot: ClusterSnapshot, as_json: bool) -> int:

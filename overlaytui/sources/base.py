@@ -4,10 +4,60 @@ producer know sources only through this protocol (mypy checks it in the suite: t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
-from ..model import ClusterSnapshot, ProbeData
+from ..model import ClusterSnapshot, Moment, ProbeData
 from .endpoints import EndpointSpec
+
+
+class Playback(Protocol):
+    """A source that plays a recording back: its position is the recording's time, moved by the clock while
+    playing and by hand (pause, step, seek). The dashboard's replay keys use only this."""
+
+    @property
+    def position(self) -> float: ...
+
+    @property
+    def playing(self) -> bool: ...
+
+    @property
+    def speed(self) -> float: ...
+
+    @property
+    def start_t(self) -> float: ...
+
+    @property
+    def end_t(self) -> float: ...
+
+    @property
+    def moments(self) -> Sequence[Moment]:
+        """Every moment of the recording (the Timeline shows them all)."""
+        ...
+
+    def toggle(self) -> bool:
+        """Pause or play; True when playing now."""
+        ...
+
+    def pause(self) -> None: ...
+
+    def seek(self, t: float) -> None: ...
+
+    def step(self, frames: int) -> None: ...
+
+    def take_jump(self) -> bool:
+        """True once after the position jumped (loaded, seek, step): the next frame is not "one after" the
+        previous one."""
+        ...
+
+    def underlay_mtus(self) -> dict[str, int]:
+        """The recorded underlay MTUs of the current frame (this host's NICs say nothing of that cluster)."""
+        ...
+
+    def snapshots_before(self, t: float, seconds: float, budget: float) -> list[ClusterSnapshot]:
+        """The recorded snapshots of the `seconds` before `t` (older first), fewer when rebuilding them all would
+        take more than `budget` seconds beyond reaching `t` itself."""
+        ...
 
 
 class ClusterSource(Protocol):
@@ -37,6 +87,11 @@ class ClusterSource(Protocol):
 
     def probes(self) -> ProbeData | None:
         """Probe results the source carries itself (simulated, recorded); None: measure them (a ProbeSession)."""
+        ...
+
+    @property
+    def playback(self) -> Playback | None:
+        """The playback controls of a recording played back; None for a live (or simulated) cluster."""
         ...
 
     async def close(self) -> None:

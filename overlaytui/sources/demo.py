@@ -120,6 +120,7 @@ class DemoSource:
 
     call_timeout = 0.0
     endpoints: tuple = ()  # no engines: the probe results are simulated (`probes`)
+    playback = None  # live (simulated)
 
     @property
     def name(self) -> str:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..model import ClusterSnapshot, ProbeData
+from ..model import ClusterSnapshot, Moment, ProbeData
 from ..recording import RecordedFrame, Recording, load
 
 
@@ -47,6 +47,7 @@ class ReplaySource:
 
     def load(self, recording: Recording) -> None:
         self.recording = recording
+        recording.lenient = True  # a damaged record is shown (an engine in error) and playing goes on
         start = recording.start if self._start_at is None else self._start_at
         self._position = min(max(start, recording.start), recording.end)
         self._anchor = self._clock()
@@ -81,6 +82,43 @@ class ReplaySource:
 
     def underlay_mtus(self) -> dict[str, int]:
         return dict((self._frame or self.frame()).underlay_mtus)
+
+    # -------------------------------------------------------------------------------------- playback
+
+    @property
+    def playback(self) -> ReplaySource | None:
+        """Its own playback controls, once the recording is loaded."""
+        return self if self.recording is not None else None
+
+    @property
+    def start_t(self) -> float:
+        return self.recording.start if self.recording is not None else 0.0
+
+    @property
+    def end_t(self) -> float:
+        return self.recording.end if self.recording is not None else 0.0
+
+    @property
+    def moments(self) -> Sequence[Moment]:
+        return self.recording.moments if self.recording is not None else ()
+
+    def take_jump(self) -> bool:
+        jumped, self.seeked = self.seeked, False
+        return jumped
+
+    def snapshots_before(self, t: float, seconds: float, budget: float) -> list[ClusterSnapshot]:
+        """The recorded snapshots of the `seconds` before `t`. Reaching `t` means going forward from its
+        keyframe anyway; going back beyond that keyframe is done only when it costs little (at 5000 tasks a
+        recorded frame takes ~0.8 s to rebuild, and then they start at the keyframe)."""
+        recording = self.recording
+        if recording is None:
+            return []
+        last = recording.index_at(t)
+        first = recording.index_at(t - seconds)
+        key = recording.keyframe_at(last)
+        if first < key and recording.delta_cost * (last - first) > budget:
+            first = key
+        return [recording.frame(index).snapshot for index in range(first, last)]
 
     async def close(self) -> None:
         return None

@@ -128,6 +128,10 @@ class DockerSwarmSource:
     def probes(self) -> ProbeData | None:
         return None  # measured by a ProbeSession on these engines
 
+    @property
+    def playback(self) -> None:
+        return None  # live
+
     # ------------------------------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:

@@ -157,7 +157,7 @@ async def test_a_writer_that_cannot_keep_up_never_delays_frames(tmp_path, monkey
     of the recording, counted, and said when recording stops."""
     import threading
 
-    from overlaytui.app import RECORD_BEHIND
+    from overlaytui.producer import RECORD_BEHIND
     from overlaytui.recording import Recorder
 
     gate = threading.Event()
@@ -180,7 +180,7 @@ async def test_a_writer_that_cannot_keep_up_never_delays_frames(tmp_path, monkey
         gate.set()
         await pilot.press("R")
         await settle(app, pilot)
-    app._writer.shutdown(wait=True)
+    recorder._writer.shutdown(wait=True)  # the writes in flight, then the close
     assert len(load(recorder.path)) == RECORD_BEHIND
 
 

@@ -278,6 +278,6 @@ def test_json_and_text_output_follow_the_natural_order():
     assert lines[:12] == ["node1"] * 11 + ["node2"]
     pairs = [line.split()[:3] for line in matrix_text(results, snap).splitlines()[2:14]]
     assert [p[2] for p in pairs[:11]] == [f"node{i}" for i in range(2, 13)]
-    ordered = [(r["src_node"], r["dst_node"]) for r in round_dict(results, (), {}, type("S", (), {"problems": []}),
+    ordered = [(r["src_node"], r["dst_node"]) for r in round_dict(results, (), {}, [],
                                                                    0, "")["results"]]
     assert ordered == sorted(ordered, key=natural_tuple) and ordered[0] == ("node1", "node2")

@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from overlaytui import producer
 from overlaytui.commands import probe
 from overlaytui.model import (
     ClusterSnapshot,
@@ -19,9 +20,11 @@ from overlaytui.model import (
     Network,
     PairGap,
     PairWindow,
+    ProbeData,
     ProbeResult,
 )
 from overlaytui.probes.session import ProbeError
+from overlaytui.settings import Settings
 
 T = 1_800_000_000.0
 PLAIN = Network("np", "plain", "overlay", "swarm", "10.1.0.0/24", None, 4097, 1400, False, False, False, False)
@@ -60,8 +63,7 @@ WINDOWS = {"plain": {("node1", "node2"): PairWindow("plain", "node1", "node2", 1
                                                     300.0)}}
 
 
-class Problems:
-    problems = ["agents report through the service logs: ping only"]
+PROBLEMS = ["agents report through the service logs: ping only"]
 
 
 def test_the_matrix_of_one_round():
@@ -111,7 +113,7 @@ def test_an_overlay_unknown_to_the_snapshot_and_no_throughput_pairs():
 
 
 def test_the_json_of_one_round():
-    data = probe.round_dict(RESULTS[:3] + RESULTS[4:5], COVERAGE[:1], WINDOWS, Problems(), 3, "partial")
+    data = probe.round_dict(RESULTS[:3] + RESULTS[4:5], COVERAGE[:1], WINDOWS, PROBLEMS, 3, "partial")
     assert data["within_thresholds"] is False and data["verdict"] == "partial"
     assert data["problems"] == ["agents report through the service logs: ping only"]
     mtu, first, second, third = data["results"]  # by overlay, kind, then pair
@@ -126,7 +128,7 @@ def test_the_json_of_one_round():
     assert data["coverage"] == [{"network": "plain", "kind": "ping", "expected": 6, "measured": 2, "complete": False,
                                  "missing": [{"src_node": g.src_node, "dst_node": g.dst_node, "reason": g.reason}
                                              for g in COVERAGE[0].missing]}]
-    assert probe.round_dict([], (), {}, Problems(), 0, "all")["within_thresholds"] is True
+    assert probe.round_dict([], (), {}, PROBLEMS, 0, "all")["within_thresholds"] is True
 
 
 # ------------------------------------------------------------------------------------------- the flow
@@ -134,10 +136,20 @@ def test_the_json_of_one_round():
 
 class FakeSource:
     snap = SNAP
+    name = "fake"
+    playback = None
 
     def __init__(self, endpoints, call_timeout, stats, events, **options) -> None:
         assert (stats, events) == (False, False)  # probing needs neither stats streams nor events
         self.options, self.call_timeout, self.closed, self.polls = options, call_timeout, False, 0
+        self.endpoints = tuple(endpoints)
+
+    async def wait_for_change(self, timeout: float) -> bool:
+        await asyncio.sleep(timeout)
+        return False
+
+    def probes(self) -> None:
+        return None
 
     async def start(self) -> None:
         pass
@@ -182,14 +194,37 @@ class FakeSession:
     def windows(self, network):
         return WINDOWS.get(network, {})
 
+    async def keep_agents(self) -> list[str]:
+        return []
+
     async def close(self) -> None:
         self.closed = True
+
+    def state(self) -> FakeState:
+        return FakeState(self)
+
+
+class FakeState:
+    """What the producer takes from a session for a frame: its probe data."""
+
+    def __init__(self, session: FakeSession) -> None:
+        self.session = session
+
+    def data(self, problem: str = "") -> ProbeData:
+        results = self.session.rounds[min(self.session.done, len(self.session.rounds)) - 1] if self.session.done \
+            else []
+        by_network: dict[str, list[ProbeResult]] = {}
+        for result in results:
+            by_network.setdefault(result.network, []).append(result)
+        return ProbeData(recent={net: tuple(rs) for net, rs in by_network.items()}, windows=WINDOWS,
+                         coverage=self.session.coverage() if self.session.done else (), rounds=self.session.done,
+                         problem=problem)
 
 
 @pytest.fixture
 def fakes(monkeypatch):
     monkeypatch.setattr(probe, "DockerSwarmSource", FakeSource)
-    monkeypatch.setattr(probe, "ProbeSession", FakeSession)
+    monkeypatch.setattr(producer, "ProbeSession", FakeSession)
     FakeSession.made, FakeSession.fail_start, FakeSession.leftovers = [], "", []
     FakeSession.rounds = [[ping("plain", "node1", "node2")]]
     FakeSession.coverages = [(Coverage("plain", "ping", 1, 1),)]
@@ -198,8 +233,9 @@ def fakes(monkeypatch):
 
 
 def run(json_out=False, watch=None) -> int:
-    args = argparse.Namespace(timeout=7.0, source_options={"ssh_nodes": False}, watch=watch, json=json_out)
-    return asyncio.run(probe._run(["tcp://m:2375"], probe.ProbeSettings(), args))
+    args = argparse.Namespace(timeout=7.0, source_options={"ssh_nodes": False}, watch=watch, json=json_out,
+                              lab=False)
+    return asyncio.run(probe._run(["tcp://m:2375"], probe.ProbeSettings(), Settings(), args))
 
 
 def test_all_measured_and_within_exits_0(fakes, capsys):
@@ -215,7 +251,7 @@ def test_partial_exits_3_and_says_why(fakes, capsys):
     fakes.leftovers = ["overlaytui-probe-plain"]
     assert run() == 3
     err = capsys.readouterr().err.splitlines()
-    assert err == ["overlaytui probe: removed probe agents left by an earlier run: overlaytui-probe-plain",
+    assert err == ["overlaytui probe: removed probe agents whose run is gone: overlaytui-probe-plain",
                    "overlaytui probe: a tool is missing",
                    "overlaytui probe: partial: 1 of 2 pair measurements made, those within the thresholds"]
 
