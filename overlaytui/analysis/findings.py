@@ -697,14 +697,18 @@ def _failed(failed: Mapping[str, list[ProbeResult]], node_ids: Mapping[str, str]
         else:
             shared.append((reason, results))
     findings = []
-    for reason, results in shared:
+    by_subject: dict[str, list[tuple[str, list[ProbeResult]]]] = defaultdict(list)
+    for reason, results in shared:  # reasons alike in their first 40 characters: one finding (subjects unique)
         text = reason.replace("<src>", "the source node").replace("<dst>", "the destination")
-        subject = f"probes ({text if len(text) <= 40 else text[:41].rsplit(' ', 1)[0].rstrip(',;:') + '…'})"
+        by_subject[f"probes ({text if len(text) <= 40 else text[:41].rsplit(' ', 1)[0].rstrip(',;:') + '…'})"] \
+            .append((text, results))
+    for subject, alike in by_subject.items():
+        results = [r for _text, some in alike for r in some]
         sources = natural_sorted({r.src_node for r in results})
         findings.append(Finding(
             "probe.failed", Severity.WARNING, "swarm", subject,
             f"{plural(len(results), 'probe')} from {plural(len(sources), 'node')} failed: not measured",
-            f"{text}; pairs: " + _listed(_pair_names(results)),
+            f"{'; '.join(text for text, _some in alike)}; pairs: " + _listed(_pair_names(results)),
             "see whether the probe agents run on those nodes and answer (`overlaytui probe` says more)",
             _one_network_of(results), _failed_details(results)))
     for src, reasons in sorted(by_source.items(), key=lambda kv: natural_key(kv[0])):

@@ -631,3 +631,29 @@ def test_the_timeline_follows_loss_from_a_pair_to_its_node_while_results_stream_
     said = [m for moments in stream(healthy, batches) for m in moments]
     assert [(m.kind, m.subject) for m in said] == [("finding", "node1 -> node4 on frontend"), ("finding", "node4")]
     assert said[1].text.endswith("(was: node1 -> node4 on frontend)")
+
+
+def test_probe_failure_reasons_alike_in_their_first_words_are_one_finding(healthy):
+    """The subject names the reason's first 40 characters: two reasons that share them are one finding, never
+    two findings with one subject (the Findings pane and the Timeline know a finding by check and subject)."""
+    failed = [ping("frontend", a, "node5", error=f"exec on {a}: no answer within the {why}")
+              for a, why in (("node1", "timeout"), ("node2", "timeout"), ("node3", "deadline"), ("node4", "deadline"))]
+    [f] = [f for f in diagnose(healthy, failed) if f.check == "probe.failed"]
+    assert f.subject == "probes (exec on the source node: no answer…)" and len(f.details) == 4
+    assert "within the timeout" in f.evidence and "within the deadline" in f.evidence
+
+
+@pytest.mark.parametrize("scenario", ["healthy", "loss", "mtu", "node-down", "rolling-update", "bad-node"])
+def test_a_finding_is_known_by_its_check_and_subject_on_every_demo(scenario):
+    """The Findings pane's rows, the Timeline and the exporter's series key findings by check and subject: no
+    two findings share them, on the demo's results and on the same results cut short or failing half way."""
+    now = [1_800_000_000.0]
+    source = DemoSource(scenario, seed=7, clock=lambda: now[0])
+    now[0] += 40
+    asyncio.run(source.start())
+    results = source.probe_results()
+    few = [replace(r, sent=100, received=100) if r.kind == "ping" else r for r in results]
+    failing = [replace(r, error=f"exec on {r.src_node}: refused") if i % 2 else r for i, r in enumerate(results)]
+    for probes in (results, few, failing):
+        keys = [(f.check, f.subject) for f in diagnose(source.snapshot(), probes)]
+        assert len(keys) == len(set(keys)), keys
