@@ -118,16 +118,18 @@ def check_swarm(snapshot: ClusterSnapshot) -> list[Finding]:
 
 
 def check_engines(snapshot: ClusterSnapshot) -> list[Finding]:
-    """Engines that do not answer while others do: what comes from them (stats, views, probes) is missing."""
+    """Engines that do not answer while others do: what comes from them (stats, views, probes) is missing. The
+    engine of a node the managers see down is that node's `node.down` (its evidence names the engine's state)."""
     if all(e.health is Health.ERROR for e in snapshot.engines):
         return []  # swarm.unreachable says it
     hostnames = {n.id: n.hostname for n in snapshot.nodes}
+    down = {n.id for n in snapshot.nodes if n.state != "ready"}
     return [Finding("engine.unreachable", Severity.WARNING, "node",
                     hostnames.get(e.node_id or "", e.hostname or e.endpoint),
                     f"no connection to the engine {e.endpoint}",
                     f"{e.message}; its container stats, network views and probes from it are missing",
                     "check that its dockerd runs and that overlaytui may reach its socket or port", e.node_id or "")
-            for e in snapshot.engines if e.health is Health.ERROR]
+            for e in snapshot.engines if e.health is Health.ERROR and e.node_id not in down]
 
 
 def check_nodes(snapshot: ClusterSnapshot) -> list[Finding]:

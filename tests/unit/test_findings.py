@@ -657,3 +657,16 @@ def test_a_finding_is_known_by_its_check_and_subject_on_every_demo(scenario):
     for probes in (results, few, failing):
         keys = [(f.check, f.subject) for f in diagnose(source.snapshot(), probes)]
         assert len(keys) == len(set(keys)), keys
+
+
+def test_a_down_node_and_its_silent_engine_are_one_finding(healthy):
+    node4 = healthy.nodes[3]
+    engines = tuple(replace(e, health=Health.ERROR, message="connection refused") if e.node_id == node4.id else e
+                    for e in healthy.engines)
+    nodes = tuple(replace(n, state="down") if n.id == node4.id else n for n in healthy.nodes)
+    found = [f for f in diagnose(replace(healthy, nodes=nodes, engines=engines)) if f.severity >= Severity.WARNING]
+    assert [(f.check, f.subject) for f in found] == [("node.down", "node4")]
+    assert "connection refused" in found[0].evidence
+    # the engine silent while the managers still see its node ready: said on its own
+    found = [f for f in diagnose(replace(healthy, engines=engines)) if f.severity >= Severity.WARNING]
+    assert [(f.check, f.subject) for f in found] == [("engine.unreachable", "node4")]
