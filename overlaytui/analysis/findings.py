@@ -184,6 +184,7 @@ def latest_failures(tasks: Iterable[Task]) -> dict[str, Task]:
 
 def check_tasks(snapshot: ClusterSnapshot) -> list[Finding]:
     findings = []
+    uneven = []
     ready = [n.id for n in snapshot.nodes if n.state == "ready" and n.availability == "active"]
     running: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for task in snapshot.tasks:
@@ -204,11 +205,19 @@ def check_tasks(snapshot: ClusterSnapshot) -> list[Finding]:
                                     f"{service.name} runs {run} of {want} tasks", evidence, remedy, service.name))
         problem = imbalance(service, running[service.id], ready)
         if problem and (want is None or run >= want):
-            findings.append(Finding("service.imbalance", Severity.INFO, "service", service.name,
-                                    f"{service.name} is spread unevenly", problem,
-                                    f"`docker service update --force {service.name}` rebalances (restarts tasks)",
-                                    service.name))
-    return findings
+            uneven.append(Finding("service.imbalance", Severity.INFO, "service", service.name,
+                                  f"{service.name} is spread unevenly", problem,
+                                  f"`docker service update --force {service.name}` rebalances (restarts tasks)",
+                                  service.name))
+    if len(uneven) > 1:  # one cause as a rule (a node left, or came back): one info line
+        names = natural_sorted(f.subject for f in uneven)
+        uneven = [Finding("service.imbalance", Severity.INFO, "swarm", "services",
+                          f"{plural(len(uneven), 'service')} spread unevenly: {_listed(names)}",
+                          "; ".join(f"{f.subject}: {f.evidence}" for f in sorted(uneven, key=lambda f: natural_key(
+                              f.subject))),
+                          "`docker service update --force SERVICE` rebalances one (restarts its tasks)", "",
+                          tuple(sorted(uneven, key=lambda f: natural_key(f.subject))))]
+    return findings + uneven
 
 
 def check_task_containers(snapshot: ClusterSnapshot) -> list[Finding]:

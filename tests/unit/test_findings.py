@@ -670,3 +670,12 @@ def test_a_down_node_and_its_silent_engine_are_one_finding(healthy):
     # the engine silent while the managers still see its node ready: said on its own
     found = [f for f in diagnose(replace(healthy, engines=engines)) if f.severity >= Severity.WARNING]
     assert [(f.check, f.subject) for f in found] == [("engine.unreachable", "node4")]
+
+
+def test_services_spread_unevenly_are_one_info_line(healthy):
+    crowded = ("worker", "web")
+    tasks = tuple(replace(t, node_id=healthy.nodes[0].id) if t.service_name in crowded else t for t in healthy.tasks)
+    found = [f for f in diagnose(replace(healthy, tasks=tasks)) if f.check == "service.imbalance"]
+    assert [(f.subject, f.severity) for f in found] == [("services", Severity.INFO)]
+    assert "2 services spread unevenly: web, worker" == found[0].summary
+    assert [d.subject for d in found[0].details] == ["web", "worker"] and found[0].evidence.startswith("web: ")
