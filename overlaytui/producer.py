@@ -325,9 +325,12 @@ class Producer:
     def probing(self) -> bool:
         return self._probing is not None and not self._probing.done()
 
-    def start_probing(self) -> asyncio.Task:
+    def start_probing(self) -> asyncio.Task | None:
         """Probe in the background: agents deployed on the first frame's cluster, kept, a round every
-        `probe_every` seconds, removed when probing stops (`stop_probing`, `close`)."""
+        `probe_every` seconds, removed when probing stops (`stop_probing`, `close`). Nothing to do where the
+        source carries its own probe results (None)."""
+        if not self.can_probe:
+            return None
         if self._probing is None or self._probing.done():
             self.probe_problem = ""
             self._probing = asyncio.ensure_future(self._probe_loop())
@@ -373,7 +376,11 @@ class Producer:
         return session
 
     async def probe_round(self) -> list[ProbeResult]:
-        """One round now (deploying the agents first if needed); a frame follows it."""
+        """One round now (deploying the agents first if needed); a frame follows it. A source with probe results
+        of its own (the demo, a recording) is read instead: the results of its latest frame."""
+        if not self.can_probe:
+            update = await self.refresh()
+            return list(update.frame.probes.results())
         session = await self.open_session()
         for network in await session.keep_agents():
             self._say("warning", f"the probe agent on {network} was removed: deployed again")

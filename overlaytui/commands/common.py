@@ -73,6 +73,41 @@ def source_options(args: argparse.Namespace, endpoints: list[EndpointSpec]) -> d
     return {"ssh_nodes": settings.ssh_nodes, "node_endpoints": dict(settings.nodes)}
 
 
+MAX_DEMO = (1000, 5000, 50000)  # beyond this one core cannot build a snapshot per second (the UI would starve)
+
+
+def add_demo_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--demo [SCENARIO], --demo-scale, --seed: the simulated cluster instead of engines (every command)."""
+    from ..sources.demo import SCENARIOS
+
+    parser.add_argument("--demo", nargs="?", const="healthy", choices=list(SCENARIOS), metavar="SCENARIO",
+                        help="the embedded simulated cluster instead of engines; scenarios: "
+                        + "; ".join(f"{k}: {v}" for k, v in SCENARIOS.items()).replace("%", "%%"))
+    parser.add_argument("--demo-scale", metavar="NODES,SERVICES,TASKS", type=_scale,
+                        help="a larger simulated cluster, e.g. 200,300,5000 (implies --demo)")
+    parser.add_argument("--seed", type=bounded(int, 0, 2**31, ""), default=1,
+                        help="the demo's random seed (default 1)")
+
+
+def _scale(value: str) -> tuple[int, int, int]:
+    try:
+        nodes, services, tasks = (int(v) for v in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected NODES,SERVICES,TASKS, e.g. 200,300,5000") from None
+    if not (1 <= nodes <= MAX_DEMO[0] and 1 <= services <= MAX_DEMO[1] and 0 <= tasks <= MAX_DEMO[2]):
+        raise argparse.ArgumentTypeError("NODES 1..{}, SERVICES 1..{}, TASKS 0..{}".format(*MAX_DEMO))
+    return nodes, services, tasks
+
+
+def demo_source(args: argparse.Namespace):
+    """The simulated cluster the flags ask for, or None (--demo, or --demo-scale alone)."""
+    if not (getattr(args, "demo", None) or getattr(args, "demo_scale", None)):
+        return None
+    from ..sources.demo import DemoSource
+
+    return DemoSource(args.demo or "healthy", seed=args.seed, scale=args.demo_scale)
+
+
 def bounded(kind: type, low: float, high: float, unit: str = "") -> Callable[[str], float]:
     """An argparse type: a finite number of `kind` in [low, high] (nan, inf, 0 or negative where they make no
     sense are refused with one line, before anything connects)."""

@@ -6,18 +6,20 @@ import argparse
 import sys
 
 from ..settings import RECONCILE, add_threshold_flags
-from ..sources.demo import SCENARIOS
-from .common import add_endpoint_flags, add_window_flag, bounded, endpoints_from_args, settings_from_args
+from .common import (
+    add_demo_flags,
+    add_endpoint_flags,
+    add_window_flag,
+    bounded,
+    demo_source,
+    endpoints_from_args,
+    settings_from_args,
+)
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("dashboard")
-    group.add_argument("--demo", nargs="?", const="healthy", choices=list(SCENARIOS), metavar="SCENARIO",
-                       help="run on the embedded simulated cluster; scenarios: "
-                            + "; ".join(f"{k}: {v}" for k, v in SCENARIOS.items()).replace("%", "%%"))
-    group.add_argument("--seed", type=bounded(int, 0, 2**31, ""), default=1, help="the demo's random seed (default 1)")
-    group.add_argument("--demo-scale", metavar="NODES,SERVICES,TASKS", type=_scale,
-                       help="a larger simulated cluster, e.g. 200,300,5000")
+    add_demo_flags(group)
     group.add_argument("--theme", help="overlaytui-dark (default), overlaytui-light, overlaytui-high-contrast, "
                                        "or any Textual theme; the choice made with t is remembered")
     group.add_argument("--interval", type=bounded(float, 0.1, 3600, " s"), default=1.0, metavar="S",
@@ -48,19 +50,6 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     add_endpoint_flags(parser)
 
 
-def _scale(value: str) -> tuple[int, int, int]:
-    try:
-        nodes, services, tasks = (int(v) for v in value.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected NODES,SERVICES,TASKS, e.g. 200,300,5000") from None
-    if not (1 <= nodes <= MAX_DEMO[0] and 1 <= services <= MAX_DEMO[1] and 0 <= tasks <= MAX_DEMO[2]):
-        raise argparse.ArgumentTypeError("NODES 1..{}, SERVICES 1..{}, TASKS 0..{}".format(*MAX_DEMO))
-    return nodes, services, tasks
-
-
-MAX_DEMO = (1000, 5000, 50000)  # beyond this one core cannot build a snapshot per second (the UI would starve)
-
-
 def main(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, "")
     if settings is None:
@@ -81,11 +70,8 @@ def main(args: argparse.Namespace) -> int:
     elif args.at:
         print("overlaytui: --at needs --replay FILE", file=sys.stderr)
         return 2
-    elif args.demo or args.demo_scale:
-        from ..sources.demo import DemoSource
-
-        scenario = args.demo or "healthy"
-        source = DemoSource(scenario, seed=args.seed, scale=args.demo_scale)
+    elif (demo := demo_source(args)) is not None:
+        source = demo
     else:
         endpoints = endpoints_from_args(args)
         if endpoints is None:

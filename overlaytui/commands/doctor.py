@@ -18,11 +18,14 @@ from ..model import ClusterSnapshot, Health
 from ..probes.session import ProbeError, ProbeSettings
 from ..producer import Producer
 from ..safe import one_line
+from ..sources.base import ClusterSource
 from ..sources.swarm import DockerSwarmSource
 from .common import (
+    add_demo_flags,
     add_endpoint_flags,
     add_probe_flags,
     add_replay_flags,
+    demo_source,
     endpoints_from_args,
     interrupt_on_sigterm,
     kinds_from_args,
@@ -48,6 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--verbose", action="store_true",
                         help="under each root-cause finding, the per-pair findings it explains")
     add_endpoint_flags(parser)
+    add_demo_flags(parser)
     add_replay_flags(parser, "with --replay: what the doctor would have said at T, from the recorded cluster and "
                      "probe results (default: the recording's last frame).")
     parser.set_defaults(handler=main)
@@ -62,12 +66,18 @@ def main(args: argparse.Namespace) -> int:
         print("overlaytui doctor: --at needs --replay FILE", file=sys.stderr)
         return 2
     args.kinds = kinds_from_args(args, "doctor")
-    endpoints = endpoints_from_args(args) if args.kinds is not None else None
-    if endpoints is None:
+    if args.kinds is None:
         return 2
+    source: ClusterSource | None = demo_source(args)
+    if source is None:
+        endpoints = endpoints_from_args(args)
+        if endpoints is None:
+            return 2
+        source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats=False, events=False,
+                                   **args.source_options)
     interrupt_on_sigterm()
     try:
-        return asyncio.run(_run(endpoints, args))
+        return asyncio.run(_run(source, args))
     except KeyboardInterrupt:
         print("overlaytui doctor: interrupted (agents removed)", file=sys.stderr)
         return 130
@@ -88,10 +98,8 @@ def _replay(args: argparse.Namespace) -> int:
     return _report(frame, not_measured, args)
 
 
-async def _run(endpoints, args) -> int:
+async def _run(source: ClusterSource, args) -> int:
     user = args.settings
-    source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats=False, events=False,
-                               **args.source_options)
     producer = Producer(source, thresholds=user.thresholds, lab=args.lab, interval=None, probe=ProbeSettings(
         networks=tuple(args.network), image=user.probe_image, count=args.count, interval=args.interval,
         kinds=args.kinds, window_s=user.window_s), call_timeout=args.timeout, say=say_on_stderr("doctor"))

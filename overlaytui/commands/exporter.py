@@ -28,11 +28,14 @@ from ..model import Health
 from ..probes.session import ProbeSettings
 from ..producer import Producer, Update
 from ..settings import Settings
+from ..sources.base import ClusterSource
 from ..sources.swarm import DockerSwarmSource
 from .common import (
+    add_demo_flags,
     add_endpoint_flags,
     add_probe_flags,
     bounded,
+    demo_source,
     endpoints_from_args,
     interrupt_on_sigterm,
     kinds_from_args,
@@ -63,6 +66,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--collect-every", type=bounded(float, 0.5, 3600, " s"), default=5.0, metavar="S",
                         help="seconds between collections (events re-poll sooner; default 5)")
     add_endpoint_flags(parser)
+    add_demo_flags(parser)
     parser.set_defaults(handler=main)
 
 
@@ -113,10 +117,13 @@ def main(args: argparse.Namespace) -> int:
     if listen is None:
         print(f"overlaytui exporter: --listen takes ADDR:PORT, not {args.listen!r}", file=sys.stderr)
         return 2
-    endpoints = endpoints_from_args(args)
-    if endpoints is None:
-        return 2
-    exporter = Exporter(endpoints, args, kinds, settings)
+    source: ClusterSource | None = demo_source(args)
+    if source is None:
+        endpoints = endpoints_from_args(args)
+        if endpoints is None:
+            return 2
+        source = DockerSwarmSource(endpoints, call_timeout=args.timeout, **args.source_options)
+    exporter = Exporter(source, args, kinds, settings)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(OverlayCollector(lambda: exporter.state))
     try:
@@ -144,9 +151,9 @@ class Exporter:
     (sooner on events), a probe round every --probe-every seconds (agents kept, probing retried with backoff
     while it cannot start). Each frame replaces `state` whole."""
 
-    def __init__(self, endpoints, args: argparse.Namespace, kinds: tuple[str, ...], settings: Settings) -> None:
+    def __init__(self, source: ClusterSource, args: argparse.Namespace, kinds: tuple[str, ...],
+                 settings: Settings) -> None:
         self.args = args
-        source = DockerSwarmSource(endpoints, call_timeout=args.timeout, **args.source_options)
         probe = None if args.no_probe else ProbeSettings(
             kinds=kinds, networks=tuple(args.network), count=args.count, interval=args.interval,
             image=settings.probe_image, window_s=settings.window_s)
@@ -182,7 +189,8 @@ class Exporter:
         snapshot = frame.snapshot
         up = any(e.role == "manager" and e.health is Health.OK for e in snapshot.engines)
         self.state = replace(
-            self.state, snapshot=snapshot, up=up, results=probes.probe_results() if probes is not None else (),
+            self.state, snapshot=snapshot, up=up,
+            results=probes.probe_results() if probes is not None else frame.probes.results(),
             findings=frame.findings, totals=frame.probes.totals, coverage=frame.probes.coverage,
             netio=aggregate(snapshot), rounds=frame.probes.rounds, collected_at=time.time(),
             probe_problem=self.producer.probe_problem, last_round_at=self.producer.last_round_at).warm()

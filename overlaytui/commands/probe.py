@@ -25,11 +25,14 @@ from ..probes.scheduler import DEFAULT_CONCURRENCY
 from ..probes.session import ProbeError, ProbeSettings
 from ..producer import Producer
 from ..settings import Settings
+from ..sources.base import ClusterSource
 from ..sources.swarm import DockerSwarmSource
 from .common import (
+    add_demo_flags,
     add_endpoint_flags,
     add_probe_flags,
     bounded,
+    demo_source,
     endpoints_from_args,
     interrupt_on_sigterm,
     kinds_from_args,
@@ -61,29 +64,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="repeat rounds S seconds apart until interrupted, printing each: every pair's loss "
                         "in that round, in the recent window and since start")
     add_endpoint_flags(parser)
+    add_demo_flags(parser)
     parser.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
     kinds = kinds_from_args(args, "probe")
     user = settings_from_args(args, "probe") if kinds is not None else None
-    endpoints = endpoints_from_args(args) if user is not None else None
-    if endpoints is None or user is None or kinds is None:
+    if user is None or kinds is None:
         return 2
+    source: ClusterSource | None = demo_source(args)
+    if source is None:
+        endpoints = endpoints_from_args(args)
+        if endpoints is None:
+            return 2
+        source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats=False, events=False,
+                                   **args.source_options)
     settings = ProbeSettings(kinds=kinds, networks=tuple(args.network), image=user.probe_image, count=args.count,
                              interval=args.interval, concurrency=args.concurrency, via_logs=args.via_logs,
                              window_s=user.window_s)
     interrupt_on_sigterm()
     try:
-        return asyncio.run(_run(endpoints, settings, user, args))
+        return asyncio.run(_run(source, settings, user, args))
     except KeyboardInterrupt:
         print("overlaytui probe: interrupted (agents removed)", file=sys.stderr)
         return 130
 
 
-async def _run(endpoints, settings: ProbeSettings, user: Settings, args) -> int:
-    source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats=False, events=False,
-                               **args.source_options)
+async def _run(source: ClusterSource, settings: ProbeSettings, user: Settings, args) -> int:
     producer = Producer(source, thresholds=user.thresholds, lab=args.lab, interval=None, probe=settings,
                         call_timeout=args.timeout, say=say_on_stderr("probe"))
     thresholds = user.thresholds

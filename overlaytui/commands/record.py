@@ -19,11 +19,12 @@ from ..producer import FrameRecorder, Producer
 from ..recording import KEYFRAME_EVERY, REDACTABLE, Recorder, RecordingError
 from ..settings import Settings
 from ..sources.base import ClusterSource
-from ..sources.demo import SCENARIOS
 from .common import (
+    add_demo_flags,
     add_endpoint_flags,
     add_probe_flags,
     bounded,
+    demo_source,
     endpoints_from_args,
     interrupt_on_sigterm,
     kinds_from_args,
@@ -53,9 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--redact", default="", metavar="KINDS",
                         help=f"replace these names with stable pseudonyms: any of {','.join(REDACTABLE)} "
                         "(ids, addresses and labels stay)")
-    parser.add_argument("--demo", nargs="?", const="healthy", choices=list(SCENARIOS), metavar="SCENARIO",
-                        help="record the simulated cluster (see `overlaytui --help`)")
-    parser.add_argument("--seed", type=bounded(int, 0, 2**31, ""), default=1, help="the demo's seed (default 1)")
+    add_demo_flags(parser)
     parser.add_argument("--probe", action="store_true",
                         help="measure the overlays while recording (labelled agents, removed at the end)")
     parser.add_argument("--probe-every", type=bounded(float, 1, 86400, " s"), default=30.0, metavar="S",
@@ -85,13 +84,9 @@ def main(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, "record")
     if settings is None:
         return 2
-    source: ClusterSource
-    if args.demo:
-        from ..sources.demo import DemoSource
-
-        source = DemoSource(args.demo, seed=args.seed)
-        kinds: tuple[str, ...] = ()
-    else:
+    source: ClusterSource | None = demo_source(args)
+    kinds: tuple[str, ...] = ()
+    if source is None:
         found = kinds_from_args(args, "record")
         endpoints = endpoints_from_args(args) if found is not None else None
         if endpoints is None or found is None:
@@ -135,7 +130,7 @@ class Run:
         self.started = time.monotonic()
 
     def code(self) -> int:
-        if self.producer.failure or (not self.producer.answered and not self.args.demo):
+        if self.producer.failure or (not self.producer.answered and self.producer.can_probe):
             return 2
         return 0
 
@@ -151,7 +146,7 @@ class Run:
         failure = self.producer.failure or self.recorder.problem
         if failure:
             line += f"; {failure}"
-        elif not self.producer.answered and not self.args.demo:
+        elif not self.producer.answered and self.producer.can_probe:
             line += "; no engine answered: the frames say why"
         print(line, file=sys.stderr)
 

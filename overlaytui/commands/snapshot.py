@@ -11,11 +11,14 @@ import sys
 from ..export import snapshot_to_dict, summary_text
 from ..model import ClusterSnapshot, Health
 from ..producer import Producer
+from ..sources.base import ClusterSource
 from ..sources.swarm import DockerSwarmSource
 from .common import (
+    add_demo_flags,
     add_endpoint_flags,
     add_replay_flags,
     bounded,
+    demo_source,
     endpoints_from_args,
     recorded_frame,
     settings_from_args,
@@ -39,6 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeout", type=bounded(float, 0.1, 600, " s"), default=5.0, metavar="S",
                         help="timeout of each engine call")
     add_endpoint_flags(parser)
+    add_demo_flags(parser)
     add_replay_flags(parser, "with --replay: the snapshot at T (default: the recording's last frame).")
     parser.set_defaults(handler=main)
 
@@ -52,23 +56,26 @@ def main(args: argparse.Namespace) -> int:
     if args.at:
         print("overlaytui snapshot: --at needs --replay FILE", file=sys.stderr)
         return 2
-    endpoints = endpoints_from_args(args)
-    if endpoints is None:
-        return 2
-    return asyncio.run(_run(args, endpoints))
+    source = demo_source(args)
+    if source is None:
+        endpoints = endpoints_from_args(args)
+        if endpoints is None:
+            return 2
+        source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats_window=args.interval,
+                                   events=args.watch is not None, **args.source_options)
+    return asyncio.run(_run(args, source))
 
 
-async def _run(args: argparse.Namespace, endpoints) -> int:
-    source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats_window=args.interval,
-                               events=args.watch is not None, **args.source_options)
+async def _run(args: argparse.Namespace, source: ClusterSource) -> int:
     producer = Producer(source, thresholds=args.settings.thresholds, lab=args.lab, interval=args.watch)
     loop = None
     try:
         if not await producer.start():
             print(f"overlaytui snapshot: {producer.failure}", file=sys.stderr)
             return 2
-        # two samples per container; bounded: the engine ticks once a second, a stream starts on a tick
-        await source.wait_for_stats(timeout=args.interval + 2.5)
+        if isinstance(source, DockerSwarmSource):
+            # two samples per container; bounded: the engine ticks once a second, a stream starts on a tick
+            await source.wait_for_stats(timeout=args.interval + 2.5)
         if args.watch is None:
             return _print((await producer.frame_now()).frame.snapshot, args.json)
         loop = asyncio.ensure_future(producer.run())  # a frame every --watch seconds, polls on events

@@ -235,7 +235,8 @@ def fakes(monkeypatch):
 def run(json_out=False, watch=None) -> int:
     args = argparse.Namespace(timeout=7.0, source_options={"ssh_nodes": False}, watch=watch, json=json_out,
                               lab=False)
-    return asyncio.run(probe._run(["tcp://m:2375"], probe.ProbeSettings(), Settings(), args))
+    source = probe.DockerSwarmSource(["tcp://m:2375"], call_timeout=7.0, stats=False, events=False)
+    return asyncio.run(probe._run(source, probe.ProbeSettings(), Settings(), args))
 
 
 def test_all_measured_and_within_exits_0(fakes, capsys):
