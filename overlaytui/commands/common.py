@@ -108,6 +108,20 @@ def demo_source(args: argparse.Namespace):
     return DemoSource(args.demo or "healthy", seed=args.seed, scale=args.demo_scale)
 
 
+def source_from_args(args: argparse.Namespace, **options):
+    """The cluster source the flags name: the demo, else the engines (DockerSwarmSource with these options and
+    the settings' ssh nodes); None after the one-line reason the engines cannot be resolved."""
+    demo = demo_source(args)
+    if demo is not None:
+        return demo
+    endpoints = endpoints_from_args(args)
+    if endpoints is None:
+        return None
+    from ..sources.swarm import DockerSwarmSource
+
+    return DockerSwarmSource(endpoints, call_timeout=args.timeout, **options, **args.source_options)
+
+
 def bounded(kind: type, low: float, high: float, unit: str = "") -> Callable[[str], float]:
     """An argparse type: a finite number of `kind` in [low, high] (nan, inf, 0 or negative where they make no
     sense are refused with one line, before anything connects)."""

@@ -11,9 +11,8 @@ from .common import (
     add_endpoint_flags,
     add_window_flag,
     bounded,
-    demo_source,
-    endpoints_from_args,
     settings_from_args,
+    source_from_args,
 )
 
 
@@ -70,15 +69,11 @@ def main(args: argparse.Namespace) -> int:
     elif args.at:
         print("overlaytui: --at needs --replay FILE", file=sys.stderr)
         return 2
-    elif (demo := demo_source(args)) is not None:
-        source = demo
     else:
-        endpoints = endpoints_from_args(args)
-        if endpoints is None:
+        found = source_from_args(args)
+        if found is None:
             return 2
-        from ..sources.swarm import DockerSwarmSource
-
-        source = DockerSwarmSource(endpoints, call_timeout=args.timeout, **args.source_options)
+        source = found
     from ..app import OverlayApp
     from ..probes.session import ProbeSettings
 

@@ -19,19 +19,17 @@ from ..probes.session import ProbeError, ProbeSettings
 from ..producer import Producer
 from ..safe import one_line
 from ..sources.base import ClusterSource
-from ..sources.swarm import DockerSwarmSource
 from .common import (
     add_demo_flags,
     add_endpoint_flags,
     add_probe_flags,
     add_replay_flags,
-    demo_source,
-    endpoints_from_args,
     interrupt_on_sigterm,
     kinds_from_args,
     recorded_frame,
     say_on_stderr,
     settings_from_args,
+    source_from_args,
 )
 from .probe import coverage_dict, outcome
 
@@ -68,13 +66,9 @@ def main(args: argparse.Namespace) -> int:
     args.kinds = kinds_from_args(args, "doctor")
     if args.kinds is None:
         return 2
-    source: ClusterSource | None = demo_source(args)
+    source = source_from_args(args, stats=False, events=False)
     if source is None:
-        endpoints = endpoints_from_args(args)
-        if endpoints is None:
-            return 2
-        source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats=False, events=False,
-                                   **args.source_options)
+        return 2
     interrupt_on_sigterm()
     try:
         return asyncio.run(_run(source, args))

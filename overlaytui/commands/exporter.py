@@ -29,18 +29,16 @@ from ..probes.session import ProbeSettings
 from ..producer import Producer, Update
 from ..settings import Settings
 from ..sources.base import ClusterSource
-from ..sources.swarm import DockerSwarmSource
 from .common import (
     add_demo_flags,
     add_endpoint_flags,
     add_probe_flags,
     bounded,
-    demo_source,
-    endpoints_from_args,
     interrupt_on_sigterm,
     kinds_from_args,
     say_on_stderr,
     settings_from_args,
+    source_from_args,
 )
 
 DEFAULT_LISTEN = "127.0.0.1:9476"  # not a port of the common exporters (node 9100, cAdvisor 8080, dockerd 9323)
@@ -117,12 +115,9 @@ def main(args: argparse.Namespace) -> int:
     if listen is None:
         print(f"overlaytui exporter: --listen takes ADDR:PORT, not {args.listen!r}", file=sys.stderr)
         return 2
-    source: ClusterSource | None = demo_source(args)
+    source = source_from_args(args)
     if source is None:
-        endpoints = endpoints_from_args(args)
-        if endpoints is None:
-            return 2
-        source = DockerSwarmSource(endpoints, call_timeout=args.timeout, **args.source_options)
+        return 2
     exporter = Exporter(source, args, kinds, settings)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(OverlayCollector(lambda: exporter.state))

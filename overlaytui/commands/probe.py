@@ -26,18 +26,16 @@ from ..probes.session import ProbeError, ProbeSettings
 from ..producer import Producer
 from ..settings import Settings
 from ..sources.base import ClusterSource
-from ..sources.swarm import DockerSwarmSource
 from .common import (
     add_demo_flags,
     add_endpoint_flags,
     add_probe_flags,
     bounded,
-    demo_source,
-    endpoints_from_args,
     interrupt_on_sigterm,
     kinds_from_args,
     say_on_stderr,
     settings_from_args,
+    source_from_args,
 )
 
 
@@ -73,13 +71,9 @@ def main(args: argparse.Namespace) -> int:
     user = settings_from_args(args, "probe") if kinds is not None else None
     if user is None or kinds is None:
         return 2
-    source: ClusterSource | None = demo_source(args)
+    source = source_from_args(args, stats=False, events=False)
     if source is None:
-        endpoints = endpoints_from_args(args)
-        if endpoints is None:
-            return 2
-        source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats=False, events=False,
-                                   **args.source_options)
+        return 2
     settings = ProbeSettings(kinds=kinds, networks=tuple(args.network), image=user.probe_image, count=args.count,
                              interval=args.interval, concurrency=args.concurrency, via_logs=args.via_logs,
                              window_s=user.window_s)

@@ -25,11 +25,11 @@ from .common import (
     add_probe_flags,
     bounded,
     demo_source,
-    endpoints_from_args,
     interrupt_on_sigterm,
     kinds_from_args,
     say_on_stderr,
     settings_from_args,
+    source_from_args,
 )
 
 
@@ -84,17 +84,10 @@ def main(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, "record")
     if settings is None:
         return 2
-    source: ClusterSource | None = demo_source(args)
-    kinds: tuple[str, ...] = ()
-    if source is None:
-        found = kinds_from_args(args, "record")
-        endpoints = endpoints_from_args(args) if found is not None else None
-        if endpoints is None or found is None:
-            return 2
-        kinds = found
-        from ..sources.swarm import DockerSwarmSource
-
-        source = DockerSwarmSource(endpoints, call_timeout=args.timeout, **args.source_options)
+    kinds = () if demo_source(args) else kinds_from_args(args, "record")
+    source = source_from_args(args) if kinds is not None else None
+    if source is None or kinds is None:
+        return 2
     try:
         recorder = Recorder(args.file, source=source.name, keyframe_every=args.keyframe, redact=redact)
     except RecordingError as exc:

@@ -18,10 +18,9 @@ from .common import (
     add_endpoint_flags,
     add_replay_flags,
     bounded,
-    demo_source,
-    endpoints_from_args,
     recorded_frame,
     settings_from_args,
+    source_from_args,
 )
 
 
@@ -56,13 +55,9 @@ def main(args: argparse.Namespace) -> int:
     if args.at:
         print("overlaytui snapshot: --at needs --replay FILE", file=sys.stderr)
         return 2
-    source = demo_source(args)
+    source = source_from_args(args, stats_window=args.interval, events=args.watch is not None)
     if source is None:
-        endpoints = endpoints_from_args(args)
-        if endpoints is None:
-            return 2
-        source = DockerSwarmSource(endpoints, call_timeout=args.timeout, stats_window=args.interval,
-                                   events=args.watch is not None, **args.source_options)
+        return 2
     return asyncio.run(_run(args, source))
 
 

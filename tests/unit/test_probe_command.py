@@ -223,7 +223,6 @@ class FakeState:
 
 @pytest.fixture
 def fakes(monkeypatch):
-    monkeypatch.setattr(probe, "DockerSwarmSource", FakeSource)
     monkeypatch.setattr(producer, "ProbeSession", FakeSession)
     FakeSession.made, FakeSession.fail_start, FakeSession.leftovers = [], "", []
     FakeSession.rounds = [[ping("plain", "node1", "node2")]]
@@ -235,7 +234,7 @@ def fakes(monkeypatch):
 def run(json_out=False, watch=None) -> int:
     args = argparse.Namespace(timeout=7.0, source_options={"ssh_nodes": False}, watch=watch, json=json_out,
                               lab=False)
-    source = probe.DockerSwarmSource(["tcp://m:2375"], call_timeout=7.0, stats=False, events=False)
+    source = FakeSource(["tcp://m:2375"], call_timeout=7.0, stats=False, events=False)
     return asyncio.run(probe._run(source, probe.ProbeSettings(), Settings(), args))
 
 
