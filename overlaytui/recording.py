@@ -23,8 +23,11 @@ package), anything else plain text. Reading detects the compression from the fil
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import dataclasses
 import enum
+import errno
 import gzip
 import hashlib
 import io
@@ -32,10 +35,13 @@ import json
 import os
 import re
 import secrets
+import stat
+import threading
 import time
 import types
 import typing
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from array import array
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -47,6 +53,7 @@ from .model import (
     ContainerStats,
     Coverage,
     Engine,
+    Health,
     Moment,
     Network,
     Node,
@@ -56,6 +63,7 @@ from .model import (
     Service,
     Task,
 )
+from .safe import one_line
 
 FORMAT = 1
 KEYFRAME_EVERY = 60.0  # seconds between full frames (a seek replays at most this much of deltas)
@@ -66,6 +74,10 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 GZIP_MAGIC = b"\x1f\x8b"
 GZIP_LEVEL = 1  # bench/record.py: the fastest level; a 200-node keyframe is ~35 MB of JSON before compression
 ZSTD_LEVEL = 3
+
+
+MAX_NUMBER = 1e18  # beyond, a recorded number is not a measurement (and sums of two would overflow to inf)
+MAX_INT = (1 << 63) - 1
 
 
 class RecordingError(Exception):
@@ -159,7 +171,8 @@ def _decoder(kind: Any) -> Callable[[Any], Any]:
         return fixed
     if dataclasses.is_dataclass(kind):
         hints = typing.get_type_hints(kind)
-        fields = {f.name: _decoder(hints[f.name]) for f in dataclasses.fields(kind) if f.init}
+        fields = {f.name: _timed(_decoder(hints[f.name])) if f.name in TIME_FIELDS else _decoder(hints[f.name])
+                  for f in dataclasses.fields(kind) if f.init}
         name = kind.__name__
 
         def instance(data: Any) -> Any:
@@ -174,19 +187,41 @@ def _decoder(kind: Any) -> Callable[[Any], Any]:
         return kind
     if kind is float:
         def number(data: Any) -> float:
-            if type(data) is float:
+            if type(data) is float and -MAX_NUMBER <= data <= MAX_NUMBER:  # NaN and infinities fail this
                 return data
-            if type(data) is int:
+            if type(data) is int and -MAX_NUMBER <= data <= MAX_NUMBER:
                 return float(data)
             raise RecordingError(f"expected a number, got {str(data)[:40]}")
         return number
-    if kind in (int, str, bool):
+    if kind is int:
+        def integer(data: Any) -> int:
+            if type(data) is not int or not -MAX_INT <= data <= MAX_INT:
+                raise RecordingError(f"expected an integer, got {str(data)[:40]}")
+            return data
+        return integer
+    if origin is dict:
+        keys, values = (_decoder(a) for a in typing.get_args(kind))
+
+        def mapping(data: Any) -> dict:
+            if type(data) is not dict:
+                raise RecordingError(f"expected an object for {kind}")
+            return {keys(k): values(v) for k, v in data.items()}
+        return mapping
+    if kind in (str, bool):
         def exactly(data: Any) -> Any:
             if type(data) is not kind:
                 raise RecordingError(f"expected {kind.__name__}, got {str(data)[:40]}")
             return data
         return exactly
     return lambda data: data
+
+
+def _timed(decoder: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A time field's decoder: the value also a time a recording can hold (None passes where it may)."""
+    def checked(data: Any) -> Any:
+        value = decoder(data)
+        return value if value is None else _time(value)
+    return checked
 
 
 # ------------------------------------------------------------------------------------------- sections
@@ -365,9 +400,27 @@ class Recorder:
         self.frames = 0
         self.keyframes = 0
         self.skipped = 0  # frames the caller left out (a writer that could not keep up)
+        self.failure = ""  # why writing stopped (one line), once a write failed
 
     def _write(self, record: dict) -> None:
-        self._out.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
+        if self.failure:
+            raise RecordingError(self.failure)
+        text = json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
+        try:
+            self._out.write(text)
+        except OSError as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        """A write that failed (a full disk, a file-size limit): one line, the file closed as it is — what was
+        written replays (the reader stops at a last line cut short, or a compressed stream without its end)."""
+        why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+               errno.EFBIG: "the file reached the largest size allowed (file system or ulimit -f)"}.get(
+            exc.errno or 0, one_line(exc.strerror or exc))
+        self.failure = (f"cannot write {one_line(self.path)}: {why}; recording stopped after {self.frames} frames "
+                        "(they replay)")
+        self.close()
+        raise RecordingError(self.failure) from None
 
     def _header(self, snapshot: ClusterSnapshot) -> None:
         redact = self.redactor if self.redactor else None
@@ -442,13 +495,17 @@ class Recorder:
         self._write({"type": "moment", **encode(moment, self.redactor if self.redactor else None)})
 
     def flush(self) -> None:
-        self._out.flush()
+        if self.failure:
+            raise RecordingError(self.failure)
+        try:
+            self._out.flush()
+        except OSError as exc:
+            self._failed(exc)
 
     def close(self) -> None:
-        try:
+        """Flush and close; after a failed write, close what can be closed (the same error again is not news)."""
+        with contextlib.suppress(OSError, ValueError):  # the layers below close in their `finally`
             self._out.close()
-        except OSError:
-            pass
 
     def __enter__(self) -> Recorder:
         return self
@@ -458,6 +515,162 @@ class Recorder:
 
 
 # ------------------------------------------------------------------------------------------------ reader
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one recording may hold; beyond, reading stops with one line naming the file and the record. The
+    defaults fit a 200-node cluster recorded for weeks; OVERLAYTUI_RECORDING_LIMITS raises them
+    (`line_mb=512,records=20000000`), and so does `--recording-limits` where a command offers it."""
+
+    line_mb: int = 128  # one record (one line) once decompressed: a 200-node keyframe is ~35 MB of JSON
+    records: int = 1_000_000  # lines in the file, blank ones included (a frame a second for 11 days)
+    depth: int = 32  # nesting of a record's JSON (the format needs 8)
+    moments: int = 200_000  # timeline moments (each is kept in memory)
+
+    @classmethod
+    def parse(cls, text: str | None) -> Limits:
+        """`line_mb=256,records=5000000,depth=64,moments=500000` (any of them); ValueError says what is wrong."""
+        limits = cls()
+        for part in filter(None, (p.strip() for p in (text or "").split(","))):
+            name, _, value = part.partition("=")
+            name = name.strip()
+            if name not in {f.name for f in dataclasses.fields(cls)} or not value.strip().isdigit():
+                raise ValueError(f"recording limits: {part!r} is not NAME=N (line_mb, records, depth, moments)")
+            limits = dataclasses.replace(limits, **{name: max(1, min(int(value), 1 << 40))})
+        return limits
+
+
+def default_limits() -> Limits:
+    try:
+        return Limits.parse(os.environ.get("OVERLAYTUI_RECORDING_LIMITS"))
+    except ValueError:
+        return Limits()
+
+
+MAX_TIME = 1e11  # a time beyond year 5000 is not one a recording was made at (time_t and datetime end near it)
+TIME_FIELDS = frozenset({"t", "taken_at", "updated_at", "timestamp", "read_at", "measured_at", "started_at"})
+_SMALL = 1 << 20  # a record that is not a frame (header, moment) is at most this long
+_CHUNK = 1 << 20
+_FAST = re.compile(rb'\{\s*"type"\s*:\s*"(key|delta)"\s*,\s*"t"\s*:\s*(-?[0-9][0-9.eE+-]{0,30})\s*[,}]')
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_INNERMOST = re.compile(rb"\[\]|\{\}")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _time(value: Any) -> float:
+    """A recorded time: a finite number of seconds since 1970, before MAX_TIME."""
+    if type(value) not in (int, float) or not 0 <= value <= MAX_TIME:
+        raise RecordingError(f"the time {str(value)[:40]} is not a time of a recording")
+    return float(value)
+
+
+def _nested_deeper(data: bytes, limit: int) -> bool:
+    """Whether JSON text nests deeper than `limit` (checked before parsing it, in C-speed passes: strings
+    removed, then innermost bracket pairs removed once per level)."""
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    for _ in range(limit):
+        brackets, removed = _INNERMOST.subn(b"", brackets)
+        if not brackets or not removed:
+            return False  # done, or unbalanced (the parser says so)
+    return bool(brackets)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a recording holds")
+
+
+class _Stream:
+    """A recording's decompressed bytes: read forward; reading an earlier offset again starts over from the
+    file's start (gzip and zstd cannot go back) — a plain file seeks. The file is opened once, a regular file
+    only (a FIFO would block, a device never ends), and kept open: the file read is the file indexed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        where = one_line(path)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        except FileNotFoundError:
+            raise RecordingError(f"{where}: no such file") from None
+        except OSError as exc:
+            raise RecordingError(f"cannot read {where}: {one_line(exc.strerror or exc)}") from None
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            what = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) \
+                else "a directory" if stat.S_ISDIR(mode) else "a socket or other special file"
+            raise RecordingError(f"{where} is {what}, not a regular file: a recording is read from a file")
+        os.set_blocking(fd, True)
+        self._raw = os.fdopen(fd, "rb")
+        magic = self._raw.read(4)
+        self.kind = "gzip" if magic.startswith(GZIP_MAGIC) else "zstd" if magic == ZSTD_MAGIC else "plain"
+        if self.kind == "zstd":
+            try:
+                import zstandard  # noqa: F401
+            except ImportError:
+                self.close()
+                raise RecordingError(f"{where} is zstd-compressed: reading it needs the zstandard package "
+                                     "(pip install 'overlaytui[zstd]')") from None
+        self._stream: Any = None
+        self.pos = 0
+        self._restart()
+
+    def _restart(self) -> None:
+        self._raw.seek(0)
+        if self.kind == "gzip":
+            self._stream = gzip.GzipFile(fileobj=self._raw, mode="rb")
+        elif self.kind == "zstd":
+            import zstandard
+
+            self._stream = zstandard.ZstdDecompressor().stream_reader(self._raw, closefd=False,
+                                                                      read_across_frames=True)
+        else:
+            self._stream = self._raw
+        self.pos = 0
+
+    def read(self, size: int) -> bytes:
+        """Up to `size` bytes (b"" at the end, or where a compressed stream was cut short: what came before it
+        is read). Damaged compression raises RecordingError."""
+        try:  # read1: one step of the decompressor, so a stream cut short keeps what that step decoded
+            data = self._stream.read1(size)
+        except EOFError:
+            return b""  # a compressed stream cut short (a crash, a full disk)
+        except Exception as exc:  # noqa: BLE001 - zlib.error, BadGzipFile, ZstdError, OSError: damaged
+            raise RecordingError(f"not a readable recording: damaged {self.kind} data after {self.pos} bytes "
+                                 f"({one_line(exc)})") from None
+        self.pos += len(data)
+        return data
+
+    def read_at(self, offset: int, length: int) -> bytes:
+        if self.kind == "plain":
+            self._raw.seek(offset)
+            self.pos = offset
+        else:
+            if offset < self.pos:
+                self._restart()
+            while self.pos < offset:
+                if not self.read(min(_CHUNK, offset - self.pos)):
+                    break
+        parts = []
+        left = length
+        while left > 0:
+            data = self.read(min(left, 16 * _CHUNK))
+            if not data:
+                break
+            parts.append(data)
+            left -= len(data)
+        if left:
+            raise RecordingError("the file changed since it was read (a record is gone)")
+        return b"".join(parts)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._stream is not None and self._stream is not self._raw:
+                self._stream.close()
+        with contextlib.suppress(OSError):
+            self._raw.close()
 
 
 class _Cursor:
@@ -473,21 +686,58 @@ class _Cursor:
         self.touched: set[str] = set()
 
 
-@dataclass
-class Recording:
-    """A recording read into memory: the header, the records' times, the moments. Frames are rebuilt on demand
-    from the nearest keyframe, going forward record by record from where the last one was built (playback is
-    one delta per frame); what a delta did not touch keeps its identity, so the panes and the frame builder skip
-    it as unchanged."""
+# the frame's plain values and their types (checked as every record sets them)
+VALUE_TYPES: dict[str, Any] = {
+    "taken_at": float, "swarm_id": str | None, "problems": tuple[str, ...],
+    "probe_totals": tuple[tuple[str, str, str, int, int], ...], "probe_rounds": int | None,
+    "probe_problem": str | None, "underlay_mtus": dict[str, int], "networks_probed": tuple[str, ...]}
 
-    path: Path
-    header: dict
-    times: list[float]
-    moments: list[Moment]
-    _records: list[dict] = field(repr=False)
-    _keys: list[int] = field(repr=False)  # indexes of the keyframes
-    _cursor: _Cursor = field(default_factory=_Cursor, repr=False)
-    delta_cost: float = 0.001  # seconds applying one delta takes here (a moving average)
+
+def _check_values(values: Mapping[str, Any], names: Iterable[str]) -> None:
+    for name in names:
+        if name in VALUE_TYPES:
+            value = values[name]
+            if name == "taken_at":
+                _time(value)
+            else:
+                decode(VALUE_TYPES[name], value)
+
+
+def _strings(data: Any, what: str) -> list[str]:
+    if type(data) is not list or any(type(k) is not str for k in data):
+        raise RecordingError(f"{what} is not a list of keys")
+    return data
+
+
+class Recording:
+    """A recording indexed: the header, each frame's time and where its record is in the (decompressed) file,
+    the moments. Frames are read and rebuilt on demand from the nearest keyframe, going forward record by
+    record from where the last one was built (playback is one delta per frame); what a delta did not touch
+    keeps its identity, so the panes and the frame builder skip it as unchanged. Memory grows with the index
+    (~30 bytes a record) and the frames being rebuilt, not with the file.
+
+    A damaged record raises RecordingError (one line: the file, the record's number, why); with `lenient`
+    (the dashboard) the last frame that could be built is shown again instead, with an engine in error whose
+    message is that line, until a later keyframe is reached."""
+
+    def __init__(self, path: Path, stream: _Stream, header: dict, limits: Limits) -> None:
+        self.path = path
+        self.header = header
+        self.limits = limits
+        self.times = array("d")
+        self.moments: list[Moment] = []
+        self.lenient = False
+        self.delta_cost = 0.001  # seconds applying one delta takes here (a moving average)
+        self._stream = stream
+        self._offsets = array("q")
+        self._lengths = array("q")
+        self._numbers = array("q")  # the record's number in the file (its line)
+        self._keys = array("q")  # indexes of the keyframes
+        self._cursor = _Cursor()
+        self._damaged: dict[int, str] = {}  # index -> why its record cannot be applied
+        self._at = 0  # the record being applied
+        self._last_good: RecordedFrame | None = None
+        self._lock = threading.RLock()
 
     @property
     def start(self) -> float:
@@ -500,51 +750,99 @@ class Recording:
     def __len__(self) -> int:
         return len(self.times)
 
+    def close(self) -> None:
+        self._stream.close()
+
     def keyframe_at(self, index: int) -> int:
         """The keyframe a frame is rebuilt from."""
-        return max(k for k in self._keys if k <= index)
+        return self._keys[max(0, bisect.bisect_right(self._keys, index) - 1)]
 
     def index_at(self, t: float) -> int:
         """The last frame at or before `t` (the first frame before the start)."""
-        lo, hi = 0, len(self.times)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self.times[mid] <= t:
-                lo = mid + 1
-            else:
-                hi = mid
-        return max(0, lo - 1)
+        return max(0, bisect.bisect_right(self.times, t) - 1)
 
     def frame(self, index: int) -> RecordedFrame:
         """Frame number `index` (0-based), rebuilt from its keyframe and the deltas after it."""
-        index = max(0, min(index, len(self.times) - 1))
+        with self._lock:
+            index = max(0, min(index, len(self.times) - 1))
+            key = self.keyframe_at(index)
+            damaged = [i for i in self._damaged if key <= i <= index]
+            if damaged:
+                return self._fallback(self._damaged[min(damaged)])
+            try:
+                frame = self._build(index, key)
+            except RecordingError as exc:
+                self._damaged[self._at] = str(exc)
+                self._cursor = _Cursor()  # half applied: start again from a keyframe
+                return self._fallback(str(exc))
+            self._last_good = frame
+            return frame
+
+    def _fallback(self, why: str) -> RecordedFrame:
+        last = self._last_good
+        if not self.lenient or last is None:
+            raise RecordingError(why)
+        damage = Engine(endpoint=f"recording {self.path.name}", health=Health.ERROR, message=why,
+                        hostname="recording damaged", updated_at=last.snapshot.taken_at)
+        snapshot = dataclasses.replace(last.snapshot, engines=(*last.snapshot.engines, damage),
+                                       problems=(*last.snapshot.problems, why))
+        return RecordedFrame(snapshot, last.probes, last.underlay_mtus)
+
+    def _build(self, index: int, key: int) -> RecordedFrame:
         cursor = self._cursor
-        key = self.keyframe_at(index)
         if not (key <= cursor.index <= index):  # behind the keyframe, or past the frame: start at the keyframe
             cursor = self._cursor = _Cursor()
+            self._at = key
             self._apply(key, cursor)
         for i in range(cursor.index + 1, index + 1):
             started = time.perf_counter()
+            self._at = i
             self._apply(i, cursor)
-            if self._records[i].get("type") == "delta":
-                self.delta_cost = 0.8 * self.delta_cost + 0.2 * (time.perf_counter() - started)
-        for name in SNAPSHOT_SECTIONS:
-            if name in cursor.touched or name not in cursor.tuples:
-                cursor.tuples[name] = tuple(cursor.decoded[name].values())
-        if cursor.probes is None or cursor.touched & {*PROBE_SECTIONS, *PROBE_VALUES}:
-            cursor.probes = probes_from_items({**cursor.decoded, "values": cursor.raw["values"]})
-        cursor.touched = set()
-        return frame_from_items({**cursor.decoded, "values": cursor.raw["values"]}, cursor.tuples, cursor.probes)
+            self.delta_cost = 0.8 * self.delta_cost + 0.2 * (time.perf_counter() - started)
+        self._at = index
+        try:
+            for name in SNAPSHOT_SECTIONS:
+                if name in cursor.touched or name not in cursor.tuples:
+                    cursor.tuples[name] = tuple(cursor.decoded[name].values())
+            if cursor.probes is None or cursor.touched & {*PROBE_SECTIONS, *PROBE_VALUES}:
+                cursor.probes = probes_from_items({**cursor.decoded, "values": cursor.raw["values"]})
+            cursor.touched = set()
+            return frame_from_items({**cursor.decoded, "values": cursor.raw["values"]}, cursor.tuples,
+                                    cursor.probes)
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise self._error(index, f"a frame that cannot be rebuilt ({type(exc).__name__}: {exc})") from None
+
+    def _error(self, index: int, why: object) -> RecordingError:
+        return RecordingError(f"{one_line(self.path)}: record {self._numbers[index]}: {one_line(why)[:300]}")
+
+    def _record(self, index: int) -> dict:
+        try:
+            data = self._stream.read_at(self._offsets[index], self._lengths[index])
+        except RecordingError as exc:
+            raise self._error(index, exc) from None
+        record = _parse(data, self.limits)
+        if isinstance(record, str):
+            raise self._error(index, record)
+        return record
 
     def _apply(self, index: int, cursor: _Cursor) -> None:
-        record = self._records[index]
+        record = self._record(index)
         try:
-            if record["type"] == "key":
-                sections = record["frame"]
+            if record.get("type") == "key":
+                sections = record.get("frame")
+                if type(sections) is not dict:
+                    raise RecordingError("a keyframe without a frame object")
                 cursor.tuples, cursor.probes = {}, None
                 for name in (*SECTIONS, "values"):
-                    raw = dict(sections.get(name) or {})
-                    if name != "values":
+                    raw = sections.get(name) or {}
+                    if type(raw) is not dict:
+                        raise RecordingError(f"section {name} is not an object")
+                    raw = dict(raw)
+                    if name == "values":
+                        if "taken_at" not in raw:
+                            raise RecordingError("the frame has no taken_at")
+                        _check_values(raw, raw)
+                    else:
                         kind = SECTIONS[name][0]
                         old_raw, old = cursor.raw.get(name, {}), cursor.decoded.get(name, {})
                         # an item as it was before this keyframe keeps its decoded object (and its identity)
@@ -553,108 +851,193 @@ class Recording:
                     cursor.raw[name] = raw
                 cursor.touched |= {*SECTIONS, *PROBE_VALUES}
             else:
-                for name, items in (record.get("set") or {}).items():
+                changes, gone, order = record.get("set") or {}, record.get("del") or {}, record.get("order") or {}
+                if not all(type(part) is dict for part in (changes, gone, order)):
+                    raise RecordingError("a delta whose set, del or order is not an object")
+                for name, items in changes.items():
                     if name not in cursor.raw:
                         continue
-                    cursor.raw[name].update(items)
+                    if type(items) is not dict:
+                        raise RecordingError(f"set {name} is not an object")
                     if name == "values":
+                        _check_values(items, items)
+                        cursor.raw[name].update(items)
                         cursor.touched |= set(items)
                         continue
                     kind = SECTIONS[name][0]
+                    decoded = {k: decode(kind, v) for k, v in items.items()}
+                    cursor.raw[name].update(items)
+                    cursor.decoded[name].update(decoded)
                     cursor.touched.add(name)
-                    for k, v in items.items():
-                        cursor.decoded[name][k] = decode(kind, v)
-                for name, keys in (record.get("del") or {}).items():
+                for name, keys in gone.items():
                     if name in cursor.raw and name != "values":
                         cursor.touched.add(name)
-                        for k in keys:
+                        for k in _strings(keys, f"del {name}"):
                             cursor.raw[name].pop(k, None)
                             cursor.decoded[name].pop(k, None)
-                for name, keys in (record.get("order") or {}).items():
+                for name, keys in order.items():
                     if name in cursor.decoded and name != "values":
                         cursor.touched.add(name)
                         items = cursor.decoded[name]
-                        cursor.decoded[name] = {k: items[k] for k in keys if k in items} | items
+                        cursor.decoded[name] = {k: items[k] for k in _strings(keys, f"order {name}")
+                                                if k in items} | items
                         cursor.raw[name] = {k: cursor.raw[name][k] for k in cursor.decoded[name]}
-        except (KeyError, TypeError, ValueError, AttributeError, RecordingError) as exc:
-            raise RecordingError(f"{self.path}: a damaged record at t={record.get('t')}: {exc}") from None
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError,
+                RecordingError) as exc:
+            raise self._error(index, f"a damaged record at t={self.times[index]:.3f}: {exc}") from None
         cursor.index = index
 
 
-def _open_read(path: Path) -> IO[str]:
+def _parse(data: bytes, limits: Limits) -> dict | str:
+    """One record's JSON: the object, or why it is not one (nesting beyond the limit is refused before
+    parsing; NaN and Infinity are not numbers a recording holds)."""
+    if _nested_deeper(data, limits.depth):
+        return f"nested deeper than {limits.depth} levels (OVERLAYTUI_RECORDING_LIMITS depth=N raises it)"
     try:
-        with open(path, "rb") as fh:
-            magic = fh.read(4)
-        if magic.startswith(GZIP_MAGIC):
-            return gzip.open(path, "rt", encoding="utf-8")
-        if magic == ZSTD_MAGIC:
+        record = json.loads(data, parse_constant=_no_constant)
+    except RecursionError:
+        return "nested too deeply"
+    except UnicodeDecodeError:
+        return "not UTF-8 text"
+    except json.JSONDecodeError as exc:
+        return f"not JSON ({exc.msg})"
+    except ValueError as exc:  # a number of more than 4300 digits, NaN, Infinity
+        return f"not JSON ({exc})"
+    if type(record) is not dict:
+        return "not a record (a JSON object)"
+    return record
+
+
+HEADER_TYPES: dict[str, Any] = {"overlaytui": str, "engine_api": tuple[str, ...], "engines": tuple[str, ...],
+                                "cluster_id": str | None, "source": str, "started_at": float,
+                                "keyframe_every": float, "redacted": tuple[str, ...]}
+
+
+def _header(record: dict | str, where: str) -> dict:
+    if isinstance(record, str) or record.get("type") != "header":
+        raise RecordingError(f"{where}: not an overlaytui recording (no header line)")
+    version = record.get("format")
+    if type(version) is not int or version > FORMAT:
+        raise RecordingError(f"{where}: recording format {one_line(repr(version))[:40]}; this overlaytui reads "
+                             f"up to {FORMAT} (a newer overlaytui wrote it)")
+    for name, kind in HEADER_TYPES.items():
+        if name in record:
             try:
-                import zstandard
-            except ImportError:
-                raise RecordingError(f"{path} is zstd-compressed: reading it needs the zstandard package "
-                                     "(pip install 'overlaytui[zstd]')") from None
-            return io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(open(path, "rb")),  # noqa: SIM115
-                                    encoding="utf-8")
-        return open(path, encoding="utf-8")  # noqa: SIM115 - closed by the caller
-    except FileNotFoundError:
-        raise RecordingError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise RecordingError(f"cannot read {path}: {exc.strerror or exc}") from None
+                decode(kind, record[name])
+                if name in ("started_at", "keyframe_every") and not 0 <= record[name] <= MAX_TIME:
+                    raise RecordingError(f"{record[name]} is out of range")
+            except RecordingError as exc:
+                raise RecordingError(f"{where}: record 1 (the header): {name}: {one_line(exc)[:200]}") from None
+    return record
 
 
-def read_records(path: Path) -> Iterator[dict]:
-    with _open_read(path) as fh:
-        try:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    if not line.endswith("\n"):  # the last line of a recording cut short (a crash, a full disk)
-                        return
-                    raise RecordingError(f"{path}: line {number} is not JSON ({exc.msg})") from None
-                if not isinstance(record, dict):
-                    raise RecordingError(f"{path}: line {number} is not a record")
-                yield record
-        except (EOFError, gzip.BadGzipFile, UnicodeDecodeError) as exc:
-            if isinstance(exc, EOFError):
-                return  # a gzip stream cut short: what was written before is read
-            raise RecordingError(f"{path}: not a readable recording ({exc})") from None
-
-
-def load(path: str | os.PathLike) -> Recording:
-    """Read a recording (raises RecordingError with the reason: no such file, not a recording, a newer format,
-    no frame in it)."""
+def load(path: str | os.PathLike, limits: Limits | None = None) -> Recording:
+    """Index a recording (raises RecordingError with one line: no such file, not a regular file, not a
+    recording, a newer format, damaged compression, a record beyond the limits or that cannot be read, no
+    frame in it). One pass over the file: frames are located, not parsed (their records start with their type
+    and time), moments and the header are read; the first frame is rebuilt to check the recording."""
     path = Path(path)
-    records = read_records(path)
-    header = next(records, None)
-    if header is None or header.get("type") != "header":
-        raise RecordingError(f"{path}: not an overlaytui recording (no header line)")
-    if not isinstance(header.get("format"), int) or header["format"] > FORMAT:
-        raise RecordingError(f"{path}: recording format {header.get('format')!r}; this overlaytui reads up to "
-                             f"{FORMAT} (a newer overlaytui wrote it)")
-    frames: list[dict] = []
-    times: list[float] = []
-    keys: list[int] = []
-    moments: list[Moment] = []
-    for record in records:
+    limits = limits or default_limits()
+    stream = _Stream(path)
+    try:
+        recording = _index(path, stream, limits)
+        recording.frame(0)
+    except BaseException:
+        stream.close()
+        raise
+    return recording
+
+
+def _index(path: Path, stream: _Stream, limits: Limits) -> Recording:
+    where = one_line(path)
+    recording: Recording | None = None
+    number = 0  # lines so far
+    carry = b""  # the first _SMALL bytes of a line that goes on in the next chunk
+    carried = 0  # that line's length so far
+    line_at = 0  # the offset of the next line in the decompressed stream
+    line_limit = limits.line_mb << 20
+
+    def fail(why: str) -> RecordingError:
+        return RecordingError(f"{where}: record {number}: {why}")
+
+    while True:
+        try:
+            chunk = stream.read(_CHUNK)
+        except RecordingError as exc:
+            number += 1
+            raise fail(str(exc)) from None
+        if not chunk:
+            break  # a last line without its newline was cut short (a crash, a full disk): left out
+        pieces = chunk.split(b"\n")
+        last = pieces.pop()
+        for i, piece in enumerate(pieces):
+            number += 1
+            if i == 0 and carried:
+                head, length = carry + piece[:_SMALL - len(carry)], carried + len(piece)
+                carry, carried = b"", 0
+            else:
+                head, length = piece, len(piece)
+            if length > line_limit:
+                raise fail(f"longer than {limits.line_mb} MiB (OVERLAYTUI_RECORDING_LIMITS line_mb=N raises it)")
+            if number > limits.records:
+                raise fail(f"more than {limits.records} records (OVERLAYTUI_RECORDING_LIMITS records=N raises it)")
+            if length and (length > _SMALL or head.strip()):
+                if recording is None:
+                    record = _parse(head, limits) if length <= _SMALL else "too long"
+                    recording = Recording(path, stream, _header(record, where), limits)
+                else:
+                    _line(recording, head[:_SMALL], line_at, length, number, limits, fail)
+            line_at += length + 1
+        if not pieces and carried:  # the chunk holds no line end: a line goes on
+            carry, carried = carry + last[:_SMALL - len(carry)], carried + len(last)
+        else:
+            carry, carried = last[:_SMALL], len(last)
+        if carried > line_limit:
+            number += 1
+            raise fail(f"longer than {limits.line_mb} MiB (OVERLAYTUI_RECORDING_LIMITS line_mb=N raises it)")
+    if recording is None:
+        raise RecordingError(f"{where}: not an overlaytui recording (no header line)")
+    if not recording.times:
+        raise RecordingError(f"{where}: the recording holds no frame")
+    return recording
+
+
+def _line(recording: Recording, head: bytes, offset: int, length: int, number: int, limits: Limits,
+          fail: Callable[[str], RecordingError]) -> None:
+    """Index one record: a frame by its type and time (from its first bytes), a moment read whole."""
+    fast = _FAST.match(head)
+    if fast is not None:
+        kind = fast.group(1).decode()
+        try:
+            t = _time(float(fast.group(2)))
+        except (ValueError, RecordingError) as exc:
+            raise fail(f"t: {exc}") from None
+    else:
+        record = _parse(head, limits) if length <= _SMALL else "not a record of an overlaytui recording"
+        if isinstance(record, str):
+            raise fail(record)
         kind = record.get("type")
-        t = record.get("t")
-        if not isinstance(t, (int, float)):
-            continue
-        if kind == "key":
-            keys.append(len(frames))
-        elif kind == "moment":
+        if kind == "moment":
+            if len(recording.moments) >= limits.moments:
+                raise fail(f"more than {limits.moments} moments (OVERLAYTUI_RECORDING_LIMITS moments=N raises it)")
             try:
-                moments.append(decode(Moment, {k: v for k, v in record.items() if k != "type"}))
-            except RecordingError:
-                pass  # a damaged moment: the frames still replay
-            continue
-        elif kind != "delta" or not keys:
-            continue  # an unknown record type (a newer minor addition), or deltas before any keyframe
-        frames.append(record)
-        times.append(float(t))
-    if not frames:
-        raise RecordingError(f"{path}: the recording holds no frame")
-    return Recording(path, header, times, moments, frames, keys)
+                recording.moments.append(decode(Moment, {k: v for k, v in record.items() if k != "type"}))
+            except RecordingError as exc:
+                raise fail(f"a damaged moment: {exc}") from None
+            return
+        if kind not in ("key", "delta"):
+            return  # an unknown record type (a newer minor addition): skipped
+        try:
+            t = _time(record.get("t"))
+        except RecordingError as exc:
+            raise fail(f"t: {exc}") from None
+    if kind == "delta" and not recording._keys:
+        return  # deltas before any keyframe: nothing to apply them to
+    if kind == "key":
+        recording._keys.append(len(recording.times))
+    if recording.times and t < recording.times[-1]:
+        t = recording.times[-1]  # a clock stepped back while recording: times stay in order (seeking bisects them)
+    recording.times.append(t)
+    recording._offsets.append(offset)
+    recording._lengths.append(length)
+    recording._numbers.append(number)

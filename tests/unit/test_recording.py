@@ -140,7 +140,7 @@ def test_a_recording_cut_short_reads_up_to_the_cut(tmp_path):
     (b'{"type": "key", "t": 1}\n', "no header"),
     (b'{"type": "header", "format": 99}\n', "format 99"),
     (b'{"type": "header", "format": 1}\n', "holds no frame"),
-    (b'{"type": "header", "format": 1}\nnot json\n{"type": "key"}\n', "line 2 is not JSON"),
+    (b'{"type": "header", "format": 1}\nnot json\n{"type": "key"}\n', "record 2: not JSON"),
     (b"\x1f\x8bnot really gzip", "not a readable recording"),
 ])
 def test_what_is_not_a_recording_is_said_so(tmp_path, content, says):
