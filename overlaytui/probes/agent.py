@@ -15,6 +15,12 @@ services — and the services of runs whose **lease** lapsed:
   token its run writes into it (`docker exec` through the node's engine, shell builtins only) did not change for
   a lease — a crashed run's agents stop within a lease even if no overlaytui ever runs again;
 - any later run removes the services whose lease-until passed.
+
+Agents that report through the service logs (`--via-logs`, or nodes without an engine connection) cannot be
+reached with `docker exec`. Their lease goes through Docker's DNS instead: the run also deploys an **anchor**, one
+task on a node whose engine it reaches, attached to the overlay and renewed like any agent; the reporting agents
+count their lease as renewed while `tasks.<anchor>` resolves. A crashed run's anchor stops within a lease, its
+name stops resolving, and the reporting agents stop a lease later.
 """
 
 from __future__ import annotations
@@ -53,6 +59,12 @@ LEASE_FILE = "/tmp/overlaytui.lease"  # inside the agent: the token its run rene
 _WATCH = (f'w() {{ f={LEASE_FILE}; echo start > "$f"; last=; idle=0; '
           'while [ "$idle" -lt "$OT_LEASE" ]; do sleep "$OT_STEP" & wait $!; v=; read -r v 2>/dev/null < "$f"; '
           'if [ "$v" = "$last" ]; then idle=$((idle + OT_STEP)); else last=$v; idle=0; fi; done; }\n')
+# Reporting agents: while the run's anchor resolves (nslookup, which they need anyway), a loop beside the watch
+# renews the token itself. Apart from the watch, so a slow failing lookup (forwarded, timing out) cannot stretch
+# the watch's count.
+_ANCHOR_RENEWAL = (f'(n=0; while :; do if nslookup "tasks.$OT_ANCHOR" 2>/dev/null | awk \'/^Address/ && '
+                   "$NF !~ /#/ && $NF !~ /^127\\./ {f=1} END {exit !f}'; then n=$((n+1)); "
+                   f'echo "anchor.$n" > {LEASE_FILE}; fi; sleep "$OT_STEP"; done) &\n')
 # sleep until told to stop or the lease lapses (exit 0: not restarted); serve iperf3 for throughput probes
 AGENT_SCRIPT = ("trap 'exit 0' TERM INT\n(iperf3 -s -D >/dev/null 2>&1 || true)\n" + _WATCH +
                 'if [ "$OT_LEASE" -gt 0 ]; then w; exit 0; fi\nwhile :; do sleep 3600 & wait $!; done\n')
@@ -61,22 +73,24 @@ AGENT_COMMAND = ["/bin/sh", "-c", AGENT_SCRIPT]
 
 # Reporting mode, for nodes whose engine overlaytui cannot reach: the agent itself pings every other task of its
 # service (tasks.SERVICE through Docker's DNS) in rounds and prints one line per target, which the manager's
-# service logs carry back: "OTPROBE <round> <target ip> <ping summary on one line>". These agents cannot be
-# renewed (no engine to exec through): they run with OT_LEASE=0 and no deadline of their own; their service's
-# lease label still lapses, and then any later run removes them (see the README).
+# service logs carry back: "OTPROBE <round> <target ip> <ping summary on one line>". Their lease: the anchor's name
+# (see above); without an anchor (no node of theirs reachable) OT_LEASE=0: no deadline of their own, and only a
+# later run removes them once their service's lease label lapsed (see the README).
 REPORT_SCRIPT = r"""trap 'exit 0' TERM INT
 (iperf3 -s -D >/dev/null 2>&1 || true)
-""" + _WATCH + r"""if [ "$OT_LEASE" -gt 0 ]; then (w; kill -TERM $$) & fi
-P=$(which ping)
+""" + _WATCH + ('if [ "$OT_LEASE" -gt 0 ]; then\n  [ -z "$OT_ANCHOR" ] || ' + _ANCHOR_RENEWAL
+                + "  (w; kill -TERM $$) &\nfi\n") + r"""P=$(which ping)
 n=0
 while :; do
   n=$((n+1))
   ips=$(nslookup "tasks.$OT_SERVICE" 2>/dev/null | awk '/^Address/ && $NF !~ /#/ && $NF !~ /^127\./ {print $NF}')
+  pids=
   for ip in $ips; do
     ip -o addr show 2>/dev/null | grep -q "inet $ip/" && continue
     "$P" -q -n -c "$OT_COUNT" -i "$OT_INTERVAL" -W 1 -w "$OT_DEADLINE" "$ip" > "/tmp/otl.$ip" 2>&1 &
+    pids="$pids $!"
   done
-  wait
+  [ -z "$pids" ] || wait $pids  # the pings only: not the lease watch running beside them
   for ip in $ips; do
     [ -f "/tmp/otl.$ip" ] || continue
     echo "OTPROBE $n $ip $(tr '\n' ' ' < "/tmp/otl.$ip")"
@@ -140,16 +154,19 @@ SERVICE_PREFIX = "overlaytui-probe-"
 MAX_NAME = 63
 
 
-def service_name(network: str, run: str) -> str:
-    """`overlaytui-probe-<overlay>-<run>`, at most 63 characters of letters, digits and dashes (a DNS label):
-    an overlay name that had to be cut or cleaned keeps a short hash of itself, so two overlays never share a
-    name within a run."""
+ANCHOR_SUFFIX = "-lease"
+
+
+def service_name(network: str, run: str, suffix: str = "") -> str:
+    """`overlaytui-probe-<overlay>-<run>[suffix]`, at most 63 characters of letters, digits and dashes (a DNS
+    label): an overlay name that had to be cut or cleaned keeps a short hash of itself, so two overlays never
+    share a name within a run."""
     safe = re.sub(r"[^A-Za-z0-9-]+", "-", network).strip("-")
-    room = MAX_NAME - len(SERVICE_PREFIX) - 1 - len(run)
+    room = MAX_NAME - len(SERVICE_PREFIX) - 1 - len(run) - len(suffix)
     if safe != network or len(safe) > room:
         digest = hashlib.sha1(network.encode(), usedforsecurity=False).hexdigest()[:6]
         safe = f"{safe[:room - 7].rstrip('-')}-{digest}".lstrip("-")
-    return f"{SERVICE_PREFIX}{safe}-{run}"
+    return f"{SERVICE_PREFIX}{safe}-{run}{suffix}"
 
 
 def parse_lease_until(value: object) -> float | None:
@@ -240,24 +257,42 @@ def remove_leftovers(manager: docker.APIClient, own_run: str = "", now: float | 
 
 
 def deploy(manager: docker.APIClient, network: str, image: str, run: Run, lease_until: float,
-           report: dict[str, str] | None = None) -> str:
+           report: dict[str, str] | None = None, anchor: str | None = None) -> str:
     """Create this run's global probe service on `network`; returns its id. With `report` (count, interval,
-    deadline, every) the agents probe by themselves and report through the service logs; they cannot be renewed
-    then (no engine to exec through) and run without a deadline of their own."""
+    deadline, every) the agents probe by themselves and report through the service logs; their lease is then
+    the `anchor` service's name resolving (`deploy_anchor`), and without one they have no deadline."""
     name = service_name(network, run.token)
-    lease = 0 if report is not None else int(run.lease + 0.999)
-    env = [f"OT_LEASE={lease}", f"OT_STEP={lease_step(run.lease)}"]
+    env = [f"OT_LEASE={int(run.lease + 0.999)}", f"OT_STEP={lease_step(run.lease)}"]
     command = AGENT_COMMAND
     if report is not None:
         command = ["/bin/sh", "-c", REPORT_SCRIPT]
-        env += [f"OT_SERVICE={name}"] + [f"OT_{k.upper()}={v}" for k, v in report.items()]
+        env = ([f"OT_LEASE={int(run.lease + 0.999) if anchor else 0}", f"OT_STEP={lease_step(run.lease)}",
+                f"OT_ANCHOR={anchor or ''}", f"OT_SERVICE={name}"]
+               + [f"OT_{k.upper()}={v}" for k, v in report.items()])
+    return _create(manager, name, network, image, command, env, run, lease_until, ServiceMode("global"))
+
+
+def deploy_anchor(manager: docker.APIClient, network: str, image: str, run: Run, lease_until: float,
+                  node_id: str) -> tuple[str, str]:
+    """The lease of reporting agents: one task on `node_id` (a node whose engine the run reaches), on the overlay,
+    renewed like an agent; the reporting agents stop a lease after its name stopped resolving. Returns (service
+    id, name)."""
+    name = service_name(network, run.token, ANCHOR_SUFFIX)
+    env = [f"OT_LEASE={int(run.lease + 0.999)}", f"OT_STEP={lease_step(run.lease)}"]
+    return _create(manager, name, network, image, AGENT_COMMAND, env, run, lease_until, ServiceMode("replicated", 1),
+                   [f"node.id=={node_id}"]), name
+
+
+def _create(manager: docker.APIClient, name: str, network: str, image: str, command: list[str], env: list[str],
+            run: Run, lease_until: float, mode: ServiceMode, constraints: list[str] | None = None) -> str:
     spec = ContainerSpec(image=image, command=command, env=env,
                          labels={PROBE_LABEL: run.owner, RUN_LABEL: run.token}, stop_grace_period=1_000_000_000)
     # exit 0 (a lapsed lease) is final: on-failure does not restart it
     template = TaskTemplate(container_spec=spec, restart_policy=RestartPolicy(condition="on-failure",
-                                                                             max_attempts=3))
+                                                                             max_attempts=3),
+                            placement=constraints)
     created = manager.create_service(
-        template, name=name, labels=run.labels(lease_until), mode=ServiceMode("global"),
+        template, name=name, labels=run.labels(lease_until), mode=mode,
         # vip mode: the agents' own VIP is what the discovery probe checks (tasks.NAME resolves either way)
         networks=[NetworkAttachmentConfig(target=network)], endpoint_spec=EndpointSpec(mode="vip"),
     )
@@ -296,19 +331,21 @@ def running_tasks(manager: docker.APIClient, service_id: str, network: str) -> l
     return agent_tasks(manager.tasks(filters={"service": service_id}), network)[0]
 
 
-def completed_nodes(tasks: list) -> set[str]:
-    """Nodes with an agent task that ended by itself (exit 0: its lease lapsed) and none running: swarm does not
-    start those again."""
-    done, up = set(), set()
+def completed_nodes(tasks: list) -> dict[str, str]:
+    """Node -> container of an agent task that ended by itself (exit 0, e.g. its lease lapsed), for the nodes with
+    none running or about to: swarm does not start those again."""
+    done: dict[str, str] = {}
+    up = set()
     for task in tasks:
         if not isinstance(task, dict):
             continue
-        node, state = str(task.get("NodeID") or ""), (task.get("Status") or {}).get("State")
+        status = task.get("Status") or {}
+        node, state = str(task.get("NodeID") or ""), status.get("State")
         if state == "complete" and node:
-            done.add(node)
+            done[node] = str((status.get("ContainerStatus") or {}).get("ContainerID") or "")
         elif state in ("new", "pending", "assigned", "accepted", "preparing", "ready", "starting", "running"):
             up.add(node)
-    return done - up
+    return {node: container for node, container in done.items() if node not in up}
 
 
 FAILED_STATES = {"failed", "rejected", "orphaned"}

@@ -78,6 +78,7 @@ class ProbeSession:
         self._tls: dict[str, object] = {e.url: e.tls for e in endpoints if e.tls is not None}
         self._versions: dict[str, str] = {}  # engine url -> API version negotiated once
         self._services: dict[str, str] = {}  # network -> probe service id
+        self._anchors: dict[str, str] = {}  # network -> the reporting agents' lease anchor (agent.deploy_anchor)
         self._agents: dict[str, list[agent.AgentTask]] = {}
         self._agent_failures: dict[str, dict[str, str]] = {}  # network -> node id -> why its agent is not running
         self._caps: dict[tuple[str, str], Capabilities | str] = {}  # (network, node id) -> tools, or why unknown
@@ -104,6 +105,8 @@ class ProbeSession:
         self._renewal: threading.Thread | None = None
         self._renewal_stop = threading.Event()
         self._renewals = 0
+        self._renewed: dict[str, float] = {}  # agent container -> time.monotonic() of its last renewal
+        self._deployed_at: dict[str, float] = {}  # network -> time.monotonic() its service was (re-)deployed
 
     # ------------------------------------------------------------------------------------------- setup
 
@@ -182,11 +185,24 @@ class ProbeSession:
             self._clock_offset = now - time.time()
             self.removed_leftovers = await self._call(agent.remove_leftovers, manager, self.run.token, now)
             self._start_renewal()
+            # reporting agents' lease: an anchor on a node whose engine is reached (the manager's if it can)
+            anchor_node = next((n for n in [managers[0].node_id, *sorted(reachable)] if n in nodes), None)
+            if report is not None and anchor_node is None:
+                self._problem("no node running agents has an engine connection: the agents reporting through the "
+                              "service logs cannot be renewed and have no deadline of their own; a later run "
+                              "removes them once their lease lapsed")
             for network in wanted:
+                anchor = None
+                if report is not None and anchor_node is not None:
+                    anchor_id, anchor = await self._call(agent.deploy_anchor, manager, network, self.settings.image,
+                                                         self.run, self._lease_until(), anchor_node)
+                    with self._lock:
+                        self._anchors[network] = anchor_id
                 service_id = await self._call(agent.deploy, manager, network, self.settings.image, self.run,
-                                              self._lease_until(), report)
+                                              self._lease_until(), report, anchor)
                 with self._lock:
                     self._services[network] = service_id
+                self._deployed_at[network] = time.monotonic()
             for network, service_id in self._services.items():
                 tasks, failures = await self._call(agent.wait_for_tasks, manager, service_id, network, nodes,
                                                    self.settings.deploy_timeout)
@@ -252,7 +268,7 @@ class ProbeSession:
                 try:
                     manager.inspect_service(service_id)
                     raw = manager.tasks(filters={"service": service_id})
-                    if lapsed := agent.completed_nodes(raw) & nodes:
+                    if lapsed := self._lapsed(network, agent.completed_nodes(raw), nodes):
                         names = ", ".join(natural_sorted(hostnames.get(n, n[:12]) for n in lapsed))
                         self._problem(f"{network}: the probe agent stopped on {names} (its lease lapsed: it could "
                                       "not be renewed): deployed again")
@@ -262,6 +278,7 @@ class ProbeSession:
                     service_id = _deploy_again(manager, network, self.settings.image, self.run, self._lease_until)
                     with self._lock:
                         self._services[network] = service_id
+                    self._deployed_at[network] = time.monotonic()
                     redeployed.append(network)
                     tasks, failures = agent.wait_for_tasks(manager, service_id, network, nodes,
                                                            self.settings.deploy_timeout)
@@ -281,16 +298,25 @@ class ProbeSession:
             await self._check_images(snapshot)
         return redeployed
 
+    def _lapsed(self, network: str, completed: dict[str, str], nodes: set[str]) -> set[str]:
+        """The nodes whose agent ended because its lease lapsed: ended by itself, and not renewed for a lease
+        (an agent stopped with its engine, say, is swarm's to start again)."""
+        now = time.monotonic()
+        since = self._deployed_at.get(network, now)
+        return {node for node, container in completed.items()
+                if node in nodes and now - self._renewed.get(container, since) >= self.run.lease}
+
     def totals(self) -> dict[tuple[str, str, str], tuple[int, int]]:
         """(network, src, dst) -> (ping packets sent, received) since the session started: counters."""
         return dict(self._totals)
 
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self._stop_renewal)
-        if self._manager_url and self._services:
+        if self._manager_url and (self._services or self._anchors):
             with self._lock:
-                services = list(self._services.values())
+                services = [*self._services.values(), *self._anchors.values()]
                 self._services.clear()
+                self._anchors.clear()
 
             def remove() -> None:
                 with self._client(self._manager_url, 30) as manager:
@@ -325,20 +351,18 @@ class ProbeSession:
                 self._problem(f"renewing the probe agents' lease: {describe_error(exc)}")
 
     def renew(self) -> None:
-        """Renew the lease once (blocking): a new token written into each running agent through its node's
-        engine, then each service's lease-until label."""
+        """Renew the lease once (blocking): a new token written into each running agent (and anchor) through its
+        node's engine, then each service's lease-until label."""
         with self._lock:
-            services = dict(self._services)
+            services = [*self._services.items(), *self._anchors.items()]
         if not services or not self._manager_url:
             return
         self._renewals += 1
         token = f"{self.run.token}.{self._renewals}"
         engines = {e.node_id: e.endpoint for e in self._snapshot_of().engines if e.node_id and e.health is Health.OK}
-        if self.via_logs:
-            engines = {}  # these agents run without a deadline of their own (agent.REPORT_SCRIPT): labels only
         with self._client(self._manager_url, 30) as manager, ThreadPoolExecutor(
                 max_workers=8, thread_name_prefix="overlaytui-lease-exec") as pool:
-            for network, service_id in services.items():
+            for network, service_id in services:
                 try:
                     tasks = agent.running_tasks(manager, service_id, network)
                 except docker.errors.NotFound:
@@ -347,7 +371,9 @@ class ProbeSession:
                 for task, error in zip(reachable, pool.map(
                         lambda t: self._renew_agent(engines[t.node_id], t.container_id, token), reachable),
                         strict=True):
-                    if error:
+                    if not error:
+                        self._renewed[task.container_id] = time.monotonic()
+                    else:
                         self._problem(f"{network}: renewing the probe agent's lease in {task.container_id[:12]}: "
                                       f"{error}")
                 try:

@@ -1,9 +1,9 @@
 """Probing runs that coexist, on the lab: the exporter probes permanently while `doctor` runs from the same host
 and from a second "host" (a process in its own UTS namespace with another hostname); both doctors measure every
 pair, the exporter's counters never go back and no scrape misses a pair, its agents are never restarted (their
-lease label is renewed meanwhile); nothing is left once they all stop. A run killed with SIGKILL on the other
-host: its agents stop by themselves within the lease (exit 0, not restarted by swarm), and a later run removes
-its lapsed service."""
+lease label is renewed meanwhile); nothing is left once they all stop. Runs killed with SIGKILL on the other host
+(one renewing its agents with `docker exec`, one whose agents report through the service logs): their agents
+stop by themselves (exit 0, not restarted by swarm), and a later run removes the lapsed services."""
 
 from __future__ import annotations
 
@@ -75,8 +75,9 @@ def remains(lab: Lab) -> list[str]:
         node, "ps", "-aq", "--filter", f"label={PROBE_LABEL}").stdout.split()]
 
 
-def owned_by(lab: Lab, host: str) -> list[str]:
-    return [name for name, labels in services(lab).items() if labels.get(PROBE_LABEL, "").startswith(f"{host}:")]
+def owned_by(lab: Lab, host: str, exclude: set[str]) -> list[str]:
+    return sorted(name for name, labels in services(lab).items()
+                  if labels.get(PROBE_LABEL, "").startswith(f"{host}:") and name not in exclude)
 
 
 _SENT = re.compile(r'^overlaytui_pair_packets_sent_total\{([^}]*)\} (\S+)$', re.MULTILINE)
@@ -198,39 +199,78 @@ def get_or_empty(port: int) -> str:
         return ""
 
 
-def test_a_killed_run_on_another_host_stops_by_itself_within_its_lease(overlay: Lab, tmp_path):
-    lab = overlay
-    log = (tmp_path / "watch.log").open("w")
-    watcher = subprocess.Popen(command("probe", "--lab", "--network", NETWORK, "--kind", "ping", "--count", "20",
-                                       "--interval", "0.05", "--watch", "2", host=OTHER_HOST),
-                               stdout=log, stderr=subprocess.STDOUT, env=environment())
+def start_run(lab: Lab, mode: str, log, earlier: set[str]) -> tuple[subprocess.Popen, list[str]]:
+    """`probe --watch` on the other host (`mode` logs: through the service logs); once its agents run on every
+    node: the process and its services (the agents', and the anchor's when reporting through the logs)."""
+    proc = subprocess.Popen(
+        command("probe", "--lab", "--network", NETWORK, "--kind", "ping", "--count", "20", "--interval", "0.05",
+                "--watch", "2", *(["--via-logs"] if mode == "logs" else []), host=OTHER_HOST),
+        stdout=log, stderr=subprocess.STDOUT, env=environment())
+    count, agents = (2, 4) if mode == "logs" else (1, 3)
     try:
-        (name,) = wait_for(lambda: owned_by(lab, OTHER_HOST), 60, f"the probe agents of a run on {OTHER_HOST}")
-        wait_for(lambda: len(running_agents(lab, name)) == 3, 90, "its agent on every node")
-        assert watcher.poll() is None
-        watcher.send_signal(signal.SIGKILL)  # no cleanup at all
+        names = wait_for(lambda: (found := owned_by(lab, OTHER_HOST, earlier)) and len(found) == count and found,
+                         90, f"the {mode} run's services on {OTHER_HOST}")
+        wait_for(lambda: sum(len(running_agents(lab, n)) for n in names) == agents, 90,
+                 f"the {mode} run's agents on every node")
+    except BaseException:
+        proc.kill()
+        proc.wait(10)
+        raise
+    return proc, names
+
+
+def wait_stopped(lab: Lab, names: list[str], timeout: float, what: str) -> None:
+    wait_for(lambda: not any(running_agents(lab, n) for n in names), timeout, what, 0.5)
+
+
+def test_killed_runs_on_another_host_stop_by_themselves_within_their_lease(overlay: Lab, tmp_path):
+    """Two runs on the other host, killed with SIGKILL at once: one whose agents are renewed with `docker exec`,
+    one whose agents report through the service logs (renewed through their anchor's name). With no overlaytui
+    running, every agent stops by itself (exit 0, which swarm does not restart); a later run removes the lapsed
+    services."""
+    lab = overlay
+    runs: dict[str, subprocess.Popen] = {}
+    runs_by_name: dict[str, list[str]] = {}
+    log = (tmp_path / "runs.log").open("w")
+    try:
+        for mode in ("exec", "logs"):
+            runs[mode], runs_by_name[mode] = start_run(lab, mode, log, {n for ns in runs_by_name.values() for n in ns})
+        assert all(proc.poll() is None for proc in runs.values())
+        for proc in runs.values():
+            proc.send_signal(signal.SIGKILL)  # no cleanup at all
         killed = time.monotonic()
-        assert watcher.wait(10) == -signal.SIGKILL
+        for proc in runs.values():
+            assert proc.wait(10) == -signal.SIGKILL
     finally:
-        if watcher.poll() is None:
-            watcher.kill()
+        for proc in runs.values():
+            if proc.poll() is None:
+                proc.kill()
         log.close()
 
-    # no overlaytui runs now: the agents stop by themselves, within the lease (plus the agents' check step)
-    wait_for(lambda: not running_agents(lab), LEASE + 15, "the killed run's agents to stop by themselves", 0.5)
-    print(f"the killed run's agents stopped {time.monotonic() - killed:.1f} s after SIGKILL (lease {LEASE} s)")
-    tasks = service_tasks(lab, name)
-    assert len(tasks) == 3 and all(state.startswith("Complete") for _id, _node, state in tasks), tasks
+    # no overlaytui runs now: the agents stop by themselves. Renewed through exec: within the lease (plus the
+    # agents' check step); through the logs: the anchor within the lease, the reporting agents a lease later
+    stopped = {}
+    for mode, bound in (("exec", LEASE + 15), ("logs", 2 * LEASE + 30)):
+        wait_stopped(lab, runs_by_name[mode], bound - (time.monotonic() - killed),
+                     f"the killed {mode} run's agents to stop by themselves")
+        stopped[mode] = time.monotonic() - killed
+    print(f"killed runs' agents stopped after SIGKILL: {stopped['exec']:.1f} s (exec renewal), "
+          f"{stopped['logs']:.1f} s (reporting through the logs) (lease {LEASE} s)")
+    names = [n for mode in ("exec", "logs") for n in runs_by_name[mode]]
+    tasks = {n: service_tasks(lab, n) for n in names}
+    for name, found in tasks.items():
+        assert found and all(state.startswith("Complete") for _id, _node, state in found), (name, found)
 
-    # its service stays (nobody removed it) until its lease lapsed; then any later run removes it
-    until = parse_lease_until(services(lab)[name][LEASE_UNTIL_LABEL])
-    wait_for(lambda: time.time() > until + LAPSE_MARGIN + 1, LEASE + LAPSE_MARGIN + 15, "the lease to lapse", 0.5)
-    # exit 0 was final: swarm started nothing again meanwhile
-    assert {t[0] for t in service_tasks(lab, name)} == {t[0] for t in tasks}
+    # their services stay (nobody removed them) until their lease lapsed; then any later run removes them
+    until = max(parse_lease_until(services(lab)[n][LEASE_UNTIL_LABEL]) for n in names)
+    wait_for(lambda: time.time() > until + LAPSE_MARGIN + 1, LEASE + LAPSE_MARGIN + 15, "the leases to lapse", 0.5)
+    for name, found in tasks.items():  # exit 0 was final: swarm started nothing again meanwhile
+        assert {t[0] for t in service_tasks(lab, name)} == {t[0] for t in found}, name
     later = subprocess.run(command("probe", "--lab", "--network", NETWORK, "--kind", "ping", "--count", "5",
                                    "--interval", "0.01"),
                            capture_output=True, text=True, timeout=240, env=environment())
     assert later.returncode == 0, later.stderr[-2000:]
-    assert f"removed probe agents left by an earlier run: {name}" in later.stderr
-    assert name not in services(lab), services(lab)
+    removed = re.search(r"removed probe agents left by an earlier run: (.*)", later.stderr)
+    assert removed and set(removed.group(1).split(", ")) == set(names), later.stderr
+    assert not set(names) & set(services(lab)), services(lab)
     wait_for(lambda: not remains(lab), 60, "nothing left after the later run")

@@ -129,6 +129,12 @@ def test_service_names_are_per_run_prefixed_and_dns_labels(network):
         assert name.startswith(agent.SERVICE_PREFIX) and len(name) <= 63 and DNS_LABEL.match(name), name
 
 
+@pytest.mark.parametrize("network", ["net", "x" * 200, "stack_default"])
+def test_the_anchor_has_its_own_name_within_the_limit(network):
+    agents, anchor = service_name(network, "0a1b2c3d"), service_name(network, "0a1b2c3d", agent.ANCHOR_SUFFIX)
+    assert anchor != agents and anchor.endswith("-0a1b2c3d-lease") and len(anchor) <= 63 and DNS_LABEL.match(anchor)
+
+
 def test_two_long_overlays_of_one_run_keep_apart():
     a, b = "o" * 70 + "-front", "o" * 70 + "-back"
     assert service_name(a, "0a1b2c3d") != service_name(b, "0a1b2c3d")
@@ -152,23 +158,43 @@ def test_engine_time():
 
 def test_completed_agents_are_those_swarm_will_not_start_again():
     def task(node, state):
-        return {"NodeID": node, "Status": {"State": state}}
+        return {"NodeID": node, "Status": {"State": state, "ContainerStatus": {"ContainerID": f"c-{node}"}}}
     tasks = [task("n1", "complete"), task("n2", "complete"), task("n2", "running"), task("n3", "failed"),
              task("n4", "complete"), task("n4", "starting"), "junk", {"Status": None}]
-    assert completed_nodes(tasks) == {"n1"}
+    assert completed_nodes(tasks) == {"n1": "c-n1"}
+
+
+def test_keep_agents_deploys_again_only_agents_whose_lease_lapsed(monkeypatch):
+    """An agent that ended by itself is the run's to deploy again only when it was not renewed for a lease (one
+    stopped with its engine is swarm's to start again)."""
+    from overlaytui.probes.session import ProbeSession, ProbeSettings
+
+    monkeypatch.setenv(agent.LEASE_ENV, "20")
+    session = ProbeSession(lambda: None, ProbeSettings())
+    try:
+        now = time.monotonic()
+        session._deployed_at["net"] = now - 100
+        session._renewed.update({"old": now - 25, "fresh": now - 5})
+        completed = {"n1": "old", "n2": "fresh", "n3": "never", "n4": "old"}
+        assert session._lapsed("net", completed, {"n1", "n2", "n3"}) == {"n1", "n3"}
+        session._deployed_at["net"] = now - 5  # just deployed: never renewed yet, not lapsed
+        assert session._lapsed("net", {"n3": "never"}, {"n3"}) == set()
+    finally:
+        session._executor.shutdown()
 
 
 # ---------------------------------------------------------------- the agent's lease watch, run by a real shell
 
 @contextmanager
-def running_agent(tmp_path, script: str, lease: int, step: int) -> Iterator[tuple[subprocess.Popen, Path]]:
+def running_agent(tmp_path, script: str, lease: int, step: int, path: str = "", **env: str
+                  ) -> Iterator[tuple[subprocess.Popen, Path]]:
     """The agent's script run by this machine's `sh`, its lease file in tmp_path; killed at the end if still
     running."""
     lease_file = tmp_path / "lease"
     local = script.replace(agent.LEASE_FILE, str(lease_file)).replace("iperf3 -s -D", "true")
-    proc = subprocess.Popen(["sh", "-c", local], env={"PATH": "/usr/bin:/bin", "OT_LEASE": str(lease),
+    proc = subprocess.Popen(["sh", "-c", local], env={"PATH": f"{path}/usr/bin:/bin", "OT_LEASE": str(lease),
                                                       "OT_STEP": str(step), "OT_SERVICE": "none", "OT_COUNT": "1",
-                                                      "OT_INTERVAL": "1", "OT_DEADLINE": "1", "OT_EVERY": "1"},
+                                                      "OT_INTERVAL": "1", "OT_DEADLINE": "1", "OT_EVERY": "1", **env},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         yield proc, lease_file
@@ -210,3 +236,25 @@ def test_the_reporting_agent_also_stops_when_its_lease_lapses(tmp_path):
     started = time.monotonic()
     with running_agent(tmp_path, agent.REPORT_SCRIPT, lease=2, step=1) as (proc, _file):
         assert proc.wait(15) == 0 and time.monotonic() - started >= 1.5
+
+
+@pytest.mark.skipif(shutil.which("sh") is None or shutil.which("awk") is None, reason="needs a POSIX shell, awk")
+def test_a_reporting_agent_lives_while_its_anchor_resolves_then_one_lease(tmp_path):
+    """The reporting agents' lease is the anchor's name resolving (busybox nslookup's output, its server's
+    own address excluded): here an nslookup that answers while a file exists."""
+    bin_dir, resolves = tmp_path / "bin", tmp_path / "anchor-runs"
+    bin_dir.mkdir()
+    (bin_dir / "nslookup").write_text(
+        "#!/bin/sh\nprintf 'Server:\\t127.0.0.11\\nAddress:\\t127.0.0.11:53\\n\\n'\n"
+        f"if [ -e {resolves} ] && [ \"$1\" = tasks.the-anchor ]; then printf 'Name:\\t%s\\nAddress: 10.0.9.4\\n' "
+        "\"$1\"; else echo \"** server can't find $1: NXDOMAIN\"; fi\n")
+    (bin_dir / "nslookup").chmod(0o755)
+    resolves.touch()
+    with running_agent(tmp_path, agent.REPORT_SCRIPT, lease=2, step=1, path=f"{bin_dir}:",
+                       OT_ANCHOR="the-anchor") as (proc, _file):
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(5)  # 2.5 leases: renewed by the anchor resolving
+        resolves.unlink()  # the anchor stopped: its name no longer resolves
+        gone = time.monotonic()
+        # a lease after the last check that resolved (a step at most before the change)
+        assert proc.wait(10) == 0 and 0.9 <= time.monotonic() - gone <= 6.0
