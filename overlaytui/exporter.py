@@ -3,7 +3,11 @@ state, never waiting for a probe or an engine (the state is one immutable object
 
 Naming follows the Prometheus guidelines: base units (seconds, bytes, bits per second), `_total` on counters, no
 cluster label (the scrape config adds target labels). What each family means is in its HELP text and in the
-README. Label values come from the cluster (hostnames, network names) and are escaped by prometheus_client.
+README. Label values come from the cluster (hostnames, network names): prometheus_client escapes quotes,
+backslashes and newlines, and what UTF-8 cannot encode (a lone surrogate such as `\udc9b`: it made every scrape
+fail) is made visible as its escape, `\\udc9b` (`encodable`). Series are unique: a hostname two nodes share, or a name
+two overlays share, is told apart by the id (`node1 (3f2a9c8e1b2c)`), and any series that still repeats is
+written once (Prometheus rejects a whole scrape over one duplicate).
 
 Series: per directed pair and overlay six families (a 3-node, 3-overlay swarm: 18 pairs, ~110 series), which
 grows as nodes² x overlays: beyond `max_pairs` directed pairs the per-pair families are left out
@@ -13,6 +17,7 @@ same counts.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -135,37 +140,69 @@ def metric_families(state: ExportState) -> list[Metric]:
     for f in state.findings:
         finding.add_metric([f.check, str(f.severity), f.subject], 1.0)
     families.append(finding)
+    return unique_series(families)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def encodable(value: str) -> str:
+    """A label value UTF-8 can encode: a lone surrogate becomes its visible escape (`\\udc9b`)."""
+    if value.isascii():
+        return value
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
+
+
+def unique_series(families: list[Metric]) -> list[Metric]:
+    """Every label value encodable (`encodable`), every series once (the first kept)."""
+    for family in families:
+        seen: set[tuple] = set()
+        kept = []
+        for sample in family.samples:
+            labels = sample.labels
+            if not all(v.isascii() for v in labels.values()):
+                labels = {k: encodable(v) for k, v in labels.items()}
+            key = (sample.name, tuple(sorted(labels.items())))
+            if key not in seen:
+                seen.add(key)
+                kept.append(sample if labels is sample.labels else sample._replace(labels=labels))
+        family.samples = kept
     return families
 
 
-def _node_name(snap: ClusterSnapshot, node_id: str | None, fallback: str) -> str:
-    node = snap.nodes_by_id.get(node_id or "")
-    return node.hostname if node is not None else fallback
+def _distinct(names: dict[str, str]) -> dict[str, str]:
+    """id -> name made unique: a name that more than one id has gets the id's first 12 characters."""
+    counts = defaultdict(int)
+    for name in names.values():
+        counts[name] += 1
+    return {key: name if counts[name] == 1 else f"{name} ({key[:12]})" for key, name in names.items()}
 
 
 def _cluster(snap: ClusterSnapshot, state: ExportState) -> list[Metric]:
+    hostnames = _distinct({n.id: n.hostname for n in snap.nodes})
     engine_up = _gauge("overlaytui_engine_up", "1 when the node's engine answered the last poll", ("node",))
     for e in snap.engines:
-        engine_up.add_metric([_node_name(snap, e.node_id, e.hostname or e.endpoint)],
+        engine_up.add_metric([hostnames.get(e.node_id or "", e.hostname or e.endpoint)],
                              1.0 if e.health is Health.OK else 0.0)
     ready = _gauge("overlaytui_node_ready", "1 when the swarm node is Ready", ("node", "role"))
     for n in snap.nodes:
-        ready.add_metric([n.hostname, n.role], 1.0 if n.state == "ready" else 0.0)
+        ready.add_metric([hostnames[n.id], n.role], 1.0 if n.state == "ready" else 0.0)
     mtu = _gauge("overlaytui_network_mtu_bytes", "the overlay's effective MTU (configured, else 1450)", ("network",))
     encrypted = _gauge("overlaytui_network_encrypted", "1 when the overlay is encrypted (IPsec ESP)", ("network",))
     used = _gauge("overlaytui_network_addresses_used", "addresses of the overlay's IPv4 subnet in use, when known",
                   ("network",))
     usable = _gauge("overlaytui_network_addresses_usable", "usable addresses of the overlay's IPv4 subnet, when "
                     "known", ("network",))
-    for net in snap.networks:
-        if net.driver != "overlay" or net.ingress:
-            continue
-        mtu.add_metric([net.name], float(net.effective_mtu))
-        encrypted.add_metric([net.name], 1.0 if net.encrypted else 0.0)
-        usage = state.addresses.get(net.name)
+    overlays = [net for net in snap.networks if net.driver == "overlay" and not net.ingress]
+    names = _distinct({net.id: net.name for net in overlays})
+    for net in overlays:
+        name = names[net.id]
+        mtu.add_metric([name], float(net.effective_mtu))
+        encrypted.add_metric([name], 1.0 if net.encrypted else 0.0)
+        usage = state.addresses.get(net.name) if name == net.name else None  # a shared name: whose usage?
         if usage is not None:
-            used.add_metric([net.name], float(usage[0]))
-            usable.add_metric([net.name], float(usage[1]))
+            used.add_metric([name], float(usage[0]))
+            usable.add_metric([name], float(usage[1]))
     families: list[Metric] = [engine_up, ready, mtu, encrypted, used, usable]
     measured = _gauge("overlaytui_stats_nodes_measured", "nodes whose containers' stats are collected")
     measured.add_metric([], float(len(snap.nodes) - len(snap.unmeasured_nodes)))

@@ -11,19 +11,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import html
 import sys
-import threading
 import time
 from dataclasses import replace
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client import CollectorRegistry
 
-from .. import __version__
 from ..analysis.netio import aggregate
 from ..exporter import DEFAULT_MAX_PAIRS, ExportState, OverlayCollector
+from ..httpd import make_server, parse_listen
 from ..model import Health
 from ..probes.session import ProbeSettings
 from ..producer import Producer, Update
@@ -68,52 +64,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=main)
 
 
-def parse_listen(value: str) -> tuple[str, int] | None:
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        return None
-    return host.strip("[]") or "0.0.0.0", int(port)
-
-
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
-        pass  # a scrape every few seconds is not news
-
-
-def landing_page(state_of) -> bytes:
-    state = state_of()
-    snap = state.snapshot
-    what = (f"{len(snap.nodes)} nodes, {sum(1 for n in snap.networks if n.driver == 'overlay')} overlays"
-            if snap is not None else "not collected yet")
-    probing = html.escape(state.probe_problem) if state.probe_problem else f"{state.rounds} probe rounds"
-    return (f"<!doctype html><html><head><title>overlaytui exporter</title></head><body><h1>overlaytui exporter "
-            f"{__version__}</h1><p>{html.escape(what)}; {probing}.</p><p><a href='/metrics'>/metrics</a></p>"
-            "</body></html>").encode()
-
-
-def wsgi_app(registry: CollectorRegistry, state_of):
-    metrics = make_wsgi_app(registry)
-
-    def app(environ, start_response):
-        if environ.get("PATH_INFO", "/") == "/":
-            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
-            return [landing_page(state_of)]
-        return metrics(environ, start_response)
-    return app
-
-
 def main(args: argparse.Namespace) -> int:
     kinds = kinds_from_args(args, "exporter")
     settings = settings_from_args(args, "exporter") if kinds is not None else None
     if kinds is None or settings is None:
         return 2
-    listen = parse_listen(args.listen)
-    if listen is None:
-        print(f"overlaytui exporter: --listen takes ADDR:PORT, not {args.listen!r}", file=sys.stderr)
+    try:
+        listen = parse_listen(args.listen)
+    except ValueError as exc:
+        print(f"overlaytui exporter: {exc}", file=sys.stderr)
         return 2
     source = source_from_args(args)
     if source is None:
@@ -122,12 +81,10 @@ def main(args: argparse.Namespace) -> int:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(OverlayCollector(lambda: exporter.state))
     try:
-        server = make_server(listen[0], listen[1], wsgi_app(registry, lambda: exporter.state), _Server,
-                             handler_class=_QuietHandler)
+        server = make_server(listen[0], listen[1], registry, lambda: exporter.state)  # httpd.py: bounded
     except OSError as exc:
         print(f"overlaytui exporter: cannot listen on {args.listen}: {exc.strerror or exc}", file=sys.stderr)
         return 2
-    threading.Thread(target=server.serve_forever, name="overlaytui-metrics", daemon=True).start()
     print(f"overlaytui exporter: serving http://{args.listen}/metrics; {settings.describe()}", file=sys.stderr)
     interrupt_on_sigterm()
     try:
@@ -137,8 +94,7 @@ def main(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 0
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 class Exporter:

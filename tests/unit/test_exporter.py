@@ -9,14 +9,15 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 
 from overlaytui.analysis.findings import Finding, Severity, diagnose
 from overlaytui.analysis.netio import Throughput, aggregate
-from overlaytui.commands.exporter import landing_page, parse_listen, wsgi_app
 from overlaytui.exporter import ExportState, OverlayCollector
+from overlaytui.httpd import landing_page, parse_listen, route
 from overlaytui.model import ClusterSnapshot, Coverage, Engine, Health, Network, Node, PairGap, ProbeResult
 from overlaytui.sources.demo import DemoSource
 from tests.helpers import required_binary
@@ -146,21 +147,22 @@ def test_promtool_checks_and_unit_tests_the_alert_rules():
 
 def test_listen_addresses_and_the_landing_page():
     assert parse_listen("127.0.0.1:9476") == ("127.0.0.1", 9476)
-    assert parse_listen(":9476") == ("0.0.0.0", 9476)
     assert parse_listen("[::1]:9476") == ("::1", 9476)
-    assert [parse_listen(v) for v in ("9476", "host:", "host:0", "host:70000", "host:x")] == [None] * 5
+    assert parse_listen("localhost:9476") == ("localhost", 9476)
+    for bad in ("9476", ":9476", "host:", "host:0", "host:70000", "host:x", "::1:9476", "[::1]9476", "[x]:1",
+                "a b:1", "\x1b]0;t\x07:1", "1.2.3.4.5:1", "[::1]:\u0661"):
+        with pytest.raises(ValueError, match="--listen") as refused:
+            parse_listen(bad)
+        assert "\n" not in str(refused.value) and "\x1b" not in str(refused.value)
+    with pytest.raises(ValueError, match="the host is empty; say which: 127.0.0.1:9476"):
+        parse_listen(":9476")
     state = demo_state()
     page = landing_page(lambda: replace(state, probe_problem="<b>no image</b>")).decode()
     assert "5 nodes" in page and "&lt;b&gt;no image&lt;/b&gt;" in page and "/metrics" in page
     registry = CollectorRegistry(auto_describe=False)
     registry.register(OverlayCollector(lambda: state))
-    app = wsgi_app(registry, lambda: state)
-    seen = {}
-
-    def start_response(status, headers):
-        seen["status"], seen["headers"] = status, dict(headers)
-    body = b"".join(app({"PATH_INFO": "/metrics", "REQUEST_METHOD": "GET", "QUERY_STRING": ""}, start_response))
-    assert seen["status"].startswith("200") and b"overlaytui_pair_up" in body
+    status, _headers, body = route("GET", "/metrics", {}, registry, lambda: state)
+    assert status.startswith("200") and b"overlaytui_pair_up" in body
 
 
 def test_a_state_that_cannot_be_formatted_still_answers_the_scrape(capsys):
