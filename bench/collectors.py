@@ -27,9 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 import docker
 import psutil
 
+from overlaytui.lab.lab import endpoints as lab_endpoints
 from overlaytui.lab.layout import PROBE_IMAGE
 from overlaytui.sources import swarm
-from overlaytui.sources.endpoints import resolve_endpoints
 from overlaytui.sources.swarm import DockerSwarmSource
 
 from .common import ensure_lab, median_of, report
@@ -107,7 +107,7 @@ def raw_topology_calls(clients, manager) -> None:
 
 
 async def topology_refresh_times(runs: int) -> list[float]:
-    source = DockerSwarmSource(resolve_endpoints(lab=True), stats=False, events=False)
+    source = DockerSwarmSource(lab_endpoints(), stats=False, events=False)
     await source.start()
     times = []
     try:
@@ -124,7 +124,7 @@ async def topology_refresh_times(runs: int) -> list[float]:
 async def event_latencies(layouts, runs: int) -> list[float]:
     """Seconds from `docker service create` returning to the new service being in the source's snapshot,
     through the event path (the consumer's 0.1 s debounce included); no reconcile poll can help."""
-    source = DockerSwarmSource(resolve_endpoints(lab=True), stats=False)
+    source = DockerSwarmSource(lab_endpoints(), stats=False)
     await source.start()
     latencies = []
     try:
@@ -157,7 +157,7 @@ async def scale_latencies(layouts, runs: int, settle: bool) -> list[float]:
     swarm.SETTLE_FOR = saved if settle else 0.0
     name = "bench-scale"
     cli(layouts[0].docker_host, "service", "create", "-q", "--name", name, "--replicas", "1", PROBE_IMAGE)
-    source = DockerSwarmSource(resolve_endpoints(lab=True), stats=False)
+    source = DockerSwarmSource(lab_endpoints(), stats=False)
     await source.start()
     latencies = []
 
@@ -205,7 +205,7 @@ def cli_scale_latencies(layouts, runs: int) -> list[float]:
 def live_collection_worker(seconds: float) -> None:
     """Runs in a child process: live collection as the dashboard does it; prints stats ages as JSON."""
     async def run():
-        source = DockerSwarmSource(resolve_endpoints(lab=True))
+        source = DockerSwarmSource(lab_endpoints())
         await source.start()
         ages = []
         deadline = time.monotonic() + seconds

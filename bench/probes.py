@@ -16,12 +16,12 @@ import statistics
 import subprocess
 import time
 
+from overlaytui.lab.lab import endpoints as lab_endpoints
 from overlaytui.model import ProbeResult
 from overlaytui.probes.agent import LAB_IMAGE
 from overlaytui.probes.scheduler import DEFAULT_CONCURRENCY, ProbeJob, ProbeScheduler
 from overlaytui.probes.session import ProbeSession, ProbeSettings
 from overlaytui.sources.demo import DemoSource
-from overlaytui.sources.endpoints import resolve_endpoints
 from overlaytui.sources.swarm import DockerSwarmSource
 
 from .common import ensure_lab
@@ -31,7 +31,7 @@ SCALE = 60.0
 
 
 async def lab_matrix() -> dict:
-    source = DockerSwarmSource(resolve_endpoints(lab=True), stats=False, events=False)
+    source = DockerSwarmSource(lab_endpoints(), stats=False, events=False)
     await source.start()
     settings = ProbeSettings(networks=(NETWORK,), image=LAB_IMAGE)
     session = ProbeSession(source.snapshot, settings)

@@ -21,9 +21,10 @@ import time
 import psutil
 
 from overlaytui.lab import sshd
+from overlaytui.lab.lab import endpoints as lab_endpoints
 from overlaytui.lab.layout import PROBE_IMAGE
 from overlaytui.sources import ssh
-from overlaytui.sources.endpoints import EndpointSpec, resolve_endpoints
+from overlaytui.sources.endpoints import EndpointSpec
 from overlaytui.sources.swarm import DockerSwarmSource
 
 from .common import ensure_lab
@@ -99,7 +100,7 @@ def main(runs: int = 5, cpu_seconds: float = 60) -> dict:
     subprocess.run([*docker, "service", "create", "-q", "--name", SERVICE, "--replicas", str(REPLICAS),
                     "--network", NETWORK, PROBE_IMAGE], capture_output=True, check=True, timeout=180)
     try:
-        sockets = asyncio.run(_measure(resolve_endpoints(lab=True), runs, cpu_seconds))
+        sockets = asyncio.run(_measure(lab_endpoints(), runs, cpu_seconds))
         over_ssh = asyncio.run(_measure([EndpointSpec(sshd.node_url(layouts[0]), "--host")], runs, cpu_seconds,
                                         ssh_nodes=True))
     finally:

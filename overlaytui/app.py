@@ -13,7 +13,7 @@ import gc
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -185,7 +185,7 @@ class OverlayApp(App):
         freeze_gc: bool = False,
         builder: FrameBuilder | None = None,
         settings: Settings | None = None,
-        lab: bool = False,
+        underlay: Callable[[Iterable[str]], Mapping[str, int]] | None = None,
     ) -> None:
         """`settings`: the user's (thresholds, theme, the config to save the theme into); without them, `config`
         (tests) or the defaults. The producer owns collection, frames, probing and recording; the app shows."""
@@ -202,7 +202,7 @@ class OverlayApp(App):
         self._persist = persist_config
         self.screenshot_dir = screenshot_dir or Path.cwd()
         self.frame: Frame | None = None
-        self.producer = Producer(source, thresholds=self.thresholds, lab=lab, interval=interval,
+        self.producer = Producer(source, thresholds=self.thresholds, underlay=underlay, interval=interval,
                                  reconcile=reconcile, probe=probe_settings, probe_every=probe_every,
                                  say=self._say, builder=builder, prepare_jump=self.replay_history,
                                  on_update=self._post_update)

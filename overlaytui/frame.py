@@ -11,11 +11,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .analysis import timeline
-from .analysis.findings import Finding, check_probes, ranked, state_findings
+from .analysis.findings import Finding, check_probes, diagnose
 from .analysis.netio import NetIOSums, sums
 from .analysis.thresholds import LossThresholds
 from .model import NO_PROBES, ClusterSnapshot, Moment, ProbeData
-from .sources.underlay import underlay_mtus
+from .sources.underlay import local_underlay_mtus
 
 UNDERLAY_TTL = 60.0  # seconds the nodes' underlay MTUs are reused (reading them walks this host's NICs)
 
@@ -58,11 +58,11 @@ class FrameBuilder:
     the same objects as last time (they are most of the work at 200 nodes), the underlay MTUs for a minute.
     Blocking and not thread-safe: one build at a time, off the UI loop."""
 
-    def __init__(self, thresholds: LossThresholds | None = None, *, lab: bool = False,
+    def __init__(self, thresholds: LossThresholds | None = None, *,
                  underlay: Callable[[Iterable[str]], Mapping[str, int]] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.thresholds = thresholds or LossThresholds()
-        self._underlay = underlay or (lambda addresses: underlay_mtus(addresses, lab))
+        self._underlay = underlay or local_underlay_mtus  # this host's NICs; the lab's links with --lab
         self._clock = clock
         self._underlay_cache: tuple[tuple[str, ...], float, Mapping[str, int]] | None = None
         self._pair_cache: tuple[tuple, list[Finding]] | None = None
@@ -77,7 +77,7 @@ class FrameBuilder:
         if cached is None or len(cached[0]) != len(key) or any(a is not b for a, b in zip(cached[0], key,
                                                                                           strict=True)):
             cached = self._pair_cache = (key, check_probes(snapshot, probes.results(), self.thresholds))
-        findings = tuple(ranked(state_findings(snapshot, mtus) + cached[1]))
+        findings = tuple(diagnose(snapshot, underlay_mtus=mtus, pair_findings=cached[1]))
         previous = self._previous
         if previous is not None and findings == previous.findings:
             findings = previous.findings  # unchanged: the same object (the Findings pane skips it)

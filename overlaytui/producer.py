@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,22 +136,29 @@ class FrameRecorder:
 
 
 class Producer:
-    def __init__(self, source: ClusterSource, *, thresholds: LossThresholds | None = None, lab: bool = False,
+    def __init__(self, source: ClusterSource, *, thresholds: LossThresholds | None = None,
+                 underlay: Callable[[Iterable[str]], Mapping[str, int]] | None = None,
                  interval: float | None = 1.0, reconcile: float = RECONCILE,
                  probe: ProbeSettings | None = None, probe_every: float = 30.0, call_timeout: float = 10.0,
                  retry_probing: bool = False, say: Say | None = None, builder: FrameBuilder | None = None,
                  prepare_jump: Callable[[float], object] | None = None,
                  on_update: Callable[[Update], None] | None = None) -> None:
-        """`interval`: seconds between frames (None: a frame only when asked, `poll_now`); `probe`: how to probe
-        (None: never; `start_probing` starts it); `retry_probing`: when probing cannot start, try again with
-        backoff (the exporter) instead of waiting to be asked again (the dashboard's P); `say`: where the
-        producer's lines go (the dashboard's toasts, a command's stderr); `prepare_jump(position)`: run in the
-        frame thread before a frame the source jumped to (the dashboard rebuilds its chart's history there);
-        `on_update(update)`: called on the event loop with every frame (the dashboard posts it as a message)."""
+        """
+        - `underlay(addresses)`: the nodes' underlay MTUs where known (default: this host's NICs; a replay's are
+          the recorded ones);
+        - `interval`: seconds between frames (None: a frame only when asked, `refresh`);
+        - `probe`: how to probe (None: never; `start_probing` starts it);
+        - `retry_probing`: when probing cannot start, try again with backoff (the exporter) instead of waiting
+          to be asked again (the dashboard's P);
+        - `say`: where the producer's lines go (the dashboard's toasts, a command's stderr);
+        - `prepare_jump(position)`: run in the frame thread before a frame the source jumped to (the dashboard
+          rebuilds its chart's history there);
+        - `on_update(update)`: called on the event loop with every frame (the dashboard posts it as a message).
+        """
         self.source = source
         playback = source.playback
-        self.builder = builder or FrameBuilder(thresholds, lab=lab, underlay=(
-            (lambda addresses: playback.underlay_mtus()) if playback is not None else None))
+        self.builder = builder or FrameBuilder(thresholds, underlay=(
+            (lambda addresses: playback.underlay_mtus()) if playback is not None else underlay))
         self.interval = interval
         self.reconcile = reconcile
         self.probe_settings = probe

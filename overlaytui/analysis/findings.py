@@ -25,7 +25,7 @@ from ..model import (
     natural_sorted,
     natural_tuple,
 )
-from .thresholds import LossThresholds, Verdict, black_hole, judge, packets_needed
+from .thresholds import LossThresholds, Verdict, black_hole, judge, packets_needed, remedy
 
 RTT_WARNING_MS = 20.0  # an overlay inside one site answers in well under a millisecond
 SETTLE_S = 30.0  # gossip converges within seconds: tasks younger than this (or just removed) prove nothing yet
@@ -59,11 +59,17 @@ def diagnose(
     probes: Sequence[ProbeResult] = (),
     thresholds: LossThresholds | None = None,
     underlay_mtus: Mapping[str, int] | None = None,
+    *,
+    pair_findings: Sequence[Finding] | None = None,
 ) -> list[Finding]:
-    """Every check; findings sorted by severity (worst first). `underlay_mtus`: node address -> link MTU where
-    known (the local NIC through psutil, the lab's nodes)."""
-    return ranked(state_findings(snapshot, underlay_mtus) + check_probes(snapshot, probes,
-                                                                         thresholds or LossThresholds()))
+    """Every check; findings grouped by root cause and sorted by severity (worst first): the one function that
+    makes findings (the frame builder calls it for every frame; the golden tests call it). `underlay_mtus`: node
+    address -> link MTU where known (this host's NICs, the lab's node links, a recording's). `pair_findings`:
+    what `check_probes` gave for these very probe results (the frame builder keeps it while they do not change:
+    at 200 nodes the pair checks are most of the work)."""
+    pairs = list(pair_findings) if pair_findings is not None else check_probes(snapshot, probes,
+                                                                               thresholds or LossThresholds())
+    return ranked(state_findings(snapshot, underlay_mtus) + pairs)
 
 
 def state_findings(snapshot: ClusterSnapshot, underlay_mtus: Mapping[str, int] | None = None) -> list[Finding]:
@@ -1028,7 +1034,6 @@ def _explain_blocked(per_pair: Mapping[tuple[str, str], Finding], node_ids: Mapp
 def _mtu(mtus, networks: Mapping[str, Network], node_ids: Mapping[str, str] | None = None) -> list[Finding]:
     """MTU black holes: one finding for a node common to every hole (its underlay is small: every overlay
     through it is affected), else one per overlay."""
-    from ..probes.mtu import remedy  # the remedy text lives with the probe that measures it
 
     holes = [r for (net_name, _s, _d), r in mtus.items() if net_name in networks
              and black_hole(r.path_mtu, networks[net_name].effective_mtu)]

@@ -97,3 +97,11 @@ def judge(result: ProbeResult, network: Network | None, thresholds: LossThreshol
     if result.kind == "mtu":
         return Verdict.BAD if black_hole(result.path_mtu, network.effective_mtu if network else None) else Verdict.GOOD
     return Verdict.GOOD
+
+
+def remedy(path_mtu: int, effective_mtu: int, configured: int | None) -> str:
+    """What to do about a black hole, in one line."""
+    fit = path_mtu + 50  # the overlay MTU option that makes containers' packets fit this path
+    return (f"packets above {path_mtu} bytes do not arrive while the overlay allows {effective_mtu}: recreate the "
+            f"network with --opt com.docker.network.driver.mtu={fit} (now {configured or 'default 1500'}), or raise "
+            f"the underlay MTU on the path to at least {effective_mtu + 50}")

@@ -51,7 +51,12 @@ def endpoints_from_args(args: argparse.Namespace) -> list[EndpointSpec] | None:
     if getattr(args, "settings", None) is None and settings_from_args(args, "") is None:
         return None
     try:
-        endpoints = resolve_endpoints(hosts=args.host, context=args.context, lab=args.lab)
+        if args.lab:
+            from ..lab.lab import endpoints as lab_endpoints
+
+            endpoints = lab_endpoints()
+        else:
+            endpoints = resolve_endpoints(hosts=args.host, context=args.context)
     except EndpointError as exc:
         print(f"overlaytui: {exc}", file=sys.stderr)
         return None
@@ -106,6 +111,16 @@ def demo_source(args: argparse.Namespace):
     from ..sources.demo import DemoSource
 
     return DemoSource(args.demo or "healthy", seed=args.seed, scale=args.demo_scale)
+
+
+def underlay_reader(args: argparse.Namespace):
+    """How the frames learn the nodes' underlay MTUs: this host's NICs, and with --lab the lab's node links
+    (None: the frame builder's default, this host's NICs)."""
+    if not getattr(args, "lab", False):
+        return None
+    from ..lab.lab import underlay_mtus
+
+    return underlay_mtus
 
 
 def source_from_args(args: argparse.Namespace, **options):

@@ -13,6 +13,7 @@ from .common import (
     bounded,
     settings_from_args,
     source_from_args,
+    underlay_reader,
 )
 
 
@@ -82,7 +83,7 @@ def main(args: argparse.Namespace) -> int:
                          image=settings.probe_image, start=args.probe, iperf_every_rounds=10,
                          window_s=settings.window_s,
                          kinds=("ping", "mtu", "discovery", *(("iperf",) if args.probe_iperf else ()))),
-                     probe_every=args.probe_every, freeze_gc=True, lab=args.lab)
+                     probe_every=args.probe_every, freeze_gc=True, underlay=underlay_reader(args))
     app.run()
     if app.return_code:  # Textual sets it on an unhandled exception (and has printed the traceback)
         return app.return_code

@@ -30,6 +30,7 @@ from .common import (
     say_on_stderr,
     settings_from_args,
     source_from_args,
+    underlay_reader,
 )
 from .probe import coverage_dict, outcome
 
@@ -94,7 +95,8 @@ def _replay(args: argparse.Namespace) -> int:
 
 async def _run(source: ClusterSource, args) -> int:
     user = args.settings
-    producer = Producer(source, thresholds=user.thresholds, lab=args.lab, interval=None, probe=ProbeSettings(
+    producer = Producer(source, thresholds=user.thresholds, underlay=underlay_reader(args), interval=None,
+                        probe=ProbeSettings(
         networks=tuple(args.network), image=user.probe_image, count=args.count, interval=args.interval,
         kinds=args.kinds, window_s=user.window_s), call_timeout=args.timeout, say=say_on_stderr("doctor"))
     not_measured = ""  # why probing measured nothing (when it was asked for)

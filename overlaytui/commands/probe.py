@@ -17,10 +17,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from ..analysis.thresholds import LossThresholds, Verdict, black_hole, judge
+from ..analysis.thresholds import LossThresholds, Verdict, black_hole, judge, remedy
 from ..model import ClusterSnapshot, Coverage, ProbeResult, natural_key, natural_tuple
 from ..probes import agent
-from ..probes.mtu import remedy
 from ..probes.scheduler import DEFAULT_CONCURRENCY
 from ..probes.session import ProbeError, ProbeSettings
 from ..producer import Producer
@@ -36,6 +35,7 @@ from .common import (
     say_on_stderr,
     settings_from_args,
     source_from_args,
+    underlay_reader,
 )
 
 
@@ -86,7 +86,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _run(source: ClusterSource, settings: ProbeSettings, user: Settings, args) -> int:
-    producer = Producer(source, thresholds=user.thresholds, lab=args.lab, interval=None, probe=settings,
+    producer = Producer(source, thresholds=user.thresholds, underlay=underlay_reader(args), interval=None,
+                        probe=settings,
                         call_timeout=args.timeout, say=say_on_stderr("probe"))
     thresholds = user.thresholds
     try:

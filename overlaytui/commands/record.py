@@ -30,6 +30,7 @@ from .common import (
     say_on_stderr,
     settings_from_args,
     source_from_args,
+    underlay_reader,
 )
 
 
@@ -113,7 +114,8 @@ class Run:
                  settings: Settings, kinds: tuple[str, ...]) -> None:
         self.args = args
         self.recorder = recorder
-        self.producer = Producer(source, thresholds=settings.thresholds, lab=args.lab, interval=args.every,
+        self.producer = Producer(source, thresholds=settings.thresholds, underlay=underlay_reader(args),
+                                 interval=args.every,
                                  probe=ProbeSettings(kinds=kinds, networks=tuple(args.network), count=args.count,
                                                      interval=args.interval, image=settings.probe_image,
                                                      window_s=settings.window_s),

@@ -21,6 +21,7 @@ from .common import (
     recorded_frame,
     settings_from_args,
     source_from_args,
+    underlay_reader,
 )
 
 
@@ -62,7 +63,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, source: ClusterSource) -> int:
-    producer = Producer(source, thresholds=args.settings.thresholds, lab=args.lab, interval=args.watch)
+    producer = Producer(source, thresholds=args.settings.thresholds, underlay=underlay_reader(args),
+                        interval=args.watch)
     loop = None
     try:
         if not await producer.start():

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from docker.errors import APIError
 
+from ..sources.endpoints import EndpointError, EndpointSpec
 from ..sources.errors import ENGINE_ERRORS
 from . import engines, sshd
 from .host import LabError, in_netns, link_exists, netns_list, run
@@ -375,6 +376,27 @@ def faults_of(layout: NodeLayout) -> list[str]:
     if engines.dockerd_pid(layout) is None:
         faults.append("engine-stop")
     return faults
+
+
+def endpoints() -> list[EndpointSpec]:
+    """Every engine of the running lab (`--lab`); EndpointError when none runs."""
+    state = read_state()
+    if state is None:
+        raise EndpointError("no lab is running: start one with `overlaytui lab up` (as root)")
+    return [EndpointSpec(n.docker_host, f"lab {n.name}") for n in state.layouts]
+
+
+def underlay_mtus(node_addresses) -> dict[str, int]:
+    """What can be known of the nodes' underlay MTUs with the lab: this host's NICs and the lab's node links
+    (the frame builder's reader with --lab)."""
+    from ..sources.underlay import local_underlay_mtus
+
+    mtus = local_underlay_mtus(node_addresses)
+    try:
+        mtus.update(link_mtus())
+    except Exception:  # noqa: BLE001 - not root, or the lab is gone: the check works with what is known
+        pass
+    return mtus
 
 
 def link_mtus() -> dict[str, int]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from ..analysis.thresholds import black_hole  # noqa: F401 - the probe's verdict, judged in one place
-
 IP_ICMP_HEADERS = 28  # 20 IPv4 + 8 ICMP
 MIN_MTU = 576  # every IPv4 path must carry this much
 
@@ -37,9 +35,3 @@ async def find_path_mtu(passes: Callable[[int], Awaitable[bool]], high: int, low
     return good
 
 
-def remedy(path_mtu: int, effective_mtu: int, configured: int | None) -> str:
-    """What to do about a black hole, in one line."""
-    fit = path_mtu + 50  # the overlay MTU option that makes containers' packets fit this path
-    return (f"packets above {path_mtu} bytes do not arrive while the overlay allows {effective_mtu}: recreate the "
-            f"network with --opt com.docker.network.driver.mtu={fit} (now {configured or 'default 1500'}), or raise "
-            f"the underlay MTU on the path to at least {effective_mtu + 50}")

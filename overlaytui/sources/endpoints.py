@@ -71,18 +71,11 @@ def _current_context(config_dir: Path) -> str | None:
 def resolve_endpoints(
     hosts: Sequence[str] = (),
     context: str | None = None,
-    lab: bool = False,
     environ: Mapping[str, str] | None = None,
 ) -> list[EndpointSpec]:
+    """The engines chosen as the docker CLI chooses them (the lab's engines: `lab.lab.endpoints`)."""
     environ = os.environ if environ is None else environ
     config_dir = Path(environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
-    if lab:
-        from ..lab.lab import read_state
-
-        state = read_state()
-        if state is None:
-            raise EndpointError("no lab is running: start one with `overlaytui lab up` (as root)")
-        return [EndpointSpec(n.docker_host, f"lab {n.name}") for n in state.layouts]
     if hosts:
         if context:
             raise EndpointError("--host and --context exclude each other (as in the docker CLI)")

@@ -18,16 +18,3 @@ def local_underlay_mtus(node_addresses: Iterable[str]) -> dict[str, int]:
             if address.family == socket.AF_INET and address.address in wanted and iface in stats:
                 found[address.address] = stats[iface].mtu
     return found
-
-
-def underlay_mtus(node_addresses: Iterable[str], lab: bool = False) -> dict[str, int]:
-    """What can be known of the nodes' underlay MTUs: this host's NICs, and with `lab` the lab's node links."""
-    mtus = local_underlay_mtus(node_addresses)
-    if lab:
-        from ..lab.lab import link_mtus
-
-        try:
-            mtus.update(link_mtus())
-        except Exception:  # noqa: BLE001 - not root, or the lab is gone: the check works with what is known
-            pass
-    return mtus

@@ -7,9 +7,9 @@ import time
 from textual.widgets import DataTable, Tab, Tabs
 
 from overlaytui.app import OverlayApp
+from overlaytui.lab.lab import endpoints as lab_endpoints
 from overlaytui.lab.layout import PROBE_IMAGE
 from overlaytui.panes.details import NodeDetail
-from overlaytui.sources.endpoints import resolve_endpoints
 from overlaytui.sources.swarm import DockerSwarmSource
 from tests.helpers import Lab, wait_for
 
@@ -35,7 +35,7 @@ async def test_dashboard_shows_the_lab(lab: Lab):
                                 check=False).returncode == 0, 20, "the node label update")
     wait_for(lambda: "3/3" in lab.docker("node1", "service", "ls", "--filter", "name=app-svc",
                                          "--format", "{{.Replicas}}").stdout, 60, "app-svc to run")
-    app = OverlayApp(DockerSwarmSource(resolve_endpoints(lab=True)), source_label="lab", interval=0.5,
+    app = OverlayApp(DockerSwarmSource(lab_endpoints()), source_label="lab", interval=0.5,
                      persist_config=False)
     try:
         async with app.run_test(size=(160, 50)) as pilot:
@@ -82,7 +82,7 @@ async def test_probing_from_the_dashboard_fills_the_loss_pane_and_cleans_up(lab:
 
     lab.docker("node1", "network", "create", "-d", "overlay", "app-probe-net")
     settings = ProbeSettings(image=LAB_IMAGE, networks=("app-probe-net",), count=20, interval=0.01)
-    app = OverlayApp(DockerSwarmSource(resolve_endpoints(lab=True)), source_label="lab", interval=0.5,
+    app = OverlayApp(DockerSwarmSource(lab_endpoints()), source_label="lab", interval=0.5,
                      persist_config=False, probe_settings=settings, probe_every=600)
     try:
         async with app.run_test(size=(160, 50)) as pilot:

@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from overlaytui.lab.lab import endpoints as lab_endpoints
 from overlaytui.lab.layout import PROBE_IMAGE
 from overlaytui.model import ClusterSnapshot, Health
 from overlaytui.sources.assemble import attachments
-from overlaytui.sources.endpoints import resolve_endpoints
 from overlaytui.sources.stats import map_interfaces, read_local_macs
 from overlaytui.sources.swarm import DockerSwarmSource
 from tests.helpers import Lab, wait_for
@@ -84,7 +84,7 @@ def _engine_counts(lab: Lab) -> dict[str, int]:
 
 
 async def take_snapshot(**kwargs) -> ClusterSnapshot:
-    source = DockerSwarmSource(resolve_endpoints(lab=True), events=False, **kwargs)
+    source = DockerSwarmSource(lab_endpoints(), events=False, **kwargs)
     try:
         await source.start()
         assert await source.wait_for_stats(timeout=5)
@@ -237,7 +237,7 @@ def test_inferred_interface_mapping_equals_the_exact_one(cluster: Lab, snapshot:
 
 
 async def test_engine_stop_shows_error_within_one_poll_and_recovers(cluster: Lab):
-    source = DockerSwarmSource(resolve_endpoints(lab=True), call_timeout=2.0)
+    source = DockerSwarmSource(lab_endpoints(), call_timeout=2.0)
     await source.start()
     try:
         cluster.fault("node2", "engine-stop")
@@ -285,7 +285,7 @@ async def test_engine_stop_shows_error_within_one_poll_and_recovers(cluster: Lab
 
 
 async def test_events_wake_the_consumer_before_the_reconcile_poll(cluster: Lab):
-    source = DockerSwarmSource(resolve_endpoints(lab=True), stats=False)
+    source = DockerSwarmSource(lab_endpoints(), stats=False)
     await source.start()
     try:
         await source.wait_for_change(timeout=0.5)  # the connect notifications

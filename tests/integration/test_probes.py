@@ -13,10 +13,10 @@ import time
 import pytest
 
 from overlaytui.analysis.thresholds import Verdict, judge_loss
+from overlaytui.lab.lab import endpoints as lab_endpoints
 from overlaytui.lab.layout import PROBE_IMAGE
 from overlaytui.probes.agent import LAB_IMAGE, LEASE_ENV, PROBE_LABEL
 from overlaytui.probes.session import ProbeSession, ProbeSettings
-from overlaytui.sources.endpoints import resolve_endpoints
 from overlaytui.sources.swarm import DockerSwarmSource
 from tests.helpers import Lab, wait_for
 
@@ -33,7 +33,7 @@ def overlays(lab: Lab):
 
 
 async def probe(networks, kinds=("ping",), **settings) -> list:
-    source = DockerSwarmSource(resolve_endpoints(lab=True), stats=False, events=False)
+    source = DockerSwarmSource(lab_endpoints(), stats=False, events=False)
     await source.start()
     session = ProbeSession(source.snapshot, ProbeSettings(kinds=kinds, networks=tuple(networks), image=LAB_IMAGE,
                                                           **settings))

@@ -17,10 +17,11 @@ import urllib.request
 import pytest
 
 from overlaytui.lab import sshd
+from overlaytui.lab.lab import endpoints as lab_endpoints
 from overlaytui.lab.layout import PROBE_IMAGE, node_by_name
 from overlaytui.model import ClusterSnapshot, Health
 from overlaytui.sources import ssh
-from overlaytui.sources.endpoints import EndpointSpec, resolve_endpoints
+from overlaytui.sources.endpoints import EndpointSpec
 from overlaytui.sources.swarm import DockerSwarmSource
 from tests.helpers import Lab, lab_required, wait_for
 
@@ -82,7 +83,7 @@ def per_node(snapshot: ClusterSnapshot):
 
 def test_one_ssh_endpoint_gives_what_three_sockets_give(ssh_lab: Lab):
     def both() -> tuple[ClusterSnapshot, ClusterSnapshot] | None:
-        pair = (asyncio.run(collect(resolve_endpoints(lab=True))),
+        pair = (asyncio.run(collect(lab_endpoints())),
                 asyncio.run(collect([EndpointSpec(MANAGER, "--host")], ssh_nodes=True)))
         return pair if per_node(pair[0]) == per_node(pair[1]) else None  # peer lists settle after a deploy
     sockets, over_ssh = wait_for(both, 90, "the same per-node stats and peers both ways", interval=1)

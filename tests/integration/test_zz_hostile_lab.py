@@ -12,10 +12,10 @@ import time
 import pytest
 
 from overlaytui.app import OverlayApp
+from overlaytui.lab.lab import endpoints as lab_endpoints
 from overlaytui.lab.layout import MINIMAL_PROBE_IMAGE
 from overlaytui.panes.common import Picked, Selection
 from overlaytui.probes.agent import PROBE_LABEL
-from overlaytui.sources.endpoints import resolve_endpoints
 from overlaytui.sources.swarm import DockerSwarmSource
 from tests.helpers import Lab, wait_for
 from tests.integration.test_app_lab import until
@@ -74,7 +74,7 @@ def test_one_shot_commands_show_the_hostile_name_literally(hostile: Lab, args, c
 
 
 async def test_the_dashboard_on_the_hostile_node(hostile: Lab):
-    app = OverlayApp(DockerSwarmSource(resolve_endpoints(lab=True)), source_label="lab", interval=0.5,
+    app = OverlayApp(DockerSwarmSource(lab_endpoints()), source_label="lab", interval=0.5,
                      persist_config=False)
     async with app.run_test(size=(160, 50)) as pilot:
         await until(pilot, lambda: app.snapshot is not None and any(

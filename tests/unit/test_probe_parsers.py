@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from overlaytui.analysis.thresholds import black_hole, remedy
 from overlaytui.probes.iperf import iperf_command, parse_iperf
-from overlaytui.probes.mtu import black_hole, find_path_mtu, payload_for, remedy
+from overlaytui.probes.mtu import find_path_mtu, payload_for
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "iperf3"
 
