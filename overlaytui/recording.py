@@ -319,8 +319,9 @@ def frame_from_items(sections: Mapping[str, Mapping[str, Any]], tuples: Mapping[
 
 class Redactor:
     """Replaces chosen names (node hostnames, service names, overlay names) with stable pseudonyms wherever they
-    occur in a string: `node-3f2a9c`. The salt is random per recording, so a pseudonym cannot be reversed by
-    hashing guesses. Longest names first, so `web` never eats into `web-admin`."""
+    occur in a string, inside other names too (`lb-frontend`, `frontend-endpoint`, `tasks.web`, aliases, labels,
+    task names): `node-3f2a9c`. The salt is random per recording, so a pseudonym cannot be reversed by hashing
+    guesses. Longest names first, so a name `web-admin` is replaced whole, not as `web` and `-admin`."""
 
     def __init__(self, kinds: Iterable[str], salt: str | None = None) -> None:
         self.kinds = tuple(k for k in REDACTABLE if k in set(kinds))
@@ -348,8 +349,10 @@ class Redactor:
             digest = hashlib.blake2b(f"{self._salt}:{name}".encode(), digest_size=3).hexdigest()
             self._names[name] = f"{prefix}-{digest}"
         ordered = sorted(self._names, key=len, reverse=True)
-        # whole names only: `api` in `api.1.x` or `unix:///lab/api/...`, never inside `rapid`
-        self._pattern = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(n) for n in ordered) + r")(?![\w-])")
+        # a name wherever no letter or digit touches it: `api` in `api.1.x`, `tasks.api`, `unix:///lab/api/...`,
+        # `frontend` in the engine's `lb-frontend` and `frontend-endpoint`, `web` in `shop_web` — never inside
+        # `rapid` (a real payload names overlays inside endpoint names: a match that refused `-` kept them)
+        self._pattern = re.compile(r"(?<![^\W_])(?:" + "|".join(re.escape(n) for n in ordered) + r")(?![^\W_])")
         return True
 
     def __call__(self, text: str) -> str:

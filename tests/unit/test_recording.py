@@ -5,18 +5,27 @@ commands read a recording as they read a cluster."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from overlaytui import model
 from overlaytui.commands.common import parse_at
 from overlaytui.frame import FrameBuilder
+from overlaytui.model import NO_PROBES
 from overlaytui.recording import (
+    BUILTIN_NETWORKS,
     FORMAT,
+    HEADER_TYPES,
+    SECTIONS,
+    VALUE_TYPES,
+    WORDS,
     RecordedFrame,
     Recorder,
     RecordingError,
@@ -301,7 +310,9 @@ def test_redaction_takes_whole_names_and_never_a_state_or_a_kind():
     assert redact.learn(snap) and not redact.learn(snap)  # the second time nothing is new
     assert redact("api").startswith("svc-") and redact("api.1.abc").startswith("svc-")
     assert redact("unix:///x/api/sock") != "unix:///x/api/sock"
-    assert redact("rapid") == "rapid" and redact("api-gateway") == "api-gateway"  # not inside another word
+    assert redact("rapid") == "rapid" and redact("apis") == "apis"  # never inside another word
+    for inside in ("api-gateway", "lb-api", "api-endpoint", "tasks.api", "stack_api"):  # but next to - . _
+        assert "api" not in redact(inside).replace("svc-", ""), inside
     # a state, role or kind is a word of the model, never a name: with a service named `running` and one named
     # `worker`, the tasks' states and the nodes' roles stay
     from overlaytui.recording import encode
@@ -310,3 +321,46 @@ def test_redaction_takes_whole_names_and_never_a_state_or_a_kind():
     node = next(n for n in snap.nodes if n.role == "worker")
     assert encode(task, redact)["state"] == "running" and encode(node, redact)["role"] == "worker"
     assert encode(task, redact)["service_name"].startswith("svc-")
+
+
+def test_redaction_of_a_real_engine_payload_leaves_no_name_inside_other_names(tmp_path):
+    """The lab's recorded Engine API answers (tests/fixtures/lab) joined into a snapshot: the engine names the
+    overlays inside its load-balancer endpoints (`lb-frontend`, `frontend-endpoint`), the tasks inside
+    `tasks.NAME`-style names and aliases; `--redact nodes,services,networks` replaces every one."""
+    from tests.unit.test_assemble import assemble, engine_polls, parse_identity, swarm_poll_from_payloads
+    from tests.unit.test_assemble import load as payload
+
+    swarm = swarm_poll_from_payloads(parse_identity(payload("node1-info.json")), payload("nodes.json"),
+                                     payload("services.json"), payload("tasks.json"), payload("networks.json"))
+    polls, engines, samples = engine_polls()
+    snap = assemble(taken_at=T0, engines=engines, swarm=swarm, polls=polls, samples=samples)
+    raw = json.dumps(encode(snap))
+    assert "lb-frontend" in raw and "frontend-endpoint" in raw  # the payload holds them
+    path = tmp_path / "lab.jsonl"
+    with Recorder(path, source="unix:///lab/node1.sock", redact=["nodes", "services", "networks"]) as recorder:
+        recorder.write(RecordedFrame(snap, NO_PROBES))
+    strings: list[str] = []
+    structure = {f.name for cls in vars(model).values() if dataclasses.is_dataclass(cls)
+                 for f in dataclasses.fields(cls)} | set(SECTIONS) | set(VALUE_TYPES) | set(HEADER_TYPES) | {
+        "type", "t", "frame", "set", "del", "order", "values", "format"}
+
+    def walk(value, field=""):  # every string of the file but the model's own words (states, roles, kinds)
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key not in structure:  # field names are the format's, never redacted
+                    strings.append(key)
+                walk(item, key)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, field)
+        elif isinstance(value, str) and field not in WORDS:
+            strings.append(value)
+    for line in path.read_text().splitlines():
+        walk(json.loads(line))
+    text = "\n".join(strings)
+    names = {n.hostname for n in snap.nodes} | {s.name for s in snap.services} | \
+        {n.name for n in snap.networks if n.name not in BUILTIN_NETWORKS}
+    assert len(names) >= 8
+    for name in names:
+        assert re.search(rf"(?<![^\W_]){re.escape(name)}(?![^\W_])", text) is None, name
+    assert load(path).frame(0).snapshot.nodes  # and it replays
