@@ -377,7 +377,7 @@ class Producer:
             raise
         self.session = session
         if session.removed_leftovers:
-            self._say("information", "removed probe agents whose run is gone: "
+            self._say("information", "removed probe agents left by an earlier run: "  # their lease lapsed
                       f"{', '.join(session.removed_leftovers)}")
         self._tell_problems()
         return session

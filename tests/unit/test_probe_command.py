@@ -251,7 +251,7 @@ def test_partial_exits_3_and_says_why(fakes, capsys):
     fakes.leftovers = ["overlaytui-probe-plain"]
     assert run() == 3
     err = capsys.readouterr().err.splitlines()
-    assert err == ["overlaytui probe: removed probe agents whose run is gone: overlaytui-probe-plain",
+    assert err == ["overlaytui probe: removed probe agents left by an earlier run: overlaytui-probe-plain",
                    "overlaytui probe: a tool is missing",
                    "overlaytui probe: partial: 1 of 2 pair measurements made, those within the thresholds"]
 

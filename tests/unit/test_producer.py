@@ -138,7 +138,7 @@ async def test_probing_opens_once_keeps_the_agents_and_retries_a_failed_round(sc
         await asyncio.sleep(0.01)
     session = scripted.made[0]
     assert len(scripted.made) == 1 and session.rounds >= 4 and session.kept == session.rounds
-    assert ("information", "removed probe agents whose run is gone: overlaytui-probe-old") in said
+    assert ("information", "removed probe agents left by an earlier run: overlaytui-probe-old") in said
     assert ("warning", "ping only: a tool is missing") in said  # said once, when known
     assert ("warning", "the probe agent on backend was removed: deployed again") in said
     assert ("error", "a probe round failed: RuntimeError: the manager went away") in said
