@@ -15,27 +15,53 @@ ProxyJump, IdentityFile...), with three things a dashboard needs that docker-py'
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
+import shlex
 import shutil
 import stat
 import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..safe import one_line
+
 WRAPPER = """#!/bin/sh
 # overlaytui's ssh for docker-py (overlaytui/sources/ssh.py): multiplexed, never prompting, errors logged per host
+dir={dir}
+control={control}
 host=""
 prev=""
 for arg in "$@"; do
   if [ "$prev" = "--" ]; then host="$arg"; fi
   prev="$arg"
 done
-log="{dir}/$(printf '%s' "$host" | tr -c 'A-Za-z0-9.@_-' '_').log"
-set -- -o ControlMaster=auto -o "ControlPath={dir}/cm-%C" -o ControlPersist=60 -o BatchMode=yes \\
+case "$host" in
+  ""|*[!A-Za-z0-9._-]*) name="=$(printf '%s' "$host" | od -An -tx1 | tr -d ' \\n')" ;;
+  *) name="$host" ;;
+esac
+set -- -o ControlMaster=auto -o "ControlPath=$control/cm-%C" -o ControlPersist=60 -o BatchMode=yes \\
   -o ConnectTimeout=10 -o ServerAliveInterval=15 "$@"
 if [ -n "${{OVERLAYTUI_SSH_CONFIG:-}}" ]; then set -- -F "$OVERLAYTUI_SSH_CONFIG" "$@"; fi
-exec {ssh} "$@" 2>>"$log"
+exec {ssh} "$@" 2>>"$dir/$name.log"
 """
+
+
+def wrapper_script(directory: Path, real_ssh: str) -> str:
+    """The wrapper for `directory`: every path single-quoted for the shell (a directory under an
+    XDG_RUNTIME_DIR holding `$(...)` or a quote is a path, never a command), `%` doubled where ssh expands its
+    %-tokens (ControlPath)."""
+    return WRAPPER.format(dir=shlex.quote(str(directory)), ssh=shlex.quote(real_ssh),
+                          control=shlex.quote(str(directory).replace("%", "%%")))
+
+
+def log_name(host: str) -> str:
+    """The log file of a host, as the wrapper names it: the host itself when it is plain (letters, digits, `._-`),
+    else `=` and its bytes in hex (never two hosts in one log, whatever their names hold)."""
+    if host and all(c.isascii() and (c.isalnum() or c in "._-") for c in host):
+        return host
+    return "=" + host.encode("utf-8", "surrogateescape").hex()
+
 
 _dir: Path | None = None
 
@@ -60,9 +86,49 @@ def _tolerate_closed_pipes() -> None:
     sshconn.SSHSocket.close = close
 
 
+PREFIX = "overlaytui-ssh-"
+
+
+def _base() -> str | None:
+    """Where the directory goes: XDG_RUNTIME_DIR when it is a directory of ours (control sockets need a short
+    path), else the system's temporary directory."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or ""
+    try:
+        info = os.stat(base) if base else None
+    except OSError:
+        return None
+    return base if info is not None and stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() else None
+
+
+def _remove_leftovers(base: str | None) -> None:
+    """Directories of earlier runs that could not remove their own (killed): `overlaytui-ssh-PID-*` of ours
+    whose process is gone."""
+    parent = Path(base or tempfile.gettempdir())
+    with contextlib.suppress(OSError):
+        for entry in parent.iterdir():
+            pid = entry.name[len(PREFIX):].split("-")[0] if entry.name.startswith(PREFIX) else ""
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                if entry.lstat().st_uid != os.getuid() or not entry.is_dir() or entry.is_symlink():
+                    continue
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                shutil.rmtree(entry, ignore_errors=True)
+            except OSError:
+                continue
+
+
+def remove() -> None:
+    """Remove the wrapper's directory (at exit, and on the forced exit that skips atexit: cli.exit_now)."""
+    if _dir is not None:
+        shutil.rmtree(_dir, ignore_errors=True)
+
+
 def prepare() -> Path | None:
     """Put our `ssh` first on PATH (once per process); None when there is no ssh client (then docker-py fails with
-    its own message, which says to install one)."""
+    its own message, which says to install one). The directory goes at exit, whichever way (atexit, cli's forced
+    exit; a killed run's is removed by the next one)."""
     global _dir
     _tolerate_closed_pipes()
     if _dir is not None:
@@ -70,13 +136,14 @@ def prepare() -> Path | None:
     real = shutil.which("ssh")
     if real is None:
         return None
-    base = os.environ.get("XDG_RUNTIME_DIR") or None
-    _dir = Path(tempfile.mkdtemp(prefix="overlaytui-ssh-", dir=base))  # 0700; control sockets need a short path
+    base = _base()
+    _remove_leftovers(base)
+    _dir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=base))  # 0700
+    atexit.register(remove)
     wrapper = _dir / "ssh"
-    wrapper.write_text(WRAPPER.format(dir=_dir, ssh=real))
+    wrapper.write_text(wrapper_script(_dir, real))
     wrapper.chmod(stat.S_IRWXU)
     os.environ["PATH"] = f"{_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-    atexit.register(shutil.rmtree, _dir, True)
     return _dir
 
 
@@ -87,13 +154,31 @@ def host_of(url: str) -> str:
     return rest.split("/")[0].split(":")[0].split("@")[-1]
 
 
+def unusable(url: str) -> str:
+    """Why docker-py's ssh transport cannot use this endpoint ("" when it can): it splits the address at ':'
+    and '@' itself, so a host must be a name or an IPv4 address, the port a number."""
+    rest = url[len("ssh://"):] if url.startswith("ssh://") else ""
+    if not rest or "[" in rest or rest.split("/")[0].count(":") > 1:
+        return (f"cannot use the ssh endpoint {one_line(url)}: ssh://[USER@]HOST[:PORT] with a hostname or an IPv4 "
+                "address (docker's ssh transport takes no IPv6 address)")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"cannot use the ssh endpoint {one_line(url)}: {one_line(exc)}"
+    if not parts.hostname:
+        return f"cannot use the ssh endpoint {one_line(url)}: no host"
+    if port == 0:
+        return f"cannot use the ssh endpoint {one_line(url)}: port 0"
+    return ""
+
+
 def last_error(url: str) -> str:
     """ssh's last message about this endpoint's host, if any."""
     if _dir is None:
         return ""
-    name = "".join(c if c.isalnum() or c in ".@_-" else "_" for c in host_of(url))
     try:
-        lines = (_dir / f"{name}.log").read_text(errors="replace").splitlines()
+        lines = (_dir / f"{log_name(host_of(url))}.log").read_text(errors="replace").splitlines()
     except OSError:
         return ""
     return next((line.strip() for line in reversed(lines) if line.strip()), "")
@@ -116,7 +201,11 @@ REASONS = (
 
 
 def describe(url: str, message: str) -> str:
-    """An ssh engine's error in words: the reason from ssh's own message when there is one, else docker-py's."""
+    """An ssh engine's error in words: an endpoint that cannot be used says so itself (never another host's log);
+    else the reason from ssh's own message when there is one, else docker-py's."""
+    why = unusable(url)
+    if why:
+        return why
     said = last_error(url)
     lowered = said.lower()
     for needle, reason in REASONS:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -51,7 +53,7 @@ def test_the_wrapper_multiplexes_never_prompts_and_logs_per_host(tmp_path, monke
     fake.write_text("#!/bin/sh\necho \"$@\"\necho 'Permission denied (publickey).' >&2\nexit 255\n")
     fake.chmod(0o755)
     wrapper = tmp_path / "ssh"
-    wrapper.write_text(ssh.WRAPPER.format(dir=tmp_path, ssh=fake))
+    wrapper.write_text(ssh.wrapper_script(tmp_path, str(fake)))
     wrapper.chmod(0o755)
     env = dict(os.environ, OVERLAYTUI_SSH_CONFIG="/etc/lab/config")
     result = subprocess.run([str(wrapper), "-l", "admin", "-p", "2222", "--", "node7", "docker system dial-stdio"],
@@ -123,3 +125,66 @@ def test_ssh_nodes_follows_the_swarm(monkeypatch):
     gone = source._engines[1]
     source._follow_nodes()
     assert gone.removed and [s.derived_for for s in source._engines] == [None, "id3", "id10"]
+
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_the_wrapper_quotes_its_directory_never_expanding_what_it_holds(tmp_path):
+    """A directory under an XDG_RUNTIME_DIR that holds `$(...)`, backquotes, quotes or a `%`: a path, never a
+    command (the wrapper's paths are single-quoted)."""
+    marker = tmp_path / "expanded"
+    odd = tmp_path / "run $(touch expanded) `touch expanded` 'q\" 50%"
+    odd.mkdir()
+    fake = tmp_path / "fake-ssh"
+    fake.write_text("#!/bin/sh\nprintf '%s\\n' \"$@\"\necho complaint >&2\nexit 3\n")
+    fake.chmod(0o755)
+    wrapper = odd / "ssh"
+    wrapper.write_text(ssh.wrapper_script(odd, str(fake)))
+    wrapper.chmod(0o755)
+    result = subprocess.run([str(wrapper), "--", "node\n$(x)", "docker"], capture_output=True, text=True,
+                            timeout=10, env={**os.environ, "OVERLAYTUI_SSH_CONFIG": ""}, cwd=tmp_path)
+    assert result.returncode == 3 and not marker.exists()
+    assert f"ControlPath={odd}".replace("%", "%%") + "/cm-%C" in result.stdout.splitlines()
+    assert (odd / f"{ssh.log_name('node' + chr(10) + '$(x)')}.log").read_text() == "complaint\n"
+    assert ssh.log_name("node7") == "node7" and ssh.log_name("a:b") != ssh.log_name("a_b")
+
+
+def test_prepare_under_a_hostile_xdg_runtime_dir_and_removal_on_every_exit(tmp_path, monkeypatch):
+    marker = tmp_path / "expanded"
+    runtime = tmp_path / "rt $(touch expanded)"
+    runtime.mkdir(mode=0o700)
+    stale = runtime / f"{ssh.PREFIX}999999999-abc"  # a killed run's (no such pid)
+    stale.mkdir()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.setattr(ssh, "_dir", None)
+    monkeypatch.setenv("PATH", os.environ["PATH"])
+    made = ssh.prepare()
+    try:
+        assert made is not None and made.parent == runtime and not stale.exists()
+        script = (made / "ssh").read_text()
+        assert f"dir='{made}'" in script and not marker.exists()
+    finally:
+        ssh.remove()
+    assert not made.exists()
+    # the forced exit (os._exit, which skips atexit) removes it too: a child process that takes that path
+    code = ("import os, threading, time, sys\n"
+            "from overlaytui.sources import ssh\n"
+            "from overlaytui.cli import exit_now\n"
+            "d = ssh.prepare(); print(d, flush=True)\n"
+            "threading.Thread(target=time.sleep, args=(60,)).start()\n"  # a stuck thread: exit_now's os._exit
+            "exit_now(0)\n")
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, cwd=tmp_path,
+                           env={**os.environ, "XDG_RUNTIME_DIR": str(runtime), "PYTHONPATH": str(ROOT)})
+    assert child.returncode == 0, child.stderr
+    assert not Path(child.stdout.strip()).exists()
+
+
+def test_an_endpoint_that_cannot_be_used_says_so_itself(tmp_path, monkeypatch):
+    monkeypatch.setattr(ssh, "_dir", tmp_path)
+    (tmp_path / "fe80.log").write_text("ssh: connect to host fe80 port 22: Connection refused\n")  # another host's
+    url = ssh.node_url("ssh://admin@mgr1:2222", "fe80::1")
+    said = ssh.describe(url, "Error while fetching server API version")
+    assert said.startswith(f"cannot use the ssh endpoint {url}") and "IPv6" in said and "refused" not in said
+    assert ssh.describe("ssh://admin@10.0.0.7:99999", "x").startswith("cannot use the ssh endpoint")
+    assert ssh.unusable("ssh://admin@10.0.0.7:2222") == ""
