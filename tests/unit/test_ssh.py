@@ -47,14 +47,21 @@ def test_without_words_from_ssh_the_engine_error_stands(tmp_path, monkeypatch):
         "timed out (ssh: kex_exchange_identification: read: Connection reset by peer)")
 
 
+def wrapper_with_fake_ssh(tmp_path, directory, fake_body: str):
+    """The wrapper made for `directory`, running a stand-in ssh (a shell script body)."""
+    fake = tmp_path / "fake-ssh"
+    fake.write_text("#!/bin/sh\n" + fake_body)
+    fake.chmod(0o755)
+    wrapper = directory / "ssh"
+    wrapper.write_text(ssh.wrapper_script(directory, str(fake)))
+    wrapper.chmod(0o755)
+    return wrapper
+
+
 def test_the_wrapper_multiplexes_never_prompts_and_logs_per_host(tmp_path, monkeypatch):
     """The wrapper, run with a stand-in ssh that prints its arguments and complains on stderr."""
-    fake = tmp_path / "fake-ssh"
-    fake.write_text("#!/bin/sh\necho \"$@\"\necho 'Permission denied (publickey).' >&2\nexit 255\n")
-    fake.chmod(0o755)
-    wrapper = tmp_path / "ssh"
-    wrapper.write_text(ssh.wrapper_script(tmp_path, str(fake)))
-    wrapper.chmod(0o755)
+    wrapper = wrapper_with_fake_ssh(tmp_path, tmp_path,
+                                    "echo \"$@\"\necho 'Permission denied (publickey).' >&2\nexit 255\n")
     env = dict(os.environ, OVERLAYTUI_SSH_CONFIG="/etc/lab/config")
     result = subprocess.run([str(wrapper), "-l", "admin", "-p", "2222", "--", "node7", "docker system dial-stdio"],
                             capture_output=True, text=True, env=env, timeout=10)
@@ -136,12 +143,7 @@ def test_the_wrapper_quotes_its_directory_never_expanding_what_it_holds(tmp_path
     marker = tmp_path / "expanded"
     odd = tmp_path / "run $(touch expanded) `touch expanded` 'q\" 50%"
     odd.mkdir()
-    fake = tmp_path / "fake-ssh"
-    fake.write_text("#!/bin/sh\nprintf '%s\\n' \"$@\"\necho complaint >&2\nexit 3\n")
-    fake.chmod(0o755)
-    wrapper = odd / "ssh"
-    wrapper.write_text(ssh.wrapper_script(odd, str(fake)))
-    wrapper.chmod(0o755)
+    wrapper = wrapper_with_fake_ssh(tmp_path, odd, "printf '%s\\n' \"$@\"\necho complaint >&2\nexit 3\n")
     result = subprocess.run([str(wrapper), "--", "node\n$(x)", "docker"], capture_output=True, text=True,
                             timeout=10, env={**os.environ, "OVERLAYTUI_SSH_CONFIG": ""}, cwd=tmp_path)
     assert result.returncode == 3 and not marker.exists()
