@@ -523,8 +523,8 @@ class Recorder:
 @dataclass(frozen=True)
 class Limits:
     """What one recording may hold; beyond, reading stops with one line naming the file and the record. The
-    defaults fit a 200-node cluster recorded for weeks; OVERLAYTUI_RECORDING_LIMITS raises them
-    (`line_mb=512,records=20000000`), and so does `--recording-limits` where a command offers it."""
+    defaults fit a 200-node cluster recorded for days; `--recording-limits` (snapshot, doctor, the dashboard) or
+    OVERLAYTUI_RECORDING_LIMITS raises them (`line_mb=512,records=20000000`)."""
 
     line_mb: int = 128  # one record (one line) once decompressed: a 200-node keyframe is ~35 MB of JSON
     records: int = 1_000_000  # lines in the file, blank ones included (a frame a second for 11 days)
@@ -544,11 +544,35 @@ class Limits:
         return limits
 
 
+_chosen: Limits | None = None  # --recording-limits, when given
+
+
 def default_limits() -> Limits:
+    """--recording-limits, else OVERLAYTUI_RECORDING_LIMITS, else the defaults."""
+    if _chosen is not None:
+        return _chosen
     try:
         return Limits.parse(os.environ.get("OVERLAYTUI_RECORDING_LIMITS"))
     except ValueError:
         return Limits()
+
+
+def limits_flag(text: str) -> Limits:
+    """The argparse type of `--recording-limits NAME=N,...`: the limits every recording of this run is read
+    with (an unknown name or a value that is not a number is refused in one line)."""
+    global _chosen
+    import argparse
+
+    try:
+        _chosen = Limits.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return _chosen
+
+
+LIMITS_HELP = ("raise what a recording may hold before reading stops with one line: line_mb (one record, default "
+               "128), records (lines, default 1000000), depth (JSON nesting, default 32), moments (default 200000); "
+               "e.g. records=5000000,line_mb=512 (also OVERLAYTUI_RECORDING_LIMITS)")
 
 
 MAX_TIME = 1e11  # a time beyond year 5000 is not one a recording was made at (time_t and datetime end near it)
@@ -895,7 +919,7 @@ def _parse(data: bytes, limits: Limits) -> dict | str:
     """One record's JSON: the object, or why it is not one (nesting beyond the limit is refused before
     parsing; NaN and Infinity are not numbers a recording holds)."""
     if _nested_deeper(data, limits.depth):
-        return f"nested deeper than {limits.depth} levels (OVERLAYTUI_RECORDING_LIMITS depth=N raises it)"
+        return f"nested deeper than {limits.depth} levels (--recording-limits depth=N raises it)"
     try:
         record = json.loads(data, parse_constant=_no_constant)
     except RecursionError:
@@ -981,9 +1005,9 @@ def _index(path: Path, stream: _Stream, limits: Limits) -> Recording:
             else:
                 head, length = piece, len(piece)
             if length > line_limit:
-                raise fail(f"longer than {limits.line_mb} MiB (OVERLAYTUI_RECORDING_LIMITS line_mb=N raises it)")
+                raise fail(f"longer than {limits.line_mb} MiB (--recording-limits line_mb=N raises it)")
             if number > limits.records:
-                raise fail(f"more than {limits.records} records (OVERLAYTUI_RECORDING_LIMITS records=N raises it)")
+                raise fail(f"more than {limits.records} records (--recording-limits records=N raises it)")
             if length and (length > _SMALL or head.strip()):
                 if recording is None:
                     record = _parse(head, limits) if length <= _SMALL else "too long"
@@ -997,7 +1021,7 @@ def _index(path: Path, stream: _Stream, limits: Limits) -> Recording:
             carry, carried = last[:_SMALL], len(last)
         if carried > line_limit:
             number += 1
-            raise fail(f"longer than {limits.line_mb} MiB (OVERLAYTUI_RECORDING_LIMITS line_mb=N raises it)")
+            raise fail(f"longer than {limits.line_mb} MiB (--recording-limits line_mb=N raises it)")
     if recording is None:
         raise RecordingError(f"{where}: not an overlaytui recording (no header line)")
     if not recording.times:
@@ -1022,7 +1046,7 @@ def _line(recording: Recording, head: bytes, offset: int, length: int, number: i
         kind = record.get("type")
         if kind == "moment":
             if len(recording.moments) >= limits.moments:
-                raise fail(f"more than {limits.moments} moments (OVERLAYTUI_RECORDING_LIMITS moments=N raises it)")
+                raise fail(f"more than {limits.moments} moments (--recording-limits moments=N raises it)")
             try:
                 recording.moments.append(decode(Moment, {k: v for k, v in record.items() if k != "type"}))
             except RecordingError as exc:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from ..recording import LIMITS_HELP, limits_flag
 from ..settings import Settings, SettingsError, add_threshold_flags, resolve
 from ..sources.endpoints import EndpointError, EndpointSpec, resolve_endpoints
 
@@ -214,6 +215,7 @@ def add_replay_flags(parser: argparse.ArgumentParser, at_help: str) -> None:
     group.add_argument("--at", metavar="T", help=at_help + " T is an offset from the start (90, 90s, 5m, 1h30m), "
                        "from the end (-30s), a local time of day (14:03:10) or an ISO time "
                        "(2026-11-27T14:03:10, with or without a zone)")
+    group.add_argument("--recording-limits", metavar="NAME=N,...", type=limits_flag, help=LIMITS_HELP)
 
 
 _OFFSET = re.compile(r"^([+-]?)((?:\d+(?:\.\d+)?[hms]?)+)$")

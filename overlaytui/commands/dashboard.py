@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..recording import LIMITS_HELP, limits_flag
 from ..settings import RECONCILE, add_threshold_flags
 from .common import (
     add_demo_flags,
@@ -47,6 +48,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                        help="replay X times as fast as recorded (default 1)")
     group.add_argument("--at", metavar="T", help="start the replay at T: an offset (90s, 5m, -30s from the end), a "
                        "time of day (14:03:10) or an ISO time")
+    group.add_argument("--recording-limits", metavar="NAME=N,...", type=limits_flag, help=LIMITS_HELP)
     add_endpoint_flags(parser)
 
 

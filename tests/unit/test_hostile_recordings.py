@@ -214,3 +214,21 @@ def test_a_hostile_recording_is_one_line_in_bounded_time_and_memory(tmp_path, ca
     assert reports[-1]["peak_rss"] < MEMORY_BOUND, reports[-1]
     print(case, f"{time.perf_counter() - started:.1f} s", f"peak {reports[-1]['peak_rss'] >> 20} MiB",
           [round(r["seconds"], 2) for r in reports])
+
+
+def test_the_limits_are_raised_with_a_flag_and_a_bad_one_is_one_line(tmp_path):
+    path = tmp_path / "small.jsonl"
+    record_demo(path, seconds=6, keyframe=3)
+
+    def snapshot(*flags: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "overlaytui.cli", "snapshot", "--replay", str(path), *flags],
+                              capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2])
+    cut = snapshot("--recording-limits", "records=3")
+    assert cut.returncode == 2 and "record 4: more than 3 records (--recording-limits records=N" in cut.stderr
+    assert snapshot("--recording-limits", "records=30,depth=12").returncode == 0
+    bad = snapshot("--recording-limits", "lines=3")
+    assert bad.returncode == 2 and "'lines=3' is not NAME=N" in bad.stderr and "Traceback" not in bad.stderr
+    shallow = subprocess.run([sys.executable, "-m", "overlaytui.cli", "doctor", "--replay", str(path), "--no-probe"],
+                             capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2],
+                             env={**os.environ, "OVERLAYTUI_RECORDING_LIMITS": "depth=3"})
+    assert shallow.returncode == 2 and "nested deeper than 3 levels" in shallow.stderr

@@ -364,3 +364,25 @@ def test_redaction_of_a_real_engine_payload_leaves_no_name_inside_other_names(tm
     for name in names:
         assert re.search(rf"(?<![^\W_]){re.escape(name)}(?![^\W_])", text) is None, name
     assert load(path).frame(0).snapshot.nodes  # and it replays
+
+
+def test_a_full_disk_stops_the_writer_in_one_line_and_what_was_written_replays(tmp_path):
+    """The file-size limit (ulimit -f: EFBIG, as a full disk's ENOSPC) reached while recording: one
+    RecordingError line, later writes refused the same way, the file closed — and the frames written replay."""
+    path = tmp_path / "full.jsonl.gz"
+    code = ("import resource, sys\n"
+            "from tests.unit.test_recording import record_demo\n"
+            "from overlaytui.recording import RecordingError\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))\n"
+            "try:\n"
+            "    record_demo(__import__('pathlib').Path(sys.argv[1]), seconds=400, keyframe=5)\n"
+            "except RecordingError as exc:\n"
+            "    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).parents[2])
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    line = done.stdout.strip()
+    assert line.count("\n") == 0 and "the largest size allowed" in line and "recording stopped after" in line
+    frames = int(line.split("recording stopped after ")[1].split()[0])
+    recording = load(path)
+    assert 0 < len(recording) <= frames and recording.frame(len(recording) - 1).snapshot.nodes
