@@ -383,6 +383,73 @@ def _open_write(path: Path) -> IO[str]:
         raise RecordingError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+class FrameEncoder:
+    """Frames as records of the format: `encode(frame)` encodes its sections (a section made from the same
+    objects as the previous frame's is not encoded again), then `key()` is the frame whole and `delta()` what
+    changed since the previous frame encoded. A recording writes them to a file; `overlaytui serve` streams them
+    to its viewers (one encoding for every viewer)."""
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        self.redactor = redactor
+        self.sections: dict[str, dict[str, Any]] | None = None  # the last frame's encoded sections
+        self.t = 0.0
+        self._previous: dict[str, dict[str, Any]] | None = None
+        self._origins: dict[str, object] = {}  # what each was encoded from (the same object: nothing to encode)
+        self._unchanged: set[str] = set()
+
+    def encode(self, frame: RecordedFrame) -> None:
+        snap = frame.snapshot
+        learned = self.redactor.learn(snap) if self.redactor else False
+        redact = self.redactor if self.redactor else None
+        last = self.sections
+        sections: dict[str, dict[str, Any]] = {}
+        unchanged: set[str] = set()
+        for name, (_kind, key) in SECTIONS.items():
+            origin = section_origin(frame, name)
+            if last is not None and not learned and self._origins.get(name) is origin:
+                sections[name] = last[name]  # the same objects as last time: the same items, not encoded again
+                unchanged.add(name)
+                continue
+            self._origins[name] = origin
+            sections[name] = {(redact(k) if redact else k): encode(item, redact)
+                              for k, item in ((key(item), item) for item in section_items(frame, name))}
+        sections["values"] = encode(frame_items_values(frame), redact)
+        self._previous, self.sections, self._unchanged, self.t = last, sections, unchanged, snap.taken_at
+
+    def key(self) -> dict:
+        """The last frame encoded, whole."""
+        assert self.sections is not None, "encode a frame first"
+        return {"type": "key", "t": self.t, "frame": self.sections}
+
+    def delta(self) -> dict:
+        """What changed from the frame encoded before the last one to the last one (whole when there was none)."""
+        if self._previous is None:
+            return self.key()
+        assert self.sections is not None
+        changed: dict[str, dict[str, Any]] = {}
+        gone: dict[str, list[str]] = {}
+        order: dict[str, list[str]] = {}  # a section whose items are in another order (sources sort them)
+        for name, items in self.sections.items():
+            if name in self._unchanged:
+                continue
+            before = self._previous.get(name, {})
+            diff = {k: v for k, v in items.items() if before.get(k) != v}
+            if diff:
+                changed[name] = diff
+            if name == "values":
+                continue
+            removed = [k for k in before if k not in items]
+            if removed:
+                gone[name] = removed
+            kept = [k for k in before if k in items]
+            if list(items) != kept + [k for k in items if k not in before]:
+                order[name] = list(items)
+        record = {"type": "delta", "t": self.t, "set": changed, "del": gone}
+        if order:
+            record["order"] = order
+        return record
+
+
 class Recorder:
     """Writes frames to a recording: a keyframe every `keyframe_every` seconds, deltas between, moments as they
     come. Blocking (call it off the UI loop); `close()` flushes. The file is created exclusively (never over an
@@ -396,8 +463,7 @@ class Recorder:
         self.redactor = Redactor(redact, salt)
         self._out = _open_write(self.path)
         self._header_written = False
-        self._last: dict[str, dict[str, Any]] | None = None  # the last record's encoded sections
-        self._origins: dict[str, object] = {}  # what each was encoded from (the same object: nothing to encode)
+        self._encoder = FrameEncoder(self.redactor)
         self._last_key_t: float | None = None
         self._key_gap = keyframe_every
         self.frames = 0
@@ -437,58 +503,21 @@ class Recorder:
         self._header_written = True
 
     def write(self, frame: RecordedFrame) -> None:
-        snap = frame.snapshot
-        learned = self.redactor.learn(snap) if self.redactor else False
         if not self._header_written:
-            self._header(snap)
-        redact = self.redactor if self.redactor else None
-        sections: dict[str, dict[str, Any]] = {}
-        unchanged: set[str] = set()
-        for name, (_kind, key) in SECTIONS.items():
-            origin = section_origin(frame, name)
-            if self._last is not None and not learned and self._origins.get(name) is origin:
-                sections[name] = self._last[name]  # the same objects as last time: the same items, not encoded again
-                unchanged.add(name)
-                continue
-            self._origins[name] = origin
-            sections[name] = {(redact(k) if redact else k): encode(item, redact)
-                              for k, item in ((key(item), item) for item in section_items(frame, name))}
-        sections["values"] = encode(frame_items_values(frame), redact)
-        t = snap.taken_at
-        if self._last is None or self._last_key_t is None or t - self._last_key_t >= self._key_gap:
+            if self.redactor:
+                self.redactor.learn(frame.snapshot)  # the source's name in the header is redacted too
+            self._header(frame.snapshot)
+        self._encoder.encode(frame)
+        t = frame.snapshot.taken_at
+        if self._last_key_t is None or t - self._last_key_t >= self._key_gap:
             started = time.perf_counter()
-            self._write({"type": "key", "t": t, "frame": sections})
+            self._write(self._encoder.key())
             self._last_key_t = t
             self.keyframes += 1
             # a keyframe costs at most ~5 % of a core: at 200 nodes with every pair probed one takes ~9 s
             self._key_gap = max(self.keyframe_every, KEYFRAME_COST * (time.perf_counter() - started))
         else:
-            changed: dict[str, dict[str, Any]] = {}
-            gone: dict[str, list[str]] = {}
-            order: dict[str, list[str]] = {}  # a section whose items are in another order (sources sort them)
-            for name, items in sections.items():
-                if name in unchanged:
-                    continue
-                before = self._last.get(name, {})
-                if name == "values":
-                    diff = {k: v for k, v in items.items() if before.get(k) != v}
-                    if diff:
-                        changed[name] = diff
-                    continue
-                diff = {k: v for k, v in items.items() if before.get(k) != v}
-                if diff:
-                    changed[name] = diff
-                removed = [k for k in before if k not in items]
-                if removed:
-                    gone[name] = removed
-                kept = [k for k in before if k in items]
-                if list(items) != kept + [k for k in items if k not in before]:
-                    order[name] = list(items)
-            record = {"type": "delta", "t": t, "set": changed, "del": gone}
-            if order:
-                record["order"] = order
-            self._write(record)
-        self._last = sections
+            self._write(self._encoder.delta())
         self.frames += 1
 
     def moment(self, moment: Moment) -> None:
@@ -712,6 +741,103 @@ class _Cursor:
         self.probes: ProbeData | None = None
         self.touched: set[str] = set()
 
+    def apply(self, record: dict) -> None:
+        """One key or delta record applied (RecordingError, or what the data raised, when it cannot be)."""
+        try:
+            if record.get("type") == "key":
+                sections = record.get("frame")
+                if type(sections) is not dict:
+                    raise RecordingError("a keyframe without a frame object")
+                self.tuples, self.probes = {}, None
+                for name in (*SECTIONS, "values"):
+                    raw = sections.get(name) or {}
+                    if type(raw) is not dict:
+                        raise RecordingError(f"section {name} is not an object")
+                    raw = dict(raw)
+                    if name == "values":
+                        if "taken_at" not in raw:
+                            raise RecordingError("the frame has no taken_at")
+                        _check_values(raw, raw)
+                    else:
+                        kind = SECTIONS[name][0]
+                        old_raw, old = self.raw.get(name, {}), self.decoded.get(name, {})
+                        # an item as it was before this keyframe keeps its decoded object (and its identity)
+                        self.decoded[name] = {k: old[k] if k in old and old_raw.get(k) == v else decode(kind, v)
+                                              for k, v in raw.items()}
+                    self.raw[name] = raw
+                self.touched |= {*SECTIONS, *PROBE_VALUES}
+            else:
+                changes, gone, order = record.get("set") or {}, record.get("del") or {}, record.get("order") or {}
+                if not all(type(part) is dict for part in (changes, gone, order)):
+                    raise RecordingError("a delta whose set, del or order is not an object")
+                for name, items in changes.items():
+                    if name not in self.raw:
+                        continue
+                    if type(items) is not dict:
+                        raise RecordingError(f"set {name} is not an object")
+                    if name == "values":
+                        _check_values(items, items)
+                        self.raw[name].update(items)
+                        self.touched |= set(items)
+                        continue
+                    kind = SECTIONS[name][0]
+                    decoded = {k: decode(kind, v) for k, v in items.items()}
+                    self.raw[name].update(items)
+                    self.decoded[name].update(decoded)
+                    self.touched.add(name)
+                for name, keys in gone.items():
+                    if name in self.raw and name != "values":
+                        self.touched.add(name)
+                        for k in _strings(keys, f"del {name}"):
+                            self.raw[name].pop(k, None)
+                            self.decoded[name].pop(k, None)
+                for name, keys in order.items():
+                    if name in self.decoded and name != "values":
+                        self.touched.add(name)
+                        items = self.decoded[name]
+                        self.decoded[name] = {k: items[k] for k in _strings(keys, f"order {name}")
+                                              if k in items} | items
+                        self.raw[name] = {k: self.raw[name][k] for k in self.decoded[name]}
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as exc:
+            raise RecordingError(str(exc)) from None
+
+    def frame(self) -> RecordedFrame:
+        """The frame the records applied so far make (what they did not touch keeps its objects)."""
+        try:
+            for name in SNAPSHOT_SECTIONS:
+                if name in self.touched or name not in self.tuples:
+                    self.tuples[name] = tuple(self.decoded[name].values())
+            if self.probes is None or self.touched & {*PROBE_SECTIONS, *PROBE_VALUES}:
+                self.probes = probes_from_items({**self.decoded, "values": self.raw["values"]})
+            self.touched = set()
+            return frame_from_items({**self.decoded, "values": self.raw["values"]}, self.tuples, self.probes)
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise RecordingError(f"a frame that cannot be rebuilt ({type(exc).__name__}: {exc})") from None
+
+
+class FrameDecoder:
+    """Records as they come (a stream, not a file: `overlaytui serve`'s viewers): a keyframe, then deltas; each
+    gives the frame it makes. The same decoding as a recording's reader."""
+
+    def __init__(self) -> None:
+        self._cursor = _Cursor()
+        self.keyed = False  # a keyframe came: deltas can be applied
+
+    def feed(self, record: dict) -> RecordedFrame | None:
+        """The frame after this record (None for a delta before any keyframe); RecordingError when it cannot
+        be applied (then the next keyframe starts again)."""
+        kind = record.get("type")
+        if kind not in ("key", "delta") or (kind == "delta" and not self.keyed):
+            return None
+        try:
+            self._cursor.apply(record)
+            frame = self._cursor.frame()
+        except RecordingError:
+            self._cursor, self.keyed = _Cursor(), False
+            raise
+        self.keyed = True
+        return frame
+
 
 # the frame's plain values and their types (checked as every record sets them)
 VALUE_TYPES: dict[str, Any] = {
@@ -828,16 +954,9 @@ class Recording:
             self.delta_cost = 0.8 * self.delta_cost + 0.2 * (time.perf_counter() - started)
         self._at = index
         try:
-            for name in SNAPSHOT_SECTIONS:
-                if name in cursor.touched or name not in cursor.tuples:
-                    cursor.tuples[name] = tuple(cursor.decoded[name].values())
-            if cursor.probes is None or cursor.touched & {*PROBE_SECTIONS, *PROBE_VALUES}:
-                cursor.probes = probes_from_items({**cursor.decoded, "values": cursor.raw["values"]})
-            cursor.touched = set()
-            return frame_from_items({**cursor.decoded, "values": cursor.raw["values"]}, cursor.tuples,
-                                    cursor.probes)
-        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
-            raise self._error(index, f"a frame that cannot be rebuilt ({type(exc).__name__}: {exc})") from None
+            return cursor.frame()
+        except RecordingError as exc:
+            raise self._error(index, exc) from None
 
     def _error(self, index: int, why: object) -> RecordingError:
         return RecordingError(f"{one_line(self.path)}: record {self._numbers[index]}: {one_line(why)[:300]}")
@@ -855,62 +974,8 @@ class Recording:
     def _apply(self, index: int, cursor: _Cursor) -> None:
         record = self._record(index)
         try:
-            if record.get("type") == "key":
-                sections = record.get("frame")
-                if type(sections) is not dict:
-                    raise RecordingError("a keyframe without a frame object")
-                cursor.tuples, cursor.probes = {}, None
-                for name in (*SECTIONS, "values"):
-                    raw = sections.get(name) or {}
-                    if type(raw) is not dict:
-                        raise RecordingError(f"section {name} is not an object")
-                    raw = dict(raw)
-                    if name == "values":
-                        if "taken_at" not in raw:
-                            raise RecordingError("the frame has no taken_at")
-                        _check_values(raw, raw)
-                    else:
-                        kind = SECTIONS[name][0]
-                        old_raw, old = cursor.raw.get(name, {}), cursor.decoded.get(name, {})
-                        # an item as it was before this keyframe keeps its decoded object (and its identity)
-                        cursor.decoded[name] = {k: old[k] if k in old and old_raw.get(k) == v else decode(kind, v)
-                                                for k, v in raw.items()}
-                    cursor.raw[name] = raw
-                cursor.touched |= {*SECTIONS, *PROBE_VALUES}
-            else:
-                changes, gone, order = record.get("set") or {}, record.get("del") or {}, record.get("order") or {}
-                if not all(type(part) is dict for part in (changes, gone, order)):
-                    raise RecordingError("a delta whose set, del or order is not an object")
-                for name, items in changes.items():
-                    if name not in cursor.raw:
-                        continue
-                    if type(items) is not dict:
-                        raise RecordingError(f"set {name} is not an object")
-                    if name == "values":
-                        _check_values(items, items)
-                        cursor.raw[name].update(items)
-                        cursor.touched |= set(items)
-                        continue
-                    kind = SECTIONS[name][0]
-                    decoded = {k: decode(kind, v) for k, v in items.items()}
-                    cursor.raw[name].update(items)
-                    cursor.decoded[name].update(decoded)
-                    cursor.touched.add(name)
-                for name, keys in gone.items():
-                    if name in cursor.raw and name != "values":
-                        cursor.touched.add(name)
-                        for k in _strings(keys, f"del {name}"):
-                            cursor.raw[name].pop(k, None)
-                            cursor.decoded[name].pop(k, None)
-                for name, keys in order.items():
-                    if name in cursor.decoded and name != "values":
-                        cursor.touched.add(name)
-                        items = cursor.decoded[name]
-                        cursor.decoded[name] = {k: items[k] for k in _strings(keys, f"order {name}")
-                                                if k in items} | items
-                        cursor.raw[name] = {k: cursor.raw[name][k] for k in cursor.decoded[name]}
-        except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError,
-                RecordingError) as exc:
+            cursor.apply(record)
+        except RecordingError as exc:
             raise self._error(index, f"a damaged record at t={self.times[index]:.3f}: {exc}") from None
         cursor.index = index
 
