@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
 from pathlib import Path
 
 from overlaytui.analysis.findings import check_probes
 from overlaytui.analysis.thresholds import LossThresholds, Verdict, judge_loss, loss_upper_bound_pct, packets_needed
 from overlaytui.model import ClusterSnapshot, Network, Node, ProbeResult
+from overlaytui.safe import PrintableStream, cell_for_cell, display, one_line, printable
 from overlaytui.sources.parse import parse_network, parse_node
 from overlaytui.sources.stats import cpu_percent, parse_stats_frame
 
@@ -229,3 +231,20 @@ def test_a_typical_loss_is_never_rounded_to_zero():
 
     assert [_about(v) for v in (25.4, 10.0, 9.96, 2.0, 1.0, 0.999, 0.25, 0.004)] == [
         "25", "10", "10.0", "2.0", "1.0", "1.00", "0.25", "0.00"]
+
+
+def test_the_sanitiser_on_none_and_at_its_escape_boundary():
+    """`one_line(None)` is empty like the others; U+FFFD stands alone for each unsafe character in a chart cell.
+    `_visible`'s `code < 0x100` survives as `<= 0x100` / `< 257`: an equivalent mutant, U+0100 is never unsafe
+    (this pins that it stays untouched, and the widest \\x and narrowest \\u escapes)."""
+    assert one_line(None) == display(None) == printable(None) == ""
+    assert cell_for_cell("a\x1bb\u202ec") == "a\ufffdb\ufffdc"
+    assert display("\u0100\x9f\u200e") == "\u0100\\x9f\\u200e" and one_line("\xff\x7f") == "\xff\\x7f"
+
+
+def test_the_printable_stream_writes_printable_text_and_is_the_stream_otherwise():
+    raw = io.StringIO()
+    stream = PrintableStream(raw)
+    assert stream.write("a\x1b[2Jb\n") == 7  # what the caller wrote, as a stream returns it
+    assert stream.getvalue() == raw.getvalue() == "a\\x1b[2Jb\n"  # other attributes are the raw stream's
+    assert stream.closed is False
