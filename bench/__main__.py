@@ -9,10 +9,11 @@ import platform
 import time
 from pathlib import Path
 
-from . import collectors, dashboard, exporter, frame, loss, probes, record, ssh
+from . import collectors, dashboard, exporter, frame, loss, probes, record, replay, ssh
 
 BENCHMARKS = {"collectors": collectors.main, "dashboard": dashboard.main, "exporter": exporter.main,
-              "frame": frame.main, "loss": loss.main, "probes": probes.main, "record": record.main, "ssh": ssh.main}
+              "frame": frame.main, "loss": loss.main, "probes": probes.main, "record": record.main,
+              "replay": replay.main, "ssh": ssh.main}
 
 
 def main() -> None:
