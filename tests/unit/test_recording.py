@@ -323,6 +323,30 @@ def test_redaction_takes_whole_names_and_never_a_state_or_a_kind():
     assert encode(task, redact)["service_name"].startswith("svc-")
 
 
+def strings_of_recording(content: str) -> str:
+    """Every string of a recording's records, one a line, but the format's field names and the model's own words
+    (states, roles, kinds: never redacted): where a redacted name must not occur."""
+    strings: list[str] = []
+    structure = {f.name for cls in vars(model).values() if dataclasses.is_dataclass(cls)
+                 for f in dataclasses.fields(cls)} | set(SECTIONS) | set(VALUE_TYPES) | set(HEADER_TYPES) | {
+        "type", "t", "frame", "set", "del", "order", "values", "format"}
+
+    def walk(value, field=""):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key not in structure:
+                    strings.append(key)
+                walk(item, key)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, field)
+        elif isinstance(value, str) and field not in WORDS:
+            strings.append(value)
+    for line in content.splitlines():
+        walk(json.loads(line))
+    return "\n".join(strings)
+
+
 def test_redaction_of_a_real_engine_payload_leaves_no_name_inside_other_names(tmp_path):
     """The lab's recorded Engine API answers (tests/fixtures/lab) joined into a snapshot: the engine names the
     overlays inside its load-balancer endpoints (`lb-frontend`, `frontend-endpoint`), the tasks inside
@@ -339,25 +363,7 @@ def test_redaction_of_a_real_engine_payload_leaves_no_name_inside_other_names(tm
     path = tmp_path / "lab.jsonl"
     with Recorder(path, source="unix:///lab/node1.sock", redact=["nodes", "services", "networks"]) as recorder:
         recorder.write(RecordedFrame(snap, NO_PROBES))
-    strings: list[str] = []
-    structure = {f.name for cls in vars(model).values() if dataclasses.is_dataclass(cls)
-                 for f in dataclasses.fields(cls)} | set(SECTIONS) | set(VALUE_TYPES) | set(HEADER_TYPES) | {
-        "type", "t", "frame", "set", "del", "order", "values", "format"}
-
-    def walk(value, field=""):  # every string of the file but the model's own words (states, roles, kinds)
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if key not in structure:  # field names are the format's, never redacted
-                    strings.append(key)
-                walk(item, key)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item, field)
-        elif isinstance(value, str) and field not in WORDS:
-            strings.append(value)
-    for line in path.read_text().splitlines():
-        walk(json.loads(line))
-    text = "\n".join(strings)
+    text = strings_of_recording(path.read_text())
     names = {n.hostname for n in snap.nodes} | {s.name for s in snap.services} | \
         {n.name for n in snap.networks if n.name not in BUILTIN_NETWORKS}
     assert len(names) >= 8
