@@ -364,10 +364,15 @@ class Redactor:
 # ------------------------------------------------------------------------------------------------ writer
 
 
+# A name holding a lone surrogate (bytes that are not UTF-8, as Python decodes them) cannot be encoded: written as
+# its escape `\udc9b`, which inside a JSON string (the only place text goes) reads back as the same character.
+SURROGATES = "backslashreplace"
+
+
 def _open_write(path: Path) -> IO[str]:
     try:
         if path.suffix == ".gz":
-            return gzip.open(path, "xt", encoding="utf-8", compresslevel=GZIP_LEVEL)
+            return gzip.open(path, "xt", encoding="utf-8", errors=SURROGATES, compresslevel=GZIP_LEVEL)
         if path.suffix == ".zst":
             try:
                 import zstandard
@@ -375,8 +380,9 @@ def _open_write(path: Path) -> IO[str]:
                 raise RecordingError("a .zst recording needs the zstandard package (pip install "
                                      "'overlaytui[zstd]'); .gz needs nothing") from None
             raw = open(path, "xb")  # noqa: SIM115 - owned by the text wrapper below
-            return io.TextIOWrapper(zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(raw), encoding="utf-8")
-        return open(path, "x", encoding="utf-8")  # noqa: SIM115 - the Recorder owns and closes it
+            return io.TextIOWrapper(zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(raw), encoding="utf-8",
+                                    errors=SURROGATES)
+        return open(path, "x", encoding="utf-8", errors=SURROGATES)  # noqa: SIM115 - the Recorder closes it
     except FileExistsError:
         raise RecordingError(f"{path} exists: overlaytui never writes over a file") from None
     except OSError as exc:
@@ -597,11 +603,6 @@ def limits_flag(text: str) -> Limits:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return _chosen
-
-
-LIMITS_HELP = ("raise what a recording may hold before reading stops with one line: line_mb (one record, default "
-               "128), records (lines, default 1000000), depth (JSON nesting, default 32), moments (default 200000); "
-               "e.g. records=5000000,line_mb=512 (also OVERLAYTUI_RECORDING_LIMITS)")
 
 
 MAX_TIME = 1e11  # a time beyond year 5000 is not one a recording was made at (time_t and datetime end near it)

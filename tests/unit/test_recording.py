@@ -392,3 +392,19 @@ def test_a_full_disk_stops_the_writer_in_one_line_and_what_was_written_replays(t
     frames = int(line.split("recording stopped after ")[1].split()[0])
     recording = load(path)
     assert 0 < len(recording) <= frames and recording.frame(len(recording) - 1).snapshot.nodes
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".jsonl.zst"])
+def test_a_name_with_a_lone_surrogate_is_recorded_and_reads_back_the_same(tmp_path, suffix):
+    from dataclasses import replace
+
+    clock = Clock()
+    source = DemoSource("healthy", seed=7, clock=clock)
+    asyncio.run(source.start())
+    snap = source.snapshot()
+    odd = "node\udc9b\x1b[2J"
+    snap = replace(snap, nodes=(replace(snap.nodes[0], hostname=odd), *snap.nodes[1:]))
+    path = tmp_path / f"odd{suffix}"
+    with Recorder(path, source="demo") as recorder:
+        recorder.write(RecordedFrame(snap, NO_PROBES))
+    assert load(path).frame(0).snapshot.nodes[0].hostname == odd
