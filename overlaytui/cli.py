@@ -10,7 +10,7 @@ import threading
 from collections.abc import Sequence
 
 from . import __version__
-from .commands import dashboard, doctor, exporter, probe, record, snapshot
+from .commands import dashboard, doctor, exporter, probe, record, serve, snapshot
 from .lab import cli as lab_cli
 from .safe import PrintableStream
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_parser(subparsers)
     exporter.add_parser(subparsers)
     record.add_parser(subparsers)
+    serve.add_parser(subparsers)
     lab_cli.add_parser(subparsers)
     return parser
 
