@@ -384,9 +384,9 @@ def _open_write(path: Path) -> IO[str]:
                                     errors=SURROGATES)
         return open(path, "x", encoding="utf-8", errors=SURROGATES)  # noqa: SIM115 - the Recorder closes it
     except FileExistsError:
-        raise RecordingError(f"{path} exists: overlaytui never writes over a file") from None
+        raise RecordingError(f"{one_line(path)} exists: overlaytui never writes over a file") from None
     except OSError as exc:
-        raise RecordingError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise RecordingError(f"cannot write {one_line(path)}: {one_line(exc.strerror or exc)}") from None
 
 
 class FrameEncoder:
@@ -1051,7 +1051,7 @@ def _index(path: Path, stream: _Stream, limits: Limits) -> Recording:
     line_limit = limits.line_mb << 20
 
     def fail(why: str) -> RecordingError:
-        return RecordingError(f"{where}: record {number}: {why}")
+        return RecordingError(f"{where}: record {number}: {one_line(why)[:300]}")
 
     while True:
         try:

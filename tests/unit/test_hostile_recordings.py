@@ -232,3 +232,15 @@ def test_the_limits_are_raised_with_a_flag_and_a_bad_one_is_one_line(tmp_path):
                              capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2],
                              env={**os.environ, "OVERLAYTUI_RECORDING_LIMITS": "depth=3"})
     assert shallow.returncode == 2 and "nested deeper than 3 levels" in shallow.stderr
+
+
+def test_what_a_hostile_record_holds_never_reaches_the_terminal_raw(tmp_path):
+    from overlaytui.recording import RecordingError, load
+
+    path = tmp_path / "esc\x1b]0;owned\x07.jsonl"
+    _lines(path, [{"type": "header", "format": 1}, {"type": "key", "t": "\x1b[2J\x9b\udc9b"}])
+    with pytest.raises(RecordingError) as said:
+        load(path)
+    line = str(said.value)
+    assert "record 2: t:" in line and "\\x1b[2J" in line and "\\x1b]0;owned\\x07" in line
+    assert not any(0x00 <= ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or 0xD800 <= ord(c) < 0xE000 for c in line)
