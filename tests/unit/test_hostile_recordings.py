@@ -112,6 +112,14 @@ def make(case: str, tmp_path: Path) -> tuple[Path, str]:
             data[i] ^= 0x5A
         path.write_bytes(bytes(data))
         return path, "record "  # garbage lines, or the checksum at the member's end: the first one met
+    if case == "invalid-deflate":
+        path = path.with_suffix(".jsonl.gz")
+        record_demo(path, seconds=5, keyframe=10)
+        data = bytearray(path.read_bytes())
+        start = data.index(0, 10) + 1 if data[3] & 0x08 else 10  # after the header (and the file name in it)
+        data[start:start + 6] = b"\xff" * 6  # the first deflate block: an invalid block type (zlib.error)
+        path.write_bytes(bytes(data))
+        return path, "damaged gzip data"
     lines = _demo_lines(tmp_path)
     key, delta = _key_index(lines), _delta_index(lines)
     broken = {
@@ -149,6 +157,7 @@ def make(case: str, tmp_path: Path) -> tuple[Path, str]:
 
 
 CASES = ["zstd-2gib-line", "gzip-2gib-small-deltas", "gzip-2gib-blank-lines", "fifo", "dev-zero", "damaged-gzip",
+         "invalid-deflate",
          "nested-100k", "taken-at-missing", "taken-at-nan", "taken-at-1e400", "taken-at-10e400", "probe-totals-shape",
          "underlay-mtus-type", "problems-shape", "t-10e400", "t-1e308", "t-minus-1e308", "rtt-1e308",
          "delta-set-list", "delta-del-number", "delta-order-nested", "delta-item-wrong"]
