@@ -47,7 +47,8 @@ LOOPBACK_NAMES = {"localhost", "localhost."}
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "serve", help="the dashboard in a browser: one producer, every browser tab a viewer of its frames",
-        description=__doc__.split("\n\n")[0] if __doc__ else None)
+        description="The dashboard in a browser: one producer (engine connections, stats streams, probe agents) and "
+        "every browser tab a viewer of its frames. See README, In a browser.")
     parser.add_argument("--listen", default=DEFAULT_LISTEN, metavar="ADDR:PORT",
                         help=f"where to listen (default {DEFAULT_LISTEN}: this host only; any other address needs "
                         "a token)")
