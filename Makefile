@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-demo: $(STAMP)          ## the dashboard on the embedded simulated cluster (SCENARIO=loss|mtu|node-down|...)
-	$(BIN)/overlaytui --demo $(SCENARIO)
+comma := ,
+# the demo's size, NODES,SERVICES,TASKS: bad-node is the 200-node heat map; the other scenarios default to 5 nodes
+SCALE ?= $(if $(filter bad-node,$(SCENARIO)),200$(comma)300$(comma)5000)
+
+demo: $(STAMP)          ## the dashboard on the embedded simulated cluster (SCENARIO=loss|mtu|node-down|..., SCALE=N,S,T)
+	$(BIN)/overlaytui --demo $(SCENARIO) $(if $(SCALE),--demo-scale $(SCALE))
 
 test: $(STAMP)          ## lint, then the whole suite, lab integration tests included (needs root for those)
 	$(BIN)/ruff check overlaytui tests bench

@@ -40,6 +40,7 @@ import threading
 import time
 import types
 import typing
+import zlib
 from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -639,10 +640,53 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number a recording holds")
 
 
+class _Gzip:
+    """gzip decompressed with zlib directly (members one after another, as gzip reads them), so that its state
+    can be copied: `state()` is a checkpoint to go back to without decompressing from the start."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._raw.seek(0)
+        self._d = zlib.decompressobj(31)
+        self._input = b""  # compressed bytes read from the file, not given to the decompressor yet
+
+    def read1(self, size: int) -> bytes:
+        while True:
+            if self._d.eof:  # the end of a member: another may follow
+                rest = self._d.unused_data + self._input
+                if not rest:
+                    rest = self._raw.read(_CHUNK // 4)
+                    if not rest:
+                        return b""
+                self._d, self._input = zlib.decompressobj(31), rest
+            if not self._input:
+                self._input = self._raw.read(_CHUNK // 4)
+                if not self._input:
+                    raise EOFError("the gzip stream ends before its end")  # cut short
+            data = self._d.decompress(self._input, size)
+            self._input = self._d.unconsumed_tail
+            if data:
+                return data
+
+    def state(self) -> tuple:
+        return self._raw.tell(), self._input, self._d.copy()
+
+    def restore(self, state: tuple) -> None:
+        offset, self._input, d = state
+        self._d = d.copy()  # the checkpoint stays usable
+        self._raw.seek(offset)
+
+    def close(self) -> None:
+        pass
+
+
 class _Stream:
-    """A recording's decompressed bytes: read forward; reading an earlier offset again starts over from the
-    file's start (gzip and zstd cannot go back) — a plain file seeks. The file is opened once, a regular file
-    only (a FIFO would block, a device never ends), and kept open: the file read is the file indexed."""
+    """A recording's decompressed bytes, read forward. A plain file seeks; gzip keeps a checkpoint of its
+    decompressor every CHECKPOINT_EVERY bytes (~50 KB each), so going back, or far forward, starts from the
+    nearest one; zstd starts over from the file's start. The file is opened once, a regular file only (a FIFO
+    would block, a device never ends), and kept open: the file read is the file indexed."""
+
+    CHECKPOINT_EVERY = 64 << 20
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -671,13 +715,16 @@ class _Stream:
                 raise RecordingError(f"{where} is zstd-compressed: reading it needs the zstandard package "
                                      "(pip install 'overlaytui[zstd]')") from None
         self._stream: Any = None
+        self._checkpoints: list[tuple[int, tuple]] = []  # (decompressed position, gzip state), in order
         self.pos = 0
         self._restart()
 
     def _restart(self) -> None:
         self._raw.seek(0)
         if self.kind == "gzip":
-            self._stream = gzip.GzipFile(fileobj=self._raw, mode="rb")
+            self._stream = _Gzip(self._raw)
+            if not self._checkpoints:
+                self._checkpoints.append((0, self._stream.state()))
         elif self.kind == "zstd":
             import zstandard
 
@@ -694,10 +741,12 @@ class _Stream:
             data = self._stream.read1(size)
         except EOFError:
             return b""  # a compressed stream cut short (a crash, a full disk)
-        except Exception as exc:  # noqa: BLE001 - zlib.error, BadGzipFile, ZstdError, OSError: damaged
+        except Exception as exc:  # noqa: BLE001 - zlib.error, ZstdError, OSError: damaged
             raise RecordingError(f"not a readable recording: damaged {self.kind} data after {self.pos} bytes "
                                  f"({one_line(exc)})") from None
         self.pos += len(data)
+        if self.kind == "gzip" and data and self.pos - self._checkpoints[-1][0] >= self.CHECKPOINT_EVERY:
+            self._checkpoints.append((self.pos, self._stream.state()))
         return data
 
     def read_at(self, offset: int, length: int) -> bytes:
@@ -705,7 +754,13 @@ class _Stream:
             self._raw.seek(offset)
             self.pos = offset
         else:
-            if offset < self.pos:
+            if self.kind == "gzip":
+                at, state = self._checkpoints[bisect.bisect_right(self._checkpoints, offset,
+                                                                  key=lambda c: c[0]) - 1]
+                if offset < self.pos or at > self.pos:  # back, or a checkpoint nearer than here
+                    self._stream.restore(state)
+                    self.pos = at
+            elif offset < self.pos:
                 self._restart()
             while self.pos < offset:
                 if not self.read(min(_CHUNK, offset - self.pos)):

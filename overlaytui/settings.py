@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 
 from .analysis.thresholds import LossThresholds
 from .config import Config, load_config, threshold_problem
+from .flags import RECONCILE as RECONCILE  # declared in flags.py (cheap for --help); producer and app read it here
+from .flags import pct
 
 DEFAULT_IMAGE = "nicolaka/netshoot"
 LAB_IMAGE = "overlaytui/probe:lab"
 DEFAULT_WINDOW_MIN = 5.0
-RECONCILE = 15.0  # seconds: every engine re-read at least this often (there are no task events), all commands
 ENV = {
     "loss_good_pct": "OVERLAYTUI_LOSS_GOOD_PCT",
     "loss_acceptable_pct": "OVERLAYTUI_LOSS_ACCEPTABLE_PCT",
@@ -59,25 +60,6 @@ class Settings:
                  f"probe image {self.probe_image} ({self.origin.get('probe_image', 'default')})",
                  f"window {self.window_s / 60:g} min ({self.origin.get('window', 'default')})"]
         return "settings: " + "; ".join(parts)
-
-
-def add_threshold_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    parser.add_argument("--loss-good", type=_pct, metavar="PCT",
-                        help="loss below PCT %% is good (default 0.01; env OVERLAYTUI_LOSS_GOOD_PCT; config "
-                        "[thresholds] loss_good_pct)")
-    parser.add_argument("--loss-acceptable", type=_pct, metavar="PCT",
-                        help="loss below PCT %% is acceptable, at or above it bad (default 0.1; env "
-                        "OVERLAYTUI_LOSS_ACCEPTABLE_PCT; config [thresholds] loss_acceptable_pct)")
-
-
-def _pct(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or not 0 < value < 100:
-        raise argparse.ArgumentTypeError(f"must be a percentage above 0 and below 100 (got {text})")
-    return value
 
 
 def resolve(args: argparse.Namespace, env: Mapping[str, str] | None = None,
@@ -139,7 +121,7 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str] | None = None,
 
 def _env_pct(text: str) -> float:
     try:
-        return _pct(text)
+        return pct(text)
     except argparse.ArgumentTypeError as exc:
         raise ValueError(str(exc)) from None
 

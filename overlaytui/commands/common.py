@@ -8,17 +8,21 @@ import re
 import signal
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from ..recording import LIMITS_HELP, limits_flag
-from ..settings import Settings, SettingsError, add_threshold_flags, resolve
-from ..sources.endpoints import EndpointError, EndpointSpec, resolve_endpoints
+from ..flags import LIMITS_HELP, SCENARIOS, add_threshold_flags
+
+if TYPE_CHECKING:  # the parsers are built without these (a command imports what it uses when it runs)
+    from ..settings import Settings
+    from ..sources.endpoints import EndpointSpec
 
 
 def settings_from_args(args: argparse.Namespace, prog: str) -> Settings | None:
     """The user's settings for this command (flags > environment > config file > defaults), kept as
     `args.settings`; what could not be used from the file or the environment is said once; None after one line
     when they cannot be used at all."""
+    from ..settings import SettingsError, resolve
+
     try:
         settings = resolve(args)
     except SettingsError as exc:
@@ -51,6 +55,8 @@ def endpoints_from_args(args: argparse.Namespace) -> list[EndpointSpec] | None:
     settings first, when the command has not resolved them)."""
     if getattr(args, "settings", None) is None and settings_from_args(args, "") is None:
         return None
+    from ..sources.endpoints import EndpointError, resolve_endpoints
+
     try:
         if args.lab:
             from ..lab.lab import endpoints as lab_endpoints
@@ -84,8 +90,6 @@ MAX_DEMO = (1000, 5000, 50000)  # beyond this one core cannot build a snapshot p
 
 def add_demo_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """--demo [SCENARIO], --demo-scale, --seed: the simulated cluster instead of engines (every command)."""
-    from ..sources.demo import SCENARIOS
-
     parser.add_argument("--demo", nargs="?", const="healthy", choices=list(SCENARIOS), metavar="SCENARIO",
                         help="the embedded simulated cluster instead of engines; scenarios: "
                         + "; ".join(f"{k}: {v}" for k, v in SCENARIOS.items()).replace("%", "%%"))
@@ -215,7 +219,14 @@ def add_replay_flags(parser: argparse.ArgumentParser, at_help: str) -> None:
     group.add_argument("--at", metavar="T", help=at_help + " T is an offset from the start (90, 90s, 5m, 1h30m), "
                        "from the end (-30s), a local time of day (14:03:10) or an ISO time "
                        "(2026-11-27T14:03:10, with or without a zone)")
-    group.add_argument("--recording-limits", metavar="NAME=N,...", type=limits_flag, help=LIMITS_HELP)
+    group.add_argument("--recording-limits", metavar="NAME=N,...", type=recording_limits, help=LIMITS_HELP)
+
+
+def recording_limits(text: str):
+    """The type of --recording-limits: recording.limits_flag, the recording module read only when it is given."""
+    from ..recording import limits_flag
+
+    return limits_flag(text)
 
 
 _OFFSET = re.compile(r"^([+-]?)((?:\d+(?:\.\d+)?[hms]?)+)$")
@@ -224,6 +235,8 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)([hms]?)")
 
 def parse_at(text: str, start: float, end: float) -> float:
     """--at T as a recording time (Unix seconds) within [start, end]; ValueError says why not."""
+    from datetime import datetime, timedelta
+
     text = text.strip()
     offset = _OFFSET.match(text)
     if offset:
@@ -250,6 +263,8 @@ def parse_at(text: str, start: float, end: float) -> float:
 
 
 def _clock(t: float) -> str:
+    from datetime import datetime
+
     return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
 
 

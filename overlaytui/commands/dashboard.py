@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..recording import LIMITS_HELP, limits_flag
-from ..settings import RECONCILE, add_threshold_flags
+from ..flags import LIMITS_HELP, RECONCILE, add_threshold_flags
 from .common import (
     add_demo_flags,
     add_endpoint_flags,
     add_window_flag,
     bounded,
+    recording_limits,
     settings_from_args,
     source_from_args,
     underlay_reader,
@@ -48,7 +48,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                        help="replay X times as fast as recorded (default 1)")
     group.add_argument("--at", metavar="T", help="start the replay at T: an offset (90s, 5m, -30s from the end), a "
                        "time of day (14:03:10) or an ISO time")
-    group.add_argument("--recording-limits", metavar="NAME=N,...", type=limits_flag, help=LIMITS_HELP)
+    group.add_argument("--recording-limits", metavar="NAME=N,...", type=recording_limits, help=LIMITS_HELP)
     add_endpoint_flags(parser)
 
 

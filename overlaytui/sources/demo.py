@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from ..flags import SCENARIOS  # what each scenario shows (declared with the command line)
 from ..model import (
     ClusterSnapshot,
     ContainerStats,
@@ -38,15 +39,6 @@ from ..model import (
     natural_key,
 )
 
-SCENARIOS = {
-    "healthy": "everything works",
-    "loss": "node4 drops 2 % of the VXLAN packets it receives",
-    "mtu": "the underlay through node3 has MTU 1400: full-size overlay packets vanish (a black hole)",
-    "node-down": "node5 goes down 20 s after the start; its tasks are rescheduled",
-    "rolling-update": "service api rolls to a new image, one task every 10 s",
-    "bad-node": "one node two thirds down the list (node133 of 200, node3 of 5) loses 1 % of the VXLAN packets "
-                "through it and its underlay fits only 1400 bytes",
-}
 SERVICE_NAMES = ["web", "api", "auth", "cache", "worker", "payments", "search", "metrics"]
 OVERLAY_NAMES = ["frontend", "backend", "payments-secure"]
 NODE_DOWN_AFTER = 20.0
