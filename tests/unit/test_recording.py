@@ -408,3 +408,20 @@ def test_a_name_with_a_lone_surrogate_is_recorded_and_reads_back_the_same(tmp_pa
     with Recorder(path, source="demo") as recorder:
         recorder.write(RecordedFrame(snap, NO_PROBES))
     assert load(path).frame(0).snapshot.nodes[0].hostname == odd
+
+
+def test_gzip_seeks_start_from_the_nearest_checkpoint(tmp_path, monkeypatch):
+    from overlaytui.recording import _Stream
+
+    monkeypatch.setattr(_Stream, "CHECKPOINT_EVERY", 64 << 10)
+    path = tmp_path / "r.jsonl.gz"
+    frames = record_demo(path, "rolling-update", seconds=75, keyframe=20)
+    recording = load(path)
+    stream = recording._stream
+    assert len(stream._checkpoints) >= 3  # made while indexing (one per read of 1 MiB at most)
+    restored = []
+    real = stream._stream.restore
+    monkeypatch.setattr(stream._stream, "restore", lambda state: (restored.append(state), real(state)))
+    for i in [74, 3, 40, 41, 39, 0, 60, 21, 19, 20, 74, 55]:
+        assert_same(recording.frame(i), frames[i])
+    assert restored and any(state[0] > 0 for state in restored)  # not from the file's start
