@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
+import re
+import signal
 
 import pytest
 
 from overlaytui import producer
+from overlaytui.cli import build_parser
 from overlaytui.commands import probe
 from overlaytui.model import (
     ClusterSnapshot,
@@ -248,10 +252,11 @@ def test_all_measured_and_within_exits_0(fakes, capsys):
 
 def test_partial_exits_3_and_says_why(fakes, capsys):
     fakes.coverages = [(Coverage("plain", "ping", 2, 1, (PairGap("node2", "node1", "x"),)),)]
-    fakes.leftovers = ["overlaytui-probe-plain"]
+    fakes.leftovers = ["overlaytui-probe-plain", "overlaytui-probe-secure"]
     assert run() == 3
     err = capsys.readouterr().err.splitlines()
-    assert err == ["overlaytui probe: removed probe agents left by an earlier run: overlaytui-probe-plain",
+    assert err == ["overlaytui probe: removed probe agents left by an earlier run: overlaytui-probe-plain, "
+                   "overlaytui-probe-secure",
                    "overlaytui probe: a tool is missing",
                    "overlaytui probe: partial: 1 of 2 pair measurements made, those within the thresholds"]
 
@@ -308,6 +313,32 @@ def test_watch_prints_every_round_until_interrupted(fakes, capsys, monkeypatch):
     assert isinstance(first["at"], float)
 
 
+class Flushed(io.StringIO):
+    """stdout that notes where it was flushed: --watch output is read live through pipes (`| tee`, `| jq`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushed_at: list[int] = []
+
+    def flush(self) -> None:
+        self.flushed_at.append(len(self.getvalue()))
+
+
+@pytest.mark.parametrize("json_out", [False, True])
+def test_watch_flushes_each_round(fakes, monkeypatch, json_out):
+    async def sleep(seconds):
+        raise KeyboardInterrupt
+
+    out = Flushed()
+    monkeypatch.setattr(probe.asyncio, "sleep", sleep)
+    monkeypatch.setattr("sys.stdout", out)
+    with pytest.raises(KeyboardInterrupt):
+        run(json_out=json_out, watch=1.0)
+    text = out.getvalue()
+    end = len(text) if json_out else len(text) - 1  # the text matrix is flushed, then a blank line follows
+    assert end in out.flushed_at
+
+
 def test_watch_as_text_has_a_heading_per_round(fakes, capsys, monkeypatch):
     async def sleep(seconds):
         raise KeyboardInterrupt
@@ -316,6 +347,87 @@ def test_watch_as_text_has_a_heading_per_round(fakes, capsys, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run(watch=1.0)
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("== round 1 at ") and out[0].endswith(": all 1 pair measurements within the thresholds")
+    assert re.fullmatch(r"== round 1 at \d\d:\d\d:\d\d: all 1 pair measurements within the thresholds", out[0])
     assert out[1] == "plain  (effective MTU 1350)"
     assert out[3].startswith("  node1 -> node2         0.00% (6.67% / 1.11%)") and out[-1] == ""
+
+
+# ------------------------------------------------------------------------------------------- the command line
+
+
+@pytest.fixture
+def captured(monkeypatch, tmp_path):
+    """`probe`'s main with the round replaced: what it made; no config file or environment of the user's, and
+    SIGTERM restored afterwards."""
+    seen = {}
+
+    async def fake_run(source, settings, user, args):
+        seen.update(source=source, settings=settings, user=user, args=args,
+                    sigterm=signal.getsignal(signal.SIGTERM))
+        if seen.get("interrupt"):
+            raise KeyboardInterrupt
+        return 3
+
+    monkeypatch.setattr(probe, "_run", fake_run)
+    monkeypatch.setenv("OVERLAYTUI_CONFIG", str(tmp_path / "none.toml"))
+    for name in ("LOSS_GOOD_PCT", "LOSS_ACCEPTABLE_PCT", "PROBE_IMAGE", "PROBE_WINDOW_MIN", "SSH_NODES"):
+        monkeypatch.delenv(f"OVERLAYTUI_{name}", raising=False)
+    before = signal.getsignal(signal.SIGTERM)
+    yield seen
+    signal.signal(signal.SIGTERM, before)
+
+
+def main(*argv: str) -> int:
+    args = build_parser().parse_args(["probe", "-H", "tcp://10.0.0.1:2375", *argv])
+    assert args.handler is probe.main
+    return args.handler(args)
+
+
+def test_the_flags_make_the_settings(captured):
+    assert main("--kind", "ping, discovery", "--network", "a", "--network", "b", "--count", "50", "--interval",
+                "0.1", "--concurrency", "4", "--via-logs", "--window", "2.5", "--probe-image", "img:1") == 3
+    settings = captured["settings"]
+    assert settings == probe.ProbeSettings(kinds=("ping", "discovery"), networks=("a", "b"), image="img:1",
+                                           count=50, interval=0.1, concurrency=4, via_logs=True, window_s=150.0)
+    assert [e.url for e in captured["source"].endpoints] == ["tcp://10.0.0.1:2375"]
+    assert captured["sigterm"] is not signal.SIG_DFL and callable(captured["sigterm"])  # SIGTERM removes agents
+
+
+def test_the_defaults(captured):
+    assert main() == 3
+    settings, args = captured["settings"], captured["args"]
+    assert (settings.kinds, settings.networks, settings.count, settings.interval, settings.window_s) == (
+        ("ping", "mtu"), (), 100, 0.2, 300.0)
+    assert settings.concurrency == probe.DEFAULT_CONCURRENCY and not settings.via_logs
+    assert settings.image == captured["user"].probe_image
+    assert (args.json, args.watch, args.timeout) == (False, None, 10.0)
+
+
+def test_an_interrupt_removes_the_agents_and_exits_130(captured, capsys):
+    captured["interrupt"] = True
+    assert main() == 130
+    assert capsys.readouterr().err == "overlaytui probe: interrupted (agents removed)\n"
+
+
+def test_an_unknown_kind_exits_2_before_any_engine_is_touched(captured, capsys):
+    assert main("--kind", "ping,traceroute") == 2
+    assert "settings" not in captured and "--kind takes" in capsys.readouterr().err
+
+
+def test_the_help_says_what_each_exit_code_means(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "120")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["probe", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for said in ("Exit 0: every pair measured and within thresholds; 1: a threshold crossed; 2: usage or "
+                 "connection error, or nothing measured; 3: within thresholds, but some pairs could not be "
+                 "measured (the coverage says why).",
+                 "Throughput (--kind iperf) is bounded to 3 s at 200 Mbit/s per pair.",
+                 "--concurrency CONCURRENCY probe jobs at once (default 16)",
+                 "--via-logs agents probe by themselves and report through the manager's service logs (ping "
+                 "only); automatic when a node's engine is not reachable",
+                 "--json print the results as JSON (with --watch: one object per line per round)",
+                 "--watch S repeat rounds S seconds apart until interrupted, printing each: every pair's loss in "
+                 "that round, in the recent window and since start",
+                 "what is missing is reported, not measured"):
+        assert said in text, said
