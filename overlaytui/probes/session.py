@@ -107,6 +107,7 @@ class ProbeSession:
         self._renewals = 0
         self._renewed: dict[str, float] = {}  # agent container -> time.monotonic() of its last renewal
         self._deployed_at: dict[str, float] = {}  # network -> time.monotonic() its service was (re-)deployed
+        self._anchor_misses: dict[str, int] = {}  # anchor service -> renewals in a row that found it not running
 
     # ------------------------------------------------------------------------------------------- setup
 
@@ -355,6 +356,7 @@ class ProbeSession:
         node's engine, then each service's lease-until label."""
         with self._lock:
             services = [*self._services.items(), *self._anchors.items()]
+            anchors = set(self._anchors.values())
         if not services or not self._manager_url:
             return
         self._renewals += 1
@@ -367,6 +369,11 @@ class ProbeSession:
                     tasks = agent.running_tasks(manager, service_id, network)
                 except docker.errors.NotFound:
                     continue  # removed: keep_agents deploys it again, with a fresh lease
+                missing = service_id in anchors and not any(t.node_id in engines for t in tasks)
+                self._anchor_misses[service_id] = self._anchor_misses.get(service_id, 0) + 1 if missing else 0
+                if self._anchor_misses[service_id] >= 2:  # twice in a row: not just starting
+                    self._problem(f"{network}: the lease anchor of the agents reporting through the service logs "
+                                  "is not running (or its node is not reachable): they stop within a lease")
                 reachable = [t for t in tasks if t.node_id in engines]
                 for task, error in zip(reachable, pool.map(
                         lambda t: self._renew_agent(engines[t.node_id], t.container_id, token), reachable),

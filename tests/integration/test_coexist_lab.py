@@ -161,9 +161,16 @@ def test_the_exporter_and_two_doctors_from_two_hosts_coexist(overlay: Lab, tmp_p
             outputs[name] = (proc.returncode, out, err)
         print(f"both doctors done in {time.monotonic() - started:.1f} s beside the exporter")
         for name, (code, out, err) in outputs.items():
-            assert code in (0, 1), f"{name}: exit {code}: {err[-2000:]}"
-            coverage = [c for c in json.loads(out)["coverage"] if c["kind"] == "ping"]
+            # the exit code is the cluster's worst finding (loss, on a machine this loaded, can be one): what matters
+            # is that probing measured every pair, and that nothing was found about the other runs' agents
+            report = json.loads(out) if out.strip() else {}
+            print(f"{name}: exit {code}, worst {report.get('worst')}: "
+                  f"{[(f['check'], f['subject']) for f in report.get('findings', []) if f['severity'] == 'error']}")
+            assert report and not report["not_measured"], f"{name}: exit {code}: {err[-2000:]}"
+            coverage = [c for c in report["coverage"] if c["kind"] == "ping"]
             assert coverage and all(c["complete"] and c["expected"] == 6 for c in coverage), (name, coverage, err)
+            about_agents = [f for f in report["findings"] if "overlaytui-probe" in json.dumps(f)]
+            assert not about_agents, (name, about_agents)
         # a few more scrapes after the doctors' agents went
         count = len(scraper.scrapes)
         wait_for(lambda: len(scraper.scrapes) >= count + 4, 30, "scrapes after the doctors")
@@ -270,7 +277,7 @@ def test_killed_runs_on_another_host_stop_by_themselves_within_their_lease(overl
                                    "--interval", "0.01"),
                            capture_output=True, text=True, timeout=240, env=environment())
     assert later.returncode == 0, later.stderr[-2000:]
-    removed = re.search(r"removed probe agents left by an earlier run: (.*)", later.stderr)
+    removed = re.search(r"removed probe agents[^:]*: (.*)", later.stderr)
     assert removed and set(removed.group(1).split(", ")) == set(names), later.stderr
     assert not set(names) & set(services(lab)), services(lab)
     wait_for(lambda: not remains(lab), 60, "nothing left after the later run")
