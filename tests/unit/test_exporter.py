@@ -184,7 +184,7 @@ def test_a_state_that_cannot_be_formatted_still_answers_the_scrape(capsys):
 def one_way_state(**changes) -> ExportState:
     """Three nodes on `net`: node1 -> node2 loses 10 of 100 packets, node2 -> node1 loses none; node3 -> node1
     could not be measured this round (its counters keep the earlier rounds); node1 -> node3 has a path MTU below
-    the overlay's and a throughput."""
+    the overlay's and a throughput. Beside them a plain overlay without probes, and no NetIO per network."""
     nodes = tuple(Node(f"id{i}", f"node{i}", "manager" if i == 1 else "worker", "ready" if i < 3 else "down",
                        "active", f"192.168.0.{i}") for i in (1, 2, 3))
     engines = (Engine("tcp://node1:2375", Health.OK, node_id="id1", hostname="node1", role="manager"),
@@ -195,7 +195,8 @@ def one_way_state(**changes) -> ExportState:
                 Network("n2", "ingress", "overlay", "swarm", "10.0.0.0/24", None, 4096, None, False, False, True,
                         False),
                 Network("n3", "bridge", "bridge", "local", "172.17.0.0/16", None, None, None, False, False,
-                        False, False))
+                        False, False),
+                Network("n4", "plain", "overlay", "swarm", None, None, 4099, None, False, True, False, False))
     snap = ClusterSnapshot(T, engines, "swarm", nodes=nodes, networks=networks)
     results = (ProbeResult("ping", "net", "node1", "node2", T, sent=100, received=90, rtt_avg_ms=0.25),
                ProbeResult("ping", "net", "node2", "node1", T, sent=100, received=100, rtt_avg_ms=0.5),
@@ -213,8 +214,7 @@ def one_way_state(**changes) -> ExportState:
                                                PairGap("node3", "node2", "no result yet"))),
                 Coverage("net", "mtu", 6, 1))
     finding = Finding("loss.bad", Severity.ERROR, "pair", "node1 -> node2 on net", "s", "e", "r")
-    netio = {"node": {"node1": Throughput(10.5, 20.25, 2)}, "service": {"web": Throughput(1.0, 2.0, 1)},
-             "network": {}}
+    netio = {"node": {"node1": Throughput(10.5, 20.25, 2)}, "service": {"web": Throughput(1.0, 2.0, 1)}}
     state = ExportState(snapshot=snap, up=True, results=results, totals=totals, coverage=coverage,
                         findings=(finding,), netio=netio, rounds=4, last_round_at=T + 5, collected_at=T + 1)
     return replace(state, **changes)

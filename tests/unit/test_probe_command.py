@@ -431,3 +431,11 @@ def test_the_help_says_what_each_exit_code_means(monkeypatch, capsys):
                  "that round, in the recent window and since start",
                  "what is missing is reported, not measured"):
         assert said in text, said
+
+
+def test_the_users_thresholds_decide_what_is_crossed():
+    from overlaytui.analysis.thresholds import LossThresholds
+
+    lossy = [ping("plain", "node1", "node2", sent=100_000, received=99_990)]  # 0.01 %
+    assert not probe.threshold_crossed(lossy, SNAP, LossThresholds())  # below the default 0.1 %
+    assert probe.threshold_crossed(lossy, SNAP, LossThresholds(0.001, 0.005))
