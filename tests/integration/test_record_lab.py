@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -173,3 +174,29 @@ def test_record_with_probes_on_the_minimal_image_keeps_the_results_and_removes_t
     finally:
         wait_for(lambda: lab.docker("node1", "network", "rm", "rp-net", check=False).returncode == 0, 60,
                  "rp-net removed")
+
+
+def test_a_redacted_lab_recording_holds_no_real_name(scaled: Lab, tmp_path):
+    """`record --lab --redact nodes,services,networks` on the real engines: no hostname, service name or overlay
+    name of the lab is left in any string of the file — the engine writes them inside other names too
+    (`lb-frontend`, `frontend-endpoint`, task names, `tasks.NAME` aliases) — but the model's own words (states,
+    roles, kinds) and the format's field names."""
+    from tests.unit.test_recording import strings_of_recording
+
+    live = json.loads(subprocess.run([sys.executable, "-m", "overlaytui.cli", "snapshot", "--lab", "--json"],
+                                     capture_output=True, text=True, timeout=120, check=True).stdout)
+    names = {n["hostname"] for n in live["nodes"]} | {s["name"] for s in live["services"]} | \
+        {n["name"] for n in live["networks"] if n["name"] not in ("bridge", "host", "none", "ingress",
+                                                                   "docker_gwbridge")}
+    path = tmp_path / "redacted.jsonl.gz"
+    done = subprocess.run([sys.executable, "-m", "overlaytui.cli", "record", str(path), "--lab", "--every", "1",
+                           "--keyframe", "5", "--duration", "12", "--redact", "nodes,services,networks"],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    text = strings_of_recording(gzip.decompress(path.read_bytes()).decode())
+    raw = gzip.decompress(path.read_bytes()).decode()
+    assert '"lb-' in raw  # the engine's load-balancer endpoints (lb-r-net) are there, redacted
+    assert {"node1", "node2", "node3", "r-svc", "r-net"} <= names
+    left = [name for name in names if re.search(rf"(?<![^\W_]){re.escape(name)}(?![^\W_])", text)]
+    assert left == []
+    assert len(load(path)) >= 5
