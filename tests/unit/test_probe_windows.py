@@ -363,3 +363,140 @@ def test_probe_exit_codes_from_coverage():
     several = [partial, Coverage("other", "mtu", 3, 3)]
     assert outcome(good, several, snap, th) == (
         3, "partial: 4 of 5 pair measurements made, those within the thresholds")
+
+
+# ------------------------------------------------------------------------- what a probe that fails gives
+
+
+ERROR_409 = "exec on {src}: 409 Conflict: container is not running"
+
+
+def test_engine_errors_become_each_pairs_reason(lab, monkeypatch):
+    import docker
+
+    def refused(*args, **kwargs):
+        raise docker.errors.APIError("409 Conflict: container is not running")
+
+    lab.session.settings = replace(lab.session.settings, kinds=("ping", "mtu", "discovery"))
+    monkeypatch.setattr(runner, "ping_sweep", refused)
+    monkeypatch.setattr(runner, "df_ping_passes", refused)
+    monkeypatch.setattr(runner, "discovery", refused)
+    results = lab.round(1_000.0)
+    assert {(r.kind, r.src_node, r.dst_node) for r in results} == (
+        {("ping", s, d) for s in HOSTS for d in HOSTS if s != d} | {("mtu", s, d) for s in HOSTS for d in HOSTS
+                                                                   if s != d}
+        | {("discovery", "node1", "node2"), ("discovery", "node2", "node1"), ("discovery", "node3", "node1")})
+    assert {r.error for r in results if r.src_node == "node2"} == {ERROR_409.format(src="node2")}
+    assert all(not r.measured for r in results)
+    assert [(c.kind, c.measured) for c in lab.session.coverage()] == [("ping", 0), ("mtu", 0), ("discovery", 0)]
+
+
+def test_a_df_ping_that_does_not_run_is_no_mtu(lab, monkeypatch):
+    lab.session.settings = replace(lab.session.settings, kinds=("mtu",))
+
+    def not_run(api, container, address, size, caps=None):
+        raise runner.ExecFailed("the DF ping did not run (exit 126): permission denied")
+
+    monkeypatch.setattr(runner, "df_ping_passes", not_run)
+    results = lab.round(1_000.0)
+    assert {r.error for r in results} == {f"on {h}: the DF ping did not run (exit 126): permission denied"
+                                          for h in HOSTS}
+    assert all(r.path_mtu is None for r in results)
+
+
+def test_a_path_where_nothing_arrives_is_tried_three_times_then_said(lab, monkeypatch):
+    lab.session.settings = replace(lab.session.settings, kinds=("mtu",))
+    lab.path_mtu[("node1", "node2")] = 0  # not even the smallest packet
+    tried, slept = [], []
+
+    def passes(api, container, address, size, caps=None):
+        if (container, HOST_OF[address]) == ("c-node1", "node2"):
+            tried.append(size)
+        return lab._passes(api, container, address, size, caps)
+
+    async def sleep(seconds):
+        slept.append(seconds)
+
+    monkeypatch.setattr(runner, "df_ping_passes", passes)
+    monkeypatch.setattr(session, "asyncio", _Asyncio(sleep))
+    results = {(r.src_node, r.dst_node): r for r in lab.round(1_000.0)}
+    assert results[("node1", "node2")].error == "no packet of any size arrives"
+    assert tried == [576, 576, 576, 1350, 576] and slept == [1.0, 2.0, 3.0]  # 576: every IPv4 path carries it
+    assert results[("node2", "node1")].path_mtu == 1350
+
+
+class _Asyncio:
+    """The asyncio module as the session sees it, with its own sleep (no real waiting)."""
+
+    def __init__(self, sleep) -> None:
+        self.sleep = sleep
+
+    def __getattr__(self, name):
+        return getattr(asyncio, name)
+
+
+def test_throughput_every_nth_round_only(monkeypatch):
+    lab = Lab(monkeypatch, kinds=("ping", "iperf"))
+    lab.session.settings = replace(lab.session.settings, iperf_every_rounds=2, iperf_seconds=2)
+    measured = []
+
+    def throughput(api, container, network, src, dst, address, seconds):
+        measured.append((src, dst, address, seconds))
+        return ProbeResult("iperf", network, src, dst, lab.clock.now, bits_per_second=1e8, retransmits=0)
+
+    monkeypatch.setattr(runner, "throughput", throughput)
+    kinds = [sorted({r.kind for r in lab.round(1_000.0 + i)}) for i in range(3)]
+    assert kinds == [["iperf", "ping"], ["ping"], ["iperf", "ping"]]  # rounds 1 and 3
+    assert sorted(set(measured))[:2] == [("node1", "node2", "10.9.0.2", 2), ("node1", "node3", "10.9.0.3", 2)]
+    assert len(measured) == 12
+
+
+def test_problems_are_said_once_and_bounded():
+    probe = ProbeSession(lambda: snapshot(), ProbeSettings())
+    for text in ("a", "b", "a"):
+        probe._problem(text)
+    assert probe.problems == ["a", "b"] and probe.new_problems() == ["a", "b"] and probe.new_problems() == []
+    for i in range(150):
+        probe._problem(f"p{i}")
+    assert len(probe.problems) == 100 and probe.problems[0] == "p50" and probe.problems[-1] == "p149"
+    assert probe.new_problems()[-1] == "p149"
+
+
+# ------------------------------------------------------------------------ agents reporting through logs
+
+
+def report(round_no: int, loss: int = 0) -> tuple[int, str]:
+    return round_no, (f"10 packets transmitted, {10 - loss} received, {loss * 10}% packet loss, time 1802ms "
+                      "rtt min/avg/max/mdev = 0.101/0.200/0.300/0.050 ms")
+
+
+def test_a_round_read_from_the_agents_logs(lab, monkeypatch):
+    lab.session.via_logs, lab.session._manager_url, lab.session._services = True, "tcp://m:2375", {NET: "svc1"}
+    clock = [0.0]
+    reads = []
+
+    async def sleep(seconds):
+        clock[0] += 30.0  # each wait moves the session's clock on: the deadline is 62 s away
+
+    def read_reports(manager, service_id):
+        reads.append(service_id)
+        found = {("id-node1", "10.9.0.2"): report(1, loss=1), ("id-node1", "10.9.0.3"): report(1),
+                 ("id-node2", "10.9.0.1"): report(2), ("id-node2", "10.9.0.3"): report(1),
+                 ("id-node3", "10.9.0.1"): report(1)}
+        if len(reads) == 1:
+            del found[("id-node3", "10.9.0.1")]  # not yet: the session waits and reads again
+        return found
+
+    monkeypatch.setattr(session, "asyncio", _Asyncio(sleep))
+    monkeypatch.setattr(session, "time", type("T", (), {"monotonic": staticmethod(lambda: clock[0]),
+                                                         "time": staticmethod(lambda: 5.0)}))
+    monkeypatch.setattr(session.agent, "read_reports", read_reports)
+    lab.session.settings = replace(lab.session.settings, count=10, interval=0.2, report_every=0.0)
+    results = {(r.src_node, r.dst_node): r for r in lab.round()}
+    assert (results[("node1", "node2")].sent, results[("node1", "node2")].received) == (10, 9)
+    assert results[("node3", "node2")].error == "no report from node3's agent within the deadline"
+    assert results[("node3", "node2")].measured_at == 5.0 and len(results) == 6
+    assert reads == ["svc1"] * 4 and clock[0] == 90.0  # read, wait, ... until the deadline passed (62 s)
+    assert lab.session._log_rounds == {NET: 2}  # the next round waits for reports newer than round 2
+    [cov] = lab.session.coverage()
+    assert (cov.expected, cov.measured) == (6, 5)
