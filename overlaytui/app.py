@@ -26,14 +26,16 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
 
+from .analysis.headline import Headline, headline
 from .analysis.netio import sums
 from .config import Config, save_config
 from .frame import Frame, FrameBuilder
 from .history import History
 from .model import ClusterSnapshot, Moment
-from .panes.common import Picked, Selection, View
+from .panes.common import Picked, Selection, View, palette_of
 from .panes.details import DETAIL_SCREENS, DetailScreen, HelpScreen
 from .panes.findings import FindingsPane
+from .panes.health import HealthLine, tab_label
 from .panes.loss import LossPane
 from .panes.netio import NetIOPane
 from .panes.networks import NetworksPane
@@ -47,10 +49,12 @@ from .recording import RecordingError
 from .safe import display
 from .settings import RECONCILE, Settings
 from .sources.base import ClusterSource, Playback
-from .themes import DEFAULT_THEME, load_themes
+from .themes import DEFAULT_THEME, for_color_system, load_themes
 
 TABS = [("topology", "1 Topology"), ("placement", "2 Placement"), ("netio", "3 NetIO"), ("loss", "4 Loss"),
         ("networks", "5 Networks"), ("findings", "6 Findings"), ("timeline", "7 Timeline")]
+SHORT_TABS = {"topology": "1 Topo", "placement": "2 Place", "networks": "5 Nets", "timeline": "7 Time"}
+NARROW = 100  # columns below which the tabs take their short names (all seven and their badges fit 80)
 TIMELINE_KEPT = 2000  # moments the live dashboard keeps (a recording keeps them all)
 MOMENT_FRAMES = 200  # frames kept for the newest moments (enter on one shows the cluster then)
 REPLAY_HISTORY = 300.0  # seconds of recording fed to the NetIO chart after a seek (the chart's window)
@@ -124,6 +128,56 @@ class JumpCommands(Provider):
                           help=f"open the {kind}'s details")
 
 
+class ActionCommands(Provider):
+    """Command palette: every action by name ("prob" finds the probe), each pane, and each theme (saved as `t`
+    saves it)."""
+
+    def _commands(self) -> list[tuple[str, str, str]]:
+        """(label, action, help) for what applies now (a replay's keys only in a replay, as in the footer)."""
+        app = self.app
+        if not isinstance(app, OverlayApp):
+            return []
+        commands = []
+        for binding in app.BINDINGS:
+            if not isinstance(binding, Binding) or binding.action in ("command_palette", "quit"):
+                continue
+            action = binding.action.split("(", 1)[0]
+            if app.check_action(action, ()) is False:
+                continue
+            if binding.action.startswith("show_tab"):
+                label = f"pane {binding.key} {binding.description}"
+            else:
+                label = PALETTE_NAMES.get(binding.action, binding.description.lower())
+            commands.append((label, binding.action, f"{binding.tooltip or binding.description} ("
+                             f"{binding.key_display or binding.key})"))
+        commands += [(f"theme {name}", f"set_theme({name!r})", "use this theme (saved, as t saves it)")
+                     for name in app.available_themes]
+        return commands
+
+    def _run(self, action: str) -> None:
+        self.app.call_later(self.app.run_action, action)
+
+    async def discover(self) -> Hits:
+        for label, action, help_text in self._commands():
+            yield DiscoveryHit(Content(label), partial(self._run, action), text=label, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for label, action, help_text in self._commands():
+            score = matcher.match(label)
+            if score > 0:
+                yield Hit(score, _highlight(matcher, label), partial(self._run, action), text=label, help=help_text)
+
+
+PALETTE_NAMES = {  # palette names that say what the action is (the footer's labels are one word)
+    "start_probes": "probe: measure loss, latency and path MTU", "record": "record: start/stop recording",
+    "next_theme": "theme: the next one", "save_screenshot": "screenshot: save an SVG",
+    "filter": "filter the rows", "pause": "pause / resume", "refresh": "refresh: poll every engine now",
+    "help": "help: every key", "clear": "clear the selection and the filter",
+    "next_dimension": "NetIO by node / service / network",
+}
+
+
 def _highlight(matcher, label: str) -> Content:
     """The matched characters of a label highlighted — without parsing the label as markup (Textual's
     `Matcher.highlight` does: a hostname with `[/]` in it crashed the palette)."""
@@ -139,7 +193,7 @@ class OverlayApp(App):
     TITLE = "overlaytui"
     CSS_PATH = "app.tcss"
     AUTO_FOCUS = "DataTable"  # not the (hidden) filter field
-    COMMANDS = App.COMMANDS | {JumpCommands}
+    COMMANDS = App.COMMANDS | {ActionCommands, JumpCommands}
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit", tooltip="leave overlaytui"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
@@ -147,14 +201,17 @@ class OverlayApp(App):
         Binding("p", "pause", "Pause", id="app.pause", tooltip="stop/resume updating the panes"),
         Binding("P", "start_probes", "Probe", id="app.probe",
                 tooltip="measure loss, latency and path MTU between every pair of nodes (deploys labelled agents)"),
-        Binding("r", "refresh", "Refresh", id="app.refresh", tooltip="poll every engine now"),
-        Binding("t", "next_theme", "Theme", id="app.theme", tooltip="cycle the themes (remembered)"),
-        Binding("s", "save_screenshot", "Screenshot", id="app.screenshot", tooltip="save an SVG of the screen"),
+        Binding("r", "refresh", "Refresh", id="app.refresh", tooltip="poll every engine now", show=False),
+        Binding("t", "next_theme", "Theme", id="app.theme", tooltip="cycle the themes (remembered)", show=False),
+        Binding("s", "save_screenshot", "Screenshot", id="app.screenshot", tooltip="save an SVG of the screen",
+                show=False),
         Binding("d", "next_dimension", "NetIO by", id="app.dimension", show=False),
-        Binding("escape", "clear", "Clear", id="app.clear", tooltip="clear the selection and the filter"),
+        Binding("escape", "clear", "Clear", id="app.clear", tooltip="clear the selection and the filter", show=False),
         *(Binding(str(i), f"show_tab('{tab}')", label.split(" ", 1)[1], id=f"app.tab.{tab}", show=False)
           for i, (tab, label) in enumerate(TABS, start=1)),
-        Binding("ctrl+p", "command_palette", "Jump", id="app.palette", tooltip="jump to a node, service, network"),
+        Binding("ctrl+p", "command_palette", "Commands", id="app.palette",
+                tooltip="every action by name; jump to a node, service, network or container"),
+        Binding("colon", "command_palette", "Commands", key_display=":", id="app.palette.colon", show=False),
         Binding("R", "record", "Record", id="app.record",
                 tooltip="start/stop recording the frames to overlaytui-TIME.jsonl.gz (replay: --replay FILE)"),
         Binding("space", "replay_toggle", "Play/pause", id="app.replay.toggle", tooltip="replay: play or pause"),
@@ -202,6 +259,8 @@ class OverlayApp(App):
         self._persist = persist_config
         self.screenshot_dir = screenshot_dir or Path.cwd()
         self.frame: Frame | None = None
+        self._headline: tuple[tuple, Headline] | None = None  # (the inputs it was made of, the headline)
+        self._badges: dict[str, tuple] = {}  # tab -> the badge its label shows
         self.producer = Producer(source, thresholds=self.thresholds, underlay=underlay, interval=interval,
                                  reconcile=reconcile, probe=probe_settings, probe_every=probe_every,
                                  say=self._say, builder=builder, prepare_jump=self.replay_history,
@@ -243,6 +302,7 @@ class OverlayApp(App):
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
+        yield HealthLine(id="health")
         with TabbedContent(initial="topology", id="tabs"):
             for tab, label in TABS:
                 with TabPane(label, id=tab):
@@ -254,12 +314,13 @@ class OverlayApp(App):
 
     def on_mount(self) -> None:
         for theme in load_themes():
-            self.register_theme(theme)
+            self.register_theme(for_color_system(theme, self.console.color_system))
             self._own_themes.append(theme.name)
         if self._requested_theme not in self.available_themes:
             self.notify(f"unknown theme {self._requested_theme!r}; using {DEFAULT_THEME}", severity="warning")
             self._requested_theme = DEFAULT_THEME
         self.theme = self._requested_theme
+        self.theme_changed_signal.subscribe(self, self._theme_changed)  # after the first: only choices are saved
         self.sub_title = display(self.source_label)
         self._render_status()
         if self._freeze_gc:
@@ -376,7 +437,18 @@ class OverlayApp(App):
             timeline, now_t = tuple(self.timeline), self.shown_at
         return View(frame=self.frame, history=self.history, probe_problem=self.probe_problem,
                     selection=self.selection, filter_text=self.filter_text, thresholds=self.thresholds,
-                    timeline=timeline, now_t=now_t, replaying=playback is not None)
+                    timeline=timeline, now_t=now_t, replaying=playback is not None,
+                    headline=self.headline(self.frame))
+
+    def headline(self, frame: Frame) -> Headline:
+        """The frame's problems in words, the tabs' badges, what the findings name: made again only when the
+        findings or the services changed (the same objects otherwise: nothing here grows with the tasks)."""
+        snap = frame.snapshot
+        key = (frame.findings, snap.services, snap.nodes, snap.networks)
+        cached = self._headline
+        if cached is None or any(a is not b for a, b in zip(cached[0], key, strict=True)):
+            cached = self._headline = (key, headline(snap, frame.findings))
+        return cached[1]
 
     def render_visible(self) -> None:
         view = self.view()
@@ -388,7 +460,28 @@ class OverlayApp(App):
                 screen.show(view)  # an open detail screen follows the data
             else:
                 self._panes[self.query_one(TabbedContent).active].show(view)
+            self.query_one(HealthLine).show(view)
+            self._show_badges(view)
             self._render_status(view)
+
+    def _show_badges(self, view: View) -> None:
+        """Each tab's label with its badge (problems and the worst of them), relabelled only when it changed."""
+        badges = view.headline.badges if view.headline is not None else {}
+        narrow = self.size.width < NARROW
+        wanted = {tab: (badges.get(tab), self.theme, narrow) for tab, _ in TABS}
+        if wanted == self._badges:
+            return
+        self._badges = wanted
+        tabs = self.query_one(TabbedContent)
+        colors = palette_of(self)
+        for tab, label in TABS:
+            shown = SHORT_TABS.get(tab, label) if narrow else label
+            tabs.get_tab(tab).label = tab_label(shown, badges.get(tab), colors)
+
+    def on_resize(self) -> None:
+        view = self.view()
+        if view is not None:
+            self._show_badges(view)
 
     def _render_status(self, view: View | None = None) -> None:
         playback = self.playback
@@ -460,12 +553,15 @@ class OverlayApp(App):
         self._focus_pane()
 
     def action_help(self) -> None:
-        rows = [(b.key_display or b.key, b.description or b.action) for b in self.BINDINGS
-                if isinstance(b, Binding)]
+        rows = [(b.key_display or b.key, (b.description or b.action) + (f": {b.tooltip}" if b.tooltip else ""))
+                for b in self.BINDINGS if isinstance(b, Binding)]
         rows += [("1-7", "switch pane"), ("enter", "details of the row / select node or overlay; on a moment "
                  "(pane 7): the cluster then"), ("d", "NetIO: per node / service / network"),
+                 ("o O", "Loss: the next / previous overlay"),
                  ("space , . [ ] { }", "replay (--replay FILE): play/pause, a frame back/on, -10/+10 s, "
-                  "-60/+60 s; p pauses too")]
+                  "-60/+60 s; p pauses too"),
+                 ("^p :", "the command palette: every action by name (probe, record, theme, pane, screenshot, "
+                  "filter, pause) and every node, service, network, container")]
         self.push_screen(HelpScreen(rows))
 
     def action_filter(self) -> None:
@@ -588,13 +684,25 @@ class OverlayApp(App):
         names = self._own_themes or [DEFAULT_THEME]
         current = names.index(self.theme) if self.theme in names else -1
         self.theme = names[(current + 1) % len(names)]
-        self.config = self.config.with_theme(self.theme)
+        self.notify(f"theme {self.theme}", timeout=2)
+
+    def action_set_theme(self, name: str) -> None:
+        """The palette's "theme NAME"."""
+        if name in self.available_themes:
+            self.theme = name
+
+    def _theme_changed(self, theme) -> None:
+        """Any theme change (t, our palette entries, Textual's own "Theme" command) is saved to the config file
+        and redraws the panes (their cells carry the theme's colours)."""
+        if theme.name == self._requested_theme:  # the one it started with (published after mount) or unchanged
+            return
+        self._requested_theme = theme.name
+        self.config = self.config.with_theme(theme.name)
         if self._persist:
             try:
                 save_config(self.config)
             except OSError as exc:
                 self.notify(f"theme not saved: {exc}", severity="warning")
-        self.notify(f"theme {self.theme}", timeout=2)
         self.render_visible()
 
     def action_save_screenshot(self) -> None:

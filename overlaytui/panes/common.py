@@ -15,6 +15,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
+from ..analysis.headline import Headline
 from ..analysis.thresholds import LossThresholds, Verdict
 from ..frame import Frame
 from ..history import History
@@ -60,6 +61,7 @@ class View:
     timeline: Sequence[Moment] = ()  # what changed, oldest first (live, or the recording's)
     now_t: float | None = None  # the moment shown, when it is not the newest (a replay, a picked moment)
     replaying: bool = False
+    headline: Headline | None = None  # the frame's problems in words, badges, what findings name
 
     @property
     def snapshot(self) -> ClusterSnapshot:

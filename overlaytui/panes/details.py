@@ -242,12 +242,31 @@ class ContainerDetail(DetailScreen):
 DETAIL_SCREENS = {cls.kind: cls for cls in (NodeDetail, ServiceDetail, NetworkDetail, ContainerDetail)}
 
 
+PANES_HELP = [
+    ("1 Topology", "overlays as buses through the nodes they reach; what a finding names is marked ✖ ⚠; enter "
+                   "on a node or an overlay filters the other panes"),
+    ("2 Placement", "services x nodes: ● running ◌ pending ✖ failed; uneven spread in yellow; enter: details"),
+    ("3 NetIO", "throughput history per node / service / overlay (summed across nodes); d switches"),
+    ("4 Loss", "probe results per overlay (it opens on the worst): loss % and RTT per node pair, judged against "
+               "the thresholds; o / O the next / previous overlay (or Tab to the overlay tabs, then ← →)"),
+    ("5 Networks", "every network by driver: subnet, VNI, MTU set/effective, peers, VIP or dnsrr"),
+    ("6 Findings", "the doctor's checks, one line per cause, worst first, with evidence and fix; enter highlights "
+                   "the subject"),
+    ("7 Timeline", "what changed, newest first: nodes, engines, tasks placed, findings opened and resolved; enter "
+                   "on a moment shows the cluster then"),
+]
+
+
 class HelpScreen(ModalScreen):
+    """Every key and pane. Fits 80 columns; the arrow keys, page keys and home/end scroll it."""
+
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > VerticalScroll { width: 84; height: 90%; background: $surface; border: round $primary; padding: 0 1; }
+    HelpScreen > VerticalScroll { width: 100; max-width: 100%; height: 90%; background: $surface;
+                                  border: round $primary; padding: 0 1; }
     """
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close", id="help.close")]
+    AUTO_FOCUS = "VerticalScroll"  # the arrow keys scroll at once (not after a Tab)
 
     def __init__(self, bindings: list[tuple[str, str]]) -> None:
         super().__init__()
@@ -257,16 +276,10 @@ class HelpScreen(ModalScreen):
         keys = _table("key", "does")
         for key, description in self._rows:
             keys.add_row(Text(key, style="bold"), Text(description))
-        panes = _kv([
-            ("1 Topology", "overlays as buses through the nodes they reach; enter on a node or an overlay filters "
-                           "the other panes"),
-            ("2 Placement", "services x nodes: ● running ◌ pending ✖ failed; uneven spread in yellow; enter: details"),
-            ("3 NetIO", "throughput history per node / service / overlay (summed across nodes); d switches"),
-            ("4 Loss", "probe results per overlay: loss % and RTT per node pair, judged against the thresholds"),
-            ("5 Networks", "every network by driver: subnet, VNI, MTU set/effective, peers, VIP or dnsrr"),
-            ("6 Findings", "the doctor's checks, worst first, with evidence and fix; enter highlights the subject"),
-        ])
+        panes = _kv(PANES_HELP)
         with VerticalScroll():
-            yield Static(Group(Text("overlaytui — keys", style="bold"), keys, Text("\npanes", style="bold"), panes,
+            yield Static(Group(Text("overlaytui — keys (↑ ↓ PgUp PgDn scroll, esc closes)", style="bold"), keys,
+                               Text("\npanes (the line under the title names the worst problems; a tab's ✖2 or ⚠1 "
+                                    "counts the problems it shows)", style="bold"), panes,
                                Text("\nnames from the cluster are shown as text, never as markup", style="dim")))
         yield Footer()

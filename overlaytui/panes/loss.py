@@ -9,10 +9,12 @@ from collections.abc import Callable
 
 from textual import events
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.widget import Widget
 from textual.widgets import DataTable, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
+from ..analysis.headline import worst_overlay
 from ..analysis.lossmap import BY_RANK, HeatGrid, Indexed, LossOverview, NodeState, PairState, index_results, overview
 from ..analysis.thresholds import Verdict, black_hole, judge_loss, packets_needed
 from ..model import PairWindow, ProbeResult
@@ -35,6 +37,8 @@ NO_PROBES = (
 
 
 class LossPane(Widget):
+    BINDINGS = [Binding("o", "next_overlay(1)", "Next overlay", id="loss.next", show=False),
+                Binding("O", "next_overlay(-1)", "Previous overlay", id="loss.previous", show=False)]
     DEFAULT_CSS = """
     LossPane { height: 1fr; }
     LossPane > Tabs { height: 2; }
@@ -47,6 +51,7 @@ class LossPane(Widget):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.network: str | None = None
+        self._tabs: Tabs | None = None  # mounted when there are overlays, with the one to open on active
         self._view: View | None = None
         self._generation = 0
         self._guard = RenderGuard()
@@ -59,8 +64,16 @@ class LossPane(Widget):
         self._pending: tuple = ()
         self.shown_overview: tuple | None = None  # what show_overview last rendered (its arguments)
 
+    def action_next_overlay(self, step: int) -> None:
+        """o / O: the next or previous overlay's tab (as Tab to the tabs and ← → would)."""
+        names = list(self._tab_names)
+        tabs = self._tabs
+        if not names or tabs is None:
+            return
+        current = names.index(tabs.active) if tabs.active in names else 0
+        tabs.active = names[(current + step) % len(names)]
+
     def compose(self) -> ComposeResult:
-        yield Tabs(id="loss-networks")
         yield Static(id="loss-legend")
         yield Static(id="loss-heat")
         yield KeptTable(id="loss-table", cursor_type="cell")
@@ -68,6 +81,8 @@ class LossPane(Widget):
 
     def on_tabs_tab_activated(self, event: Tabs.TabActivated) -> None:
         event.stop()
+        if event.tabs is not self._tabs:
+            return  # tabs on their way out
         self.network = self._tab_names.get(str(event.tab.id)) if event.tab else None
         if self._view is not None:
             self.show(self._view)
@@ -78,17 +93,25 @@ class LossPane(Widget):
         overlays = [n.name for n in snap.networks if n.driver == "overlay" and not n.ingress]
         if view.selection and view.selection.kind == "network" and view.selection.key in overlays:
             self.network = view.selection.key
-        tabs = self.query_one(Tabs)
+        if self.network not in overlays:  # first shown (or its overlay is gone): the worst overlay
+            worst = worst_overlay(overlays, view.headline.named) if view.headline is not None else None
+            self.network = worst or (overlays[0] if overlays else None)
         if list(self._tab_names.values()) != overlays:
+            # new tabs, made with the active one given (added one by one, Tabs would activate the first)
             self._generation += 1  # fresh ids: the old tabs may still be on their way out
-            tabs.clear()
             self._tab_names = {f"net-{self._generation}-{i}": name for i, name in enumerate(overlays)}
-            for tab_id, name in self._tab_names.items():
-                tabs.add_tab(Tab(text(name), id=tab_id))  # a Text label: a name is never markup
-        if self.network not in overlays:
-            self.network = overlays[0] if overlays else None
+            active = next((tab for tab, name in self._tab_names.items() if name == self.network), None)
+            old = self._tabs
+            # labels are Text: a name is never markup. The first tabs are #loss-networks, later ones (overlays
+            # created or removed) have an id of their own: the old ones are still there while they go.
+            self._tabs = Tabs(*(Tab(text(name), id=tab) for tab, name in self._tab_names.items()), active=active,
+                              id="loss-networks" if old is None else f"loss-networks-{self._generation}")
+            if old is not None:
+                old.remove()
+            self.mount(self._tabs, before="#loss-legend")
+        tabs = self._tabs
         for tab_id, name in self._tab_names.items():
-            if name == self.network and tabs.active != tab_id:
+            if tabs is not None and name == self.network and tabs.active != tab_id and tabs.is_mounted:
                 tabs.active = tab_id
         legend = self.query_one("#loss-legend", Static)
         table = self.query_one(DataTable)
@@ -363,16 +386,17 @@ def _detail(src: str, dst: str, ping: ProbeResult | None, mtu: ProbeResult | Non
     parts = [f"{src} → {dst}"]
     if ping is not None and ping.measured and window is not None:
         th = view.thresholds
+        recent_lost = window.recent_sent - window.recent_received
+        total_lost = window.total_sent - window.total_received
         parts.append(
-            f"last round {window.round_loss_pct:.2f} % ({window.round_sent - window.round_received} of "
-            f"{window.round_sent}); last {window.window_s / 60:g} min {window.recent_loss_pct:.3f} % "
-            f"({judge_loss(window.recent_sent - window.recent_received, window.recent_sent, th).value}); since "
-            f"start {window.total_loss_pct:.3f} % of {window.total_sent} "
-            f"({judge_loss(window.total_sent - window.total_received, window.total_sent, th).value})")
+            f"last round {_lost(window.round_sent - window.round_received, window.round_sent, window.round_loss_pct)}; "
+            f"last {window.window_s / 60:g} min {_lost(recent_lost, window.recent_sent, window.recent_loss_pct)} "
+            f"({judge_loss(recent_lost, window.recent_sent, th).value}); since start "
+            f"{_lost(total_lost, window.total_sent, window.total_loss_pct)} "
+            f"({judge_loss(total_lost, window.total_sent, th).value})")
     elif ping is not None and ping.measured:
         lost = ping.sent - ping.received
-        parts.append(f"{lost} of {ping.sent} packets lost ({ping.loss_pct:.3f} %): "
-                     f"{judge_loss(lost, ping.sent, view.thresholds).value}")
+        parts.append(f"{_lost(lost, ping.sent, ping.loss_pct)}: {judge_loss(lost, ping.sent, view.thresholds).value}")
         if ping.rtt_avg_ms is not None:
             parts.append(f"RTT min/avg/max {ping.rtt_min_ms}/{ping.rtt_avg_ms}/{ping.rtt_max_ms} ms")
     else:
@@ -383,6 +407,13 @@ def _detail(src: str, dst: str, ping: ProbeResult | None, mtu: ProbeResult | Non
     elif mtu is not None or mtu_gap:
         parts.append(f"path MTU not measured: {mtu.error if mtu is not None else mtu_gap}")
     return " · ".join(parts)
+
+
+def _lost(lost: int, sent: int, pct: float) -> str:
+    """"no loss in 3,000 packets", "2 of 100 packets lost (2.000 %)"."""
+    if not lost:
+        return f"no loss in {sent:,} {'packet' if sent == 1 else 'packets'}"
+    return f"{lost:,} of {sent:,} {'packet' if sent == 1 else 'packets'} lost ({pct:.3f} %)"
 
 
 HEAT_WORDS = {Verdict.BAD: "bad or MTU hole", Verdict.ACCEPTABLE: "acceptable", Verdict.UNKNOWN: "not measured",

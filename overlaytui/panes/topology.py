@@ -7,6 +7,8 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
+from ..analysis.findings import Severity
+from ..analysis.headline import MARKS, Named
 from ..model import ClusterSnapshot, Health, Network
 from .common import (
     MAX_NODE_COLUMNS,
@@ -22,6 +24,7 @@ from .common import (
     view_values,
 )
 from .common import SafeText as Text
+from .health import severity_style
 from .keptable import KeptTable
 
 ATTACHED, ABSENT = "━━●━━", "━━━━━"  # the legend's samples; cells are drawn to their column's width
@@ -54,8 +57,9 @@ class TopologyPane(Widget):
     def show(self, view: View) -> None:
         snap = view.snapshot
         health = tuple((e.node_id, e.health) for e in snap.engines)
+        named = view.headline.named if view.headline is not None else Named({}, {}, {})
         if self._guard.unchanged((snap.nodes, snap.networks, snap.services, snap.tasks),
-                                 (health, *view_values(view, self))):
+                                 (health, named, *view_values(view, self))):
             return
         colors = palette_of(self)
         # the filter narrows nodes and overlays; one that matches none of a kind leaves that kind whole
@@ -74,7 +78,12 @@ class TopologyPane(Widget):
             role = "★ leader" if node.leader else node.role
             health = engine.health.value if engine else "no engine"
             header = Text(no_wrap=True)
-            header.append(f" {node.hostname} \n", style="bold")
+            flagged = named.nodes.get(node.hostname)
+            if flagged:  # a finding names this node
+                header.append(f" {MARKS[flagged]} {node.hostname} \n",
+                              style=f"reverse {severity_style(colors, flagged)}")
+            else:
+                header.append(f" {node.hostname} \n", style="bold")
             header.append(f" {role} \n", style=colors.muted)
             header.append(f" {node.state}", style=colors.node_state(node.state, node.availability))
             header.append(" · ")
@@ -89,7 +98,10 @@ class TopologyPane(Widget):
             members |= {t.node_id for t in snap.tasks
                         if t.state == "running" and any(a.network_id == net.id for a in t.addresses)}
             mtu = f"MTU {net.effective_mtu}" + (" (set)" if net.configured_mtu else "")
-            label = join(text(f" {net.name}", "bold"), text(" enc" if net.encrypted else "", colors.accent),
+            flagged = named.networks.get(net.name)
+            name = text(f" {MARKS[flagged]} {net.name}", severity_style(colors, flagged)) if flagged \
+                else text(f" {net.name}", "bold")
+            label = join(name, text(" enc" if net.encrypted else "", colors.accent),
                          text(f" \n {net.vni or '-'} · {net.subnet or '-'} \n"), text(f" {mtu} ", colors.muted),
                          sep="")
             selected_net = view.selection is not None and view.selection.kind == "network" \
@@ -113,7 +125,11 @@ class TopologyPane(Widget):
                 ok = running == desired
                 if i:
                     svc_text.append("  ")
-                svc_text.append(svc.name, style="bold" if ok else f"bold {colors.warn}")
+                flagged = named.services.get(svc.name)
+                if flagged:
+                    svc_text.append(f"{MARKS[flagged]} ", style=severity_style(colors, flagged))
+                svc_text.append(svc.name, style="bold" if ok and not flagged else
+                                severity_style(colors, flagged or Severity.WARNING))
                 detail = f" ({svc.endpoint_mode} {running}/{desired})"
                 svc_text.append(detail, style=colors.muted if ok else colors.warn)
             cells.append(svc_text if services else text("(no services)", colors.muted))

@@ -42,7 +42,9 @@ from ..model import (
 SERVICE_NAMES = ["web", "api", "auth", "cache", "worker", "payments", "search", "metrics"]
 OVERLAY_NAMES = ["frontend", "backend", "payments-secure"]
 NODE_DOWN_AFTER = 20.0
-UPDATE_STEP = 10.0
+UPDATE_STEP = 10.0  # seconds between two tasks of the rolling update
+UPDATE_DELAY = 3.0  # the first task is replaced this long after the start (the update was just asked for)
+UPDATE_STARTING = 4.0  # seconds a replacement task spends starting (the old one already shut down)
 PROBE_HISTORY = 3600.0  # probes behave as if they had been running for an hour at start
 PROBE_RATE = 10.0  # packets per second per pair (100 packets every 10 s)
 PROBE_ROUND = 10.0  # seconds between probe rounds
@@ -296,14 +298,27 @@ class DemoSource:
             return tuple(replace(n, state="down") if n.hostname == victim else n for n in self._plan.nodes)
         return self._plan.nodes
 
-    def _updated_slots(self) -> int:
-        return int(self.elapsed // UPDATE_STEP) + 1 if self.scenario == "rolling-update" else 0
+    def _update_phases(self) -> tuple[int, ...]:
+        """The rolling update, per slot of api: 0 the old task runs, 1 it is shut down and its replacement is
+        starting, 2 the replacement runs (the old task kept as history, as `docker service ps` shows it)."""
+        if self.scenario != "rolling-update":
+            return ()
+        api = next(s for s in self._plan.services if s.name == "api")
+        phases = []
+        for slot in range(1, (api.replicas or 0) + 1):
+            since = self.elapsed - self._update_at(slot)
+            phases.append(0 if since < 0 else 1 if since < UPDATE_STARTING else 2)
+        return tuple(phases)
+
+    def _update_at(self, slot: int) -> float:
+        """Seconds after the start at which the rolling update replaces this slot's task."""
+        return UPDATE_DELAY + (slot - 1) * UPDATE_STEP
 
     def _topology_changed_since_poll(self) -> bool:
         return self._topology_key() != self._topology_at
 
     def _topology_key(self):
-        return (self._node_states(), self._updated_slots())
+        return (self._node_states(), self._update_phases())
 
     def _refresh_topology(self) -> None:
         """Place every service's tasks on the ready nodes (and keep the failed history of a node-down)."""
@@ -333,10 +348,17 @@ class DemoSource:
                     tasks.append(self._task(service, slot, None, nets, "pending", "running",
                                             "no suitable node (all nodes down)"))
                     continue
-                image_note = ""
-                if self.scenario == "rolling-update" and service.name == "api" and slot is not None:
-                    image_note = "2.0" if slot <= self._updated_slots() else ""
-                task = self._task(service, slot, node, nets, "running", "running", "", image_note)
+                phases = self._update_phases()
+                if service.name == "api" and slot is not None and phases and phases[slot - 1]:
+                    at = self._start + self._update_at(slot)
+                    tasks.append(self._task(service, slot, node, nets, "running", "shutdown", "", since=at))
+                    state = "starting" if phases[slot - 1] == 1 else "running"
+                    task = self._task(service, slot, node, nets, state, "running", "", "2.0", since=at)
+                    tasks.append(task)
+                    if state == "running":
+                        containers.append((task, service))
+                    continue
+                task = self._task(service, slot, node, nets, "running", "running", "")
                 tasks.append(task)
                 containers.append((task, service))
         self._tasks = tuple(tasks)
@@ -350,8 +372,10 @@ class DemoSource:
         self._services_now = self._service_states()
 
     def _task(self, service: Service, slot: int | None, node: Node | None, nets: tuple[str, ...], state: str,
-              desired: str, error: str, version: str = "") -> Task:
-        key = (service.name, slot, node.id if node else None, version, state)
+              desired: str, error: str, version: str = "", since: float | None = None) -> Task:
+        """`since`: when the task reached its state (else an hour before the start); a starting task has the id
+        it keeps once running."""
+        key = (service.name, slot, node.id if node else None, version, "running" if state == "starting" else state)
         host = int(_unit(self.seed, "ip", *key) * 240)
         return Task(
             id=_id("task", self.seed, *key),
@@ -363,7 +387,7 @@ class DemoSource:
             state=state if desired == "running" else "shutdown",
             message="started" if state == "running" else state,
             error=error,
-            timestamp=self._start - 3600 + 10 * (slot or 0),
+            timestamp=since if since is not None else self._start - 3600 + 10 * (slot or 0),
             container_id=_id("ctr", self.seed, *key) if state == "running" and desired == "running" else None,
             pid=None,
             exit_code=None,
@@ -380,7 +404,7 @@ class DemoSource:
             desired = ready if s.mode == "global" else s.replicas
             update = ""
             if self.scenario == "rolling-update" and s.name == "api":
-                update = "completed" if self._updated_slots() >= (s.replicas or 0) else "updating"
+                update = "completed" if all(p == 2 for p in self._update_phases()) else "updating"
             result.append(replace(s, running_tasks=running.get(s.id, 0), desired_tasks=desired,
                                   update_state=update,
                                   image=s.image.replace(":1.4", ":2.0") if update else s.image))

@@ -90,3 +90,8 @@ class HostileSource(DemoSource):
         results = super().probe_results(reverse.get(network, network) if network else None)
         return tuple(replace(r, network=names.get(r.network, r.network), src_node=HOSTILE.get(r.src_node, r.src_node),
                              dst_node=HOSTILE.get(r.dst_node, r.dst_node)) for r in results)
+
+
+def screen_text(app: OverlayApp) -> str:
+    """What the terminal shows, as lines of plain text (the screen's rendered strips)."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
