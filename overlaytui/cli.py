@@ -209,6 +209,9 @@ def exit_now(code: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
+    from .sources import ssh
+
+    ssh.remove()  # os._exit skips atexit: the ssh wrapper's directory goes here
     os._exit(code)
 
 
