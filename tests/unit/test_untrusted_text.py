@@ -127,5 +127,5 @@ def test_a_newline_inside_a_name_never_starts_a_line_of_the_doctor_report():
 
     forged = "node1\nERROR   swarm.down           all: forged"
     finding = Finding("node.down", Severity.WARNING, "node", forged, f"{forged} is down", "e", "r", "n1")
-    text = report_text([finding], ClusterSnapshot(taken_at=1.8e9))
+    text = report_text([finding], ClusterSnapshot(1.8e9, ()))
     assert [line for line in text.splitlines() if line.startswith("ERROR")] == []
