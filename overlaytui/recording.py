@@ -493,8 +493,7 @@ class Recorder:
         why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
                errno.EFBIG: "the file reached the largest size allowed (file system or ulimit -f)"}.get(
             exc.errno or 0, one_line(exc.strerror or exc))
-        self.failure = (f"cannot write {one_line(self.path)}: {why}; recording stopped after {self.frames} frames "
-                        "(they replay)")
+        self.failure = f"cannot write {one_line(self.path)}: {why}; the {self.frames} frames written replay"
         self.close()
         raise RecordingError(self.failure) from None
 

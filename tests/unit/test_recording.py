@@ -388,8 +388,8 @@ def test_a_full_disk_stops_the_writer_in_one_line_and_what_was_written_replays(t
                           cwd=Path(__file__).parents[2])
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
     line = done.stdout.strip()
-    assert line.count("\n") == 0 and "the largest size allowed" in line and "recording stopped after" in line
-    frames = int(line.split("recording stopped after ")[1].split()[0])
+    assert line.count("\n") == 0 and "the largest size allowed" in line and "frames written replay" in line
+    frames = int(line.split("; the ")[1].split()[0])
     recording = load(path)
     assert 0 < len(recording) <= frames and recording.frame(len(recording) - 1).snapshot.nodes
 
