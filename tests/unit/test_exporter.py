@@ -270,3 +270,25 @@ def test_the_pair_count_and_the_series_limit():
     assert value(over, "overlaytui_pair_series_limited") == 1.0
     assert value(over, "overlaytui_pair_up", network="net", src_node="node1", dst_node="node2") is None
     assert value(over, "overlaytui_node_packets_lost_total", network="net", node="node2", direction="in") == 10.0
+
+
+def test_a_pair_known_only_from_its_latest_ping_has_its_series():
+    """No counters yet and no coverage: a pair's latest ping still gives it `pair_up` (other kinds do not)."""
+    results = (ProbeResult("ping", "plain", "node2", "node1", T, sent=10, received=10, rtt_avg_ms=1.0),
+               ProbeResult("mtu", "plain", "node1", "node2", T, path_mtu=1450))
+    found = samples(scrape(one_way_state(results=results, coverage=(), totals={})))
+    assert value(found, "overlaytui_pair_up", network="plain", src_node="node2", dst_node="node1") == 1.0
+    assert value(found, "overlaytui_pair_rtt_seconds", network="plain", src_node="node2", dst_node="node1") == 0.001
+    assert value(found, "overlaytui_pair_up", network="plain", src_node="node1", dst_node="node2") is None
+
+
+def test_a_failed_scrape_still_describes_up():
+    class Broken(ExportState):
+        @property
+        def node_sums(self):
+            raise ValueError("broken")
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(OverlayCollector(lambda: Broken(up=True)))
+    text = generate_latest(registry).decode()
+    assert "# HELP overlaytui_up 1 when the last collection reached a swarm manager\n" in text
