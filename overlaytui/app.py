@@ -24,8 +24,9 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane
 
+from .analysis.findings import plural
 from .analysis.headline import Headline, headline
 from .analysis.netio import sums
 from .config import Config, save_config
@@ -60,6 +61,7 @@ MOMENT_FRAMES = 200  # frames kept for the newest moments (enter on one shows th
 REPLAY_HISTORY = 300.0  # seconds of recording fed to the NetIO chart after a seek (the chart's window)
 REPLAY_HISTORY_BUDGET = 1.0  # seconds the frame thread may spend on that beyond reaching the frame itself
 REPLAY_ONLY = {"replay_toggle", "replay_step", "replay_seek"}
+LIVE_ONLY = {"start_probes", "refresh"}  # a replay shows what was recorded: nothing to probe or poll
 
 
 PaneWidget = TopologyPane | PlacementPane | NetIOPane | LossPane | NetworksPane | FindingsPane | TimelinePane
@@ -307,6 +309,7 @@ class OverlayApp(App):
             for tab, label in TABS:
                 with TabPane(label, id=tab):
                     yield self._panes[tab]
+        yield Static(id="no-match")
         yield Input(placeholder="filter: part of a name, subnet or image (enter keeps it, esc clears)",
                     id="filter")
         yield StatusBar(id="status")
@@ -459,10 +462,25 @@ class OverlayApp(App):
             if isinstance(screen, DetailScreen):
                 screen.show(view)  # an open detail screen follows the data
             else:
-                self._panes[self.query_one(TabbedContent).active].show(view)
+                active = self.query_one(TabbedContent).active
+                self._panes[active].show(view)
+                self._show_no_match(active)
             self.query_one(HealthLine).show(view)
             self._show_badges(view)
             self._render_status(view)
+
+    def _show_no_match(self, tab: str) -> None:
+        """A filter that leaves the pane's table empty says so (a blank table says nothing). The Findings pane
+        says it itself; Topology keeps everything when the filter matches nothing."""
+        notice = self.query_one("#no-match", Static)
+        empty = bool(self.filter_text) and tab not in ("findings", "topology") and all(
+            (table.row_count if isinstance(table, DataTable) else len(table.row_keys)) == 0
+            for table in self._panes[tab].query("DataTable, LiveTable"))
+        if empty:
+            label = dict(TABS)[tab].split(" ", 1)[1]
+            notice.update(Content.assemble(f"Nothing in {label} matches ",
+                                           (display(self.filter_text), "bold"), ": esc clears the filter"))
+        notice.display = empty
 
     def _show_badges(self, view: View) -> None:
         """Each tab's label with its badge (problems and the worst of them), relabelled only when it changed."""
@@ -589,10 +607,12 @@ class OverlayApp(App):
         self._select(None)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The replay keys exist only in a replay (hidden from the footer otherwise); R not in a replay."""
+        """The replay keys exist only in a replay (hidden from the footer otherwise); probing and polling the
+        engines only where there are engines (hidden in a replay). R stays: in a replay it says why it does
+        nothing."""
         if action in REPLAY_ONLY:
             return self.playback is not None
-        if action == "record":
+        if action in LIVE_ONLY:
             return self.playback is None
         return True
 
@@ -641,12 +661,16 @@ class OverlayApp(App):
     def action_record(self) -> None:
         """R: start recording the frames (handed to the recording's writer as the producer builds them), or
         stop."""
+        if self.playback is not None:
+            self.notify("R records a live or simulated cluster; a replay is a recording already (its frames are "
+                        "in the file you opened)", severity="warning", timeout=5)
+            return
         recorder = self._recorder
         if recorder is not None:
             self._recorder = None
             self.run_worker(self.producer.stop_recording(recorder), group="record")
             skipped = f" ({recorder.skipped} left out: the writer could not keep up)" if recorder.skipped else ""
-            self.notify(f"recording stopped: {recorder.frames} frames in {recorder.path}{skipped}", timeout=6)
+            self.notify(f"recording stopped: {plural(recorder.frames, 'frame')} in {recorder.path}{skipped}", timeout=6)
             self._render_status(self.view())
             return
         stamp = time.strftime("%Y%m%d-%H%M%S")

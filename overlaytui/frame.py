@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .analysis import timeline
-from .analysis.findings import Finding, check_probes, diagnose
+from .analysis.findings import Finding, check_probes, diagnose, plural
 from .analysis.netio import NetIOSums, sums
 from .analysis.thresholds import LossThresholds
 from .model import NO_PROBES, ClusterSnapshot, Moment, ProbeData
@@ -38,18 +38,19 @@ class Frame:
         """What the checks covered, in one line (said when they found nothing)."""
         snap = self.snapshot
         overlays = sum(1 for n in snap.networks if n.driver == "overlay" and not n.ingress)
-        line = (f"{len(snap.nodes)} nodes, {len(snap.services)} services, {len(snap.tasks)} tasks, {overlays} "
-                f"overlays, {len(snap.engines)} engines")
+        line = ", ".join(plural(count, word) for count, word in (
+            (len(snap.nodes), "node"), (len(snap.services), "service"), (len(snap.tasks), "task"),
+            (overlays, "overlay"), (len(snap.engines), "engine")))
         expected = sum(c.expected for c in self.probes.coverage)
         measured = sum(c.measured for c in self.probes.coverage)
         if expected:
-            line += f"; {measured} of {expected} probe pairs measured"
+            line += f"; {measured} of {plural(expected, 'probe pair')} measured"
         elif self.probes.recent:
-            line += f"; {sum(len(r) for r in self.probes.recent.values())} probe results"
+            line += f"; {plural(sum(len(r) for r in self.probes.recent.values()), 'probe result')}"
         else:
             line += "; the overlays' data plane not measured (P starts probing)"
         if self.underlay_mtus:
-            line += f"; {len(self.underlay_mtus)} underlay MTUs known"
+            line += f"; {plural(len(self.underlay_mtus), 'underlay MTU')} known"
         return line
 
 

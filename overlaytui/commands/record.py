@@ -14,11 +14,14 @@ import sys
 import time
 from pathlib import Path
 
+from ..analysis.findings import plural
 from ..probes.session import ProbeSettings
 from ..producer import FrameRecorder, Producer
 from ..recording import KEYFRAME_EVERY, REDACTABLE, Recorder, RecordingError
+from ..safe import printable
 from ..settings import Settings
 from ..sources.base import ClusterSource
+from ..units import human_bytes
 from .common import (
     add_demo_flags,
     add_endpoint_flags,
@@ -106,6 +109,36 @@ def main(args: argparse.Namespace) -> int:
     return code
 
 
+class Progress:
+    """"recording: 42 frames, 1.3 MiB, 0m42s" on one line of a terminal's stderr, rewritten in place at most once a
+    second; nothing when stderr is not a terminal (a pipe, a log, a test's captured output)."""
+
+    def __init__(self, stream) -> None:
+        self._stream = getattr(stream, "_raw", stream)  # past PrintableStream: the line's \r and erase are ours
+        self.on = bool(getattr(stream, "isatty", lambda: False)())
+        self._shown_at = -1.0
+
+    def show(self, frames: int, path: Path, elapsed: float) -> None:
+        if not self.on or elapsed - self._shown_at < 1.0:
+            return
+        self._shown_at = elapsed
+        try:
+            size = path.stat().st_size
+        except OSError:
+            size = 0
+        minutes, seconds = divmod(int(elapsed), 60)
+        line = f"recording {path}: {plural(frames, 'frame')}, {human_bytes(size)}, {minutes}m{seconds:02d}s " \
+               "(Ctrl-C stops)"
+        self._stream.write(f"\r\x1b[K{printable(line)}")
+        self._stream.flush()
+
+    def clear(self) -> None:
+        """Erase the line before the closing report."""
+        if self.on and self._shown_at >= 0:
+            self._stream.write("\r\x1b[K")
+            self._stream.flush()
+
+
 class Run:
     """The producer's frames into the recording (its sink, written by the recording's own thread), until
     --duration or an interrupt; with --probe, the producer probes as the dashboard does."""
@@ -123,6 +156,7 @@ class Run:
                                  say=say_on_stderr("record"))
         self.producer.add_sink(recorder)
         self.started = time.monotonic()
+        self.progress = Progress(sys.stderr)
 
     def code(self) -> int:
         if self.producer.failure or (not self.producer.answered and self.producer.can_probe):
@@ -130,6 +164,7 @@ class Run:
         return 0
 
     def report(self) -> None:
+        self.progress.clear()
         path = Path(self.args.file)
         size = path.stat().st_size if path.exists() else 0
         seconds = time.monotonic() - self.started
@@ -169,5 +204,6 @@ class Run:
     async def _follow(self) -> None:
         """Until the recording fails (a full disk) or the producer stops (its source could not start)."""
         async for _update in self.producer.updates():
+            self.progress.show(self.recorder.frames, Path(self.args.file), time.monotonic() - self.started)
             if self.recorder.problem:
                 return

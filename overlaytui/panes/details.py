@@ -10,12 +10,12 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from ..model import ClusterSnapshot, natural_key
+from ..analysis.findings import plural
+from ..model import ClusterSnapshot, NetworkView, natural_key, natural_sorted
 from ..units import human_bytes, human_rate
 from .chart import Chart
 from .common import SafeText as Text
 from .common import View, palette_of
-from .networks import peer_hostnames
 
 
 def _kv(rows: list[tuple[str, object]]) -> Table:
@@ -40,6 +40,20 @@ def _age(snapshot: ClusterSnapshot, timestamp: float) -> str:
         if seconds >= size:
             return f"{seconds / size:.0f} {unit} ago"
     return f"{seconds:.0f} s ago"
+
+
+def _by(items, name) -> list:
+    """Items in the natural order of their names."""
+    return sorted(items, key=lambda item: natural_key(name(item)))
+
+
+def _peers(view: NetworkView, by_address: dict[str, str]) -> str:
+    """The peers one node's engine sees on a network, by hostname where known, in natural order."""
+    return ", ".join(natural_sorted(by_address.get(p.address, p.address) for p in view.peers))
+
+
+def _endpoints(view: NetworkView) -> str:
+    return ", ".join(f"{e.name} {e.ipv4}" for e in _by(view.endpoints, lambda e: e.name))
 
 
 class DetailScreen(ModalScreen):
@@ -115,7 +129,7 @@ class NodeDetail(DetailScreen):
             ("engine connection", Text(f"{engine.health.value} {engine.message}".strip(), style=colors.good
                                        if engine and engine.health.value == "ok" else colors.bad) if engine
              else Text("none (no per-node stats or network views)", style=colors.warn)),
-            ("labels", ", ".join(f"{k}={v}" for k, v in node.labels)),
+            ("labels", ", ".join(f"{k}={v}" for k, v in _by(node.labels, lambda kv: kv[0]))),
         ])
         tasks = _table("task", "state", "desired", "since", "error")
         for task in sorted((t for t in snap.tasks if t.node_id == node.id), key=lambda t: natural_key(t.name)):
@@ -123,11 +137,11 @@ class NodeDetail(DetailScreen):
                           Text(task.desired_state), Text(_age(snap, task.timestamp)),
                           Text(task.error, style=colors.bad))
         nets = _table("overlay", "peers seen from this node", "local endpoints")
-        for net in snap.networks:
+        by_address = {n.address: n.hostname for n in snap.nodes}
+        for net in _by(snap.networks, lambda n: n.name):
             for v in net.views:
                 if v.node_id == node.id:
-                    nets.add_row(Text(net.name), Text(", ".join(peer_hostnames(snap, net))),
-                                 Text(", ".join(f"{e.name} {e.ipv4}" for e in v.endpoints)))
+                    nets.add_row(Text(net.name), Text(_peers(v, by_address)), Text(_endpoints(v)))
         return Group(head, Text("\ntasks", style="bold"), tasks, Text("\nnetworks", style="bold"), nets)
 
     def render_chart(self, view: View, plot: Chart) -> None:
@@ -149,13 +163,13 @@ class ServiceDetail(DetailScreen):
         hostnames = {n.id: n.hostname for n in snap.nodes}
         head = _kv([
             ("service", Text(svc.name, style="bold")), ("id", svc.id), ("image", svc.image),
-            ("mode", svc.mode + (f", {svc.replicas} replicas" if svc.replicas is not None else "")),
+            ("mode", svc.mode + (f", {plural(svc.replicas, 'replica')}" if svc.replicas is not None else "")),
             ("tasks", f"{svc.running_tasks}/{svc.desired_tasks} running"),
             ("endpoint mode", svc.endpoint_mode + (" (DNS round-robin: no VIP)" if svc.endpoint_mode == "dnsrr"
                                                    else "")),
             ("virtual IPs", ", ".join(f"{v.address} on {names.get(v.network_id, v.network_id[:12])}"
                                       for v in svc.vips)),
-            ("networks", ", ".join(names.get(n, n[:12]) for n in svc.network_ids)),
+            ("networks", ", ".join(natural_sorted(names.get(n, n[:12]) for n in svc.network_ids))),
             ("published", ", ".join(svc.published_ports)), ("update", svc.update_state),
         ])
         tasks = _table("task", "node", "state", "desired", "since", "addresses", "error")
@@ -191,16 +205,15 @@ class NetworkDetail(DetailScreen):
         ])
         services = _table("service", "VIP", "task", "endpoint IP", "node")
         by_address = {n.address: n.hostname for n in snap.nodes}
-        for svc in net.services:
-            for i, ep in enumerate(svc.tasks or ()):
+        for svc in _by(net.services, lambda s: s.name):
+            for i, ep in enumerate(_by(svc.tasks or (), lambda e: e.task_name)):
                 services.add_row(Text(svc.name if i == 0 else ""), Text((svc.vip or "dnsrr") if i == 0 else ""),
                                  Text(ep.task_name), Text(ep.ip), Text(by_address.get(ep.host_ip, ep.host_ip)))
         views = _table("node", "peers", "local endpoints")
         hostnames = {n.id: n.hostname for n in snap.nodes}
-        for v in net.views:
-            views.add_row(Text(hostnames.get(v.node_id or "", v.engine)),
-                          Text(", ".join(by_address.get(p.address, p.address) for p in v.peers)),
-                          Text(", ".join(f"{e.name} {e.ipv4}" for e in v.endpoints)))
+        for v in _by(net.views, lambda v: hostnames.get(v.node_id or "", v.engine)):
+            views.add_row(Text(hostnames.get(v.node_id or "", v.engine)), Text(_peers(v, by_address)),
+                          Text(_endpoints(v)))
         return Group(head, Text("\nservices and their task endpoints", style="bold"), services,
                      Text("\nper node (only where the network is active)", style="bold"), views)
 

@@ -14,6 +14,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState
 
+from ..analysis.findings import plural
 from ..analysis.headline import worst_overlay
 from ..analysis.lossmap import BY_RANK, HeatGrid, Indexed, LossOverview, NodeState, PairState, index_results, overview
 from ..analysis.thresholds import Verdict, black_hole, judge_loss, packets_needed
@@ -211,7 +212,7 @@ class LossPane(Widget):
             legend.append("\nmeasured: ")
             for i, c in enumerate(coverage):
                 legend.append(", " if i else "")
-                legend.append(f"{c.kind} {c.measured} of {c.expected} pairs",
+                legend.append(f"{c.kind} {c.measured} of {plural(c.expected, 'pair')}",
                               style=colors.good if c.complete else f"bold {colors.warn}")
             if not all(c.complete for c in coverage):
                 legend.append("  (PARTIAL: the cursor's cell says why a pair is not measured)", style=colors.warn)
@@ -456,7 +457,7 @@ def _state_cell(state: PairState | None, colors) -> Text:
 
 def _node_mtu(node: NodeState, expected_mtu: int | None, colors) -> Text:
     if node.mtu_holes:
-        return text(f"{node.min_path_mtu} < {expected_mtu} on {node.mtu_holes} pairs", f"bold {colors.bad}")
+        return text(f"{node.min_path_mtu} < {expected_mtu} on {plural(node.mtu_holes, 'pair')}", f"bold {colors.bad}")
     return text("ok" if node.measured else "-", colors.good if node.measured else colors.muted)
 
 
@@ -475,9 +476,10 @@ def _node_detail(node: NodeState, expected_mtu: int | None, can_pick: bool) -> s
         if state is not None and state.loss_pct is not None:
             peer = state.dst if other == "to" else state.src
             parts.append(f"{label} its worst {state.loss_pct:.3f} % {other} {peer} ({state.verdict.value})")
-    parts.append(f"{node.measured} of {node.expected} pairs measured, {node.bad} bad")
+    parts.append(f"{node.measured} of {plural(node.expected, 'pair')} measured, {node.bad} bad")
     if node.mtu_holes:
-        parts.append(f"path MTU {node.min_path_mtu} on {node.mtu_holes} pairs, below the overlay's {expected_mtu} "
+        parts.append(f"path MTU {node.min_path_mtu} on {plural(node.mtu_holes, 'pair')}, below the overlay's "
+                     f"{expected_mtu} "
                      "(BLACK HOLE)")
     if can_pick:
         parts.append("enter: only its pairs (esc: all)")

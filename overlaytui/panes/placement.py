@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from ..analysis.findings import imbalance, latest_failures
+from ..analysis.findings import imbalance, latest_failures, plural
 from ..model import TASK_FAILED, TASK_PENDING, ClusterSnapshot, natural_key
 from .common import (
     MAX_NODE_COLUMNS,
@@ -55,7 +55,8 @@ class PlacementPane(Widget):
             columns += [(f"node:{n.id}", Text(n.hostname, style=colors.node_state(n.state, n.availability)))
                         for n in nodes]
         else:  # too many nodes for a column each: the spread, and where the tasks run
-            columns += [("spread", text("nodes · per node")), ("where", text(f"where (of {len(nodes)} nodes)"))]
+            columns += [("spread", text("nodes · per node")),
+                        ("where", text(f"where (of {plural(len(nodes), 'node')})"))]
         columns.append(("problem", text("problem")))
         sync_columns(table, columns)
 
@@ -97,7 +98,7 @@ class PlacementPane(Widget):
         legend.append("✖", style=colors.bad)
         legend.append(" failed/rejected   yellow name: under-replicated or unevenly spread   enter: details")
         if not matrix:
-            legend.append(f"   ({len(nodes)} nodes: select a node or / to see the matrix)")
+            legend.append(f"   ({plural(len(nodes), 'node')}: select a node or / to see the matrix)")
         if view.selection:
             legend.append(f"   showing {view.selection.describe()} (esc: all)")
         self.query_one("#placement-legend", Static).update(legend)

@@ -15,6 +15,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
+from ..analysis.findings import plural
 from ..model import Moment
 from .common import RenderGuard, View, palette_of, sync_columns, sync_rows, text
 from .common import SafeText as Text
@@ -77,7 +78,7 @@ class TimelinePane(Widget):
             note.update(Text("Nothing has changed yet: placement, node, engine and finding changes show here as "
                              "they happen.", style=colors.muted))
         else:
-            note.update(Text(f"{len(moments)} moments, newest first; enter: the cluster at that moment "
+            note.update(Text(f"{plural(len(moments), 'moment')}, newest first; enter: the cluster at that moment "
                              + ("(seeks the replay)" if view.replaying else "(paused there; p or esc: live again)"),
                              style=colors.muted))
 

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
-from ..analysis.findings import Severity
+from ..analysis.findings import Severity, plural
 from ..analysis.headline import MARKS, Named
 from ..model import ClusterSnapshot, Health, Network
 from .common import (
@@ -156,12 +156,12 @@ def _legend(snapshot: ClusterSnapshot, nodes, hidden: int) -> Text:
     overlays = _overlays(snapshot)
     ready = sum(1 for n in snapshot.nodes if n.state == "ready")
     line = Text(no_wrap=True, overflow="ellipsis")
-    line.append(f"{ready}/{len(snapshot.nodes)} nodes ready · {len(overlays)} overlays · "
-                f"{len(snapshot.services)} services  ")
+    line.append(f"{ready}/{plural(len(snapshot.nodes), 'node')} ready · {plural(len(overlays), 'overlay')} · "
+                f"{plural(len(snapshot.services), 'service')}  ")
     line.append(f"{ATTACHED} node on the overlay   {ABSENT} not   enc: encrypted (IPsec)   "
                 "enter: filter the other panes by a node or an overlay")
     if len(nodes) < len(snapshot.nodes):
-        line.append(f"   ({len(snapshot.nodes) - len(nodes)} nodes hidden by the filter)")
+        line.append(f"   ({plural(len(snapshot.nodes) - len(nodes), 'node')} hidden by the filter)")
     if hidden:
         line.append(f"   first {MAX_NODE_COLUMNS} of {len(nodes)} nodes drawn: / narrows them")
     return line

@@ -100,19 +100,28 @@ async def test_the_timeline_pane_lists_the_recorded_moments_and_enter_seeks_ther
 
 
 async def test_replay_keys_only_in_a_replay_and_r_only_live(recorded):
+    """In a replay the footer has the replay's keys and not what does not apply (P probes, r polls engines); R
+    says why it does nothing there. Live, the other way round."""
     path, _frames = recorded
     app, _source, _clock = replay_app(path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        assert app.check_action("replay_seek", (10,)) and not app.check_action("record", ())
+        assert app.check_action("replay_seek", (10,))
+        assert not app.check_action("start_probes", ()) and not app.check_action("refresh", ())
+        footer = " ".join(str(k.render()) for k in app.query("FooterKey"))
+        assert "Play/pause" in footer and "Probe" not in footer and "Refresh" not in footer
         await pilot.press("R")
+        await pilot.pause()
         assert app.recorder is None
+        said = [n.message for n in app._notifications]
+        assert any("a replay is a recording already" in m for m in said), said
     live = make_app()
     async with live.run_test(size=SIZE) as pilot:
         await settle(live, pilot)
         assert not live.check_action("replay_toggle", ()) and live.check_action("record", ())
+        assert live.check_action("start_probes", ())
         footer = " ".join(str(k.render()) for k in live.query("FooterKey"))
-        assert "Record" in footer and "Play/pause" not in footer
+        assert "Record" in footer and "Probe" in footer and "Play/pause" not in footer
 
 
 async def test_live_timeline_a_picked_moment_is_shown_paused_and_esc_goes_live(tmp_path):
