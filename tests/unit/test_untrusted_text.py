@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
@@ -18,9 +19,14 @@ from overlaytui.safe import PrintableStream, display, one_line, printable
 FORBIDDEN = {*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)}
 
 
+C1_IN_UTF8 = re.compile(rb"\xc2[\x80-\x9f]")  # U+0080-U+009F as UTF-8 (other bytes 0x80-0x9f continue a character)
+
+
 def _clean(text: str, newline_ok: bool) -> bool:
-    text.encode("utf-8", errors="strict")  # raises on a lone surrogate
-    return all(ord(c) not in FORBIDDEN or (newline_ok and c == "\n") for c in text)
+    data = text.encode("utf-8", errors="strict")  # raises on a lone surrogate
+    controls = bytes(b for b in range(0x20) if not (newline_ok and b == 0x0A)) + b"\x7f"
+    return (all(ord(c) not in FORBIDDEN or (newline_ok and c == "\n") for c in text)
+            and not any(b in controls for b in data) and not C1_IN_UTF8.search(data))
 
 
 @settings(max_examples=400, deadline=None)
@@ -105,7 +111,7 @@ def test_40k_bad_nodes_entries_take_linear_time(tmp_path):
     path.write_text("[nodes]\n" + "".join(f'n{i} = "http://{i}"\n' for i in range(40_000)))
     started = time.perf_counter()
     config, said = load_config(path)
-    assert time.perf_counter() - started < 2.0
+    assert time.perf_counter() - started < 5.0  # ~0.4 s here; the quadratic membership test took 8 s
     assert config.nodes == () and "and 39995 more" in said
 
 
