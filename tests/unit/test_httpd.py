@@ -181,3 +181,11 @@ def test_the_exporter_holds_2000_idle_and_100_slow_connections_at_1024_descripto
             exporter.kill()
             _out, err = exporter.communicate()
     assert "Traceback" not in err.decode(errors="replace"), err.decode(errors="replace")[-2000:]
+
+
+def test_listen_problems_are_one_line_from_the_command():
+    for listen, says in ((":9476", "the host is empty; say which"), ("::1:9476", "[ADDRESS]:PORT"),
+                         ("127.0.0.1:99999", "the port must be 1-65535")):
+        done = subprocess.run([sys.executable, "-m", "overlaytui.cli", "exporter", "--demo", "--no-probe",
+                               "--listen", listen], capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert done.returncode == 2 and says in done.stderr and done.stderr.count("\n") == 1, done.stderr
