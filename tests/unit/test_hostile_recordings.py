@@ -104,6 +104,9 @@ def make(case: str, tmp_path: Path) -> tuple[Path, str]:
     if case == "dev-zero":
         path.symlink_to("/dev/zero")
         return path, "is a device, not a regular file"
+    if case == "directory":
+        path.mkdir()
+        return path, "is a directory, not a regular file"
     if case == "damaged-gzip":
         path = path.with_suffix(".jsonl.gz")
         record_demo(path, seconds=30, keyframe=10)
@@ -156,7 +159,8 @@ def make(case: str, tmp_path: Path) -> tuple[Path, str]:
     return path, says
 
 
-CASES = ["zstd-2gib-line", "gzip-2gib-small-deltas", "gzip-2gib-blank-lines", "fifo", "dev-zero", "damaged-gzip",
+CASES = ["zstd-2gib-line", "gzip-2gib-small-deltas", "gzip-2gib-blank-lines", "fifo", "dev-zero", "directory",
+         "damaged-gzip",
          "invalid-deflate",
          "nested-100k", "taken-at-missing", "taken-at-nan", "taken-at-1e400", "taken-at-10e400", "probe-totals-shape",
          "underlay-mtus-type", "problems-shape", "t-10e400", "t-1e308", "t-minus-1e308", "rtt-1e308",
