@@ -262,6 +262,8 @@ class ProbeSession:
         snapshot = self._snapshot_of()
         nodes = {n.id for n in snapshot.nodes if n.state == "ready" and n.availability == "active"}
         hostnames = {n.id: n.hostname for n in snapshot.nodes}
+        # an agent can be kept alive only where its engine is reached (the renewal is an exec through it)
+        renewable = nodes & {e.node_id for e in snapshot.engines if e.node_id and e.health is Health.OK}
         redeployed = []
 
         def refresh(network: str, service_id: str) -> tuple[str, list[agent.AgentTask], dict[str, str]]:
@@ -269,7 +271,7 @@ class ProbeSession:
                 try:
                     manager.inspect_service(service_id)
                     raw = manager.tasks(filters={"service": service_id})
-                    if lapsed := self._lapsed(network, agent.completed_nodes(raw), nodes):
+                    if lapsed := self._lapsed(network, agent.completed_nodes(raw), renewable):
                         names = ", ".join(natural_sorted(hostnames.get(n, n[:12]) for n in lapsed))
                         self._problem(f"{network}: the probe agent stopped on {names} (its lease lapsed: it could "
                                       "not be renewed): deployed again")
@@ -300,8 +302,9 @@ class ProbeSession:
         return redeployed
 
     def _lapsed(self, network: str, completed: dict[str, str], nodes: set[str]) -> set[str]:
-        """The nodes whose agent ended because its lease lapsed: ended by itself, and not renewed for a lease
-        (an agent stopped with its engine, say, is swarm's to start again)."""
+        """Of these nodes, those whose agent ended because its lease lapsed: ended by itself, and not renewed for a
+        lease (an agent stopped with its engine, say, is swarm's to start again). Only nodes whose engine is
+        reached are given: elsewhere a new agent would lapse again (and each re-deploy restarts every agent)."""
         now = time.monotonic()
         since = self._deployed_at.get(network, now)
         return {node for node, container in completed.items()

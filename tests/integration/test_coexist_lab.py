@@ -1,7 +1,8 @@
 """Probing runs that coexist, on the lab: the exporter probes permanently while `doctor` runs from the same host
 and from a second "host" (a process in its own UTS namespace with another hostname); both doctors measure every
 pair, the exporter's counters never go back and no scrape misses a pair, its agents are never restarted (their
-lease label is renewed meanwhile); nothing is left once they all stop. Runs killed with SIGKILL on the other host
+lease label is renewed meanwhile); an agent of the exporter's that ends by itself is deployed again by the
+exporter, under its own name; nothing is left once they all stop. Runs killed with SIGKILL on the other host
 (one renewing its agents with `docker exec`, one whose agents report through the service logs): their agents
 stop by themselves (exit 0, not restarted by swarm), and a later run removes the lapsed services."""
 
@@ -191,6 +192,22 @@ def test_the_exporter_and_two_doctors_from_two_hosts_coexist(overlay: Lab, tmp_p
             assert set(scrape) == PAIRS, scrape
             assert all(scrape[p] >= previous[p] for p in PAIRS), (previous, scrape)
         assert all(scraper.scrapes[-1][p] > scraper.scrapes[0][p] for p in PAIRS)  # and it kept probing
+
+        # an agent that ends by itself (exit 0, as when its lease lapses) is not started again by swarm; once it
+        # was not renewed for a lease, its run deploys its own service again, under its own name
+        (agent_on_node2,) = [c.split(":")[1] for c in running_agents(lab, ours) if c.startswith("node2:")]
+        # (the exec ends with its container: its exit status says nothing)
+        lab.docker("node2", "exec", agent_on_node2, "sh", "-c", "kill -TERM 1", check=False)
+        stopped = time.monotonic()
+        wait_for(lambda: not any(c.endswith(agent_on_node2[:12]) for c in running_agents(lab, ours)), 30,
+                 "node2's agent to end")
+        wait_for(lambda: "deployed again" in log_path.read_text(), LEASE + 60, "the exporter to deploy again", 0.5)
+        print(f"the exporter deployed its agents again {time.monotonic() - stopped:.1f} s after one stopped")
+        assert list(services(lab)) == [ours]
+        counters = pair_counters(get(f"http://127.0.0.1:{port}/metrics"))
+        wait_for(lambda: (now := pair_counters(get_or_empty(port))).keys() == PAIRS
+                 and all(now[p] > counters[p] for p in PAIRS) and len(running_agents(lab, ours)) == 3, 90,
+                 "every pair probed again")
     finally:
         scraper.done.set()
         stop(exporter)
