@@ -3,6 +3,10 @@ pair of nodes, results accumulated (so verdicts can become honest with more samp
 
 Probes run from a node's agent task through that node's engine (`docker exec`): pairs from nodes without an
 engine connection are missing, and the session says so.
+
+Each session is one run (`agent.Run`): its own service names, and a lease on its agents renewed by a thread from
+`start()` to `close()`, so any number of sessions, in any processes on any hosts, probe one cluster at once and
+a crashed one's agents stop by themselves (see `agent`).
 """
 
 from __future__ import annotations
