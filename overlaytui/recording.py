@@ -36,6 +36,7 @@ import os
 import re
 import secrets
 import stat
+import sys
 import threading
 import time
 import types
@@ -77,6 +78,7 @@ GZIP_LEVEL = 1  # bench/record.py: the fastest level; a 200-node keyframe is ~35
 ZSTD_LEVEL = 3
 
 
+INTERN_MAX = 64  # strings up to this long are interned when decoded (names, states, addresses)
 MAX_NUMBER = 1e18  # beyond, a recorded number is not a measurement (and sums of two would overflow to inf)
 MAX_INT = (1 << 63) - 1
 
@@ -208,7 +210,15 @@ def _decoder(kind: Any) -> Callable[[Any], Any]:
                 raise RecordingError(f"expected an object for {kind}")
             return {keys(k): values(v) for k, v in data.items()}
         return mapping
-    if kind in (str, bool):
+    if kind is str:
+        def text(data: Any) -> str:
+            if type(data) is not str:
+                raise RecordingError(f"expected str, got {str(data)[:40]}")
+            # one object per distinct name: a 200-node frame repeats each node, overlay and state name ~10^5 times
+            # (decoded apart they took 4/5 of a decoded frame's memory)
+            return sys.intern(data) if len(data) <= INTERN_MAX else data
+        return text
+    if kind is bool:
         def exactly(data: Any) -> Any:
             if type(data) is not kind:
                 raise RecordingError(f"expected {kind.__name__}, got {str(data)[:40]}")
@@ -788,8 +798,11 @@ class _Cursor:
     """The state at one record: raw JSON items and decoded values per section, the sections' tuples, the probe
     data, and which of them the records applied since the last frame touched."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_raw: bool = True) -> None:
         self.index = -1
+        # the raw JSON items as last set: a keyframe keeps the decoded objects of items it did not change. Without
+        # them (a stream: `FrameDecoder`, whose keyframes are rare) a frame's memory is its decoded objects only
+        self.keep_raw = keep_raw
         self.raw: dict[str, dict[str, Any]] = {}
         self.decoded: dict[str, dict[str, Any]] = {}
         self.tuples: dict[str, tuple] = {}
@@ -819,7 +832,7 @@ class _Cursor:
                         # an item as it was before this keyframe keeps its decoded object (and its identity)
                         self.decoded[name] = {k: old[k] if k in old and old_raw.get(k) == v else decode(kind, v)
                                               for k, v in raw.items()}
-                    self.raw[name] = raw
+                    self.raw[name] = raw if self.keep_raw or name == "values" else {}
                 self.touched |= {*SECTIONS, *PROBE_VALUES}
             else:
                 changes, gone, order = record.get("set") or {}, record.get("del") or {}, record.get("order") or {}
@@ -837,7 +850,8 @@ class _Cursor:
                         continue
                     kind = SECTIONS[name][0]
                     decoded = {k: decode(kind, v) for k, v in items.items()}
-                    self.raw[name].update(items)
+                    if self.keep_raw:
+                        self.raw[name].update(items)
                     self.decoded[name].update(decoded)
                     self.touched.add(name)
                 for name, keys in gone.items():
@@ -852,7 +866,8 @@ class _Cursor:
                         items = self.decoded[name]
                         self.decoded[name] = {k: items[k] for k in _strings(keys, f"order {name}")
                                               if k in items} | items
-                        self.raw[name] = {k: self.raw[name][k] for k in self.decoded[name]}
+                        if self.keep_raw:
+                            self.raw[name] = {k: self.raw[name][k] for k in self.decoded[name]}
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as exc:
             raise RecordingError(str(exc)) from None
 
@@ -875,7 +890,7 @@ class FrameDecoder:
     gives the frame it makes. The same decoding as a recording's reader."""
 
     def __init__(self) -> None:
-        self._cursor = _Cursor()
+        self._cursor = _Cursor(keep_raw=False)
         self.keyed = False  # a keyframe came: deltas can be applied
 
     def feed(self, record: dict) -> RecordedFrame | None:
@@ -888,7 +903,7 @@ class FrameDecoder:
             self._cursor.apply(record)
             frame = self._cursor.frame()
         except RecordingError:
-            self._cursor, self.keyed = _Cursor(), False
+            self._cursor, self.keyed = _Cursor(keep_raw=False), False
             raise
         self.keyed = True
         return frame

@@ -8,7 +8,8 @@ Besides frames the stream carries `{"type": "say"}` (the producer's lines) and `
 producer could not start): records a recording's reader skips.
 
 Encoding runs in a thread of its own, the newest frame first: a frame that arrives while one is being encoded
-replaces the one waiting.
+replaces the one waiting. Without viewers nothing is encoded (at 200 nodes a frame's keyframe is ~230 MiB of
+JSON and takes seconds to encode).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class FrameRelay:
         self._key_text: bytes | None = None  # the last frame encoded, whole (for viewers that join)
         self._key_size = 0
         self._waiting: Frame | None = None
+        self._latest: Frame | None = None  # the newest frame the producer built
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -104,6 +106,13 @@ class FrameRelay:
             await self._wake.wait()
             self._wake.clear()
             frame, self._waiting = self._waiting, None
+            if frame is not None:
+                self._latest = frame
+            if not self.viewers:  # nobody watches: nothing encoded (the next viewer starts a new encoder)
+                self._encoder, self._key_text = FrameEncoder(), None
+                continue
+            if frame is None and self._encoder.sections is None:
+                frame = self._latest  # a viewer joined while nobody watched: the latest frame, now
             if frame is not None:
                 delta = await loop.run_in_executor(self._encoding, self._encode, frame)
                 self.frames += 1

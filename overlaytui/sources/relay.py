@@ -22,6 +22,8 @@ from ..recording import FrameDecoder, RecordedFrame, RecordingError, default_lim
 from ..safe import one_line
 
 RELAY_ENDPOINT = "overlaytui serve"  # the endpoint of the engine in error when the relay is gone
+RELAY_LINE_LIMIT = 1 << 30  # one record, at most: the socket is the serve process's own (a 0700 directory); a
+# keyframe at 200 nodes / 5000 tasks with every pair probed is ~230 MiB, beyond a recording file's default limit
 START_WAIT = 300.0  # seconds a viewer waits for the first frame (a 200-node demo's first keyframe takes a while)
 
 
@@ -57,7 +59,7 @@ class RelaySource:
 
     async def start(self) -> None:
         """Connect and wait for the first frame (RelayError: no relay there, or its producer failed)."""
-        limit = default_limits().line_mb << 20
+        limit = max(RELAY_LINE_LIMIT, default_limits().line_mb << 20)
         try:
             reader, self._writer = await asyncio.open_unix_connection(str(self.path), limit=limit)
         except OSError as exc:
