@@ -159,7 +159,9 @@ class Run:
         self.progress = Progress(sys.stderr)
 
     def code(self) -> int:
-        if self.producer.failure or (not self.producer.answered and self.producer.can_probe):
+        """2 when the recording is not what was asked for: the source could not start, no engine ever answered,
+        or the writer stopped (a full disk: what it wrote stays readable)."""
+        if self.producer.failure or self.recorder.problem or (not self.producer.answered and self.producer.can_probe):
             return 2
         return 0
 
