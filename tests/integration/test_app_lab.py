@@ -92,7 +92,7 @@ async def test_probing_from_the_dashboard_fills_the_loss_pane_and_cleans_up(lab:
             await until(pilot, lambda: app.probe_session is not None and len(
                 [r for r in app.probe_session.probe_results("app-probe-net") if r.kind == "ping"]) == 6, 90,
                 "ping results for all 6 pairs")
-            tabs = app.query_one("#loss-networks", Tabs)
+            tabs = app.query_one("#pane-loss").query(Tabs).last()  # new overlays give the tabs a new id
             tabs.active = next(t.id for t in tabs.query(Tab) if str(t.label.plain) == "app-probe-net")
             await pilot.pause(0.5)
             table = app.query_one("#loss-table", DataTable)

@@ -120,7 +120,7 @@ async def test_probe_at_launch_on_a_host_list_works_like_pressing_p(overlay: Lab
             "ping results for all 6 pairs without pressing P")
         assert app.probe_problem == ""
         await pilot.press("4")
-        tabs = app.query_one("#loss-networks", Tabs)
+        tabs = app.query_one("#pane-loss").query(Tabs).last()  # new overlays give the tabs a new id
         tabs.active = next(t.id for t in tabs.query(Tab) if str(t.label.plain) == NET)
         await until(pilot, lambda: "ping 6 of 6 pairs" in str(app.query_one("#loss-legend").render()), 10,
                     "the coverage line in the Loss pane")
