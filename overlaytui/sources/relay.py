@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import dataclasses
 import json
 from collections.abc import Callable
@@ -25,6 +26,13 @@ RELAY_ENDPOINT = "overlaytui serve"  # the endpoint of the engine in error when 
 RELAY_LINE_LIMIT = 1 << 30  # one record, at most: the socket is the serve process's own (a 0700 directory); a
 # keyframe at 200 nodes / 5000 tasks with every pair probed is ~230 MiB, beyond a recording file's default limit
 START_WAIT = 300.0  # seconds a viewer waits for the first frame (a 200-node demo's first keyframe takes a while)
+
+
+def release_memory() -> None:
+    """Freed heap back to the system (glibc's malloc_trim; nothing elsewhere): a keyframe parsed is a transient
+    peak several times the frame it makes."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 class RelayError(Exception):
@@ -78,38 +86,31 @@ class RelaySource:
         try:
             while True:
                 line = await reader.readline()
-                if not line:
-                    break
                 if not line.endswith(b"\n"):
-                    break  # cut short: the serve process ended mid-record
-                await self._take(line)
+                    break  # the end, or cut short: the serve process ended mid-record
+                keyframe = await self._take(line)
+                del line
+                if keyframe:  # its JSON (~1 GB parsed, at 200 nodes) goes back to the system
+                    await asyncio.to_thread(release_memory)
         except (OSError, ValueError, asyncio.LimitOverrunError) as exc:  # ValueError: a line beyond the limit
             why = f"the relay failed: {one_line(exc)[:200]}"
-        except asyncio.CancelledError:
-            raise
         self.gone = why
         self._first.set()
         self._changed.set()
 
-    async def _take(self, line: bytes) -> None:
+    async def _take(self, line: bytes) -> bool:
+        """One record; True when it was a keyframe. Parsed and decoded off the UI's loop (a keyframe of a large
+        cluster takes seconds)."""
         try:
-            record = json.loads(line)
-        except ValueError:
-            return
-        if type(record) is not dict:
-            return
-        kind = record.get("type")
-        if kind in ("key", "delta"):
-            try:  # a keyframe of a large cluster takes a moment to decode: not on the UI's loop
-                frame = await asyncio.to_thread(self._decoder.feed, record)
-            except RecordingError as exc:
-                self._say("warning", f"a relayed frame could not be read: {one_line(exc)[:200]}")
-                return
-            if frame is not None:
-                self._frame = frame
-                self.frames += 1
-                self._first.set()
-                self._changed.set()
+            kind, record, frame = await asyncio.to_thread(self._decode, line)
+        except RecordingError as exc:
+            self._say("warning", f"a relayed frame could not be read: {one_line(exc)[:200]}")
+            return False
+        if frame is not None:
+            self._frame = frame
+            self.frames += 1
+            self._first.set()
+            self._changed.set()
         elif kind == "header":
             self.source_name = str(record.get("source") or "")
         elif kind == "failure":
@@ -117,6 +118,19 @@ class RelaySource:
             self._first.set()
         elif kind == "say":
             self._say(str(record.get("severity") or "information"), str(record.get("text") or ""))
+        return kind == "key"
+
+    def _decode(self, line: bytes) -> tuple[str, dict, RecordedFrame | None]:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return "", {}, None
+        if type(record) is not dict:
+            return "", {}, None
+        kind = str(record.get("type"))
+        if kind in ("key", "delta"):
+            return kind, {}, self._decoder.feed(record)
+        return kind, record, None
 
     def _say(self, severity: str, text: str) -> None:
         if self.on_say is not None and text:
