@@ -480,7 +480,8 @@ class OverlayApp(App):
             label = dict(TABS)[tab].split(" ", 1)[1]
             notice.update(Content.assemble(f"Nothing in {label} matches ",
                                            (display(self.filter_text), "bold"), ": esc clears the filter"))
-        notice.display = empty
+        if notice.display != empty:
+            notice.display = empty
 
     def _show_badges(self, view: View) -> None:
         """Each tab's label with its badge (problems and the worst of them), relabelled only when it changed."""

@@ -26,6 +26,7 @@ SHOTS = [  # file name, scenario, theme, key, seconds into the scenario[, demo s
     ("loss-200-nodes", "bad-node", "overlaytui-dark", "4", 0, (200, 300, 5000)),
     ("timeline", "node-down", "overlaytui-dark", "7", 25),
     ("netio-timeline", "node-down", "overlaytui-dark", "3", 25),
+    ("rolling-update", "rolling-update", "overlaytui-dark", "7", 0),
 ]
 
 
@@ -40,6 +41,7 @@ async def shoot(name: str, scenario: str, theme: str, key: str, advance: int, sc
         await source.poll()
         for _ in range(60):  # a minute of history for the charts (handled directly: posted ones would collapse)
             now[0] += 1
+            await source.poll()  # as the collection loop does when the source says something changed
             app.on_frame_ready(FrameReady(app.build_frame()))
         await pilot.pause()
         await pilot.press(key)
