@@ -500,3 +500,33 @@ def test_a_round_read_from_the_agents_logs(lab, monkeypatch):
     assert lab.session._log_rounds == {NET: 2}  # the next round waits for reports newer than round 2
     [cov] = lab.session.coverage()
     assert (cov.expected, cov.measured) == (6, 5)
+
+
+# ------------------------------------------------------------------------------------------ starting
+
+
+def start(snap, settings=None):
+    probe = ProbeSession(lambda: snap, settings or ProbeSettings())
+    try:
+        asyncio.run(probe.start())
+    finally:
+        probe._executor.shutdown(wait=False)
+    return probe
+
+
+def test_what_probing_needs_before_any_agent_is_deployed():
+    snap = snapshot()
+    no_manager = replace(snap, engines=tuple(replace(e, health=Health.ERROR) if e.role == "manager" else e
+                                             for e in snap.engines))
+    with pytest.raises(session.ProbeError, match=r"^probing needs a reachable manager \(to create the probe agents\)$"):
+        start(no_manager)
+    with pytest.raises(session.ProbeError, match=r"^unknown overlay other, more \(overlays here: net\)$"):
+        start(snap, ProbeSettings(networks=("net", "other", "more")))
+    bridge = replace(snap.networks[0], driver="bridge", scope="local")
+    with pytest.raises(session.ProbeError, match=r"^there is no overlay network to probe$"):
+        start(replace(snap, networks=(bridge,)))
+    with pytest.raises(session.ProbeError, match=r"^unknown overlay net \(overlays here: none\)$"):
+        start(replace(snap, networks=(bridge,)), ProbeSettings(networks=("net",)))
+    ingress = replace(snap.networks[0], ingress=True)
+    with pytest.raises(session.ProbeError, match=r"^there is no overlay network to probe$"):
+        start(replace(snap, networks=(ingress,)))
