@@ -102,3 +102,77 @@ def test_encode_shapes_and_redaction():
         pass
     assert encode(Name("x"), upper) == "X" and encode(Name("x")) == "x"
     assert encode(frozenset()) == frozenset()  # anything else is left as it is
+
+
+# ----------------------------------------------------------------------------------- limits and writing
+
+
+def test_recording_limits_parse_and_bound():
+    from overlaytui.recording import Limits
+
+    assert Limits.parse(None) == Limits() == Limits.parse("") == Limits.parse(" , ")
+    assert Limits.parse(" line_mb = 512 ,records=20000000") == Limits(line_mb=512, records=20_000_000)
+    assert Limits.parse("depth=0").depth == 1 and Limits.parse(f"moments={1 << 50}").moments == 1 << 40
+    for bad in ("depth", "depth=x", "width=3", "depth=-1", "depth=1.5"):
+        with pytest.raises(ValueError) as caught:
+            Limits.parse(f"records=5,{bad}")
+        assert str(caught.value) == (f"recording limits: {bad!r} is not NAME=N (line_mb, records, depth, moments)")
+
+
+def test_the_limits_of_this_run(monkeypatch):
+    import argparse
+
+    from overlaytui import recording
+
+    monkeypatch.setattr(recording, "_chosen", None)
+    monkeypatch.setenv("OVERLAYTUI_RECORDING_LIMITS", "records=7")
+    assert recording.default_limits() == recording.Limits(records=7)
+    monkeypatch.setenv("OVERLAYTUI_RECORDING_LIMITS", "records=seven")
+    assert recording.default_limits() == recording.Limits()  # a wrong environment is not a reason to fail
+    assert recording.limits_flag("depth=9") == recording.Limits(depth=9)
+    assert recording.default_limits() == recording.Limits(depth=9)  # the flag wins over the environment
+    with pytest.raises(argparse.ArgumentTypeError, match="'depth=x' is not NAME=N"):
+        recording.limits_flag("depth=x")
+
+
+class FullDisk:
+    def __init__(self, errno_: int) -> None:
+        self.errno, self.closed = errno_, False
+
+    def write(self, text: str) -> int:
+        raise OSError(self.errno, "No space left on device")
+
+    def flush(self) -> None:
+        raise OSError(self.errno, "No space left on device")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize(("errno_", "why"), [
+    (28, "the disk is full"), (122, "the disk quota is used up"),
+    (27, "the file reached the largest size allowed (file system or ulimit -f)"), (5, "No space left on device")])
+def test_a_write_that_fails_is_one_line_and_closes_the_file(tmp_path, errno_, why):
+    from overlaytui.recording import Recorder
+
+    recorder = Recorder(tmp_path / "r.jsonl", source="x")
+    recorder._out.close()
+    recorder._out = FullDisk(errno_)
+    with pytest.raises(RecordingError) as caught:
+        recorder.flush()
+    said = f"cannot write {tmp_path / 'r.jsonl'}: {why}; the 0 frames written replay"
+    assert str(caught.value) == said and recorder.failure == said and recorder._out.closed
+    with pytest.raises(RecordingError, match="^cannot write "):
+        recorder.flush()  # said again, never written again
+    with pytest.raises(RecordingError, match="^cannot write "):
+        recorder._write({"type": "x"})
+
+
+def test_where_a_recording_cannot_be_written(tmp_path):
+    from overlaytui.recording import Recorder
+
+    (tmp_path / "there.jsonl").write_text("")
+    with pytest.raises(RecordingError, match=r"there\.jsonl exists: overlaytui never writes over a file$"):
+        Recorder(tmp_path / "there.jsonl", source="x")
+    with pytest.raises(RecordingError, match=r"^cannot write .*/missing/r\.jsonl: No such file or directory$"):
+        Recorder(tmp_path / "missing" / "r.jsonl", source="x")
