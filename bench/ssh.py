@@ -1,10 +1,16 @@
 """One ssh endpoint (--ssh-nodes) vs every engine's socket, on the lab with an sshd in every node (root): the same
-cluster, the same 30 containers, measured the same way in the same process.
+cluster, the same 30 containers, measured the same way in the same process; over ssh twice: each node's Docker
+socket forwarded over its one master (the default) and `docker system dial-stdio` per connection
+(OVERLAYTUI_SSH_FORWARD=0, the baseline).
 
-    .venv/bin/python -m bench ssh [--cpu-seconds 60]
+    .venv/bin/python -m bench ssh [--runs 5] [--cpu-seconds 60]
 
-- start -> the first snapshot with every node's stats: a new source, started, until every container of the
-  benchmark's service has a rate (two stats samples), median of --runs;
+- phases, per node (median over nodes and runs, masters closed first): login (a master: `ssh -fN`), the
+  forward's setup over it (the node's docker CLI names its socket, `-O forward`), one HTTP connection's ping
+  through dial-stdio and through the forwarded socket;
+- start -> the first poll of every node (each node's containers listed) and -> the first snapshot with every
+  node's stats (every container of the benchmark's service has a rate: two stats samples), median of --runs,
+  every run from cold (no ssh master left from the one before: a user's start);
 - CPU of live collection (a poll and a snapshot every second, stats streams for every container) over
   --cpu-seconds: this process plus the ssh processes it uses (the mux clients it starts and the per-node masters,
   which ssh detaches), in % of one core.
@@ -53,28 +59,87 @@ def _cpu(processes: list[psutil.Process]) -> dict[int, float]:
     return times
 
 
-async def _first_full_snapshot(endpoints, **options) -> tuple[float, DockerSwarmSource]:
+def _close_masters(urls: list[str]) -> None:
+    """No master left from an earlier run (each run starts as a user's does), no forward remembered."""
+    wrapper = ssh.prepare() / "ssh"
+    for url in urls:
+        subprocess.run([str(wrapper), "-q", "-O", "exit", *ssh.ssh_args(url)], capture_output=True, timeout=10)
+    ssh._forwards.clear()
+
+
+async def _first_full_snapshot(endpoints, **options) -> tuple[float, float, DockerSwarmSource]:
+    """(seconds to the first poll of every node, seconds to every container's rate, the source)."""
     start = time.perf_counter()
+    first_poll = None
     source = DockerSwarmSource(endpoints, call_timeout=10, **options)
     await source.start()
     while True:
         snap = source.snapshot()
         ours = [c for c in snap.containers if c.service_name == SERVICE]
-        if len(ours) >= REPLICAS and all(c.rx_rate is not None for c in ours) and len(
-                {c.node_id for c in ours}) == len(snap.nodes):
-            return time.perf_counter() - start, source
+        polled = len(ours) >= REPLICAS and len({c.node_id for c in ours}) == len(snap.nodes)
+        if polled and first_poll is None:
+            first_poll = time.perf_counter() - start
+        if polled and all(c.rx_rate is not None for c in ours):
+            return first_poll, time.perf_counter() - start, source  # type: ignore[return-value]
         await asyncio.sleep(0.05)
         if time.perf_counter() - start > 120:
             raise SystemExit("bench: no full snapshot within 120 s")
 
 
-async def _measure(endpoints, runs: int, cpu_seconds: float, **options) -> dict:
-    firsts = []
+def _ping_dial_stdio(url: str) -> float:
+    """One HTTP connection as docker-py's ssh transport makes it: `ssh HOST docker system dial-stdio` (over the
+    master), a ping, its answer."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([str(ssh.prepare() / "ssh"), *ssh.ssh_args(url), "docker", "system", "dial-stdio"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    proc.stdin.write(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+    proc.stdin.flush()
+    answer = proc.stdout.read(12)
+    proc.kill()
+    proc.wait()
+    if not answer.startswith(b"HTTP/1."):
+        raise SystemExit(f"bench: no ping through dial-stdio from {url}")
+    return time.perf_counter() - start
+
+
+def _phases(urls: list[str], runs: int) -> dict:
+    """Per node, from cold: login, the forward's setup, one connection's ping each way (median of all)."""
+    logins, setups, dials, channels = [], [], [], []
     for _ in range(runs):
-        seconds, source = await _first_full_snapshot(endpoints, **options)
+        _close_masters(urls)
+        for url in urls:
+            start = time.perf_counter()
+            subprocess.run([str(ssh.prepare() / "ssh"), "-f", "-N", *ssh.ssh_args(url)], check=True,
+                           stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, timeout=30)
+            logins.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            local = ssh.engine_url(url)
+            setups.append(time.perf_counter() - start)
+            if not local.startswith("unix://"):
+                raise SystemExit(f"bench: {url} was not forwarded")
+            dials.append(_ping_dial_stdio(url))
+            start = time.perf_counter()
+            if not ssh._pings(local[len("unix://"):], 10):
+                raise SystemExit(f"bench: no ping through {local}")
+            channels.append(time.perf_counter() - start)
+    return {"login_s": statistics.median(logins), "forward_setup_s": statistics.median(setups),
+            "connection_dial_stdio_s": statistics.median(dials), "connection_forwarded_s": statistics.median(channels)}
+
+
+async def _measure(endpoints, runs: int, cpu_seconds: float, cold: list[str] | None = None, **options) -> dict:
+    firsts, polls = [], []
+    for _ in range(runs):
+        if cold:
+            _close_masters(cold)
+        poll, seconds, source = await _first_full_snapshot(endpoints, **options)
         firsts.append(seconds)
+        polls.append(poll)
         await source.close()
-    _seconds, source = await _first_full_snapshot(endpoints, **options)
+    result = {"first_poll_s": statistics.median(polls), "first_full_snapshot_s": statistics.median(firsts),
+              "first_full_snapshot_runs_s": [round(t, 3) for t in firsts]}
+    if not cpu_seconds:
+        return result
+    _poll, _seconds, source = await _first_full_snapshot(endpoints, **options)
     me = psutil.Process()
     before = _cpu([me, *_ssh_processes()])
     start = time.monotonic()
@@ -87,8 +152,7 @@ async def _measure(endpoints, runs: int, cpu_seconds: float, **options) -> dict:
     used = sum(after[pid] - before.get(pid, 0.0) for pid in after)
     logins = len([p for p in _ssh_processes() if "[mux]" in " ".join(p.cmdline())])
     await source.close()
-    return {"first_full_snapshot_s": statistics.median(firsts), "cpu_pct": 100 * used / wall,
-            "ssh_masters": logins}
+    return {**result, "cpu_pct": 100 * used / wall, "ssh_masters": logins}
 
 
 def main(runs: int = 5, cpu_seconds: float = 60) -> dict:
@@ -99,18 +163,32 @@ def main(runs: int = 5, cpu_seconds: float = 60) -> dict:
     subprocess.run([*docker, "network", "create", "-d", "overlay", NETWORK], capture_output=True, check=False)
     subprocess.run([*docker, "service", "create", "-q", "--name", SERVICE, "--replicas", str(REPLICAS),
                     "--network", NETWORK, PROBE_IMAGE], capture_output=True, check=True, timeout=180)
+    urls = [sshd.node_url(layout) for layout in layouts]
+    manager = [EndpointSpec(urls[0], "--host")]
     try:
+        phases = _phases(urls, runs)
         sockets = asyncio.run(_measure(lab_endpoints(), runs, cpu_seconds))
-        over_ssh = asyncio.run(_measure([EndpointSpec(sshd.node_url(layouts[0]), "--host")], runs, cpu_seconds,
-                                        ssh_nodes=True))
+        over_ssh = asyncio.run(_measure(manager, runs, cpu_seconds, cold=urls, ssh_nodes=True))
+        os.environ["OVERLAYTUI_SSH_FORWARD"] = "0"
+        try:
+            dial_stdio = asyncio.run(_measure(manager, runs, cpu_seconds, cold=urls, ssh_nodes=True))
+        finally:
+            os.environ.pop("OVERLAYTUI_SSH_FORWARD", None)
     finally:
         subprocess.run([*docker, "service", "rm", SERVICE], capture_output=True, check=False)
         time.sleep(5)
         subprocess.run([*docker, "network", "rm", NETWORK], capture_output=True, check=False)
-    print(f"start -> first snapshot with every node's stats ({REPLICAS} containers on {len(layouts)} nodes): "
-          f"--ssh-nodes {over_ssh['first_full_snapshot_s']:.2f} s vs sockets {sockets['first_full_snapshot_s']:.2f} s "
-          f"(ratio {over_ssh['first_full_snapshot_s'] / sockets['first_full_snapshot_s']:.1f})")
-    print(f"CPU of live collection over {cpu_seconds:g} s: --ssh-nodes {over_ssh['cpu_pct']:.1f} % of a core "
-          f"(with its ssh processes; {over_ssh['ssh_masters']} ssh masters) vs sockets {sockets['cpu_pct']:.1f} % "
-          f"(ratio {over_ssh['cpu_pct'] / sockets['cpu_pct']:.1f})")
-    return {"sockets": sockets, "ssh": over_ssh, "containers": REPLICAS, "nodes": len(layouts)}
+    print(f"phases per node (median): login {phases['login_s']:.3f} s, forward setup {phases['forward_setup_s']:.3f}"
+          f" s; one connection: dial-stdio {phases['connection_dial_stdio_s']:.3f} s, forwarded "
+          f"{phases['connection_forwarded_s']:.4f} s")
+    for name, measured in (("--ssh-nodes, forwarded", over_ssh), ("--ssh-nodes, dial-stdio", dial_stdio)):
+        print(f"start -> first poll / first snapshot with every node's stats ({REPLICAS} containers on "
+              f"{len(layouts)} nodes): {name} {measured['first_poll_s']:.2f} / {measured['first_full_snapshot_s']:.2f}"
+              f" s vs sockets {sockets['first_poll_s']:.2f} / {sockets['first_full_snapshot_s']:.2f} s (ratio "
+              f"{measured['first_full_snapshot_s'] / sockets['first_full_snapshot_s']:.1f})")
+        if cpu_seconds:
+            print(f"CPU of live collection over {cpu_seconds:g} s: {name} {measured['cpu_pct']:.1f} % of a core "
+                  f"(with its ssh processes; {measured['ssh_masters']} ssh masters) vs sockets "
+                  f"{sockets['cpu_pct']:.1f} % (ratio {measured['cpu_pct'] / sockets['cpu_pct']:.1f})")
+    return {"phases": phases, "sockets": sockets, "ssh": over_ssh, "ssh_dial_stdio": dial_stdio,
+            "containers": REPLICAS, "nodes": len(layouts), "runs": runs}

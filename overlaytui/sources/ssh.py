@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import os
 import shlex
 import shutil
+import socket
 import stat
+import subprocess
 import tempfile
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -220,3 +224,106 @@ def node_url(manager_url: str, address: str) -> str:
     user = f"{parts.username}@" if parts.username else ""
     port = f":{parts.port}" if parts.port else ""
     return f"ssh://{user}{address}{port}"  # docker-py's ssh transport knows no IPv6 brackets either
+
+
+# ------------------------------------------------------------------ the node's Docker socket over the one master
+#
+# docker-py's ssh transport starts `ssh HOST docker system dial-stdio` for every HTTP connection: two processes
+# (ssh here, the docker CLI there, ~0.15 s each even over a multiplexed master), and a snapshot opens dozens at
+# once. Forwarding the node's Docker socket to a local unix socket over the host's one master (OpenSSH
+# stream-local forwarding, `ssh -O forward -L LOCAL:REMOTE`) makes a connection a channel of that master instead.
+# Where the node's docker CLI names no unix socket, its sshd refuses forwarding, or the forwarded socket does not
+# answer a ping, dial-stdio stays. OVERLAYTUI_SSH_FORWARD=0 keeps dial-stdio everywhere.
+
+SOCKET_QUERY = "docker context inspect --format '{{.Endpoints.docker.Host}}'"  # DOCKER_HOST, else the context's
+_forwards: dict[str, str] = {}  # ssh URL -> the local socket its engine is forwarded to; "" when it cannot be
+_forward_locks: dict[str, threading.Lock] = {}
+_locks_lock = threading.Lock()
+
+
+def engine_url(url: str, timeout: float = 10.0) -> str:
+    """Where to reach an ssh:// engine: `unix://LOCAL` when its Docker socket is forwarded over the host's one ssh
+    master, else the ssh URL itself (dial-stdio). Blocking (the first call per host logs in, asks the node's
+    docker CLI for its socket and forwards it): call it where the engine's client is made, in a worker thread."""
+    if not url.startswith("ssh://") or os.environ.get("OVERLAYTUI_SSH_FORWARD") == "0" or unusable(url):
+        return url
+    if prepare() is None:
+        return url
+    with _locks_lock:
+        lock = _forward_locks.setdefault(url, threading.Lock())
+    with lock:
+        local = _forwards.get(url)
+        if local == "":
+            return url
+        if local and _pings(local, timeout):
+            return f"unix://{local}"
+        local = _forward(url, timeout)
+        if local is None:  # no login: dial-stdio says why (and the next client tries again)
+            return url
+        _forwards[url] = local
+        return f"unix://{local}" if local else url
+
+
+def forwarded(url: str) -> str | None:
+    """The local socket an ssh engine is forwarded to, if it is (for benchmarks and tests)."""
+    return _forwards.get(url) or None
+
+
+def ssh_args(url: str) -> list[str]:
+    """The destination as docker-py's ssh transport gives it to ssh: [-l USER] [-p PORT] -- HOST."""
+    parts = urlsplit(url)
+    args = ["-l", parts.username] if parts.username else []
+    if parts.port:
+        args += ["-p", str(parts.port)]
+    return [*args, "--", parts.hostname or host_of(url)]
+
+
+def _ssh(*args: str, timeout: float, output: bool = True) -> subprocess.CompletedProcess | None:
+    """Our ssh (the wrapper: its options, its log). `output=False` for one that goes on in the background (`-f`:
+    the master keeps no pipe of ours open, or this would wait for it)."""
+    assert _dir is not None
+    try:
+        return subprocess.run([str(_dir / "ssh"), *args], timeout=timeout, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE if output else subprocess.DEVNULL, text=True)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def _forward(url: str, timeout: float) -> str | None:
+    """Forward the engine's socket over the host's master (started when there is none); the local socket, ""
+    when forwarding cannot be used here, None when the host could not be logged in to."""
+    assert _dir is not None
+    destination = ssh_args(url)
+    check = _ssh("-q", "-O", "check", *destination, timeout=timeout)  # -q: "no master" is no error for the log
+    if check is None or check.returncode != 0:
+        # a master of our own (ControlMaster=auto, ControlPersist 60 s from the wrapper), detached once logged in
+        started = _ssh("-f", "-N", "-o", "StreamLocalBindUnlink=yes", *destination, timeout=timeout, output=False)
+        if started is None or started.returncode != 0:
+            return None
+    asked = _ssh(*destination, SOCKET_QUERY, timeout=timeout)
+    remote = asked.stdout.strip() if asked is not None and asked.returncode == 0 else ""
+    if not remote.startswith("unix:///"):
+        return ""  # no docker CLI, another kind of endpoint, or no answer: dial-stdio (it says why, if it fails)
+    local = str(_dir / f"docker-{hashlib.sha1(url.encode()).hexdigest()[:12]}.sock")
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(local)
+    spec = f"{local}:{remote[len('unix://'):]}"
+    done = _ssh("-q", "-O", "forward", "-L", spec, *destination, timeout=timeout)
+    if done is None or done.returncode != 0:
+        return ""
+    if not _pings(local, timeout):  # refused by the node's sshd, or a socket nobody listens on
+        _ssh("-q", "-O", "cancel", "-L", spec, *destination, timeout=timeout)
+        return ""
+    return local
+
+
+def _pings(local: str, timeout: float) -> bool:
+    """The engine behind a local socket answers its ping."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout)
+            conn.connect(local)
+            conn.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            return conn.recv(64).startswith((b"HTTP/1.0 200", b"HTTP/1.1 200"))
+    except OSError:
+        return False

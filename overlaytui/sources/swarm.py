@@ -233,13 +233,16 @@ class DockerSwarmSource:
         return unknown[0].spec.url if unknown else None
 
     def _client(self, state: _EngineState, timeout: float | None) -> docker.APIClient:
+        # an ssh engine: its socket forwarded over the host's one ssh master where it can be (else dial-stdio)
+        url = ssh.engine_url(state.spec.url, self.call_timeout) if state.spec.url.startswith("ssh://") \
+            else state.spec.url
         return docker.APIClient(
-            base_url=state.spec.url,
+            base_url=url,
             tls=state.spec.tls,
             timeout=timeout,
             version=state.api_version,
             max_pool_size=16,
-            use_ssh_client=state.spec.url.startswith("ssh://"),
+            use_ssh_client=url.startswith("ssh://"),
         )
 
     def _poll_engine(
