@@ -346,4 +346,4 @@ async def test_the_header_separates_the_name_and_the_footer_shows_ctrl_p_once():
         title = str(app.query_one("HeaderTitle").render())
         assert title == "overlaytui | demo: healthy"
         keys = [k for k in app.query("FooterKey") if k.key == "ctrl+p"]
-        assert len(keys) == 1 and "Jump" in str(keys[0].render())
+        assert len(keys) == 1 and "Commands" in str(keys[0].render())
