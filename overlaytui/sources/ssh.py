@@ -278,13 +278,12 @@ def ssh_args(url: str) -> list[str]:
     return [*args, "--", parts.hostname or host_of(url)]
 
 
-def _ssh(*args: str, timeout: float, output: bool = True) -> subprocess.CompletedProcess | None:
-    """Our ssh (the wrapper: its options, its log). `output=False` for one that goes on in the background (`-f`:
-    the master keeps no pipe of ours open, or this would wait for it)."""
+def _ssh(*args: str, timeout: float) -> subprocess.CompletedProcess | None:
+    """Our ssh (the wrapper: its options, its log), its output read."""
     assert _dir is not None
     try:
         return subprocess.run([str(_dir / "ssh"), *args], timeout=timeout, stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE if output else subprocess.DEVNULL, text=True)
+                              stdout=subprocess.PIPE, text=True)
     except (OSError, subprocess.TimeoutExpired):
         return None
 
@@ -294,14 +293,12 @@ def _forward(url: str, timeout: float) -> str | None:
     when forwarding cannot be used here, None when the host could not be logged in to."""
     assert _dir is not None
     destination = ssh_args(url)
-    check = _ssh("-q", "-O", "check", *destination, timeout=timeout)  # -q: "no master" is no error for the log
-    if check is None or check.returncode != 0:
-        # a master of our own (ControlMaster=auto, ControlPersist 60 s from the wrapper), detached once logged in
-        started = _ssh("-f", "-N", "-o", "StreamLocalBindUnlink=yes", *destination, timeout=timeout, output=False)
-        if started is None or started.returncode != 0:
-            return None
-    asked = _ssh(*destination, SOCKET_QUERY, timeout=timeout)
-    remote = asked.stdout.strip() if asked is not None and asked.returncode == 0 else ""
+    # one ssh: logs in when there is no master (the wrapper's ControlMaster=auto, ControlPersist 60 s: it stays
+    # in the background, holding none of our pipes) and asks the node's docker CLI where its engine listens
+    asked = _ssh("-o", "StreamLocalBindUnlink=yes", *destination, SOCKET_QUERY, timeout=timeout)
+    if asked is None or asked.returncode == 255:  # ssh's own failure: no login
+        return None
+    remote = asked.stdout.strip() if asked.returncode == 0 else ""
     if not remote.startswith("unix:///"):
         return ""  # no docker CLI, another kind of endpoint, or no answer: dial-stdio (it says why, if it fails)
     local = str(_dir / f"docker-{hashlib.sha1(url.encode()).hexdigest()[:12]}.sock")
