@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from overlaytui.sources.demo import NODE_DOWN_AFTER, SCENARIOS
+from overlaytui.sources.demo import NODE_DOWN_AFTER, SCENARIOS, DemoSource
 from tests.ui.helpers import Clock, feed, make_app, screen_text
 
 FAULTS = {  # scenario -> what the health line must say (the kind of fault with its subject)
@@ -119,3 +119,14 @@ async def test_a_rolling_update_is_on_the_timeline_and_in_the_task_history():
         app.open_detail("service", "api")
         await pilot.pause()
         assert "shutdown" in screen_text(app)  # the replaced task, as `docker service ps` keeps it
+
+
+async def test_the_first_screen_names_the_bad_node_among_200_at_80x24():
+    """`make demo SCENARIO=bad-node` (200 nodes, 300 services, 5000 tasks): node133 named on the first screen."""
+    clock = Clock()
+    source = DemoSource("bad-node", seed=7, clock=clock, scale=(200, 300, 5000))
+    app = make_app(source=source, clock=clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await feed(app, pilot, clock, seconds=3)
+        health = screen_text(app).splitlines()[1]
+        assert health.startswith(" ✖ loss node133") and "MTU black hole node133" in health
