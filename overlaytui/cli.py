@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import importlib
 import os
 import re
 import sys
 import threading
+import types
 from collections.abc import Sequence
 
 from . import __version__
@@ -89,12 +91,14 @@ class Commands(argparse._SubParsersAction):
         self.declared_help: dict[str, str | None] = {}  # the line each module's add_parser gives (a test compares)
 
     def add_lazy(self, name: str, module: str, help: str) -> None:
-        self.add_parser(name, help=help)
+        self._choices_actions.append(self._ChoicesPseudoAction(name, (), help))
+        self._name_parser_map[name] = None  # a name argparse accepts; its parser is built when it is named
         self._modules[name] = module
 
     def build(self, name: str) -> argparse.ArgumentParser:
         module = self._modules.pop(name, None)
         if module is not None:
+            defer_import("paramiko")
             # the import statement's way in (importlib's bypasses -X importtime, which the start-up bench reads)
             __import__(module, fromlist=["add_parser"]).add_parser(_Builder(self))
             _note_given(self._name_parser_map[name])
@@ -177,9 +181,30 @@ def build_parser(every_command: bool = False) -> argparse.ArgumentParser:
     return parser
 
 
+class _Deferred(types.ModuleType):
+    """A module's stand-in until one of its names is used: then the module is imported and answers (the import
+    statement reads only __spec__, which a stand-in has)."""
+
+    def __getattr__(self, attr: str):
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), attr)
+
+
+def defer_import(name: str) -> None:
+    """Import `name` when one of its names is first used, not when it is imported: docker-py's ssh transport
+    imports paramiko (with cryptography, nacl, bcrypt: 0.1-0.4 s here) as docker is imported, though the
+    transport we use runs the ssh client instead (use_ssh_client) and never touches it."""
+    import importlib.util
+
+    if name not in sys.modules and importlib.util.find_spec(name) is not None:
+        sys.modules[name] = _Deferred(name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    defer_import("paramiko")
     handler = getattr(args, "handler", dashboard.main)
     if handler is not dashboard.main:  # the dashboard's terminal belongs to Textual, which gets safe text only
         sys.stdout, sys.stderr = PrintableStream(sys.stdout), PrintableStream(sys.stderr)

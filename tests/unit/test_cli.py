@@ -45,6 +45,18 @@ def test_a_command_imports_what_it_uses_when_it_runs():
                                  "textual", "prometheus_client")) for m in imported)
 
 
+def test_paramiko_is_imported_only_when_a_name_of_it_is_used():
+    """docker imports its paramiko transport; ours runs the ssh client: paramiko waits until something uses it."""
+    imported = _imported("snapshot", "--help")
+    assert "docker" in imported and not any(m.startswith(("paramiko", "cryptography")) for m in imported)
+    run = subprocess.run([sys.executable, "-c", "import sys; from overlaytui.cli import defer_import; "
+                          "defer_import('paramiko'); from docker.transport import sshconn; "
+                          "print('paramiko.transport' in sys.modules, sshconn.paramiko.SSHClient.__module__, "
+                          "type(sys.modules['paramiko']).__name__)"], capture_output=True, text=True, cwd=ROOT,
+                         timeout=120)
+    assert run.stdout.split() == ["False", "paramiko.client", "module"], run.stderr
+
+
 def test_every_command_is_listed_with_the_line_its_module_gives():
     parser = build_parser(every_command=True)
     commands = next(a for a in parser._actions if isinstance(a, Commands))
