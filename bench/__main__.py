@@ -9,11 +9,11 @@ import platform
 import time
 from pathlib import Path
 
-from . import collectors, dashboard, exporter, frame, loss, probes, record, replay, ssh, startup
+from . import collectors, dashboard, exporter, frame, loss, probes, record, replay, serve, ssh, startup
 
 BENCHMARKS = {"collectors": collectors.main, "dashboard": dashboard.main, "exporter": exporter.main,
               "frame": frame.main, "loss": loss.main, "probes": probes.main, "record": record.main,
-              "replay": replay.main, "ssh": ssh.main, "startup": startup.main}
+              "replay": replay.main, "serve": serve.main, "ssh": ssh.main, "startup": startup.main}
 
 
 def main() -> None:
