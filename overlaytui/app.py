@@ -326,6 +326,7 @@ class OverlayApp(App):
         self.theme_changed_signal.subscribe(self, self._theme_changed)  # after the first: only choices are saved
         self.sub_title = display(self.source_label)
         self._render_status()
+        self.query_one(HealthLine).show(None)
         if self._freeze_gc:
             self.call_after_refresh(_freeze_startup_objects)
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)

@@ -8,7 +8,7 @@ from rich.text import Text as RichText
 from textual.content import Content
 from textual.widgets import Static
 
-from ..analysis.findings import Severity
+from ..analysis.findings import Severity, plural
 from ..analysis.headline import MARKS, Headline
 from .common import Palette, RenderGuard, View, palette_of
 from .common import SafeText as Text
@@ -32,20 +32,26 @@ class HealthLine(Static):
         if view is None or view.headline is None:
             line.append("waiting for the first data…", style=colors.muted)
             self.update(line)
+            self._guard = RenderGuard()  # the next frame is drawn whatever the last one was
             return
         frame, headline = view.frame, view.headline
-        if self._guard.unchanged((headline, frame.probes, frame.snapshot.services), (self.app.theme,)):
+        if self._guard.unchanged((headline, frame.probes, frame.snapshot.services),
+                                 (self.app.theme, view.probe_problem)):
             return
-        self.update(health_text(headline, frame.checked(), colors))
+        self.update(health_text(headline, frame.checked(), colors, view.probe_problem))
 
 
-def health_text(headline: Headline, checked: str, colors: Palette) -> Text:
+def health_text(headline: Headline, checked: str, colors: Palette, probe_problem: str = "") -> Text:
     line = Text(no_wrap=True, overflow="ellipsis")
-    if not headline.problems:
+    if probe_problem:  # the data plane is not being measured: first, as the status bar says it
+        line.append(f"✖ cannot probe: {probe_problem} (P retries)", style=severity_style(colors, Severity.ERROR))
+        if headline.problems:
+            line.append(" · ", style=colors.muted)
+    elif not headline.problems:
         line.append("✔ healthy", style=f"bold {colors.good}")
         line.append(f" · checked {checked}", style=colors.muted)
         if headline.notes:
-            line.append(f" · ℹ {headline.notes} {'note' if headline.notes == 1 else 'notes'} (6)", style=colors.muted)
+            line.append(f" · ℹ {plural(headline.notes, 'note')} (6)", style=colors.muted)
         return line
     for i, problem in enumerate(headline.problems):
         if i:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from overlaytui.panes.health import HealthLine
 from overlaytui.sources.demo import NODE_DOWN_AFTER, SCENARIOS, DemoSource
 from tests.ui.helpers import Clock, feed, make_app, screen_text
 
@@ -130,3 +131,17 @@ async def test_the_first_screen_names_the_bad_node_among_200_at_80x24():
         await feed(app, pilot, clock, seconds=3)
         health = screen_text(app).splitlines()[1]
         assert health.startswith(" ✖ loss node133") and "MTU black hole node133" in health
+
+
+async def test_probing_that_failed_is_named_first_and_the_line_waits_for_data():
+    clock = Clock()
+    app = make_app("loss", clock=clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.query_one(HealthLine).show(None)  # what it says before the first frame
+        await pilot.pause()
+        assert "waiting for the first data" in screen_text(app).splitlines()[1]
+        app.producer.probe_problem = "no manager reachable"
+        await feed(app, pilot, clock, seconds=1)
+        health = screen_text(app).splitlines()[1]
+        assert health.startswith(" ✖ cannot probe: no manager reachable (P retries) · ✖ loss node4")
