@@ -5,7 +5,8 @@ encoded once (`recording.FrameEncoder`, the recording format) and written to eve
 line, then a keyframe for a viewer that has none yet, then the deltas. A viewer whose socket is too far behind
 (a stalled process) skips frames and gets a keyframe once it has caught up; it never holds the producer back.
 Besides frames the stream carries `{"type": "say"}` (the producer's lines) and `{"type": "failure"}` (the
-producer could not start): records a recording's reader skips.
+producer could not start): records a recording's reader skips. Viewers say nothing, except with
+`serve --viewer-probe-control`: a `{"type": "control", "action": "start_probing"}` line (the viewer's P).
 
 Encoding runs in a thread of its own, the newest frame first: a frame that arrives while one is being encoded
 replaces the one waiting. Without viewers nothing is encoded (at 200 nodes a frame's keyframe is ~230 MiB of
@@ -20,6 +21,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from . import __version__
 from .frame import Frame
 from .recording import FORMAT, FrameEncoder, RecordedFrame
 
+CONTROLS = ("start_probing",)  # what a viewer may ask of the serve process, when serve allows it
 BEHIND_MIN = 64 << 20  # bytes a viewer's socket may hold unread before it skips frames (or 2 keyframes' worth)
 
 
@@ -43,8 +46,10 @@ class FrameRelay:
     """Serve frames to viewers. `sink(frame)` is the producer's sink (the frame thread); `start()` listens,
     `close()` stops (the directory is removed)."""
 
-    def __init__(self, source_name: str, *, directory: Path | None = None) -> None:
+    def __init__(self, source_name: str, *, directory: Path | None = None,
+                 on_control: Callable[[str], None] | None = None) -> None:
         self.source_name = source_name
+        self.on_control = on_control  # a viewer's request (one of CONTROLS); None: viewers are read-only
         self._own_dir = directory is None
         self.directory = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="overlaytui-"))
         os.chmod(self.directory, 0o700)
@@ -162,12 +167,22 @@ class FrameRelay:
             if self.failure:
                 writer.write(_line({"type": "failure", "text": self.failure}))
             self._wake.set()  # a keyframe of the latest frame now, not at the next one
-            while await reader.read(4096):  # a viewer says nothing; its end (EOF) is its leaving
-                pass
-        except OSError:
+            while line := await reader.readline():  # its end (EOF) is its leaving
+                self._asked(line)
+        except (OSError, ValueError):  # ValueError: a line beyond the reader's limit
             pass
         finally:
             self._drop(viewer)
+
+    def _asked(self, line: bytes) -> None:
+        """A viewer's request (`{"type": "control", "action": "start_probing"}`): handed to `on_control` when
+        serve allows viewers to control probing, else ignored (viewers are read-only toward the cluster)."""
+        if self.on_control is None:
+            return
+        with contextlib.suppress(ValueError):
+            request = json.loads(line)
+            if type(request) is dict and request.get("type") == "control" and request.get("action") in CONTROLS:
+                self.on_control(request["action"])
 
     def _send(self, viewer: _Viewer, data: bytes) -> None:
         try:

@@ -1,7 +1,8 @@
 """A viewer of `overlaytui serve`: the dashboard on the serve process's relayed frames, one process per browser tab
 (textual-serve starts it with its web driver). Its pane, filter, theme and selection are its own; it is read-only
-toward the cluster and toward the serving host: no probing (the serve process probes, once for every viewer), no
-recording, no screenshot files, no theme saved into the config.
+toward the cluster and toward the serving host: no probing (the serve process probes, once for every viewer; with
+`serve --viewer-probe-control` P asks it to start), no recording, no screenshot files, no theme saved into the
+config.
 
     python -m overlaytui.viewer SOCKET [--name SOURCE] [--pane NAME] [--theme NAME] [--thresholds JSON] [--interval S]
 """
@@ -24,9 +25,12 @@ READ_ONLY = {"record", "save_screenshot", "start_probes"}  # files on the servin
 
 
 class ViewerApp(OverlayApp):
-    def __init__(self, source: RelaySource, *, pane: str = "topology", **options) -> None:
+    def __init__(self, source: RelaySource, *, pane: str = "topology", probe_control: bool = False,
+                 **options) -> None:
         super().__init__(source, persist_config=False, underlay=lambda addresses: source.underlay_mtus(), **options)
+        self.relay = source
         self.start_pane = pane if pane in PANES else "topology"
+        self.probe_control = probe_control  # serve --viewer-probe-control: P asks the serve process to probe
         source.on_say = self._say
 
     def on_mount(self) -> None:
@@ -36,9 +40,20 @@ class ViewerApp(OverlayApp):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """A viewer's keys change what it shows, never the cluster or the serving host."""
+        if action == "start_probes" and self.probe_control:
+            return True
         if action in READ_ONLY:
             return False
         return super().check_action(action, parameters)
+
+    async def action_start_probes(self) -> None:
+        """P with serve --viewer-probe-control: the serve process starts probing (once, for every viewer)."""
+        if not self.probe_control:
+            return
+        if await self.relay.control("start_probing"):
+            self.notify("asked the serve process to probe; the results come in pane 4", timeout=4)
+        else:
+            self.notify("the serve process is gone", severity="error")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -48,6 +63,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pane", choices=PANES, default="topology", help="the pane shown first")
     parser.add_argument("--theme", help="the theme (default: the user's, else overlaytui-dark)")
     parser.add_argument("--thresholds", help="the serve process's loss thresholds (JSON)")
+    parser.add_argument("--probe-control", action="store_true", help="P asks the serve process to probe")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between frames at most")
     return parser.parse_args(argv)
 
@@ -60,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"overlaytui viewer: --thresholds: {exc}", file=sys.stderr)
         return 2
     source = RelaySource(args.socket, name=args.name)
-    app = ViewerApp(source, pane=args.pane, theme=args.theme, interval=args.interval,
+    app = ViewerApp(source, pane=args.pane, theme=args.theme, interval=args.interval, probe_control=args.probe_control,
                     settings=Settings(thresholds=thresholds))
     app.run()
     if app.return_code:

@@ -57,6 +57,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "loopback address, else one generated and printed)")
     parser.add_argument("--max-viewers", type=bounded(int, 1, 500), default=20, metavar="N",
                         help="browser tabs open at once, at most (default 20; each is a dashboard process)")
+    parser.add_argument("--viewer-probe-control", action="store_true",
+                        help="a viewer's P starts probing here (once, for every viewer); without it viewers are "
+                        "read-only toward the cluster (--probe starts probing at launch)")
     add_dashboard_flags(parser)
     parser.set_defaults(handler=main)
 
@@ -102,7 +105,7 @@ def main(args: argparse.Namespace) -> int:
         return Producer(source, thresholds=settings.thresholds, underlay=underlay_reader(args),
                         interval=args.interval, reconcile=args.reconcile, probe=probe,
                         probe_every=args.probe_every, call_timeout=args.timeout, say=say)
-    viewer_options = ["--interval", str(args.interval),
+    viewer_options = ["--interval", str(args.interval), *(("--probe-control",) if args.viewer_probe_control else ()),
                       "--thresholds", json.dumps(encode(settings.thresholds))]
     theme = args.theme or settings.theme
     stage = Stage(producer, host=host, port=port, token=token, max_viewers=args.max_viewers,
@@ -150,7 +153,8 @@ class Stage:
         self.viewer_options = viewer_options
         self.theme = theme
         self.probe = probe
-        self.relay = FrameRelay(self.producer.source.name)
+        self.relay = FrameRelay(self.producer.source.name,
+                                on_control=self.control if "--probe-control" in viewer_options else None)
         self.tickets: dict[str, tuple[float, str, str | None]] = {}  # ticket -> (made at, pane, theme)
         self.services: set[Any] = set()  # the viewers' AppServices running
         self.stopping = asyncio.Event()
@@ -158,6 +162,17 @@ class Stage:
     def say(self, severity: str, text: str) -> None:
         self._say_line(severity, text)
         self.relay.say(severity, text)
+
+    def control(self, action: str) -> None:
+        """A viewer's P (serve --viewer-probe-control): probing starts here, once for every viewer."""
+        producer = self.producer
+        if action != "start_probing" or producer.probing or not producer.started.is_set():
+            return
+        if not producer.can_probe:
+            self.relay.say("information", f"{producer.source.name} has its own probe results (pane 4)")
+            return
+        self.say("information", "a viewer started probing: deploying the probe agents")
+        producer.start_probing()
 
     async def run(self) -> int:
         from aiohttp import web

@@ -136,6 +136,19 @@ class RelaySource:
         if self.on_say is not None and text:
             self.on_say(severity, text)
 
+    async def control(self, action: str) -> bool:
+        """Ask the serve process for `action` (`start_probing`); it acts only when started with
+        --viewer-probe-control. False when the relay is gone."""
+        writer = self._writer
+        if writer is None or self.gone:
+            return False
+        try:
+            writer.write((json.dumps({"type": "control", "action": action}) + "\n").encode())
+            await asyncio.wait_for(writer.drain(), 5)
+        except (OSError, TimeoutError):
+            return False
+        return True
+
     async def poll(self) -> None:
         return None  # nothing to read: frames come when the serve process builds them
 

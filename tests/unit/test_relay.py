@@ -168,3 +168,33 @@ def test_equal_tuples_of_a_record_are_decoded_into_one_object():
     assert got.snapshot == snapshot
     assert recording._sharing.table is None  # sharing is per record: nothing kept after it
     assert decode(tuple[bool, ...], [True, False]) == (True, False)
+
+
+async def test_a_viewer_asks_for_probing_only_where_serve_allows_it(tmp_path):
+    (tmp_path / "relay").mkdir()
+    producer, relay = await _producer_and_relay(tmp_path)
+    asked: list[str] = []
+    run = asyncio.ensure_future(producer.run())
+    viewer = RelaySource(relay.path, start_wait=20)
+    try:
+        await asyncio.wait_for(viewer.start(), 20)
+        assert await viewer.control("start_probing")
+        await asyncio.sleep(0.3)
+        assert asked == []  # read-only by default: the request is ignored
+        relay.on_control = asked.append  # serve --viewer-probe-control
+        assert await viewer.control("start_probing")
+        assert await viewer.control("remove_everything")  # not a control a viewer has
+        await asyncio.wait_for(_until(lambda: asked), 5)
+        await asyncio.sleep(0.3)
+        assert asked == ["start_probing"]
+        assert len(relay.viewers) == 1  # asking does not cost the viewer its stream
+    finally:
+        run.cancel()
+        await viewer.close()
+        await relay.close()
+        await producer.close()
+
+
+async def _until(predicate) -> None:
+    while not predicate():
+        await asyncio.sleep(0.05)
