@@ -25,6 +25,7 @@ import stat
 import subprocess
 import tempfile
 import threading
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -237,6 +238,8 @@ def node_url(manager_url: str, address: str) -> str:
 
 SOCKET_QUERY = "docker context inspect --format '{{.Endpoints.docker.Host}}'"  # DOCKER_HOST, else the context's
 _forwards: dict[str, str] = {}  # ssh URL -> the local socket its engine is forwarded to; "" when it cannot be
+_answered: dict[str, float] = {}  # ssh URL -> time.monotonic() its forward last answered a ping
+RECHECK = 2.0  # seconds a forward that answered is trusted without a ping (60 streams start at once: one ping)
 _forward_locks: dict[str, threading.Lock] = {}
 _locks_lock = threading.Lock()
 
@@ -249,19 +252,33 @@ def engine_url(url: str, timeout: float = 10.0) -> str:
         return url
     if prepare() is None:
         return url
+    local = _forwards.get(url)
+    if local == "":
+        return url
+    if local and time.monotonic() - _answered.get(url, 0.0) < RECHECK:
+        return f"unix://{local}"
     with _locks_lock:
         lock = _forward_locks.setdefault(url, threading.Lock())
     with lock:
         local = _forwards.get(url)
         if local == "":
             return url
-        if local and _pings(local, timeout):
+        if local and (time.monotonic() - _answered.get(url, 0.0) < RECHECK or _pings(local, timeout)):
+            _answered[url] = time.monotonic()
             return f"unix://{local}"
         local = _forward(url, timeout)
         if local is None:  # no login: dial-stdio says why (and the next client tries again)
             return url
         _forwards[url] = local
+        if local:
+            _answered[url] = time.monotonic()
         return f"unix://{local}" if local else url
+
+
+def forget() -> None:
+    """Forget every forward (they are set up again, or found again, by the next client)."""
+    _forwards.clear()
+    _answered.clear()
 
 
 def forwarded(url: str) -> str | None:
