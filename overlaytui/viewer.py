@@ -46,10 +46,12 @@ class ViewerApp(OverlayApp):
             return False
         return super().check_action(action, parameters)
 
-    async def action_start_probes(self) -> None:
+    def action_start_probes(self) -> None:
         """P with serve --viewer-probe-control: the serve process starts probing (once, for every viewer)."""
-        if not self.probe_control:
-            return
+        if self.probe_control:
+            self.run_worker(self._ask_to_probe(), group="probe-control")
+
+    async def _ask_to_probe(self) -> None:
         if await self.relay.control("start_probing"):
             self.notify("asked the serve process to probe; the results come in pane 4", timeout=4)
         else:
