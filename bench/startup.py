@@ -126,7 +126,7 @@ def main(runs: int = 21, baseline: str = BASELINE, lab: bool | None = None) -> d
         old = extract(baseline, Path(tmp))
         trees = {"now": ROOT, "baseline": old}
         for args in (["--version"], ["--help"]):
-            fns = {"python -c pass": floor}
+            fns = {f"python -c pass (beside {args[0]})": floor}
             fns.update({f"{label} {' '.join(args)}": (lambda t=tree, a=args: wall(t, a))
                         for label, tree in trees.items()})
             times = interleaved(fns, runs)
