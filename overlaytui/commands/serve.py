@@ -73,6 +73,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def access_token(host: str, given: str) -> str:
+    """The token the page asks for: the one given, else none on a loopback address, else a new one."""
+    if given or is_loopback(host):
+        return given
+    return secrets.token_urlsafe(16)
+
+
 def main(args: argparse.Namespace) -> int:
     try:
         import aiohttp  # noqa: F401
@@ -85,9 +92,7 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"overlaytui serve: {exc}", file=sys.stderr)
         return 2
-    token = args.token or os.environ.get("OVERLAYTUI_SERVE_TOKEN") or ""
-    if not token and not is_loopback(host):
-        token = secrets.token_urlsafe(16)
+    token = access_token(host, args.token or os.environ.get("OVERLAYTUI_SERVE_TOKEN") or "")
     settings = settings_from_args(args, "serve")
     if settings is None:
         return 2
