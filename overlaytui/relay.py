@@ -119,7 +119,14 @@ class FrameRelay:
             if frame is None and self._encoder.sections is None:
                 frame = self._latest  # a viewer joined while nobody watched: the latest frame, now
             if frame is not None:
-                delta = await loop.run_in_executor(self._encoding, self._encode, frame)
+                try:
+                    delta = await loop.run_in_executor(self._encoding, self._encode, frame)
+                except Exception as exc:  # noqa: BLE001 - a frame that cannot be encoded: said, then a fresh start
+                    self.say("error", f"the relay could not encode a frame: {type(exc).__name__}: {exc}"[:300])
+                    self._encoder, self._key_text = FrameEncoder(), None
+                    for viewer in self.viewers:
+                        viewer.keyed = False  # a keyframe of the next frame, from the new encoder
+                    continue
                 self.frames += 1
                 for viewer in list(self.viewers):
                     if not viewer.keyed:

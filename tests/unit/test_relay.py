@@ -198,3 +198,30 @@ async def test_a_viewer_asks_for_probing_only_where_serve_allows_it(tmp_path):
 async def _until(predicate) -> None:
     while not predicate():
         await asyncio.sleep(0.05)
+
+
+async def test_a_frame_the_relay_cannot_encode_is_said_and_the_next_one_starts_afresh(tmp_path, monkeypatch):
+    (tmp_path / "relay").mkdir()
+    producer, relay = await _producer_and_relay(tmp_path)
+    said: list[str] = []
+    run = asyncio.ensure_future(producer.run())
+    viewer = RelaySource(relay.path, start_wait=20)
+    viewer.on_say = lambda severity, text: said.append(text)
+    try:
+        await asyncio.wait_for(viewer.start(), 20)
+        encode = relay._encode
+        failures = iter([True])
+
+        def once_broken(frame):
+            if next(failures, False):
+                raise ValueError("a value JSON cannot hold")
+            return encode(frame)
+        monkeypatch.setattr(relay, "_encode", once_broken)
+        seen = viewer.frames
+        await _frame_after(viewer, seen + 3)  # frames again, from a new keyframe
+        assert any("could not encode a frame: ValueError" in line for line in said)
+    finally:
+        run.cancel()
+        await viewer.close()
+        await relay.close()
+        await producer.close()
