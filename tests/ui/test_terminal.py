@@ -11,6 +11,7 @@ from rich.color import Color, ColorSystem
 from rich.console import Console
 
 from overlaytui.config import load_config
+from overlaytui.panes.common import Palette
 from overlaytui.panes.details import HelpScreen
 from overlaytui.themes import for_color_system, load_themes
 from tests.ui.helpers import Clock, feed, make_app, screen_text
@@ -130,6 +131,9 @@ def test_themes_keep_their_greys_in_256_colours_and_their_roles_apart_in_16(them
     back, fore = (Color.parse(getattr(in_16, r)).downgrade(ColorSystem.STANDARD).number
                   for r in ("background", "foreground"))
     assert back != fore
+    for adapted, depth in ((in_256, ColorSystem.EIGHT_BIT), (in_16, ColorSystem.STANDARD)):
+        heat = [Color.parse(Palette(adapted).heat(rank)).downgrade(depth).number for rank in range(5)]
+        assert len(set(heat)) == 5, (depth, heat)  # the heat map's five verdicts stay apart
 
 
 @pytest.mark.parametrize(("term", "system", "depth"), [("tmux-256color", "256", ColorSystem.EIGHT_BIT),
