@@ -37,6 +37,7 @@ from .panes.common import Picked, Selection, View, palette_of
 from .panes.details import DETAIL_SCREENS, DetailScreen, HelpScreen
 from .panes.findings import FindingsPane
 from .panes.health import HealthLine, tab_label
+from .panes.livetable import LiveTable
 from .panes.loss import LossPane
 from .panes.netio import NetIOPane
 from .panes.networks import NetworksPane
@@ -474,9 +475,10 @@ class OverlayApp(App):
         """A filter that leaves the pane's table empty says so (a blank table says nothing). The Findings pane
         says it itself; Topology keeps everything when the filter matches nothing."""
         notice = self.query_one("#no-match", Static)
+        pane = self._panes[tab]
         empty = bool(self.filter_text) and tab not in ("findings", "topology") and all(
-            (table.row_count if isinstance(table, DataTable) else len(table.row_keys)) == 0
-            for table in self._panes[tab].query("DataTable, LiveTable"))
+            table.row_count == 0 for table in pane.query(DataTable)) and all(
+            len(table.row_keys) == 0 for table in pane.query(LiveTable))
         if empty:
             label = dict(TABS)[tab].split(" ", 1)[1]
             notice.update(Content.assemble(f"Nothing in {label} matches ",
