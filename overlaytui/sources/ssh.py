@@ -275,6 +275,17 @@ def engine_url(url: str, timeout: float = 10.0) -> str:
         return f"unix://{local}" if local else url
 
 
+def lost(url: str, timeout: float = 10.0) -> None:
+    """An engine call failed: when it went through a forward that no longer answers (its master went with the
+    node's sshd), set the forward up again now, in the caller's worker thread — a login that fails leaves ssh's
+    own reason in the log (connection refused, authentication...) before the error is described."""
+    local = _forwards.get(url)
+    if not local or _pings(local, timeout):
+        return
+    _answered.pop(url, None)
+    engine_url(url, timeout)
+
+
 def forget() -> None:
     """Forget every forward (they are set up again, or found again, by the next client)."""
     _forwards.clear()

@@ -260,6 +260,8 @@ class DockerSwarmSource:
             engine_poll = self._read_engine(api, state, identity)
         except ENGINE_ERRORS + (PayloadError,) as exc:
             state.api = None
+            if state.spec.url.startswith("ssh://"):
+                ssh.lost(state.spec.url, self.call_timeout)  # a dead forward: ssh's reason in the log, now
             return None, None, describe_error(exc), ""
         swarm_poll, swarm_error = None, ""
         # the chosen manager asks; before any swarm view exists, every manager may (the first to answer wins)

@@ -5,6 +5,7 @@ or its docker CLI names no unix socket, dial-stdio stays (the ssh URL)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -14,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from overlaytui.sources import ssh
@@ -50,13 +52,15 @@ def node(tmp_path, monkeypatch):
     short = Path(f"/tmp/otfw-{os.getpid()}")  # unix socket paths are short
     short.mkdir(exist_ok=True)
     engine_sock = short / "engine.sock"
+    with contextlib.suppress(FileNotFoundError):
+        engine_sock.unlink()
     engine = Engine(str(engine_sock), Ping)
     threading.Thread(target=engine.serve_forever, daemon=True).start()
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "host")], check=True)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "user")], check=True)
     (tmp_path / "authorized_keys").write_text((tmp_path / "user.pub").read_text())
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
-    started: list[Path] = []
+    started: dict[int, int] = {}  # port -> sshd pid
 
     def start(extra: str = "", docker_host: str = f"unix://{engine_sock}") -> str:
         port = _free_port()
@@ -67,7 +71,6 @@ def node(tmp_path, monkeypatch):
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
             f"SetEnv DOCKER_HOST={docker_host}\n{extra}")
         subprocess.run([SSHD, "-f", str(config), "-E", str(tmp_path / f"{port}.log")], check=True)
-        started.append(tmp_path / f"{port}.pid")
         host_key = (tmp_path / "host.pub").read_text().split()
         with (tmp_path / "known_hosts").open("a") as known:
             known.write(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
@@ -75,6 +78,7 @@ def node(tmp_path, monkeypatch):
         while not (tmp_path / f"{port}.pid").exists():
             assert time.monotonic() < deadline, "sshd did not start"
             time.sleep(0.05)
+        started[port] = int((tmp_path / f"{port}.pid").read_text())
         return f"ssh://root@127.0.0.1:{port}"
 
     (tmp_path / "ssh_config").write_text(
@@ -83,13 +87,14 @@ def node(tmp_path, monkeypatch):
     monkeypatch.setenv("OVERLAYTUI_SSH_CONFIG", str(tmp_path / "ssh_config"))
     monkeypatch.delenv("OVERLAYTUI_SSH_FORWARD", raising=False)
     start.logins = lambda url: (tmp_path / f"{url.rsplit(':', 1)[1]}.log").read_text().count("Accepted publickey")
+    start.pid = lambda url: started[int(url.rsplit(":", 1)[1])]
     yield start
     wrapper = ssh.prepare() / "ssh"
-    for pidfile in started:
-        port = pidfile.name.split(".")[0]
+    for port, pid in started.items():
         subprocess.run([str(wrapper), "-q", "-O", "exit", *ssh.ssh_args(f"ssh://root@127.0.0.1:{port}")],
                        capture_output=True, timeout=10)
-        os.kill(int(pidfile.read_text()), 15)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 15)
     engine.shutdown()
     engine.server_close()
     ssh.forget()
@@ -121,6 +126,25 @@ def test_a_master_gone_is_started_again(node, monkeypatch):
     time.sleep(0.3)
     again = ssh.engine_url(url)
     assert again.startswith("unix://") and ssh._pings(again[len("unix://"):], 5)
+
+
+def test_a_node_whose_sshd_died_is_described_by_ssh(node):
+    """The forward dies with the node's sshd (and its sessions): the failed call sets it up again at once, and
+    the login that fails leaves ssh's reason for the engine's error."""
+    url = node()
+    local = ssh.engine_url(url)[len("unix://"):]
+    listener = psutil.Process(node.pid(url))
+    for process in [*listener.children(recursive=True), listener]:
+        process.terminate()
+    psutil.wait_procs([listener], timeout=5)
+    deadline = time.monotonic() + 5
+    while ssh._pings(local, 1):
+        assert time.monotonic() < deadline, "the forward outlived the node's sshd"
+        time.sleep(0.1)
+    ssh.lost(url, 5)
+    said = ssh.describe(url, "connection refused (engine not running?)")
+    assert said.startswith("ssh connection refused") and "Connection refused" in said, said
+    assert ssh.engine_url(url, 5) == url  # no login: dial-stdio, which says the same
 
 
 @pytest.mark.parametrize("extra, docker_host", [
