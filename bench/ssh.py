@@ -64,7 +64,7 @@ def _close_masters(urls: list[str]) -> None:
     wrapper = ssh.prepare() / "ssh"
     for url in urls:
         subprocess.run([str(wrapper), "-q", "-O", "exit", *ssh.ssh_args(url)], capture_output=True, timeout=10)
-    ssh._forwards.clear()
+    ssh.forget()
 
 
 async def _first_full_snapshot(endpoints, **options) -> tuple[float, float, DockerSwarmSource]:
@@ -79,11 +79,44 @@ async def _first_full_snapshot(endpoints, **options) -> tuple[float, float, Dock
         polled = len(ours) >= REPLICAS and len({c.node_id for c in ours}) == len(snap.nodes)
         if polled and first_poll is None:
             first_poll = time.perf_counter() - start
-        if polled and all(c.rx_rate is not None for c in ours):
+        if _complete(snap):
             return first_poll, time.perf_counter() - start, source  # type: ignore[return-value]
         await asyncio.sleep(0.05)
         if time.perf_counter() - start > 120:
             raise SystemExit("bench: no full snapshot within 120 s")
+
+
+def _complete(snap) -> bool:
+    ours = [c for c in snap.containers if c.service_name == SERVICE]
+    return len(ours) >= REPLICAS and all(c.rx_rate is not None for c in ours) and len(
+        {c.node_id for c in ours}) == len(snap.nodes)
+
+
+async def _first_complete_screen(endpoints, **options) -> float:
+    """The dashboard (headless, 160x50) from its start to the first frame it shows with every node's engine and
+    every container's rate."""
+    from overlaytui.app import OverlayApp
+
+    start = time.perf_counter()
+    app = OverlayApp(DockerSwarmSource(endpoints, **options), source_label="bench", interval=1.0,
+                     persist_config=False)
+    async with app.run_test(size=(160, 50)) as pilot:
+        while app.snapshot is None or not _complete(app.snapshot):
+            if time.perf_counter() - start > 120:
+                raise SystemExit("bench: no complete screen within 120 s")
+            await pilot.pause(0.05)
+        seconds = time.perf_counter() - start
+        await pilot.press("q")
+    return seconds
+
+
+async def _screens(endpoints, runs: int, cold: list[str] | None = None, **options) -> list[float]:
+    times = []
+    for _ in range(runs):
+        if cold:
+            _close_masters(cold)
+        times.append(await _first_complete_screen(endpoints, **options))
+    return times
 
 
 def _ping_dial_stdio(url: str) -> float:
@@ -169,9 +202,12 @@ def main(runs: int = 5, cpu_seconds: float = 60) -> dict:
         phases = _phases(urls, runs)
         sockets = asyncio.run(_measure(lab_endpoints(), runs, cpu_seconds))
         over_ssh = asyncio.run(_measure(manager, runs, cpu_seconds, cold=urls, ssh_nodes=True))
+        screens = {"sockets": asyncio.run(_screens(lab_endpoints(), runs)),
+                   "ssh": asyncio.run(_screens(manager, runs, cold=urls, ssh_nodes=True))}
         os.environ["OVERLAYTUI_SSH_FORWARD"] = "0"
         try:
             dial_stdio = asyncio.run(_measure(manager, runs, cpu_seconds, cold=urls, ssh_nodes=True))
+            screens["ssh_dial_stdio"] = asyncio.run(_screens(manager, runs, cold=urls, ssh_nodes=True))
         finally:
             os.environ.pop("OVERLAYTUI_SSH_FORWARD", None)
     finally:
@@ -190,5 +226,9 @@ def main(runs: int = 5, cpu_seconds: float = 60) -> dict:
             print(f"CPU of live collection over {cpu_seconds:g} s: {name} {measured['cpu_pct']:.1f} % of a core "
                   f"(with its ssh processes; {measured['ssh_masters']} ssh masters) vs sockets "
                   f"{sockets['cpu_pct']:.1f} % (ratio {measured['cpu_pct'] / sockets['cpu_pct']:.1f})")
+    screen = {name: statistics.median(t) for name, t in screens.items()}
+    print(f"dashboard start -> first complete screen (median of {runs}): --ssh-nodes forwarded {screen['ssh']:.2f} s,"
+          f" dial-stdio {screen['ssh_dial_stdio']:.2f} s, sockets {screen['sockets']:.2f} s")
     return {"phases": phases, "sockets": sockets, "ssh": over_ssh, "ssh_dial_stdio": dial_stdio,
+            "first_complete_screen_s": screen, "first_complete_screen_runs_s": screens,
             "containers": REPLICAS, "nodes": len(layouts), "runs": runs}
