@@ -14,6 +14,8 @@ from functools import cached_property, lru_cache
 
 _DIGITS = re.compile(r"(\d+)")
 
+PROBE_LABEL = "overlaytui.probe"  # the label every probe agent service carries (probes/agent.py)
+
 
 @lru_cache(maxsize=1 << 16)
 def natural_key(name: str) -> tuple:
@@ -104,6 +106,11 @@ class Service:
     update_state: str = ""  # updating / completed / paused / rollback_* ... ("" when never updated)
     published_ports: tuple[str, ...] = ()  # "8080->80/tcp"
     labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def probe_agent(self) -> bool:
+        """An overlaytui probe agent service (any run's): transient, ours, never a finding about the cluster."""
+        return any(key == PROBE_LABEL for key, _value in self.labels)
 
     @property
     def wanted_tasks(self) -> int | None:

@@ -198,6 +198,8 @@ def check_tasks(snapshot: ClusterSnapshot) -> list[Finding]:
             running[task.service_id][task.node_id] += 1
     latest_failure = latest_failures(snapshot.tasks)
     for service in snapshot.services:
+        if service.probe_agent:  # overlaytui's own agents: transient, another run's too (probing says what fails)
+            continue
         run = sum(running[service.id].values())
         want = service.wanted_tasks
         failure = latest_failure.get(service.id)
@@ -413,8 +415,7 @@ def check_firewall(snapshot: ClusterSnapshot) -> list[Finding]:
 
 def check_vip_idle(snapshot: ClusterSnapshot) -> list[Finding]:
     """Services reached through a VIP: IPVS drops connections idle for 900 s (moby#37466)."""
-    vip = sorted(s.name for s in snapshot.services if s.endpoint_mode == "vip" and s.vips
-                 and not s.name.startswith("overlaytui-probe-"))
+    vip = sorted(s.name for s in snapshot.services if s.endpoint_mode == "vip" and s.vips and not s.probe_agent)
     if not vip:
         return []
     listed = ", ".join(vip[:8]) + (f" and {len(vip) - 8} more" if len(vip) > 8 else "")

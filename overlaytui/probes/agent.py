@@ -37,10 +37,11 @@ from datetime import datetime
 import docker
 from docker.types import ContainerSpec, EndpointSpec, NetworkAttachmentConfig, RestartPolicy, ServiceMode, TaskTemplate
 
+from .. import model
 from ..sources.errors import ENGINE_ERRORS
 from .targets import ip_address
 
-PROBE_LABEL = "overlaytui.probe"  # <host>:<pid> of the run
+PROBE_LABEL = model.PROBE_LABEL  # "overlaytui.probe" = <host>:<pid> of the run
 RUN_LABEL = "overlaytui.run"  # the run's id (the token in the service's name)
 LEASE_UNTIL_LABEL = "overlaytui.lease-until"  # unix time (the manager's clock) the run's lease ends, renewed
 LEASE_LABEL = "overlaytui.lease"  # the lease, seconds

@@ -319,7 +319,10 @@ class ProbeSession:
         return dict(self._totals)
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self._stop_renewal)
+        """Remove this run's agents. The lease renewal is told to stop first but not waited for: a renewal in
+        flight (an exec per agent, slow on a loaded node) must not hold the removal past the caller's bound; it
+        finds the services gone and ends."""
+        self._renewal_stop.set()
         if self._manager_url and (self._services or self._anchors):
             with self._lock:
                 services = [*self._services.values(), *self._anchors.values()]
@@ -333,6 +336,7 @@ class ProbeSession:
                 await self._call(remove)
             except ENGINE_ERRORS:
                 pass  # they stop within a lease, and a later run removes their services (found by label)
+        await asyncio.get_running_loop().run_in_executor(None, self._stop_renewal, 5.0)
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------------------------------- lease
@@ -342,10 +346,10 @@ class ProbeSession:
             self._renewal = threading.Thread(target=self._renew_loop, name="overlaytui-lease", daemon=True)
             self._renewal.start()
 
-    def _stop_renewal(self) -> None:
+    def _stop_renewal(self, wait: float = 40.0) -> None:
         self._renewal_stop.set()
         if self._renewal is not None:
-            self._renewal.join(40)
+            self._renewal.join(wait)
 
     def _renew_loop(self) -> None:
         """Renew this run's lease every fifth of it, in its own thread: never delayed by the probes filling the

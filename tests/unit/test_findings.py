@@ -104,6 +104,22 @@ def test_imbalance_is_info(healthy):
     assert found and found[0].subject == "worker" and found[0].severity is Severity.INFO
 
 
+def test_probe_agent_services_are_never_findings_about_the_cluster(healthy):
+    """Another overlaytui run's agents (global, per-run names) spread unevenly, short of tasks or behind a VIP
+    while they come and go: not the cluster's problem (probing's coverage says what failed)."""
+    from overlaytui.model import PROBE_LABEL
+
+    worker = next(s for s in healthy.services if s.name == "worker")
+    agent = replace(worker, name="overlaytui-probe-backend-68d700aa", labels=((PROBE_LABEL, "otherhost:42"),),
+                    desired_tasks=(worker.desired_tasks or 0) + 5)
+    tasks = tuple(replace(t, node_id=healthy.nodes[0].id) if t.service_name == "worker" else t for t in healthy.tasks)
+    snap = replace(healthy, services=tuple(agent if s is worker else s for s in healthy.services), tasks=tasks)
+    assert agent.probe_agent and not worker.probe_agent
+    named = [f for f in diagnose(snap) if agent.name in f.subject or agent.name in f.summary + f.evidence]
+    assert named == []
+    assert {"service.imbalance", "service.replicas"} & checks(diagnose(replace(healthy, tasks=tasks)))
+
+
 # --------------------------------------------------------------------------------------------- peers
 
 
