@@ -6,6 +6,7 @@ required (OVERLAYTUI_REQUIRE_LAB=1, set by .ci/run, or CI=true): then they fail.
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 
@@ -14,6 +15,11 @@ from hypothesis import settings
 
 from overlaytui.lab.host import missing_requirements
 from tests.helpers import LAB_NODES, Lab, lab_required
+
+# the probe agents' lease in the whole session (the default is 5 minutes): a test that fails before it cleans up
+# leaves agents that another run must leave alone while their lease runs; a short one lets them lapse before the
+# next module looks for leftovers (each run renews every fifth of it)
+os.environ.setdefault("OVERLAYTUI_AGENT_LEASE", "45")
 
 # `make mutants` runs the unit tests once per mutant: fewer generated examples there (the suite keeps the default)
 settings.register_profile("mutation", max_examples=10, deadline=None)
