@@ -530,3 +530,94 @@ def test_what_probing_needs_before_any_agent_is_deployed():
     ingress = replace(snap.networks[0], ingress=True)
     with pytest.raises(session.ProbeError, match=r"^there is no overlay network to probe$"):
         start(replace(snap, networks=(ingress,)))
+
+
+class Manager:
+    """The agents' side of a start, scripted: what each agent call got, and what it answers."""
+
+    def __init__(self, monkeypatch, tasks=HOSTS, failures=None, deploy_error=None) -> None:
+        self.calls: list[tuple] = []
+        self.tasks, self.failures, self.deploy_error = tasks, failures or {}, deploy_error
+        for name in ("manager_now", "remove_leftovers", "deploy", "deploy_anchor", "wait_for_tasks", "remove"):
+            monkeypatch.setattr(session.agent, name, getattr(self, name))
+        monkeypatch.setattr(runner, "check_capabilities", lambda api, container: Capabilities(
+            ping="/bin/ping", iputils=True, dont_fragment=True, tools=frozenset({"sleep"})))
+        monkeypatch.setattr(ProbeSession, "_client", lambda self, url, timeout=None: FakeApi())
+        monkeypatch.setattr(ProbeSession, "_start_renewal", lambda self: None)
+
+    def manager_now(self, manager):
+        return 1_000.0
+
+    def remove_leftovers(self, manager, *args):
+        self.calls.append(("remove_leftovers",))
+        return ["overlaytui-probe-old"]
+
+    def deploy(self, manager, network, image, run, lease_until, report=None, anchor=None):
+        self.calls.append(("deploy", network, image, report, anchor))
+        if self.deploy_error:
+            raise self.deploy_error
+        return f"svc-{network}"
+
+    def deploy_anchor(self, manager, network, image, run, lease_until, node):
+        self.calls.append(("deploy_anchor", network, node))
+        return f"anchor-{network}", "the-anchor"
+
+    def wait_for_tasks(self, manager, service_id, network, nodes, timeout):
+        self.calls.append(("wait_for_tasks", service_id, network, tuple(sorted(nodes)), timeout))
+        return [AgentTask(f"id-{h}", f"c-{h}", ADDRESS[h]) for h in self.tasks], dict(self.failures)
+
+    def remove(self, manager, service_ids):
+        self.calls.append(("remove", tuple(service_ids)))
+
+
+def test_start_deploys_an_agent_per_overlay_and_says_which_did_not_start(monkeypatch):
+    manager = Manager(monkeypatch, tasks=("node1", "node2"), failures={"id-node3": "No such image: x"})
+    probe = start(snapshot(), ProbeSettings(image="img:1", deploy_timeout=9.0))
+    assert probe.removed_leftovers == ["overlaytui-probe-old"] and not probe.via_logs
+    assert manager.calls == [("remove_leftovers",), ("deploy", NET, "img:1", None, None),
+                             ("wait_for_tasks", "svc-net", NET, ("id-node1", "id-node2", "id-node3"), 9.0)]
+    assert probe.new_problems() == ["net: no probe agent on node3: No such image: x"]
+    assert set(probe._caps) == {(NET, "id-node1"), (NET, "id-node2")}
+    assert all(isinstance(c, Capabilities) for c in probe._caps.values())
+
+
+def test_an_agent_that_is_only_late_is_given_the_deploy_timeout_as_reason(monkeypatch):
+    Manager(monkeypatch, tasks=("node1", "node2"))
+    probe = start(snapshot(), ProbeSettings(deploy_timeout=9.5))
+    assert probe.new_problems() == ["net: no probe agent on node3: not running after 9.5 s"]
+
+
+def test_agents_report_through_the_logs_when_a_node_has_no_engine(monkeypatch):
+    manager = Manager(monkeypatch)
+    probe = start(snapshot(engines_for=("node1", "node2")), ProbeSettings(count=50, interval=0.5,
+                                                                          report_every=7.0))
+    assert probe.via_logs
+    report = {"count": "50", "interval": "0.5", "deadline": "28", "every": "7"}
+    assert ("deploy_anchor", NET, "id-node1") in manager.calls  # the lease anchor: on the manager's node
+    assert ("deploy", NET, agent_image(), report, "the-anchor") in manager.calls
+    assert probe.new_problems() == ["agents report through the service logs: ping only (path MTU, throughput and "
+                                    "discovery need each node's engine)"]
+    assert probe._caps == {}  # the tools are not checked through the logs
+
+
+def agent_image() -> str:
+    return ProbeSettings().image
+
+
+def test_no_agent_at_all_is_an_error_with_the_reasons_and_the_hint(monkeypatch):
+    manager = Manager(monkeypatch, tasks=(), failures={"id-node1": "No such image: x", "id-node2": "No such image: x",
+                                                       "id-node3": "no suitable node"})
+    with pytest.raises(session.ProbeError) as caught:
+        start(snapshot(), ProbeSettings(image="x"))
+    assert str(caught.value) == (f"no probe agent could start (x): No such image: x; no suitable node; "
+                                 f"{session.IMAGE_HINT}")
+    assert manager.calls[-1] == ("remove", ("svc-net",))  # what was deployed is removed
+
+
+def test_an_engine_error_while_deploying_is_one_line_and_removes_what_was_made(monkeypatch):
+    import docker
+
+    manager = Manager(monkeypatch, deploy_error=docker.errors.APIError("500 Server Error: network not found"))
+    with pytest.raises(session.ProbeError, match="^creating the probe agents: 500 Server Error: network not found$"):
+        start(snapshot())
+    assert ("remove", ()) not in manager.calls  # nothing was deployed, nothing to remove
