@@ -55,6 +55,9 @@ class Clock:
 
 
 class FakeApi:
+    def __init__(self, url: str = "", timeout: float | None = None) -> None:
+        self.url, self.timeout = url, timeout
+
     def __enter__(self):
         return self
 
@@ -74,17 +77,30 @@ class Lab:
         self.pings: dict[tuple[str, str], tuple[int, int] | str] = {}
         self.path_mtu: dict[tuple[str, str], int] = {}
         self.sweeps: list[tuple[str, tuple[str, ...], int, float]] = []  # (src, targets, count, interval)
+        self.caps_seen: list = []  # what each DF ping was told of the image's ping
         self.session = ProbeSession(lambda: self.snap, ProbeSettings(kinds=kinds, window_s=window_s, count=10,
                                                                       interval=0.2))
         self.session._agents = {NET: [AgentTask(f"id-{h}", f"c-{h}", ADDRESS[h]) for h in HOSTS]}
         self.session._agent_failures = {NET: {}}
-        monkeypatch.setattr(self.session, "_client", lambda url, timeout=None: FakeApi())
+        self.clients: list[tuple[str, float | None]] = []  # (engine url, timeout) of each client made
+        monkeypatch.setattr(self.session, "_client", self._client)
         monkeypatch.setattr(runner, "ping_sweep", self._sweep)
         monkeypatch.setattr(runner, "df_ping_passes", self._passes)
         monkeypatch.setattr(runner, "discovery", self._discovery)
         monkeypatch.setattr(session, "ProbeScheduler", partial(ProbeScheduler, jitter=0.0))  # rounds in ms
 
+    def _client(self, url, timeout=None) -> FakeApi:
+        self.clients.append((url, timeout))
+        return FakeApi(url, timeout)
+
+    @staticmethod
+    def _through(api, container, src) -> None:
+        """Every probe runs in the source node's agent, through that node's engine."""
+        assert (api.url, container) == (f"tcp://{src}:2375", f"c-{src}")
+
     def _sweep(self, api, container, network, src, targets, count, interval, caps=None):
+        self._through(api, container, src)
+        assert targets == {dst: ADDRESS[dst] for dst in targets}
         self.sweeps.append((src, tuple(sorted(targets)), count, interval))
         results = []
         for dst in targets:
@@ -98,9 +114,13 @@ class Lab:
 
     def _passes(self, api, container, address, size, caps=None) -> bool:
         src = container.removeprefix("c-")
+        self._through(api, container, src)
+        self.caps_seen.append(caps)
         return size <= self.path_mtu.get((src, HOST_OF[address]), 1400)
 
     def _discovery(self, api, container, network, src, dst, service, address):
+        self._through(api, container, src)
+        assert (service, address) == (self.session.service_name(network), ADDRESS[dst])
         return ProbeResult("discovery", network, src, dst, self.clock.now, resolved_vip="10.9.0.100",
                            resolved_tasks=3, vip_answers=True, task_answers=True)
 
@@ -420,7 +440,9 @@ def test_a_path_where_nothing_arrives_is_tried_three_times_then_said(lab, monkey
     monkeypatch.setattr(runner, "df_ping_passes", passes)
     monkeypatch.setattr(session, "asyncio", _Asyncio(sleep))
     results = {(r.src_node, r.dst_node): r for r in lab.round(1_000.0)}
-    assert results[("node1", "node2")].error == "no packet of any size arrives"
+    lost = results[("node1", "node2")]
+    assert (lost.kind, lost.network, lost.error, lost.path_mtu) == ("mtu", NET, "no packet of any size arrives", None)
+    assert isinstance(lost.measured_at, float)
     assert tried == [576, 576, 576, 1350, 576] and slept == [1.0, 2.0, 3.0]  # 576: every IPv4 path carries it
     assert results[("node2", "node1")].path_mtu == 1350
 
@@ -621,3 +643,57 @@ def test_an_engine_error_while_deploying_is_one_line_and_removes_what_was_made(m
     with pytest.raises(session.ProbeError, match="^creating the probe agents: 500 Server Error: network not found$"):
         start(snapshot())
     assert ("remove", ()) not in manager.calls  # nothing was deployed, nothing to remove
+
+
+def test_each_probe_kind_uses_its_own_engine_timeout_and_the_images_ping(monkeypatch):
+    lab = Lab(monkeypatch, kinds=("ping", "mtu", "discovery", "iperf"))
+    caps = Capabilities(ping="/usr/bin/ping", iputils=True, dont_fragment=True,
+                        tools=frozenset({"sleep", "iperf3", "nslookup", "nc"}))
+    for h in HOSTS:
+        lab.session._caps[(NET, f"id-{h}")] = caps
+    lab.session.settings = replace(lab.session.settings, iperf_seconds=4)
+
+    def throughput(api, container, network, src, dst, address, seconds):
+        lab._through(api, container, src)
+        assert (address, seconds) == (ADDRESS[dst], 4)
+        return ProbeResult("iperf", network, src, dst, lab.clock.now, bits_per_second=1e8, retransmits=0)
+
+    monkeypatch.setattr(runner, "throughput", throughput)
+    results = lab.round(1_000.0)
+    assert sorted({r.kind for r in results}) == ["discovery", "iperf", "mtu", "ping"] and all(r.measured
+                                                                                           for r in results)
+    timeouts = {timeout for _url, timeout in lab.clients}
+    assert timeouts == {22.0, 15, 30, 24}  # ping: 10 x 0.2 s + 20; DF pings 15; discovery 30; iperf 4 s + 20
+    assert set(lab.caps_seen) == {caps}
+
+
+@pytest.mark.parametrize("kind", ["ping", "mtu", "discovery", "iperf"])
+def test_an_engine_error_result_is_the_pairs_own(monkeypatch, kind):
+    import docker
+
+    lab = Lab(monkeypatch, kinds=(kind,))
+
+    def refused(*args, **kwargs):
+        raise docker.errors.APIError("409 Conflict: container is not running")
+
+    for name in ("ping_sweep", "df_ping_passes", "discovery", "throughput"):
+        monkeypatch.setattr(runner, name, refused)
+    results = lab.round()
+    expected = {("node1", "node2"), ("node2", "node1"), ("node3", "node1")} if kind == "discovery" else {
+        (s, d) for s in HOSTS for d in HOSTS if s != d}
+    assert {(r.src_node, r.dst_node) for r in results} == expected and len(results) == len(expected)
+    for r in results:
+        assert (r.kind, r.network, r.error) == (kind, NET, ERROR_409.format(src=r.src_node))
+        assert isinstance(r.measured_at, float) and r.measured_at > 1e9  # the time it failed
+
+
+def test_an_mtu_probe_that_did_not_run_is_the_pairs_own(lab, monkeypatch):
+    lab.session.settings = replace(lab.session.settings, kinds=("mtu",))
+
+    def not_run(api, container, address, size, caps=None):
+        raise runner.ExecFailed("exit 126")
+
+    monkeypatch.setattr(runner, "df_ping_passes", not_run)
+    for r in lab.round():
+        assert (r.kind, r.network, r.error) == ("mtu", NET, f"on {r.src_node}: exit 126")
+        assert r.dst_node in HOSTS and r.dst_node != r.src_node and isinstance(r.measured_at, float)
