@@ -10,6 +10,7 @@ import io
 import json
 import re
 import signal
+from dataclasses import replace
 
 import pytest
 
@@ -390,6 +391,7 @@ def test_the_flags_make_the_settings(captured):
     assert settings == probe.ProbeSettings(kinds=("ping", "discovery"), networks=("a", "b"), image="img:1",
                                            count=50, interval=0.1, concurrency=4, via_logs=True, window_s=150.0)
     assert [e.url for e in captured["source"].endpoints] == ["tcp://10.0.0.1:2375"]
+    assert (captured["source"]._stats, captured["source"]._events) == (False, False)  # probing needs neither
     assert captured["sigterm"] is not signal.SIG_DFL and callable(captured["sigterm"])  # SIGTERM removes agents
 
 
@@ -411,7 +413,14 @@ def test_an_interrupt_removes_the_agents_and_exits_130(captured, capsys):
 
 def test_an_unknown_kind_exits_2_before_any_engine_is_touched(captured, capsys):
     assert main("--kind", "ping,traceroute") == 2
-    assert "settings" not in captured and "--kind takes" in capsys.readouterr().err
+    assert "settings" not in captured
+    assert capsys.readouterr().err.startswith("overlaytui probe: --kind takes ping,")
+
+
+def test_thresholds_that_cannot_be_used_exit_2_named_by_the_command(captured, capsys):
+    assert main("--loss-good", "0.5", "--loss-acceptable", "0.1") == 2
+    assert "settings" not in captured
+    assert capsys.readouterr().err.startswith("overlaytui probe: loss thresholds: ")
 
 
 def test_the_help_says_what_each_exit_code_means(monkeypatch, capsys):
@@ -439,3 +448,43 @@ def test_the_users_thresholds_decide_what_is_crossed():
     lossy = [ping("plain", "node1", "node2", sent=100_000, received=99_990)]  # 0.01 %
     assert not probe.threshold_crossed(lossy, SNAP, LossThresholds())  # below the default 0.1 %
     assert probe.threshold_crossed(lossy, SNAP, LossThresholds(0.001, 0.005))
+
+
+def test_the_matrix_orders_overlays_naturally_and_names_the_worst_hole():
+    net2, net10 = (replace(PLAIN, id=f"id{n}", name=f"net{n}") for n in (2, 10))
+    snap = ClusterSnapshot(T, (), networks=(net10, net2))
+    results = [ping("net10", "node1", "node2"), ping("net2", "node1", "node2"),
+               ProbeResult("mtu", "net2", "node1", "node2", T, path_mtu=1300),
+               ProbeResult("mtu", "net2", "node2", "node1", T, path_mtu=1200),
+               ProbeResult("mtu", "net2", "node1", "node3", T, path_mtu=1250),
+               ProbeResult("mtu", "gone", "a", "b", T, path_mtu=1000)]
+    gaps = (Coverage("net10", "mtu", 2, 0, (PairGap("node1", "node2", "no tool"), PairGap("node2", "node1", "x"))),)
+    text = probe.matrix_text(results, snap, gaps)
+    headings = [line for line in text.splitlines() if line and not line.startswith(" ")]
+    assert headings == ["gone  (effective MTU ?)", "net2  (effective MTU 1350)", "net10  (effective MTU 1350)"]
+    assert "  remedy: packets above 1200 bytes do not arrive" in text  # the smallest of three holes
+    assert "a -> b" in text and "1000 BLACK HOLE" not in text  # an overlay not in the snapshot: no judgement
+    net10_lines = text.split("net10  (effective MTU 1350)")[1].splitlines()
+    assert net10_lines[2].rstrip().endswith("unmeasured  -") and net10_lines[3].rstrip().endswith("unmeasured  -")
+    assert not text.endswith("\n") and text.endswith("(1 pairs): x")
+
+
+def test_the_matrix_judges_with_the_users_thresholds_and_rounds_throughput():
+    from overlaytui.analysis.thresholds import LossThresholds
+
+    results = [ping("plain", "node1", "node2", sent=100_000, received=99_990),
+               ProbeResult("iperf", "plain", "node1", "node2", T, bits_per_second=1_500_000, retransmits=0)]
+    default = probe.matrix_text(results, SNAP).splitlines()[2]
+    strict = probe.matrix_text(results, SNAP, thresholds=LossThresholds(0.001, 0.005)).splitlines()[2]
+    assert " acceptable " in default and " bad " in strict
+    assert default.endswith("2 Mbit/s, 0 retr")  # 1.5 rounds to even
+
+
+def test_a_watched_round_judges_with_the_users_thresholds(capsys):
+    from overlaytui.analysis.thresholds import LossThresholds
+
+    results = [ping("plain", "node1", "node2", sent=100_000, received=99_990)]
+    probe._print_round(1, results, (), {}, ["ping only"], 1, "crossed", SNAP, False, LossThresholds(0.001, 0.005))
+    assert " bad " in capsys.readouterr().out.splitlines()[3]
+    probe._print_round(2, results, (), {}, ["ping only"], 1, "crossed", SNAP, True, LossThresholds())
+    assert json.loads(capsys.readouterr().out)["problems"] == ["ping only"]
