@@ -236,11 +236,28 @@ def fakes(monkeypatch):
     return FakeSession
 
 
-def run(json_out=False, watch=None) -> int:
+def run(json_out=False, watch=None, user=None) -> int:
     args = argparse.Namespace(timeout=7.0, source_options={"ssh_nodes": False}, watch=watch, json=json_out,
                               lab=False)
     source = FakeSource(["tcp://m:2375"], call_timeout=7.0, stats=False, events=False)
-    return asyncio.run(probe._run(source, probe.ProbeSettings(), Settings(), args))
+    return asyncio.run(probe._run(source, probe.ProbeSettings(), user or Settings(), args))
+
+
+def test_the_users_thresholds_decide_the_exit_code(fakes, capsys):
+    from overlaytui.analysis.thresholds import LossThresholds
+
+    fakes.rounds = [[ping("plain", "node1", "node2", sent=100_000, received=99_990)]]
+    assert run() == 0
+    assert run(user=Settings(thresholds=LossThresholds(0.001, 0.005))) == 1
+    out = capsys.readouterr().out
+    assert " bad " in out.split("plain  (effective MTU 1350)")[2].splitlines()[2]  # the matrix judged so too
+
+
+def test_the_json_of_a_round_is_indented_by_one(fakes, capsys):
+    assert run(json_out=True) == 0
+    out = capsys.readouterr().out
+    assert out.startswith('{\n "results": [\n  {\n   "kind": "ping",') and out.endswith("}\n")
+    assert json.loads(out)["within_thresholds"] is True
 
 
 def test_all_measured_and_within_exits_0(fakes, capsys):
@@ -488,3 +505,46 @@ def test_a_watched_round_judges_with_the_users_thresholds(capsys):
     assert " bad " in capsys.readouterr().out.splitlines()[3]
     probe._print_round(2, results, (), {}, ["ping only"], 1, "crossed", SNAP, True, LossThresholds())
     assert json.loads(capsys.readouterr().out)["problems"] == ["ping only"]
+
+
+def test_the_flags_bounds(capsys):
+    def parses(*argv: str) -> bool:
+        try:
+            build_parser().parse_args(["probe", *argv])
+        except SystemExit:
+            return False
+        return True
+    assert parses("--concurrency", "1") and parses("--concurrency", "256")
+    assert not parses("--concurrency", "0") and not parses("--concurrency", "257")
+    assert parses("--watch", "0") and parses("--watch", "86400") and parses("--probe-window", "2")
+    assert not parses("--watch", "-1") and not parses("--watch", "x")
+    capsys.readouterr()
+    assert not parses("--watch", "86401")
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "overlaytui probe: error: argument --watch: must be between 0 and 86400 s (got 86401)")
+
+
+def test_the_help_says_what_probe_does_and_what_the_image_needs(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "120")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["probe", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert ("Deploy a probe agent (a global service labelled overlaytui.probe) on each overlay, measure between every "
+            "pair of nodes from inside the overlay, print the pair matrix, remove the agents.") in text
+    assert ("with --lab); any image with a POSIX shell, ping and sleep; path MTU needs iputils ping (-M do), "
+            "throughput iperf3, discovery nslookup and nc — what is missing is reported, not measured") in text
+    assert "--probe-window MIN, --window MIN" in text
+
+
+def test_throughput_plain_beside_encrypted_in_natural_order():
+    plain2 = replace(PLAIN, id="np2", name="plain2")
+    snap = replace(SNAP, networks=(PLAIN, plain2, SECURE))
+    results = [ProbeResult("iperf", net, src, dst, T, bits_per_second=bps, error="" if bps else "busy")
+               for net, src, dst, bps in (("plain", "node10", "node2", 1_500_000), ("plain2", "node10", "node2", 0),
+                                          ("secure", "node10", "node2", 2e6), ("plain", "node9", "node2", 3e6),
+                                          ("secure", "node9", "node2", 4e6), ("secure", "node1", "node2", 4e6))]
+    assert probe.encrypted_vs_plain(results, snap) == [
+        "throughput, plain vs encrypted overlays (Mbit/s)",
+        "  node9 -> node2         plain          3   encrypted          4",
+        "  node10 -> node2        plain    2/error   encrypted          2",
+    ]
