@@ -697,3 +697,31 @@ def test_an_mtu_probe_that_did_not_run_is_the_pairs_own(lab, monkeypatch):
     for r in lab.round():
         assert (r.kind, r.network, r.error) == ("mtu", NET, f"on {r.src_node}: exit 126")
         assert r.dst_node in HOSTS and r.dst_node != r.src_node and isinstance(r.measured_at, float)
+
+
+def test_the_state_as_the_panes_and_findings_read_it(lab):
+    lab.pings[("node1", "node2")] = (10, 8)
+    lab.round(1_000.0)
+    lab.round(1_010.0)
+    data = lab.session.state().data("probing stopped")
+    assert data.rounds == 2 and data.problem == "probing stopped"
+    assert list(data.recent) == [NET] and len(data.recent[NET]) == 6
+    recent = {(r.src_node, r.dst_node): r for r in data.recent[NET]}
+    assert (recent[("node1", "node2")].sent, recent[("node1", "node2")].received) == (20, 16)  # the window's
+    assert data.windows[NET] == lab.session.windows(NET) and data.coverage == lab.session.coverage()
+    assert data.totals == lab.session.totals() and data.totals[(NET, "node1", "node2")] == (20, 16)
+    assert ProbeState(latest={}, rounds={}, totals={}, expected={"b": (), "a10": (), "a9": ()}, why={},
+                      kinds=("ping",), window_s=1.0, round_count=0).data().recent == {"a9": (), "a10": (), "b": ()}
+
+
+def test_closing_removes_the_agents_once(monkeypatch):
+    manager = Manager(monkeypatch)
+    probe = ProbeSession(lambda: snapshot(), ProbeSettings())
+
+    async def start_and_close_twice() -> None:
+        await probe.start()
+        await probe.close()
+        await probe.close()
+    asyncio.run(start_and_close_twice())
+    assert [c for c in manager.calls if c[0] == "remove"] == [("remove", ("svc-net",))]  # once
+    assert probe._services == {}
