@@ -13,7 +13,7 @@ SCENARIOS = {  # the demo's scenarios (overlaytui.sources.demo) and what each sh
     "healthy": "everything works",
     "loss": "node4 drops 2 % of the VXLAN packets it receives",
     "mtu": "the underlay through node3 has MTU 1400: full-size overlay packets vanish (a black hole)",
-    "node-down": "node5 goes down 20 s after the start; its tasks are rescheduled",
+    "node-down": "node5 goes down 8 s after the start; its tasks are rescheduled",
     "rolling-update": "service api rolls to a new image, one task every 10 s",
     "bad-node": "one node two thirds down the list (node133 of 200, node3 of 5) loses 1 % of the VXLAN packets "
                 "through it and its underlay fits only 1400 bytes",

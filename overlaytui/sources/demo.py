@@ -41,7 +41,7 @@ from ..model import (
 
 SERVICE_NAMES = ["web", "api", "auth", "cache", "worker", "payments", "search", "metrics"]
 OVERLAY_NAMES = ["frontend", "backend", "payments-secure"]
-NODE_DOWN_AFTER = 20.0
+NODE_DOWN_AFTER = 8.0  # soon enough to be on the first screen; late enough to be seen happening
 UPDATE_STEP = 10.0  # seconds between two tasks of the rolling update
 UPDATE_DELAY = 3.0  # the first task is replaced this long after the start (the update was just asked for)
 UPDATE_STARTING = 4.0  # seconds a replacement task spends starting (the old one already shut down)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from overlaytui.recording import load
+from overlaytui.sources.demo import NODE_DOWN_AFTER
 from overlaytui.sources.replay import ReplaySource
 from tests.ui.helpers import Clock, feed, make_app
 from tests.unit.test_recording import T0, record_demo
@@ -95,7 +96,7 @@ async def test_the_timeline_pane_lists_the_recorded_moments_and_enter_seeks_ther
         table.move_cursor(row=texts.index("node5 ready → down"))
         await pilot.press("enter")
         await settle(app, pilot)
-        assert app.frame.taken_at == T0 + 20 and not source.playing
+        assert app.frame.taken_at == T0 + NODE_DOWN_AFTER and not source.playing
         assert [n.hostname for n in app.frame.snapshot.nodes if n.state == "down"] == ["node5"]
 
 
@@ -128,17 +129,17 @@ async def test_live_timeline_a_picked_moment_is_shown_paused_and_esc_goes_live(t
     clock = Clock()
     app = make_app("node-down", clock=clock, screenshot_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await feed(app, pilot, clock, seconds=25, poll=True)  # node5 goes down at 20 s
+        await feed(app, pilot, clock, seconds=25, poll=True)  # node5 goes down at NODE_DOWN_AFTER (8 s)
         texts = [m.text for m in app.timeline]
         assert "node5 ready → down" in texts
         table, rows = await timeline_rows(app, pilot)
         table.move_cursor(row=[row[3] for row in rows].index("node5 ready → down"))
         await pilot.press("enter")
         await settle(app, pilot)
-        assert app.paused and app.shown_at == T0 + 20 and app.frame.taken_at == T0 + 20
+        assert app.paused and app.shown_at == T0 + NODE_DOWN_AFTER and app.frame.taken_at == T0 + NODE_DOWN_AFTER
         assert "showing" in status(app)
         await feed(app, pilot, clock, seconds=2, poll=True)
-        assert app.frame.taken_at == T0 + 20  # it stays on the moment
+        assert app.frame.taken_at == T0 + NODE_DOWN_AFTER  # it stays on the moment
         await pilot.press("escape")
         await settle(app, pilot)
         assert not app.paused and app.shown_at is None and app.frame.taken_at == clock.now

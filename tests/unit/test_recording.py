@@ -33,7 +33,7 @@ from overlaytui.recording import (
     encode,
     load,
 )
-from overlaytui.sources.demo import DemoSource
+from overlaytui.sources.demo import NODE_DOWN_AFTER, DemoSource
 from overlaytui.sources.replay import ReplaySource
 
 T0 = 1_800_000_000.0
@@ -98,7 +98,7 @@ def test_the_timeline_is_recorded_with_the_frames(tmp_path):
     assert moments == [m for f in frames for m in f.moments]
     texts = [m.text for m in moments]
     assert "node5 ready → down" in texts and any(t.startswith("engine node5 down") for t in texts)
-    assert all(m.t == T0 + 20 for m in moments if "node5" in m.text)
+    assert all(m.t == T0 + NODE_DOWN_AFTER for m in moments if "node5" in m.text)
 
 
 def test_replay_is_deterministic_in_any_order_of_access(tmp_path):
