@@ -35,6 +35,7 @@ from .common import (
     say_on_stderr,
     settings_from_args,
     source_from_args,
+    underlay_reader,
 )
 
 DEFAULT_LISTEN = "127.0.0.1:9476"  # not a port of the common exporters (node 9100, cAdvisor 8080, dockerd 9323)
@@ -108,7 +109,8 @@ class Exporter:
         probe = None if args.no_probe else ProbeSettings(
             kinds=kinds, networks=tuple(args.network), count=args.count, interval=args.interval,
             image=settings.probe_image, window_s=settings.window_s)
-        self.producer = Producer(source, thresholds=settings.thresholds, lab=args.lab, interval=args.collect_every,
+        self.producer = Producer(source, thresholds=settings.thresholds, underlay=underlay_reader(args),
+                                 interval=args.collect_every,
                                  probe=probe, probe_every=args.probe_every, call_timeout=args.timeout,
                                  retry_probing=True, say=say_on_stderr("exporter"))
         self.state = ExportState(max_pairs=args.max_pairs)
