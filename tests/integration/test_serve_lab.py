@@ -1,0 +1,73 @@
+"""`overlaytui serve --lab --probe` with three browser tabs (Playwright, Debian's chromium): the engines see one
+overlaytui — the connections to each lab engine's socket, counted at the socket (`ss -xp`: the engine's end of
+each connection, joined to the process at the other end), all belong to the serve process, none to a viewer, and
+there are no more with three tabs than before the first; one set of probe agents, the same services before and
+after the tabs opened; none left once serve stops."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from collections import Counter
+
+import psutil
+import pytest
+
+from tests.helpers import Lab, required_binary, wait_for
+from tests.integration.test_coexist_lab import services
+from tests.ui.test_serve_browser import chromium, open_page, serving, viewers, wait_screen
+
+pytestmark = pytest.mark.lab
+NODES = ("node1", "node2", "node3")
+NETWORK = "s-plain"
+USERS = re.compile(r"pid=(\d+)")
+
+
+def engine_connections(lab: Lab) -> Counter:
+    """pid -> connections it holds to the lab's engine sockets, counted at the sockets."""
+    out = subprocess.run([required_binary("ss", "iproute2"), "-xpn"], capture_output=True, text=True,
+                         timeout=30, check=True).stdout
+    sockets = {str(lab.layout(node).socket) for node in NODES}
+    engine_ends: list[str] = []  # the peer inode of each connection accepted on an engine socket
+    owners: dict[str, list[int]] = {}  # socket inode -> the processes holding it
+    for line in out.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) < 8:
+            continue
+        local, inode, peer = parts[4], parts[5], parts[7]
+        if local in sockets:
+            engine_ends.append(peer)
+        owners[inode] = [int(pid) for pid in USERS.findall(line)]
+    return Counter(pid for peer in engine_ends for pid in owners.get(peer, ()))
+
+
+def test_three_tabs_cost_one_set_of_engine_connections_and_agents(lab: Lab):
+    lab.docker("node1", "network", "create", "-d", "overlay", NETWORK)  # an overlay to probe
+    try:
+        _three_tabs(lab)
+    finally:
+        lab.docker("node1", "network", "rm", NETWORK, check=False)
+
+
+def _three_tabs(lab: Lab) -> None:
+    with chromium() as browser, serving("--lab", "--probe", "--probe-every", "15") as (url, process):
+        wait_for(lambda: services(lab), 120, "the serve's probe agents")
+        time.sleep(5)  # the stats streams opened
+        before = engine_connections(lab)
+        assert before[process.pid] > 0
+        agents = set(services(lab))
+
+        pages = [open_page(browser, url) for _ in range(3)]
+        for page in pages:
+            wait_screen(page, "1 Topology", "node1", "node3", timeout=30)
+        running = wait_for(lambda: len(viewers(process)) == 3 and viewers(process), 20, "three viewers")
+        time.sleep(5)
+        after = engine_connections(lab)
+        assert all(after[viewer.pid] == 0 for viewer in running)  # a viewer never talks to an engine
+        ours = {process.pid, *(p.pid for p in psutil.Process(process.pid).children(recursive=True))}
+        assert {pid for pid in after if pid in ours} == {process.pid}  # the serve process only
+        # one set: no more than before the tabs (a probe round's execs come and go meanwhile)
+        assert after[process.pid] <= before[process.pid] + 3
+        assert set(services(lab)) == agents  # the same agents, not one set per tab
+    assert not services(lab)  # removed when serve stopped
