@@ -1,5 +1,6 @@
-"""Probing runs that coexist, on the lab: the exporter probes permanently while `doctor` runs from the same host
-and from a second "host" (a process in its own UTS namespace with another hostname); both doctors measure every
+"""Probing runs that coexist, on the lab: the exporter probes permanently while a dashboard with probes on runs
+beside it and `doctor` runs from the same host and from a second "host" (a process in its own UTS namespace with
+another hostname); the dashboard measures every pair in every frame all the while, both doctors measure every
 pair, the exporter's counters never go back and no scrape misses a pair, its agents are never restarted (their
 lease label is renewed meanwhile); an agent of the exporter's that ends by itself is deployed again by the
 exporter, under its own name; nothing is left once they all stop. Runs killed with SIGKILL on the other host
@@ -109,6 +110,51 @@ class Scraper(threading.Thread):
                 self.errors.append(str(exc))
 
 
+class Dashboard(threading.Thread):
+    """The dashboard with probes on (P at launch), headless in a thread of its own beside the other runs: its
+    probe coverage of the overlay as each frame shows it, and whether probing ever failed."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.stop = threading.Event()
+        self.measured: list[tuple[int, int, int]] = []  # (pairs measured, expected, rounds) of each frame since
+        # probing began
+        self.problems: set[str] = set()
+        self.failure: BaseException | None = None
+
+    def run(self) -> None:
+        import asyncio
+
+        try:
+            asyncio.run(self._run())
+        except BaseException as exc:  # noqa: BLE001 - the test reads it
+            self.failure = exc
+
+    async def _run(self) -> None:
+        from overlaytui.app import OverlayApp
+        from overlaytui.lab.lab import endpoints
+        from overlaytui.probes.agent import LAB_IMAGE
+        from overlaytui.probes.session import ProbeSettings
+        from overlaytui.sources.swarm import DockerSwarmSource
+
+        settings = ProbeSettings(image=LAB_IMAGE, networks=(NETWORK,), kinds=("ping",), count=50, interval=0.01,
+                                 start=True)
+        app = OverlayApp(DockerSwarmSource(endpoints()), source_label="lab", interval=0.5, persist_config=False,
+                         probe_settings=settings, probe_every=1)
+        async with app.run_test(size=(120, 40)) as pilot:
+            while not self.stop.is_set():
+                await pilot.pause(0.5)
+                frame = app.frame
+                if frame is not None and frame.probes.rounds:
+                    ping = [c for c in frame.probes.coverage if c.kind == "ping" and c.network == NETWORK]
+                    self.measured.append((sum(c.measured for c in ping), sum(c.expected for c in ping),
+                                          frame.probes.rounds))
+                if app.probe_problem:
+                    self.problems.add(app.probe_problem)
+            await pilot.press("q")  # quitting removes its agents
+            await pilot.pause(1)
+
+
 def doctor(host: str | None) -> subprocess.Popen:
     return subprocess.Popen(command("doctor", "--lab", "--json", "--network", NETWORK, "--kind", "ping", "--count",
                                     "50", "--interval", "0.01", host=host),
@@ -135,7 +181,7 @@ def overlay(lab: Lab):
     lab.docker("node1", "network", "rm", NETWORK, check=False)
 
 
-def test_the_exporter_and_two_doctors_from_two_hosts_coexist(overlay: Lab, tmp_path):
+def test_the_exporter_a_dashboard_and_two_doctors_from_two_hosts_coexist(overlay: Lab, tmp_path):
     lab = overlay
     port = free_port()
     log_path = tmp_path / "exporter.log"
@@ -145,6 +191,7 @@ def test_the_exporter_and_two_doctors_from_two_hosts_coexist(overlay: Lab, tmp_p
                                         "--collect-every", "1"),
                                 stdout=log, stderr=subprocess.STDOUT, env=environment())
     scraper = Scraper(port)
+    dashboard = Dashboard()
     try:
         wait_for(lambda: set(pair_counters(get_or_empty(port))) == PAIRS
                  and min(pair_counters(get_or_empty(port)).values()) > 0, 120,
@@ -153,6 +200,12 @@ def test_the_exporter_and_two_doctors_from_two_hosts_coexist(overlay: Lab, tmp_p
         before = service_tasks(lab, ours)
         until = parse_lease_until(services(lab)[ours][LEASE_UNTIL_LABEL])
         scraper.start()
+
+        dashboard.start()  # a dashboard with probes on, from this host too
+        wait_for(lambda: dashboard.failure or (dashboard.measured and dashboard.measured[-1][:2] == (6, 6)), 120,
+                 "the dashboard to measure every pair beside the exporter", interval=0.5)
+        assert dashboard.failure is None, dashboard.failure
+        seen = len(dashboard.measured)
 
         started = time.monotonic()
         here, there = doctor(None), doctor(OTHER_HOST)
@@ -172,7 +225,18 @@ def test_the_exporter_and_two_doctors_from_two_hosts_coexist(overlay: Lab, tmp_p
             assert coverage and all(c["complete"] and c["expected"] == 6 for c in coverage), (name, coverage, err)
             about_agents = [f for f in report["findings"] if "overlaytui-probe" in json.dumps(f)]
             assert not about_agents, (name, about_agents)
-        # a few more scrapes after the doctors' agents went
+        # the dashboard was never disturbed: its agents stayed expected on every node in every frame, its rounds
+        # went on, every pair measured at the end, and probing never failed
+        wait_for(lambda: len(dashboard.measured) >= seen + 4 and dashboard.measured[-1][:2] == (6, 6), 60,
+                 "the dashboard measuring every pair after the doctors")
+        since = dashboard.measured[seen:]
+        assert all(expected == 6 for _m, expected, _r in since), since
+        assert since[-1][2] > since[0][2] + 2, since
+        assert not dashboard.problems and dashboard.failure is None, (dashboard.problems, dashboard.failure)
+        dashboard.stop.set()
+        dashboard.join(60)
+        assert not dashboard.is_alive() and dashboard.failure is None, dashboard.failure
+        # a few more scrapes after the doctors' and the dashboard's agents went
         count = len(scraper.scrapes)
         wait_for(lambda: len(scraper.scrapes) >= count + 4, 30, "scrapes after the doctors")
         scraper.done.set()
@@ -210,6 +274,9 @@ def test_the_exporter_and_two_doctors_from_two_hosts_coexist(overlay: Lab, tmp_p
                  "every pair probed again")
     finally:
         scraper.done.set()
+        dashboard.stop.set()
+        if dashboard.is_alive():
+            dashboard.join(60)
         stop(exporter)
         log.close()
     assert exporter.returncode == 0, log_path.read_text()[-2000:]
