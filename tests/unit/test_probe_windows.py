@@ -725,3 +725,19 @@ def test_closing_removes_the_agents_once(monkeypatch):
     asyncio.run(start_and_close_twice())
     assert [c for c in manager.calls if c[0] == "remove"] == [("remove", ("svc-net",))]  # once
     assert probe._services == {}
+
+
+def test_the_jobs_of_a_round_describe_their_pairs_and_bounds(monkeypatch):
+    lab = Lab(monkeypatch, kinds=("ping", "mtu", "discovery", "iperf"))
+    lab.session.settings = replace(lab.session.settings, count=10, interval=0.2, iperf_seconds=3)
+    jobs = lab.session.jobs(lab.snap)
+    by = {(j.kind, j.pairs[0][0]): j for j in jobs if j.kind != "iperf"}
+    assert {(j.kind, j.network) for j in jobs} == {(k, NET) for k in ("ping", "mtu", "discovery", "iperf")}
+    assert by[("ping", "node1")].pairs == (("node1", "node2"), ("node1", "node3"))
+    assert by[("ping", "node1")].timeout == 10 * 0.2 + 30 and by[("mtu", "node1")].timeout is None
+    assert by[("mtu", "node2")].pairs == (("node2", "node1"), ("node2", "node3"))
+    assert by[("discovery", "node3")].pairs == (("node3", "node1"),)  # one per node: the first other node
+    iperf = sorted((j.pairs, j.exclusive_nodes, j.timeout) for j in jobs if j.kind == "iperf")
+    assert iperf[0] == ((("node1", "node2"),), ("node1", "node2"), 33) and len(iperf) == 6
+    assert all(j.kind != "iperf" for j in lab.session.jobs(lab.snap, with_iperf=False))
+    assert {j.kind for j in lab.session.jobs(replace(lab.snap, engines=()))} == set()  # no engine: no job
