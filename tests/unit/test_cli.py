@@ -4,6 +4,7 @@ flag before a command handed to it or refused in one line, `make demo SCENARIO=b
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -135,7 +136,10 @@ def test_doctor_at_minus_30s_as_written_reaches_the_recording(tmp_path):
     ([], ["--demo"]),
 ])
 def test_make_demo_bad_node_shows_200_nodes(make_args, words):
-    run = subprocess.run(["make", "-n", "demo", *make_args], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    # as a user runs it: not as a sub-make of `make test` (MAKELEVEL adds "Entering directory" lines)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
+    run = subprocess.run(["make", "--no-print-directory", "-n", "demo", *make_args], capture_output=True, text=True,
+                         cwd=ROOT, timeout=60, env=env)
     assert run.returncode == 0, run.stderr
     command = run.stdout.splitlines()[-1].split()
     assert command[0].endswith("/overlaytui") and command[1:] == words
