@@ -3,8 +3,11 @@ host), the lease setting, per-run service names, and the agent's own lease watch
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -195,13 +198,15 @@ def running_agent(tmp_path, script: str, lease: int, step: int, path: str = "", 
     proc = subprocess.Popen(["sh", "-c", local], env={"PATH": f"{path}/usr/bin:/bin", "OT_LEASE": str(lease),
                                                       "OT_STEP": str(step), "OT_SERVICE": "none", "OT_COUNT": "1",
                                                       "OT_INTERVAL": "1", "OT_DEADLINE": "1", "OT_EVERY": "1", **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
         yield proc, lease_file
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        # the whole group: the script's background loops (the lease watch, the anchor's) outlive its shell, as
+        # they never do in a container, where they end with PID 1
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
 
 
 @pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX shell")
