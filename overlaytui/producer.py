@@ -228,6 +228,8 @@ class Producer:
                 task.cancel()
         asked, self._poll_asked = self._poll_asked, False
         self._wake.clear()
+        if any(not t.cancelled() and t.exception() is not None for t in done):  # a source's wait that failed
+            await asyncio.sleep(timeout)  # must not make the loop spin: the interval, then a frame
         return asked or any(t.result() is True for t in done if not t.cancelled() and t.exception() is None
                             and t is not waits[0])
 

@@ -181,3 +181,17 @@ async def test_a_sink_sees_every_frame_in_the_frame_thread():
         await producer.refresh()
     assert len(threads) == 3 and all(name.startswith("overlaytui-frame") for name in threads)
     await producer.close()
+
+
+async def test_a_source_whose_wait_fails_does_not_make_the_loop_spin():
+    class Failing(DemoSource):
+        async def wait_for_change(self, timeout: float) -> bool:
+            raise RuntimeError("the event stream broke")
+
+    producer, _said = _producer(Failing("healthy", seed=1), interval=0.2)
+    loop = asyncio.ensure_future(producer.run())
+    await asyncio.sleep(1.0)
+    loop.cancel()
+    await asyncio.gather(loop, return_exceptions=True)
+    assert 2 <= producer.latest.version <= 7  # a frame every interval, not thousands
+    await producer.close()
