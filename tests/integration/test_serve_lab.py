@@ -48,9 +48,9 @@ def owned(lab: Lab, pid: int) -> set[str]:
     return {name for name, labels in services(lab).items() if labels.get(PROBE_LABEL, "").endswith(f":{pid}")}
 
 
-@pytest.mark.xfail(strict=False, reason="in one full CI run (after test_record_lab) serve --lab --probe deployed no agent "
-                   "within 120 s, and its output was not kept; it passes on its own (21 s): under investigation, "
-                   "issue 25 stays open")
+@pytest.mark.xfail(strict=False, reason="in one full CI run (after test_record_lab) serve --lab --probe "
+                   "deployed no agent within 120 s, and its output was not kept; it passes on its own (21 s): "
+                   "under investigation, issue 25 stays open")
 def test_three_tabs_cost_one_set_of_engine_connections_and_agents(lab: Lab):
     lab.docker("node1", "network", "create", "-d", "overlay", NETWORK)  # an overlay to probe
     try:
