@@ -7,13 +7,19 @@ A node's raw reading is a mapping from a *section key* to a `Reading`. Keys name
   `host/ip-addr` (`ip -j addr show`), `host/route-get/<peer address>` (`ip -j route get <peer address>`: the
   interface and source address VXLAN uses toward that peer), `host/ethtool-k/<ifname>`, `host/ethtool-i/<ifname>`,
   `host/iptables-legacy-save` / `host/iptables-nft-save` (`-c`, with counters), `host/nft-ruleset`
-  (`nft -j list ruleset`), `host/xfrm-state`, `host/xfrm-policy`, `host/proc-modules` (/proc/modules),
-  `host/ip_vs` (/proc/net/ip_vs), `host/conntrack-count`, `host/conntrack-max`;
+  (`nft -j list ruleset`), `host/xfrm-state` (`ip xfrm state`, text), `host/xfrm-policy` (`ip xfrm policy`),
+  `host/proc-modules` (/proc/modules), `host/kernel-symbols` (`grep -wE 'esp_output|esp_input|esp6_output|
+  ip_vs_conn_new' /proc/kallsyms`: exit 1 with no stderr means none; a built-in esp4 or ip_vs shows only here),
+  `host/ip_vs` (/proc/net/ip_vs), `host/conntrack-count`, `host/conntrack-max` (/proc/sys/net/netfilter/
+  nf_conntrack_count and _max);
 - `sbx/<sandbox>/<what>`: inside one overlay network sandbox (the engine's netns file named `<sandbox>`, e.g.
   `1-abcdef1234`), e.g. `sbx/1-abcdef1234/ip-link`, `.../fdb` (`bridge -j fdb show`), `.../neigh`
   (`ip -j neigh show`);
 - `meta/<what>`: about the reading itself, e.g. `meta/netns-dir` (where the sandboxes were found), `meta/tools`
   (the tools the image has, one per line), `meta/sandboxes` (the sandbox names, one per line).
+
+The frame builder takes the readings as `deep: Mapping[str, NodeRaw]`, keyed by the swarm node id (a hostname is
+accepted where no node has that id).
 
 A `Reading` says what happened, so the parser never guesses: a tool the image lacks is `missing`, a command that
 failed keeps its exit code and stderr, and an absent key means it was not attempted.
