@@ -489,3 +489,189 @@ class Moment:
     subject: str  # the node, service, engine or finding subject
     text: str  # one line
     severity: str = "info"  # error / warning / info / ok: how it is coloured
+
+
+# ------------------------------------------------------------------------------------------ the kernel view
+# What one node's kernel says below the overlay (`--deep`: sources/deep.py reads, sources/kernel.py parses).
+# Every part carries `unavailable`: "" when it was read, else why it was not (a tool the image lacks, a command
+# that failed, nothing attempted) — a part that was not read is never a verdict.
+
+
+@dataclass(frozen=True)
+class UnderlayRoute:
+    """How the node reaches one peer (`ip route get PEER`): the interface and the source address VXLAN uses."""
+
+    peer: str  # the peer's swarm address
+    interface: str = ""
+    source: str = ""
+    unavailable: str = ""
+
+
+@dataclass(frozen=True)
+class UnderlayLink:
+    """An underlay interface the routes to the peers use: its MTU, counters, tx checksum offload and driver."""
+
+    name: str
+    mtu: int | None = None
+    rx_errors: int | None = None
+    rx_dropped: int | None = None
+    tx_errors: int | None = None
+    tx_dropped: int | None = None
+    tx_checksum: str = ""  # "on" / "off" (ethtool -k tx-checksumming), "" when not read
+    driver: str = ""  # ethtool -i
+    unavailable: str = ""  # the link itself (ip link)
+    offload_unavailable: str = ""  # ethtool -k
+    driver_unavailable: str = ""  # ethtool -i
+
+
+@dataclass(frozen=True)
+class VxlanDevice:
+    """An overlay sandbox's vxlan device and its counters."""
+
+    name: str
+    vni: int | None
+    local: str = ""  # the device's own local address, when set
+    dstport: int | None = None
+    mtu: int | None = None
+    rx_packets: int = 0
+    rx_bytes: int = 0
+    rx_errors: int = 0
+    rx_dropped: int = 0
+    tx_packets: int = 0
+    tx_bytes: int = 0
+    tx_errors: int = 0
+    tx_dropped: int = 0
+
+
+@dataclass(frozen=True)
+class FdbEntry:
+    """A forwarding entry of a vxlan device: a MAC behind a remote VTEP (`bridge fdb`)."""
+
+    mac: str
+    dst: str  # the remote VTEP (a node's underlay address); "" for a local entry
+    device: str = ""
+    state: str = ""  # permanent / static / ...
+
+
+@dataclass(frozen=True)
+class NeighEntry:
+    """A neighbour entry in an overlay sandbox: a task's overlay IP and its MAC."""
+
+    ip: str
+    mac: str
+    device: str = ""
+    state: str = ""  # PERMANENT / REACHABLE / ...
+
+
+@dataclass(frozen=True)
+class SandboxKernel:
+    """One overlay network's sandbox on a node (the engine's netns `1-<network id prefix>`)."""
+
+    sandbox: str
+    network_prefix: str  # the network id's first characters, from the sandbox's name
+    vxlan: tuple[VxlanDevice, ...] = ()
+    fdb: tuple[FdbEntry, ...] = ()
+    neighbours: tuple[NeighEntry, ...] = ()
+    vxlan_unavailable: str = ""
+    fdb_unavailable: str = ""
+    neigh_unavailable: str = ""
+
+
+@dataclass(frozen=True)
+class FirewallRule:
+    """A firewall rule that drops or rejects swarm's traffic (or accepts nothing of it), with its counters."""
+
+    source: str  # iptables-legacy / iptables-nft / nft
+    table: str
+    chain: str
+    text: str  # the rule as the tool printed it (one line, bounded)
+    blocks: tuple[str, ...]  # what it blocks: "4789/udp", "7946/tcp", "7946/udp", "2377/tcp", "esp"
+    verdict: str  # DROP / REJECT
+    packets: int | None = None
+    bytes: int | None = None
+    docker: str = ""  # why it is Docker's own rule, by design ("" when it is not Docker's)
+    addresses: tuple[str, ...] = ()  # the addresses it matches (-s/-d, ip saddr/daddr): a rule blocking "all"
+
+
+@dataclass(frozen=True)
+class FirewallView:
+    backend: str = ""  # iptables-legacy / iptables-nft / nftables / "" (which holds the rules)
+    rules: tuple[FirewallRule, ...] = ()  # the rules that block swarm's traffic (Docker's own too, marked)
+    read: tuple[str, ...] = ()  # the readings the view is made of
+    unavailable: str = ""  # "" when at least one reading was read; the others' reasons are in `partial`
+    partial: str = ""
+
+
+@dataclass(frozen=True)
+class XfrmState:
+    src: str
+    dst: str
+    proto: str  # esp / ah / comp
+    spi: str
+    reqid: int | None = None
+
+
+@dataclass(frozen=True)
+class XfrmPolicy:
+    src: str  # selector
+    dst: str
+    direction: str  # in / out / fwd
+    proto: str = ""  # the selector's protocol (udp for VXLAN)
+    tmpl_src: str = ""
+    tmpl_dst: str = ""
+
+
+@dataclass(frozen=True)
+class IpsecView:
+    states: tuple[XfrmState, ...] = ()
+    policies: tuple[XfrmPolicy, ...] = ()
+    states_unavailable: str = ""
+    policies_unavailable: str = ""
+
+
+@dataclass(frozen=True)
+class KernelFeature:
+    """Whether the kernel has a feature (esp4, ip_vs): "yes" / "no" / "not loaded" (a loadable module not in,
+    which may load on demand) and how that is known; `unavailable` when it could not be told."""
+
+    name: str
+    state: str = ""  # yes / no / not loaded / "" (unavailable)
+    how: str = ""
+    unavailable: str = ""
+
+
+@dataclass(frozen=True)
+class ConntrackView:
+    count: int | None = None
+    max: int | None = None
+    unavailable: str = ""
+
+    @property
+    def used(self) -> float | None:
+        return self.count / self.max if self.count is not None and self.max else None
+
+
+@dataclass(frozen=True)
+class NodeKernel:
+    """One node's kernel view, parsed from one raw reading (`--deep`)."""
+
+    node_id: str
+    hostname: str
+    read_at: float = 0.0
+    routes: tuple[UnderlayRoute, ...] = ()
+    links: tuple[UnderlayLink, ...] = ()
+    sandboxes: tuple[SandboxKernel, ...] = ()
+    firewall: FirewallView = field(default_factory=FirewallView)
+    ipsec: IpsecView = field(default_factory=IpsecView)
+    esp: KernelFeature = field(default_factory=lambda: KernelFeature("esp4"))
+    ipvs: KernelFeature = field(default_factory=lambda: KernelFeature("ip_vs"))
+    conntrack: ConntrackView = field(default_factory=ConntrackView)
+    underlay_unavailable: str = ""  # the routes and links as a whole (no ip in the image, no peers...)
+    sandboxes_unavailable: str = ""
+    problems: tuple[str, ...] = ()  # readings cut short or not understood, one line each
+
+    def sandbox_of(self, network_id: str) -> SandboxKernel | None:
+        for sbx in self.sandboxes:
+            if sbx.network_prefix and network_id.startswith(sbx.network_prefix):
+                return sbx
+        return None
