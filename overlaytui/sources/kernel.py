@@ -585,14 +585,35 @@ def parse_features(raw: NodeRaw, states: tuple[XfrmState, ...]) -> tuple[KernelF
         symbols = {words[2] for words in (line.split() for line in symbols_reading.out.splitlines()[:1000])
                    if len(words) >= 3}
 
+    config_reading = raw.get("host/kernel-config")
+    config: dict[str, str] = {}
+    if config_reading is not None and config_reading.ok:
+        for line in config_reading.out.splitlines()[:50_000]:
+            key, sep, value = line.partition("=")
+            if sep and key.startswith("CONFIG_"):
+                config[key] = value.strip()
+    sys_reading = raw.get("host/sys-module")
+    sys_modules = ({line.strip() for line in sys_reading.out.splitlines()[:MAX_ITEMS]}
+                   if sys_reading is not None and sys_reading.ok else set())
+
     def feature(name: str, module: str, markers: set[str], extra: tuple[str, str] | None) -> KernelFeature:
+        option = {"esp4": "CONFIG_INET_ESP", "ip_vs": "CONFIG_IP_VS"}[module]
         if loaded is not None and module in loaded:
             return KernelFeature(name, "yes", f"module {module} loaded (/proc/modules)")
+        if config.get(option) == "y":
+            return KernelFeature(name, "yes", f"built in ({option}=y in the kernel's config)")
+        if module in sys_modules:  # not in /proc/modules (above): built in, with parameters
+            return KernelFeature(name, "yes", f"built in (/sys/module/{module})")
         if symbols is not None and symbols & markers:
             return KernelFeature(name, "yes", f"built in ({', '.join(sorted(symbols & markers))} in the kernel's "
                                               "symbols)")
         if extra is not None:
             return KernelFeature(name, "yes", extra[1])
+        if config and config.get(option) not in ("y", "m"):
+            return KernelFeature(name, "no", f"{option} is not set in the kernel's config")
+        if symbols is None and config.get(option) == "m" and loaded is not None:
+            return KernelFeature(name, "not loaded", f"module {module} ({option}=m) not loaded (/proc/modules); "
+                                                     "it may load on demand")
         if symbols is None:
             return KernelFeature(name, unavailable=why(symbols_reading, "the kernel's symbols") or
                                  "the kernel's symbols: not understood")
@@ -636,6 +657,15 @@ def parse_conntrack(raw: NodeRaw) -> ConntrackView:
 def parse_node(raw: NodeRaw, node_id: str = "", hostname: str = "", read_at: float = 0.0) -> NodeKernel:
     """One node's raw reading -> its kernel view. Never raises: what cannot be used is unavailable, with why."""
     raw = {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, Reading)}
+    failed = raw.get("meta/error")
+    if failed is not None:  # the reader could not read this node: every part says why
+        reason = text(f"not read: {failed.err or failed.out or 'the reader failed'}".strip(), 300)
+        return NodeKernel(text(node_id, 64), text(hostname, 256), read_at, underlay_unavailable=reason,
+                          sandboxes_unavailable=reason, firewall=FirewallView(unavailable=reason),
+                          ipsec=IpsecView(states_unavailable=reason, policies_unavailable=reason),
+                          esp=KernelFeature("esp4", unavailable=reason),
+                          ipvs=KernelFeature("ip_vs", unavailable=reason),
+                          conntrack=ConntrackView(unavailable=reason), problems=(reason,))
     problems = tuple(text(f"{key}: output cut at the reader's limit", 200) for key, r in sorted(raw.items())
                      if r.truncated)[:50]
     routes, links, underlay_why = parse_underlay(raw)

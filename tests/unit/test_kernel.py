@@ -209,3 +209,26 @@ def test_any_reading_parses_without_raising(sections):
     sections.setdefault("meta/sandboxes", (0, "1-a\n", "", False))
     view = parse_node({k: Reading(rc, out, err, missing) for k, (rc, out, err, missing) in sections.items()})
     assert view.firewall is not None and isinstance(view.sandboxes, tuple)
+
+
+def test_the_kernel_config_and_sys_module_tell_built_ins():
+    readings = raw("node1")
+    del readings["host/kernel-symbols"]
+    readings["host/kernel-config"] = Reading(0, "CONFIG_XFRM=y\nCONFIG_INET_ESP=y\n# CONFIG_IP_VS is not set\n")
+    view = parse_node(readings)
+    assert view.esp.state == "yes" and "CONFIG_INET_ESP=y" in view.esp.how
+    assert view.ipvs.state == "no" and "CONFIG_IP_VS is not set" in view.ipvs.how
+    readings = raw("node1")
+    del readings["host/kernel-symbols"]
+    readings["host/sys-module"] = Reading(0, "ip_vs\nnf_conntrack\nvxlan\n")
+    view = parse_node(readings)
+    assert view.ipvs.state == "yes" and "/sys/module/ip_vs" in view.ipvs.how
+    assert view.esp.state == "" and view.esp.unavailable == "the kernel's symbols: not read"
+
+
+def test_a_node_the_reader_could_not_read():
+    view = parse_node({"meta/error": Reading(1, "", "unix:///x.sock: no reading within 40 s"),
+                       "host/ip-link": Reading(0, "[]")}, "id", "node9")
+    assert view.problems == ("not read: unix:///x.sock: no reading within 40 s",)
+    assert view.firewall.unavailable == view.esp.unavailable == view.conntrack.unavailable == view.problems[0]
+    assert view.routes == () and view.sandboxes == ()
