@@ -18,6 +18,7 @@ from ..model import (
     ClusterSnapshot,
     Health,
     Network,
+    NodeKernel,
     ProbeResult,
     Service,
     Task,
@@ -61,15 +62,26 @@ def diagnose(
     underlay_mtus: Mapping[str, int] | None = None,
     *,
     pair_findings: Sequence[Finding] | None = None,
+    kernels: Sequence[NodeKernel] = (),
+    previous_kernels: Sequence[NodeKernel] = (),
 ) -> list[Finding]:
     """Every check; findings grouped by root cause and sorted by severity (worst first): the one function that
     makes findings (the frame builder calls it for every frame; the golden tests call it). `underlay_mtus`: node
     address -> link MTU where known (this host's NICs, the lab's node links, a recording's). `pair_findings`:
     what `check_probes` gave for these very probe results (the frame builder keeps it while they do not change:
-    at 200 nodes the pair checks are most of the work)."""
+    at 200 nodes the pair checks are most of the work). `kernels`: the nodes' kernel views (`--deep`), and the
+    previous reading's for the counters' rates: the causes' findings (analysis/deep.py), their underlay MTUs in
+    place of the others, and the symptoms they explain saying so ("cause: ...")."""
     pairs = list(pair_findings) if pair_findings is not None else check_probes(snapshot, probes,
                                                                                thresholds or LossThresholds())
-    return ranked(state_findings(snapshot, underlay_mtus) + pairs)
+    if not kernels:
+        return ranked(state_findings(snapshot, underlay_mtus) + pairs)
+    from .deep import check_kernels, deep_underlay_mtus, link_causes  # deep builds on this module's Finding
+
+    mtus = {**(underlay_mtus or {}), **deep_underlay_mtus(snapshot, kernels)}
+    deep, causes = check_kernels(snapshot, kernels, previous_kernels)
+    symptoms = link_causes(state_findings(snapshot, mtus) + pairs, causes, (n.hostname for n in snapshot.nodes))
+    return ranked(symptoms + deep)
 
 
 def state_findings(snapshot: ClusterSnapshot, underlay_mtus: Mapping[str, int] | None = None) -> list[Finding]:
