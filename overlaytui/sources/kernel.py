@@ -658,16 +658,17 @@ def parse_node(raw: NodeRaw, node_id: str = "", hostname: str = "", read_at: flo
     """One node's raw reading -> its kernel view. Never raises: what cannot be used is unavailable, with why."""
     raw = {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, Reading)}
     failed = raw.get("meta/error")
-    if failed is not None:  # the reader could not read this node: every part says why
-        reason = text(f"not read: {failed.err or failed.out or 'the reader failed'}".strip(), 300)
+    reason = text(f"not read: {failed.err or failed.out or 'the reader failed'}".strip(), 300) if failed else ""
+    if failed is not None and not any(key.startswith(("host/", "sbx/")) for key in raw):
+        # the reader could not read this node at all: every part says why
         return NodeKernel(text(node_id, 64), text(hostname, 256), read_at, underlay_unavailable=reason,
                           sandboxes_unavailable=reason, firewall=FirewallView(unavailable=reason),
                           ipsec=IpsecView(states_unavailable=reason, policies_unavailable=reason),
                           esp=KernelFeature("esp4", unavailable=reason),
                           ipvs=KernelFeature("ip_vs", unavailable=reason),
                           conntrack=ConntrackView(unavailable=reason), problems=(reason,))
-    problems = tuple(text(f"{key}: output cut at the reader's limit", 200) for key, r in sorted(raw.items())
-                     if r.truncated)[:50]
+    problems = ((reason,) if reason else ()) + tuple(  # read in part: what is there is used, the rest is absent
+        text(f"{key}: output cut at the reader's limit", 200) for key, r in sorted(raw.items()) if r.truncated)[:50]
     routes, links, underlay_why = parse_underlay(raw)
     sandboxes, sandboxes_why = parse_sandboxes(raw)
     states, states_why = parse_xfrm_states(raw.get("host/xfrm-state"))

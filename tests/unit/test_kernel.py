@@ -227,8 +227,16 @@ def test_the_kernel_config_and_sys_module_tell_built_ins():
 
 
 def test_a_node_the_reader_could_not_read():
-    view = parse_node({"meta/error": Reading(1, "", "unix:///x.sock: no reading within 40 s"),
-                       "host/ip-link": Reading(0, "[]")}, "id", "node9")
+    view = parse_node({"meta/error": Reading(1, "", "unix:///x.sock: no reading within 40 s")}, "id", "node9")
     assert view.problems == ("not read: unix:///x.sock: no reading within 40 s",)
     assert view.firewall.unavailable == view.esp.unavailable == view.conntrack.unavailable == view.problems[0]
     assert view.routes == () and view.sandboxes == ()
+
+
+def test_a_node_read_in_part_keeps_what_was_read():
+    readings = {k: v for k, v in raw("node1").items() if not k.startswith(("sbx/", "meta/sandboxes"))}
+    readings["meta/error"] = Reading(1, "", "the reading stopped at 40 s")
+    view = parse_node(readings)
+    assert view.problems == ("not read: the reading stopped at 40 s",)
+    assert view.links[0].mtu == 1500 and view.conntrack.count == 19
+    assert view.sandboxes == () and view.sandboxes_unavailable == "the overlay sandboxes: not read"
