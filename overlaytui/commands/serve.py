@@ -1,10 +1,12 @@
 """`overlaytui serve`: the dashboard in a browser, one producer for every viewer.
 
-textual-serve (PyPI) turns a Textual app into a web page by starting one app process per browser tab. Here that
-process is a viewer (`overlaytui.viewer`) of this process's frames: this process runs the one producer (the engine
-connections, the stats streams, the probe agents with --probe) and relays its frames (`relay.FrameRelay`, the
-recording format over a unix socket in a private directory); N tabs cost one set of engine connections and
-agents, plus one small dashboard process each, with its own pane, filter, theme and selection.
+textual-serve (PyPI) turns a Textual app into a web page by starting one app process per browser tab, each
+holding its own copy of everything. Here every tab is a viewer (`viewer.ViewerApp`, the dashboard, read-only) in
+this process, on a thread of its own, speaking textual-serve's browser protocol (its page and xterm.js; our
+driver, `viewer.TabDriver`): this process runs the one producer (the engine connections, the stats streams, the
+probe agents with --probe) and hands its frames, the same immutable objects, to every viewer (`feed.FrameFeed`).
+N tabs cost one set of engine connections and agents and one decoded cluster, plus each tab's own widgets, with
+its own pane, filter, theme and selection.
 
 Access: 127.0.0.1 by default, open to this host's users. Any other address needs a token (given with --token or
 OVERLAYTUI_SERVE_TOKEN, else generated and printed): the page asks for it, or the URL carries it (?token=). The
@@ -24,7 +26,6 @@ import ipaddress
 import json
 import os
 import secrets
-import shlex
 import signal
 import sys
 import time
@@ -32,14 +33,13 @@ from collections.abc import Callable
 from typing import Any
 
 from ..httpd import parse_listen
-from ..recording import encode
 from .common import bounded, say_on_stderr, settings_from_args, source_from_args, underlay_reader
 from .dashboard import add_flags as add_dashboard_flags
 
 DEFAULT_LISTEN = "127.0.0.1:8470"
 TICKET_LIFE = 60.0  # seconds a page's ticket opens its viewer
 TICKETS_KEPT = 1000  # tickets not used yet (the oldest go)
-VIEWER_STOP_WAIT = 5.0  # seconds a viewer has to quit when its browser left, before it is killed
+VIEWER_STOP_WAIT = 5.0  # seconds a viewer has to quit when its browser left (then left to end on its own)
 PANES = ("topology", "placement", "netio", "loss", "networks", "findings", "timeline")  # app.TABS, without the app
 LOOPBACK_NAMES = {"localhost", "localhost."}
 
@@ -56,7 +56,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="the access token the page asks for (env OVERLAYTUI_SERVE_TOKEN; default: none on a "
                         "loopback address, else one generated and printed)")
     parser.add_argument("--max-viewers", type=bounded(int, 1, 500), default=20, metavar="N",
-                        help="browser tabs open at once, at most (default 20; each is a dashboard process)")
+                        help="browser tabs open at once, at most (default 20; each is a dashboard of its own)")
     parser.add_argument("--viewer-probe-control", action="store_true",
                         help="a viewer's P starts probing here (once, for every viewer); without it viewers are "
                         "read-only toward the cluster (--probe starts probing at launch)")
@@ -101,6 +101,7 @@ def main(args: argparse.Namespace) -> int:
         return 2
     from ..probes.session import ProbeSettings
     from ..producer import Producer
+    from ..settings import Settings
 
     probe = ProbeSettings(image=settings.probe_image, start=args.probe, iperf_every_rounds=10,
                           window_s=settings.window_s,
@@ -110,11 +111,11 @@ def main(args: argparse.Namespace) -> int:
         return Producer(source, thresholds=settings.thresholds, underlay=underlay_reader(args),
                         interval=args.interval, reconcile=args.reconcile, probe=probe,
                         probe_every=args.probe_every, call_timeout=args.timeout, say=say)
-    viewer_options = ["--interval", str(args.interval), *(("--probe-control",) if args.viewer_probe_control else ()),
-                      "--thresholds", json.dumps(encode(settings.thresholds))]
     theme = args.theme or settings.theme
     stage = Stage(producer, host=host, port=port, token=token, max_viewers=args.max_viewers,
-                  viewer_options=viewer_options, theme=theme, say=say_on_stderr("serve"), probe=args.probe)
+                  viewer_options={"interval": args.interval, "settings": Settings(thresholds=settings.thresholds),
+                                  "probe_control": args.viewer_probe_control},
+                  theme=theme, say=say_on_stderr("serve"), probe=args.probe)
     try:
         return asyncio.run(stage.run())
     except KeyboardInterrupt:
@@ -144,29 +145,29 @@ def _source(args: argparse.Namespace):
 
 
 class Stage:
-    """The serve process: the producer, its relay, and the web server whose tabs are viewers."""
+    """The serve process: the producer, its feed, and the web server whose tabs are viewers."""
 
     def __init__(self, make_producer: Callable[[Callable[[str, str], None]], Any], *, host: str, port: int,
-                 token: str, max_viewers: int, viewer_options: list[str], theme: str | None, say: Any,
+                 token: str, max_viewers: int, viewer_options: dict[str, Any], theme: str | None, say: Any,
                  probe: bool) -> None:
-        from ..relay import FrameRelay
+        from ..feed import FrameFeed
 
         self._say_line = say
         self.producer = make_producer(self.say)  # its lines: on stderr and in every viewer
         self.host, self.port, self.token = host, port, token
         self.max_viewers = max_viewers
-        self.viewer_options = viewer_options
+        self.viewer_options = viewer_options  # ViewerApp's (interval, settings, probe_control)
         self.theme = theme
         self.probe = probe
-        self.relay = FrameRelay(self.producer.source.name,
-                                on_control=self.control if "--probe-control" in viewer_options else None)
+        self.feed = FrameFeed(on_control=self.control if viewer_options.get("probe_control") else None)
         self.tickets: dict[str, tuple[float, str, str | None]] = {}  # ticket -> (made at, pane, theme)
-        self.services: set[Any] = set()  # the viewers' AppServices running
+        self.viewers: dict[Any, asyncio.Future] = {}  # the tabs open (viewer.Tab) -> their viewer's end
+        self.opened = 0  # viewers opened since start (their numbers in serve's lines)
         self.stopping = asyncio.Event()
 
     def say(self, severity: str, text: str) -> None:
         self._say_line(severity, text)
-        self.relay.say(severity, text)
+        self.feed.say(severity, text)
 
     def control(self, action: str) -> None:
         """A viewer's P (serve --viewer-probe-control): probing starts here, once for every viewer."""
@@ -174,7 +175,7 @@ class Stage:
         if action != "start_probing" or producer.probing or not producer.started.is_set():
             return
         if not producer.can_probe:
-            self.relay.say("information", f"{producer.source.name} has its own probe results (pane 4)")
+            self.feed.say("information", f"{producer.source.name} has its own probe results (pane 4)")
             return
         self.say("information", "a viewer started probing: deploying the probe agents")
         producer.start_probing()
@@ -186,8 +187,8 @@ class Stage:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.stopping.set)
-        await self.relay.start()
-        self.producer.add_sink(self.relay.sink)
+        self.feed.bind()
+        self.producer.add_sink(self.feed.publish)
         runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
         await runner.setup()
         try:
@@ -196,7 +197,6 @@ class Stage:
             print(f"overlaytui serve: cannot listen on {self.host}:{self.port}: {exc.strerror or exc}",
                   file=sys.stderr)
             await runner.cleanup()
-            await self.relay.close()
             await self.producer.close()
             return 2
         where = f"[{self.host}]" if ":" in self.host else self.host
@@ -212,7 +212,6 @@ class Stage:
             collect.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await collect
-            await self.relay.close()
             await self.producer.close()
         return 2 if self.producer.failure else 0
 
@@ -221,7 +220,7 @@ class Stage:
         task = asyncio.ensure_future(producer.run())
         await producer.started.wait()
         if producer.failure:
-            self.relay.fail(producer.failure)
+            self.feed.fail(producer.failure)
             self._say_line("error", producer.failure)
         elif self.probe and producer.can_probe:
             producer.start_probing()
@@ -233,7 +232,7 @@ class Stage:
         from aiohttp import web
         from textual_serve.server import Server
 
-        self._textual = Server("overlaytui viewer")  # its static files and its browser message handling
+        self._textual = Server("overlaytui viewer")  # its static files (the page's script, xterm.js, fonts)
         app = web.Application(client_max_size=4096)
         app.add_routes([web.get("/", self.index), web.get("/ws/{ticket}", self.websocket),
                         web.static("/static", self._textual.statics_path)])
@@ -256,7 +255,7 @@ class Stage:
             wrong = bool(given)
             return web.Response(status=403 if wrong else 401, content_type="text/html",
                                 text=token_page(wrong, request.query))
-        if len(self.services) >= self.max_viewers:
+        if len(self.viewers) >= self.max_viewers:
             return web.Response(status=503, text=f"overlaytui serve: {self.max_viewers} viewers are open already "
                                 "(--max-viewers)\n")
         pane = request.query.get("pane", "topology")
@@ -274,58 +273,100 @@ class Stage:
             f"{scheme}://{request.host}/ws/{ticket}", font, self.producer.source.name),
             headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
 
-    def viewer_command(self, pane: str, theme: str | None) -> str:
-        words = [sys.executable, "-m", "overlaytui.viewer", str(self.relay.path), "--name", self.producer.source.name,
-                 "--pane", pane, *self.viewer_options, *(("--theme", theme) if theme else ())]
-        return "exec " + " ".join(shlex.quote(w) for w in words)
-
     async def websocket(self, request):
         from aiohttp import web
-        from textual_serve.app_service import AppService
+
+        from ..viewer import Tab, ViewerApp, run_viewer
 
         entry = self.tickets.pop(request.match_info["ticket"], None)
         if entry is None or time.monotonic() - entry[0] > TICKET_LIFE or not self._host_ok(request):
             return web.Response(status=403, text="overlaytui serve: open the page first (its ticket is single use)\n")
-        if len(self.services) >= self.max_viewers:
+        if len(self.viewers) >= self.max_viewers:
             return web.Response(status=503, text=f"overlaytui serve: {self.max_viewers} viewers are open already\n")
         _made, pane, theme = entry
         socket = web.WebSocketResponse(heartbeat=15, max_msg_size=1 << 20)
         await socket.prepare(request)
-        service = AppService(self.viewer_command(pane, theme), write_bytes=socket.send_bytes,
-                             write_str=socket.send_str, close=socket.close,
-                             download_manager=self._textual.download_manager)
-        self.services.add(service)
+        loop = asyncio.get_running_loop()
+        tab = Tab(_int(request.query.get("width"), 80, 10, 1000), _int(request.query.get("height"), 24, 5, 500))
+        stopped: asyncio.Future[str] = loop.create_future()
+        self.opened += 1
+        number = self.opened
+
+        def make_app() -> ViewerApp:
+            return ViewerApp(self.feed, name=self.producer.source.name, tab=tab, pane=pane, theme=theme,
+                             **self.viewer_options)
+
+        def done(error: str) -> None:  # the viewer's thread, at its end
+            tab.ended()
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(lambda: stopped.done() or stopped.set_result(error))
+
+        self.viewers[tab] = stopped
+        self._say_line("information", f"viewer {number} opened ({len(self.viewers)} open)")
+        run_viewer(make_app, done)
+        sending = asyncio.ensure_future(self._send(socket, tab))
         try:
-            width = _int(request.query.get("width"), 80, 10, 1000)
-            height = _int(request.query.get("height"), 24, 5, 500)
-            await service.start(width, height)
             with contextlib.suppress(Exception):  # a malformed message ends this viewer, not the server
-                await self._textual._process_messages(socket, service)
-        finally:
-            self.services.discard(service)
-            await self._stop_viewer(service)
-            with contextlib.suppress(Exception):
-                await socket.close()
+                await self._receive(socket, tab)
+        finally:  # shielded: aiohttp cancels the handler of a connection that is gone
+            await asyncio.shield(self._close_viewer(number, socket, tab, stopped, sending))
         return socket
 
-    async def _stop_viewer(self, service) -> None:
-        """Its browser left: the viewer quits (bounded), else it is killed; either way it is reaped."""
+    async def _close_viewer(self, number: int, socket, tab, stopped: asyncio.Future, sending: asyncio.Future) -> None:
+        """Its browser left (or the viewer ended): the viewer quits, bounded; said on stderr."""
+        self.viewers.pop(tab, None)
+        tab.close()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(service.stop(), VIEWER_STOP_WAIT)
-        process = service._process
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(process.wait(), VIEWER_STOP_WAIT)
-        task = service._task
-        if task is not None and not task.done():
-            task.cancel()
+            await socket.close()
+        error = await self._stopped(stopped)
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sending
+        why = " (its browser did not read its screen)" if tab.behind else f": {error}" if error else ""
+        self._say_line("error" if error else "information", f"viewer {number} closed{why} ({len(self.viewers)} open)")
+
+    async def _receive(self, socket, tab) -> None:
+        """The browser's messages (textual-serve's protocol): keys, resizes, focus, pings."""
+        from aiohttp import WSMsgType
+
+        async for message in socket:
+            if message.type != WSMsgType.TEXT:
+                continue
+            envelope = json.loads(message.data)
+            kind = envelope[0]
+            if kind == "stdin":
+                tab.input(str(envelope[1]))
+            elif kind == "resize":
+                size = envelope[1]
+                tab.resize(_int(str(size["width"]), 80, 10, 1000), _int(str(size["height"]), 24, 5, 500))
+            elif kind == "ping":
+                await socket.send_json(["pong", envelope[1]])
+            elif kind in ("focus", "blur"):
+                tab.focus(kind == "focus")
+
+    @staticmethod
+    async def _send(socket, tab) -> None:
+        """What the viewer draws, to the browser; the websocket closes when the viewer ends."""
+        with contextlib.suppress(Exception):
+            async for data in tab.output_chunks():
+                await socket.send_bytes(data)
+        with contextlib.suppress(Exception):
+            await socket.close()
+
+    @staticmethod
+    async def _stopped(stopped: asyncio.Future) -> str:
+        """The viewer's end (bounded: one that does not stop in time is left to end on its own)."""
+        try:
+            return await asyncio.wait_for(asyncio.shield(stopped), VIEWER_STOP_WAIT)
+        except TimeoutError:
+            return f"did not stop within {VIEWER_STOP_WAIT:g} s (left to end on its own)"
 
     async def _stop_viewers(self) -> None:
-        services = list(self.services)
-        self.services.clear()
-        await asyncio.gather(*(self._stop_viewer(s) for s in services), return_exceptions=True)
+        """Every viewer quits (bounded)."""
+        for tab in list(self.viewers):
+            tab.close()
+        if self.viewers:
+            await asyncio.wait([asyncio.shield(end) for end in self.viewers.values()], timeout=VIEWER_STOP_WAIT)
 
 
 def _int(text: str | None, default: int, low: int, high: int) -> int:

@@ -1,8 +1,8 @@
 """`overlaytui serve --lab --probe` with three browser tabs (Playwright, Debian's chromium): the engines see one
 overlaytui — the connections to each lab engine's socket, counted at the socket (`ss -xp`: the engine's end of
-each connection, joined to the process at the other end), all belong to the serve process, none to a viewer, and
-there are no more with three tabs than before the first; one set of probe agents, the same services before and
-after the tabs opened; none left once serve stops."""
+each connection, joined to the process at the other end), all belong to the serve process (the viewers are in it:
+it starts no process), and there are no more with three tabs than before the first; one set of probe agents, the
+same services before and after the tabs opened; none left once serve stops."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ import subprocess
 import time
 from collections import Counter
 
-import psutil
 import pytest
 
 from overlaytui.probes.agent import PROBE_LABEL
 from tests.helpers import Lab, required_binary, wait_for
 from tests.integration.test_coexist_lab import services
-from tests.ui.test_serve_browser import chromium, open_page, serving, viewers, wait_screen
+from tests.ui.test_serve_browser import chromium, open_page, serving, wait_screen
 
 pytestmark = pytest.mark.lab
 NODES = ("node1", "node2", "node3")
@@ -60,22 +59,25 @@ def test_three_tabs_cost_one_set_of_engine_connections_and_agents(lab: Lab):
 
 
 def _three_tabs(lab: Lab) -> None:
-    with chromium() as browser, serving("--lab", "--probe", "--probe-every", "15") as (url, process):
-        wait_for(lambda: owned(lab, process.pid), 120, "the serve's probe agents")
+    with chromium() as browser, serving("--lab", "--probe", "--probe-every", "15") as served:
+        process = served.process
+        try:
+            wait_for(lambda: owned(lab, process.pid), 120, "the serve's probe agents")
+        except pytest.fail.Exception as failed:  # what serve said is the reason
+            pytest.fail(f"{failed}; overlaytui serve said:\n{served.said()}")
         time.sleep(5)  # the stats streams opened
         before = engine_connections(lab)
         assert before[process.pid] > 0
         agents = owned(lab, process.pid)
 
-        pages = [open_page(browser, url) for _ in range(3)]
+        pages = [open_page(browser, served.url) for _ in range(3)]
         for page in pages:
             wait_screen(page, "1 Topology", "node1", "node3", timeout=30)
-        running = wait_for(lambda: len(viewers(process)) == 3 and viewers(process), 20, "three viewers")
+        wait_for(lambda: served.viewers() == 3, 20, "three viewers")
         time.sleep(5)
         after = engine_connections(lab)
-        assert all(after[viewer.pid] == 0 for viewer in running)  # a viewer never talks to an engine
-        ours = {process.pid, *(p.pid for p in psutil.Process(process.pid).children(recursive=True))}
-        assert {pid for pid in after if pid in ours} == {process.pid}  # the serve process only
+        assert not served.children()  # the viewers are in the serve process: no process of their own
+        assert {pid for pid in after if pid == process.pid} == {process.pid}
         # one set: no more than before the tabs (a probe round's execs come and go meanwhile)
         assert after[process.pid] <= before[process.pid] + 3
         assert owned(lab, process.pid) == agents  # the same agents, not one set per tab

@@ -3,9 +3,10 @@ downloaded). The screen is read from the terminal's text buffer (xterm.js in tex
 terminal the page makes is kept by an init script, `buffer.active` read line by line), never guessed from pixels.
 
 Checked: the page loads and the dashboard's first screen is there within 10 s; a key switches the pane; a second
-tab works at the same time (its own start pane and font size from the URL) with one producer behind both; a tab
-closed frees its viewer; a wrong token is refused (no viewer started), the right one opens the dashboard; a
-websocket without the page's ticket is refused; nothing is left running after serve stops.
+tab works at the same time (its own start pane and font size from the URL) with one producer behind both, and
+both viewers inside the serve process (no process per tab); a tab closed frees its viewer; a wrong token is
+refused (no viewer started), the right one opens the dashboard; a websocket without the page's ticket is refused;
+nothing is left running after serve stops.
 
 Skipped where chromium or playwright is missing, unless CI (OVERLAYTUI_REQUIRE_LAB=1 or CI=true): then it fails
 (.ci/run installs chromium; playwright is in the `test` extra).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -78,53 +80,61 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+class Served:
+    """A running `overlaytui serve`: its base URL, its process, what it said (stdout and stderr)."""
+
+    def __init__(self, url: str, process: subprocess.Popen, said) -> None:
+        self.url, self.process, self._said = url, process, said
+
+    def said(self) -> str:
+        self._said.seek(0)
+        return self._said.read()
+
+    def viewers(self) -> int:
+        """Viewers open, as serve says on each opening and closing ("viewer 2 opened (2 open)")."""
+        counts = OPEN.findall(self.said())
+        return int(counts[-1]) if counts else 0
+
+    def children(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+
+OPEN = re.compile(r"overlaytui serve: viewer \d+ (?:opened|closed)[^\n]*\((\d+) open\)")
+
+
 @contextlib.contextmanager
-def serving(*flags: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`overlaytui serve --demo ... --listen 127.0.0.1:PORT`, its base URL once it listens; stopped (SIGTERM, then
-    its whole process group killed) at the end, and nothing of it left running."""
+def serving(*flags: str) -> Iterator[Served]:
+    """`overlaytui serve --demo ... --listen 127.0.0.1:PORT` once it listens; stopped (SIGTERM, then its whole
+    process group killed) at the end, and nothing of it left running."""
     port = _free_port()
     with tempfile.TemporaryFile("w+") as said:
         process = subprocess.Popen([sys.executable, "-m", "overlaytui", "serve", *flags, "--listen",
                                     f"127.0.0.1:{port}"], stdout=said, stderr=subprocess.STDOUT, text=True,
                                    start_new_session=True)
+        served = Served(f"http://127.0.0.1:{port}/", process, said)
         try:
-            def listening() -> bool:
-                said.seek(0)
-                return f"127.0.0.1:{port}/" in said.read() or process.poll() is not None
-            wait_for(listening, 30, "overlaytui serve to listen")
-            said.seek(0)
-            assert process.poll() is None, said.read()
-            yield f"http://127.0.0.1:{port}/", process
+            wait_for(lambda: f"127.0.0.1:{port}/" in served.said() or process.poll() is not None, 30,
+                     "overlaytui serve to listen")
+            assert process.poll() is None, served.said()
+            yield served
             process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=40) == 0
+            assert process.wait(timeout=40) == 0, served.said()
         finally:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)  # the serve process and every viewer it started
+                os.killpg(process.pid, signal.SIGKILL)  # the serve process and anything it started
             process.wait(timeout=10)
-    gone = not any(p.info["cmdline"] and "overlaytui.viewer" in " ".join(p.info["cmdline"])
-                   and _group(p) == process.pid for p in psutil.process_iter(["cmdline"]))
-    assert gone, "a viewer outlived overlaytui serve"
+    gone = not any(_group(p) == process.pid for p in psutil.process_iter())
+    assert gone, "a process of overlaytui serve outlived it"
 
 
 def _group(process: psutil.Process) -> int | None:
     try:
         return os.getpgid(process.pid)
-    except ProcessLookupError:
+    except (ProcessLookupError, psutil.Error):
         return None
-
-
-def viewers(process: subprocess.Popen) -> list[psutil.Process]:
-    """The viewer processes the serve process runs (one per browser tab)."""
-    try:
-        children = psutil.Process(process.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        return []
-    found = []
-    for child in children:
-        with contextlib.suppress(psutil.Error):
-            if "overlaytui.viewer" in " ".join(child.cmdline()):
-                found.append(child)
-    return found
 
 
 @contextlib.contextmanager
@@ -156,7 +166,8 @@ def wait_screen(page, *words: str, timeout: float = 10.0) -> str:
 
 
 def test_two_tabs_view_one_producer_in_a_real_browser():
-    with chromium() as browser, serving("--demo", "loss") as (url, process):
+    with chromium() as browser, serving("--demo", "loss") as served:
+        url = served.url
         opened = time.monotonic()
         first = open_page(browser, url)
         text = wait_screen(first, "1 Topology", "4 Loss", "node4", timeout=FIRST_SCREEN)
@@ -176,13 +187,11 @@ def test_two_tabs_view_one_producer_in_a_real_browser():
         wait_screen(second, "VNI · subnet", timeout=10)  # the Topology pane, in the second tab only
         assert "from \\ to" in screen(first)
 
-        running = wait_for(lambda: len(viewers(process)) == 2 and viewers(process), 10, "two viewers")
-        assert len(running) == 2  # one dashboard process per tab; one producer (the serve process) behind both
-        relay = [c for c in psutil.Process(process.pid).net_connections(kind="unix") if c.laddr]
-        assert len(relay) >= 2  # each viewer reads the one relay
+        wait_for(lambda: served.viewers() == 2, 10, "two viewers")
+        assert not served.children()  # both viewers in the serve process, on its one producer's frames
 
         second.close()
-        wait_for(lambda: len(viewers(process)) == 1, 10, "the closed tab's viewer to end")
+        wait_for(lambda: served.viewers() == 1, 10, "the closed tab's viewer to end")
         first.keyboard.press("2")
         wait_screen(first, "2 Placement", timeout=10)
 
@@ -196,15 +205,16 @@ def _status(url: str) -> int:
 
 
 def test_a_wrong_token_is_refused_and_the_right_one_opens_the_dashboard():
-    with chromium() as browser, serving("--demo", "--token", "s3cret-token") as (url, process):
+    with chromium() as browser, serving("--demo", "--token", "s3cret-token") as served:
+        url = served.url
         assert _status(url) == 401
         assert _status(url + "?token=wrong") == 403
         assert _status(url + "ws/not-a-ticket") == 403  # a websocket needs the ticket of a page served
         page = open_page(browser, url + "?token=guess&pane=loss")
         assert "That token is wrong" in page.inner_text("#message")
-        assert not viewers(process)  # nothing started for a wrong token
+        assert served.viewers() == 0  # nothing started for a wrong token
         page.fill("input[name=token]", "s3cret-token")
         page.click("button[type=submit]")
         text = wait_screen(page, "from \\ to", timeout=FIRST_SCREEN)  # the start pane the URL asked for, kept
         assert "demo: healthy" in text
-        assert len(viewers(process)) == 1
+        assert served.viewers() == 1

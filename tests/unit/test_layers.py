@@ -17,9 +17,9 @@ LAYERS = [
     {"analysis"},  # pure judging: model in, findings out
     {"config", "settings"},  # the user's settings (thresholds are analysis' type)
     {"frame", "history", "export", "exporter", "httpd"},  # one frame, what is derived from it, and serving it
-    {"producer", "relay"},  # the one loop (and its frames relayed to `serve`'s viewers)
+    {"producer", "feed"},  # the one loop (and its frames handed to `serve`'s viewers)
     {"panes"},
-    {"app", "viewer"},  # the dashboard (a viewer: the dashboard on relayed frames)
+    {"app", "viewer"},  # the dashboard (a viewer: the dashboard of a browser tab on serve's frames)
     {"lab"},  # a real swarm on this machine: uses the sources and the producer's consumers' flags, never the reverse
     {"commands"},
     {"cli", "__main__"},
