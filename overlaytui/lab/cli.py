@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 from .host import LabError, LabUnavailable, missing_requirements
 from .lab import FAULT_KINDS
-from .layout import MAX_NODES, PROBE_IMAGE, node, node_by_name
+from .layout import MAX_NODES, NODE_MEMORY_MB, PROBE_IMAGE, node, node_by_name
 
 DESCRIPTION = f"""\
 A real Docker Swarm on this Linux machine (root): one dockerd per network namespace (node1..nodeN, their own
@@ -36,7 +36,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     sub = lab.add_subparsers(dest="lab_command", required=True, metavar="{up,status,env,fault,down}")
     p_up = sub.add_parser("up", help="start the lab (reports the running lab if there is one)")
-    p_up.add_argument("--nodes", type=int, default=3, help=f"number of nodes, 1..{MAX_NODES} (default 3)")
+    p_up.add_argument("--nodes", type=int, default=3, help=f"number of nodes, 1..{MAX_NODES} (default 3; "
+                      f"as many as fit in the available memory, ~{NODE_MEMORY_MB} MB each)")
     p_up.add_argument("--managers", type=int, default=1, help="how many of them are managers (default 1)")
     p_up.add_argument("--ssh", action="store_true", help="also an sshd in every node: its engine as "
                       "ssh://root@10.231.0.N (a key and configs are generated; `lab env --ssh` says how to use them)")
@@ -116,9 +117,9 @@ def _fail(message: str, code: int = 2) -> int:
 def _print_status(state, nodes) -> None:
     if state is None:
         return
-    print(f"{'NODE':6} {'ROLE':8} {'SWARM':8} {'ENGINE':14} {'ADDRESS':11} FAULTS")
+    print(f"{'NODE':7} {'ROLE':8} {'SWARM':8} {'ENGINE':14} {'ADDRESS':12} FAULTS")
     for n in nodes:
-        print(f"{n.name:6} {n.role:8} {n.swarm_state:8} {n.engine:14} {n.address:11} {', '.join(n.faults) or '-'}")
+        print(f"{n.name:7} {n.role:8} {n.swarm_state:8} {n.engine:14} {n.address:12} {', '.join(n.faults) or '-'}")
 
 
 def _print_usage(count: int) -> None:

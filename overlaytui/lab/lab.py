@@ -34,13 +34,16 @@ from .layout import (
     PROBE_IMAGE,
     UNDERLAY_PREFIXLEN,
     NodeLayout,
+    available_memory_mb,
     cache_dir,
     data_dir,
+    memory_problem,
     node,
     run_dir,
 )
 
 STATE_FILE = "lab.json"
+PARALLEL = 8  # engines waited for, images imported and workers joined at once (2 cores: more only queue)
 HEARTBEAT_NS = 1_000_000_000  # 1 s dispatcher heartbeat: a cut-off node turns Down in ~3 s instead of ~15 s
 DEFAULT_MTU = 1500
 FAULT_KINDS = ("loss", "mtu", "partition", "engine-stop", "engine-start", "hostname", "ssh-stop", "ssh-start",
@@ -96,6 +99,11 @@ def up(nodes: int = 3, managers: int = 1, log=print, ssh: bool = False) -> tuple
         if ssh:
             sshd.enable(existing.layouts)
         return existing, False
+    # the remains of an earlier lab hold memory that their removal frees
+    remains = sum(1 for i in range(1, MAX_NODES + 1) if engines.dockerd_pid(node(i)) is not None)
+    problem = memory_problem(nodes - remains, available_memory_mb())
+    if problem:
+        raise LabError(problem)
     if existing is not None or netns_list_lab() or link_exists(BRIDGE):
         log("removing the remains of an earlier lab first")
         down(log=lambda _msg: None)
@@ -110,16 +118,17 @@ def up(nodes: int = 3, managers: int = 1, log=print, ssh: bool = False) -> tuple
         procs = {layout.name: engines.start_engine(layout) for layout in layouts}
         tars = {image: build_rootfs_tar(cache_dir() / "probe-rootfs.tar", flavour)
                 for image, flavour in ((PROBE_IMAGE, "lab"), (MINIMAL_PROBE_IMAGE, "minimal"))}
-        deadline = time.monotonic() + 90
-        with ThreadPoolExecutor(max_workers=nodes) as pool:
+        deadline = time.monotonic() + scaled_timeout(90, nodes)
+        with ThreadPoolExecutor(max_workers=min(nodes, PARALLEL)) as pool:
             for future in [pool.submit(engines.wait_for_engine, n, procs[n.name], deadline) for n in layouts]:
                 future.result()
             log(f"{nodes} engines answer after {time.monotonic() - started:.1f} s")
             for future in [pool.submit(_import_probe_image, n, tar, image) for n in layouts
                            for image, tar in tars.items()]:
                 future.result()
+            log(f"probe images imported after {time.monotonic() - started:.1f} s")
         _form_swarm(layouts, managers)
-        _wait_nodes_ready(layouts[0], nodes, deadline=time.monotonic() + 60)
+        _wait_nodes_ready(layouts[0], nodes, deadline=time.monotonic() + scaled_timeout(60, nodes))
         if ssh:
             sshd.enable(layouts)
     except BaseException:
@@ -131,6 +140,12 @@ def up(nodes: int = 3, managers: int = 1, log=print, ssh: bool = False) -> tuple
     plural = "s" if managers > 1 else ""
     log(f"lab up: {nodes} nodes ({managers} manager{plural}) in {time.monotonic() - started:.1f} s")
     return state, True
+
+
+def scaled_timeout(base: float, nodes: int) -> float:
+    """A step's bound for `nodes` engines: `base` up to the default 3 nodes, plus 4 s per node beyond (24 nodes
+    on 2 cores take ~1 s per node to start, import and join; the bound leaves room for a loaded machine)."""
+    return base + 4.0 * max(0, nodes - 3)
 
 
 def netns_list_lab() -> list[str]:
@@ -176,15 +191,21 @@ def _form_swarm(layouts: list[NodeLayout], managers: int) -> None:
             swarm_spec=api.create_swarm_spec(dispatcher_heartbeat_period=HEARTBEAT_NS),
         )
         tokens = api.inspect_swarm()["JoinTokens"]
-    for index, layout in enumerate(layouts[1:], start=2):
-        token = tokens["Manager"] if index <= managers else tokens["Worker"]
-        with engines.client(layout) as api:
+
+    def join(layout: NodeLayout, token: str) -> None:
+        with engines.client(layout, timeout=60) as api:
             api.join_swarm(
                 remote_addrs=[f"{first.address}:2377"],
                 join_token=token,
                 listen_addr=f"{layout.address}:2377",
                 advertise_addr=layout.address,
             )
+    # managers one at a time (each joins the raft group the ones before formed), workers PARALLEL at once
+    for layout in layouts[1:managers]:
+        join(layout, tokens["Manager"])
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        for future in [pool.submit(join, layout, tokens["Worker"]) for layout in layouts[managers:]]:
+            future.result()
 
 
 def _wait_nodes_ready(manager: NodeLayout, count: int, deadline: float) -> None:

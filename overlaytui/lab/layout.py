@@ -22,7 +22,10 @@ OVERLAY_POOL = "10.240.0.0/16"  # swarm default address pool: overlays get /24s 
 PROBE_IMAGE = "overlaytui/probe:lab"
 MINIMAL_PROBE_IMAGE = "overlaytui/probe:minimal"  # a shell (dash), iputils ping and sleep: nothing else
 LAB_LABEL = "overlaytui.lab"
-MAX_NODES = 9  # keeps names short (interface names are limited to 15 characters) and addresses simple
+MAX_NODES = 250  # node N is 10.231.0.N (the host is .254 with --ssh); names stay short (`otlab-n250p`: 11 of 15)
+NODE_MEMORY_MB = 160  # a node's cost with margin: RSS of its dockerd ~84 MB, containerd ~38 MB, a probe agent's
+# shim ~14 MB (bench/probe_scale.py at 3, 9 and 24 nodes; MemAvailable fell by 66-86 MB a node)
+MEMORY_RESERVE_MB = 1024  # left to the rest of the machine when a lab is sized against MemAvailable
 
 
 def data_dir() -> Path:
@@ -106,9 +109,35 @@ def node(index: int) -> NodeLayout:
     return NodeLayout(index)
 
 
+def memory_problem(nodes: int, available_mb: float | None) -> str | None:
+    """None when `nodes` engines fit in the available memory (MemAvailable less a reserve), else one line saying
+    what they need and how many would fit. An unknown amount (no /proc/meminfo) is not checked."""
+    if available_mb is None:
+        return None
+    needed = nodes * NODE_MEMORY_MB
+    if needed + MEMORY_RESERVE_MB <= available_mb:
+        return None
+    fits = max(0, int((available_mb - MEMORY_RESERVE_MB) // NODE_MEMORY_MB))
+    return (f"{nodes} nodes need about {needed / 1024:.1f} GB ({NODE_MEMORY_MB} MB each) and "
+            f"{available_mb / 1024:.1f} GB is available ({MEMORY_RESERVE_MB} MB kept for the rest): "
+            f"at most {fits} nodes fit here")
+
+
+def available_memory_mb(meminfo: str = "/proc/meminfo") -> float | None:
+    """MemAvailable in MB, None where it cannot be read."""
+    try:
+        with open(meminfo) as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def node_by_name(name: str) -> NodeLayout:
     """`node2` or `2` -> NodeLayout(2); ValueError with a readable message otherwise."""
     digits = name.removeprefix("node")
-    if not digits.isdigit() or not 1 <= int(digits) <= MAX_NODES:
+    if not (digits.isascii() and digits.isdigit()) or not 1 <= int(digits) <= MAX_NODES:
         raise ValueError(f"unknown lab node {name!r}: use node1..node{MAX_NODES}")
     return NodeLayout(int(digits))

@@ -21,9 +21,62 @@ def test_node_layout_names_fit_kernel_limits():
 def test_node_by_name():
     assert layout.node_by_name("node2").index == 2
     assert layout.node_by_name("3").index == 3
-    for bad in ("node0", "nodeX", "node10", "worker1", ""):
+    assert layout.node_by_name("node24").index == 24
+    assert layout.node_by_name(f"node{layout.MAX_NODES}").index == layout.MAX_NODES
+    for bad in ("node0", "nodeX", f"node{layout.MAX_NODES + 1}", "worker1", "", "node-1", "node1e2", "node\u00b2"):
         with pytest.raises(ValueError, match="unknown lab node"):
             layout.node_by_name(bad)
+
+
+def test_addresses_leave_the_hosts_ssh_address_free():
+    addresses = {layout.node(i).address for i in range(1, layout.MAX_NODES + 1)}
+    assert len(addresses) == layout.MAX_NODES
+    assert "10.231.0.254" not in addresses and "10.231.0.255" not in addresses  # the host (--ssh), broadcast
+
+
+def test_memory_check_names_what_is_needed_and_what_fits():
+    each, reserve = layout.NODE_MEMORY_MB, layout.MEMORY_RESERVE_MB
+    assert layout.memory_problem(24, 24 * each + reserve) is None
+    assert layout.memory_problem(24, None) is None  # unknown: not checked
+    problem = layout.memory_problem(24, 10 * each + reserve + 1)
+    assert problem == (f"24 nodes need about {24 * each / 1024:.1f} GB ({each} MB each) and "
+                       f"{(10 * each + reserve + 1) / 1024:.1f} GB is available ({reserve} MB kept for the rest): "
+                       "at most 10 nodes fit here")
+    assert "at most 0 nodes fit" in layout.memory_problem(1, reserve / 2)
+    assert layout.memory_problem(0, 0) is not None  # the reserve alone does not fit in nothing
+
+
+def test_available_memory_is_read_from_meminfo(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemFree:  100 kB\nMemAvailable:   2048000 kB\n")
+    assert layout.available_memory_mb(str(meminfo)) == 2000
+    meminfo.write_text("MemTotal: 1 kB\n")
+    assert layout.available_memory_mb(str(meminfo)) is None
+    meminfo.write_text("MemAvailable: lots kB\n")
+    assert layout.available_memory_mb(str(meminfo)) is None
+    assert layout.available_memory_mb(str(tmp_path / "absent")) is None
+
+
+def test_step_bounds_grow_with_the_lab():
+    from overlaytui.lab.lab import scaled_timeout
+
+    assert scaled_timeout(90, 1) == scaled_timeout(90, 3) == 90  # the default lab keeps its bounds
+    assert scaled_timeout(90, 24) == 90 + 4 * 21
+    assert scaled_timeout(60, 9) < scaled_timeout(60, 24) < scaled_timeout(60, 250)
+
+
+def test_too_many_nodes_is_refused_before_anything_is_created(monkeypatch):
+    from overlaytui.lab import lab
+
+    monkeypatch.setattr(lab, "read_state", lambda: None)
+    monkeypatch.setattr(lab, "available_memory_mb", lambda: 2048.0)
+    monkeypatch.setattr(lab, "down", lambda **_kw: pytest.fail("nothing may be touched"))
+    monkeypatch.setattr(lab.engines, "dockerd_pid", lambda _node: None)
+    fits = int((2048 - layout.MEMORY_RESERVE_MB) // layout.NODE_MEMORY_MB)
+    with pytest.raises(host.LabError, match=f"at most {fits} nodes fit here"):
+        lab.up(24, 1, log=lambda _m: None)
+    with pytest.raises(host.LabError, match=f"between 1 and {layout.MAX_NODES}"):
+        lab.up(layout.MAX_NODES + 1, 1, log=lambda _m: None)
 
 
 def test_state_dirs_follow_the_environment(monkeypatch, tmp_path):
@@ -69,7 +122,7 @@ def test_cli_env_needs_no_root():
 
 
 def test_cli_bad_node_is_one_line_exit_2():
-    proc = _cli("lab", "env", "node42")
+    proc = _cli("lab", "env", "node420")
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "unknown lab node" in proc.stderr
 
