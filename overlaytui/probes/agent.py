@@ -32,19 +32,21 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass
-from datetime import datetime
 
 import docker
 from docker.types import ContainerSpec, EndpointSpec, NetworkAttachmentConfig, RestartPolicy, ServiceMode, TaskTemplate
 
 from .. import model
 from ..sources.errors import ENGINE_ERRORS
+from ..sources.lease import LAPSE_MARGIN as LAPSE_MARGIN
+from ..sources.lease import LEASE_LABEL, LEASE_UNTIL_LABEL, RUN_LABEL, engine_now, lapsed
+from ..sources.lease import engine_time as engine_time
+from ..sources.lease import parse_lease_until as parse_lease_until
 from .targets import ip_address
 
 PROBE_LABEL = model.PROBE_LABEL  # "overlaytui.probe" = <host>:<pid> of the run
-RUN_LABEL = "overlaytui.run"  # the run's id (the token in the service's name)
-LEASE_UNTIL_LABEL = "overlaytui.lease-until"  # unix time (the manager's clock) the run's lease ends, renewed
-LEASE_LABEL = "overlaytui.lease"  # the lease, seconds
+# RUN_LABEL, LEASE_UNTIL_LABEL (the manager's clock, renewed), LEASE_LABEL: sources/lease.py (shared with the deep
+# view's reader)
 DEFAULT_IMAGE = "nicolaka/netshoot"
 LAB_IMAGE = "overlaytui/probe:lab"
 
@@ -52,7 +54,6 @@ LEASE_ENV = "OVERLAYTUI_AGENT_LEASE"
 DEFAULT_LEASE = 300.0
 MIN_LEASE = 10.0
 MAX_LEASE = 86400.0
-LAPSE_MARGIN = 10.0  # seconds past lease-until before another run removes the service (renewal jitter)
 LEASE_FILE = "/tmp/overlaytui.lease"  # inside the agent: the token its run renews
 
 # The lease watch, shell builtins besides sleep: the token file is read every OT_STEP s; `w` returns once it did
@@ -170,27 +171,6 @@ def service_name(network: str, run: str, suffix: str = "") -> str:
     return f"{SERVICE_PREFIX}{safe}-{run}{suffix}"
 
 
-def parse_lease_until(value: object) -> float | None:
-    """A lease-until label: unix seconds, else None."""
-    if not isinstance(value, str) or not re.fullmatch(r"\d{1,12}", value.strip()):
-        return None
-    return float(value.strip())
-
-
-def engine_time(info: dict) -> float | None:
-    """An engine's clock (`docker info` SystemTime, RFC 3339 with nanoseconds) as unix time, else None."""
-    raw = info.get("SystemTime") if isinstance(info, dict) else None
-    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", str(raw or ""))
-    if not match:
-        return None
-    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
-    try:
-        whole = datetime.fromisoformat(match.group(1) + zone).timestamp()
-    except ValueError:
-        return None
-    return whole + float(f"0.{match.group(2) or '0'}")
-
-
 @dataclass(frozen=True)
 class AgentTask:
     node_id: str
@@ -211,11 +191,9 @@ def is_leftover(service: dict, now: float, own_run: str = "", host: str | None =
     owner = labels.get(PROBE_LABEL)
     if not str(spec.get("Name", "")).startswith(SERVICE_PREFIX) or not isinstance(owner, str):
         return False
-    if RUN_LABEL in labels or LEASE_UNTIL_LABEL in labels:
-        if own_run and labels.get(RUN_LABEL) == own_run:
-            return False
-        until = parse_lease_until(labels.get(LEASE_UNTIL_LABEL))
-        return until is not None and now > until + LAPSE_MARGIN
+    judged = lapsed(labels, now, own_run)
+    if judged is not None:
+        return judged
     owner_host, _, pid = owner.rpartition(":")
     if not owner_host or not pid.isdigit() or int(pid) == os.getpid():
         return False
@@ -235,11 +213,7 @@ def _process_alive(pid: int) -> bool:
 def manager_now(manager: docker.APIClient) -> float:
     """The manager's clock (leases are judged by it, so hosts' clocks need not agree); this host's when the
     engine does not say."""
-    try:
-        found = engine_time(manager.info())
-    except ENGINE_ERRORS:
-        found = None
-    return found if found is not None else time.time()
+    return engine_now(manager)
 
 
 def remove_leftovers(manager: docker.APIClient, own_run: str = "", now: float | None = None) -> list[str]:

@@ -10,13 +10,16 @@ A node's raw reading is a mapping from a *section key* to a `Reading`. Keys name
   (`nft -j list ruleset`), `host/xfrm-state` (`ip xfrm state`, text), `host/xfrm-policy` (`ip xfrm policy`),
   `host/proc-modules` (/proc/modules), `host/kernel-symbols` (`grep -wE 'esp_output|esp_input|esp6_output|
   ip_vs_conn_new' /proc/kallsyms`: exit 1 with no stderr means none; a built-in esp4 or ip_vs shows only here),
-  `host/ip_vs` (/proc/net/ip_vs), `host/conntrack-count`, `host/conntrack-max` (/proc/sys/net/netfilter/
-  nf_conntrack_count and _max);
+  `host/kernel-config` (`zcat /proc/config.gz`, where the kernel has it), `host/sys-module` (`ls /sys/module`),
+  `host/uname` (`uname -r`), `host/ip_vs` (/proc/net/ip_vs), `host/conntrack-count`, `host/conntrack-max`
+  (/proc/sys/net/netfilter/nf_conntrack_count and _max);
 - `sbx/<sandbox>/<what>`: inside one overlay network sandbox (the engine's netns file named `<sandbox>`, e.g.
   `1-abcdef1234`), e.g. `sbx/1-abcdef1234/ip-link`, `.../fdb` (`bridge -j fdb show`), `.../neigh`
   (`ip -j neigh show`);
 - `meta/<what>`: about the reading itself, e.g. `meta/netns-dir` (where the sandboxes were found), `meta/tools`
-  (the tools the image has, one per line), `meta/sandboxes` (the sandbox names, one per line).
+  (the tools the image has, one per line), `meta/sandboxes` (the sandbox names, one per line), `meta/error`
+  (present when the node could not be read, or only in part: rc 1 and the reason as its err; the sections read
+  before it are kept beside it, the rest are absent).
 
 The frame builder takes the readings as `deep: Mapping[str, NodeRaw]`, keyed by the swarm node id (a hostname is
 accepted where no node has that id).
