@@ -25,6 +25,9 @@ faults (lab fault NODE KIND [VALUE]):
   engine-stop    stop the node's dockerd;  engine-start  starts it again
   hostname NAME  restart the node's engine with this hostname (any bytes: markup, escapes); its name restores
   ssh-stop       stop the node's sshd (lab up --ssh) and its sessions;  ssh-start  starts it again
+  firewall       a rule in the node's INPUT chain dropping VXLAN (udp/4789), commented overlaytui-lab-firewall
+  stale-fdb [NETWORK]  in an overlay's sandbox on the node (NETWORK, else the first with one), point a peer
+                 task's MAC at a VTEP that is no node (192.0.2.1): a stale FDB entry (`clear` restores it)
   clear          remove every fault of the node (and start its engine)
 """
 
@@ -51,7 +54,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p_fault.add_argument("node", help="node1..nodeN")
     p_fault.add_argument("kind", choices=list(FAULT_KINDS))
-    p_fault.add_argument("value", nargs="?", help="PCT for loss, BYTES for mtu")
+    p_fault.add_argument("value", nargs="?", help="PCT for loss, BYTES for mtu, NAME for hostname, NETWORK for "
+                         "stale-fdb")
     sub.add_parser("down", help="stop the engines and remove everything the lab created (safe to repeat)")
     lab.set_defaults(handler=main)
 

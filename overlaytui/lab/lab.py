@@ -20,9 +20,9 @@ from docker.errors import APIError
 
 from ..sources.endpoints import EndpointError, EndpointSpec
 from ..sources.errors import ENGINE_ERRORS
-from . import engines, sshd
+from . import engines, hostfaults, sshd
 from .host import LabError, in_netns, link_exists, netns_list, run
-from .image import IMAGE_CHANGES, build_rootfs_tar
+from .image import DEEP_IMAGE, DEEP_IMAGE_CHANGES, IMAGE_CHANGES, build_rootfs_tar
 from .layout import (
     BRIDGE,
     FAULT_CHAIN,
@@ -47,7 +47,7 @@ PARALLEL = 8  # engines waited for, images imported and workers joined at once (
 HEARTBEAT_NS = 1_000_000_000  # 1 s dispatcher heartbeat: a cut-off node turns Down in ~3 s instead of ~15 s
 DEFAULT_MTU = 1500
 FAULT_KINDS = ("loss", "mtu", "partition", "engine-stop", "engine-start", "hostname", "ssh-stop", "ssh-start",
-               "clear")
+               *hostfaults.KINDS, "clear")
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,8 @@ def up(nodes: int = 3, managers: int = 1, log=print, ssh: bool = False) -> tuple
             _create_node_network(layout)
         procs = {layout.name: engines.start_engine(layout) for layout in layouts}
         tars = {image: build_rootfs_tar(cache_dir() / "probe-rootfs.tar", flavour)
-                for image, flavour in ((PROBE_IMAGE, "lab"), (MINIMAL_PROBE_IMAGE, "minimal"))}
+                for image, flavour in ((PROBE_IMAGE, "lab"), (MINIMAL_PROBE_IMAGE, "minimal"),
+                                                  (DEEP_IMAGE, "deep"))}
         deadline = time.monotonic() + scaled_timeout(90, nodes)
         with ThreadPoolExecutor(max_workers=min(nodes, PARALLEL)) as pool:
             for future in [pool.submit(engines.wait_for_engine, n, procs[n.name], deadline) for n in layouts]:
@@ -176,7 +177,8 @@ def _create_node_network(layout: NodeLayout) -> None:
 def _import_probe_image(layout: NodeLayout, tar: Path, image: str = PROBE_IMAGE) -> None:
     repository, tag = image.split(":")
     with engines.client(layout, timeout=120) as api:
-        api.import_image_from_file(str(tar), repository=repository, tag=tag, changes=list(IMAGE_CHANGES))
+        changes = DEEP_IMAGE_CHANGES if image == DEEP_IMAGE else IMAGE_CHANGES
+        api.import_image_from_file(str(tar), repository=repository, tag=tag, changes=list(changes))
         api.inspect_image(image)  # raises if the import did not produce the tag
 
 
@@ -396,7 +398,7 @@ def faults_of(layout: NodeLayout) -> list[str]:
         faults.append("partition")
     if engines.dockerd_pid(layout) is None:
         faults.append("engine-stop")
-    return faults
+    return faults + hostfaults.faults_of(layout)
 
 
 def endpoints() -> list[EndpointSpec]:
@@ -474,7 +476,10 @@ def fault(node_name: str, kind: str, value: str | None = None) -> str:
     if kind == "ssh-start":
         sshd.start(layout)
         return f"{layout.name}: sshd started"
+    if kind in hostfaults.KINDS:
+        return hostfaults.apply(layout, kind, value, [n.address for n in state.layouts if n != layout])
     if kind == "clear":
+        hostfaults.clear(layout)
         _set_loss(layout, 0)
         in_netns(layout, ["ip", "link", "set", "eth0", "mtu", str(DEFAULT_MTU)])
         run(["ip", "link", "set", layout.veth_host, "master", BRIDGE])
