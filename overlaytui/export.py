@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
 from .analysis.netio import Throughput, aggregate, by_network, coverage_line, partial_totals
-from .model import ClusterSnapshot, Health, natural_key, natural_sorted
+from .model import ClusterSnapshot, Health, NodeKernel, natural_key, natural_sorted
 from .safe import one_line
 from .units import human_bytes, human_rate
 
@@ -20,9 +21,23 @@ def _throughput(values: dict[str, Throughput], partial: set[str]) -> dict[str, d
             for k, v in sorted(values.items(), key=lambda kv: natural_key(kv[0]))}
 
 
-def snapshot_to_dict(snapshot: ClusterSnapshot) -> dict[str, Any]:
+def kernels_to_list(kernels: Sequence[NodeKernel]) -> list[dict[str, Any]]:
+    """The nodes' kernel views as JSON (`--deep`), field names as in model.py, plus `conntrack.used`."""
+    found = []
+    for kernel in kernels:
+        raw = asdict(kernel)
+        raw["conntrack"]["used"] = kernel.conntrack.used
+        found.append(raw)
+    return found
+
+
+def snapshot_to_dict(snapshot: ClusterSnapshot, kernels: Sequence[NodeKernel] | None = None) -> dict[str, Any]:
+    """The snapshot as JSON-ready data; `kernels`: the nodes' kernel views when the deep view read them (the
+    `kernels` field is there only then)."""
     data = asdict(snapshot)
     data = {"schema": SCHEMA, **data}
+    if kernels is not None:
+        data["kernels"] = kernels_to_list(kernels)
     for net, raw in zip(snapshot.networks, data["networks"], strict=False):
         raw["effective_mtu"] = net.effective_mtu
         raw["services"] = [asdict(s) for s in net.services]

@@ -96,7 +96,7 @@ class FrameRecorder:
         try:
             if self.problem:  # the writer failed: what is still queued is dropped
                 return
-            self.recorder.write(RecordedFrame(frame.snapshot, frame.probes, frame.underlay_mtus))
+            self.recorder.write(RecordedFrame(frame.snapshot, frame.probes, frame.underlay_mtus, frame.kernels))
             for moment in frame.moments:
                 self.recorder.moment(moment)
             self.recorder.flush()
@@ -282,7 +282,8 @@ class Producer:
         else:
             probes = self.source.probes() or ProbeData(problem=problem)
         self._probe_data = (state, problem, probes)
-        frame = self.builder.build(snapshot, probes)
+        playback = self.source.playback
+        frame = self.builder.build(snapshot, probes, kernels=playback.kernels() if playback is not None else None)
         for sink in list(self._sinks):
             sink(frame)
         return frame

@@ -59,6 +59,7 @@ from .model import (
     Moment,
     Network,
     Node,
+    NodeKernel,
     PairWindow,
     ProbeData,
     ProbeResult,
@@ -261,17 +262,21 @@ PROBE_SECTIONS: dict[str, tuple[type, Callable[[Any], str]]] = {
     "windows": (PairWindow, lambda w: f"{w.network}|{w.src_node}|{w.dst_node}"),
     "coverage": (Coverage, lambda c: f"{c.network}|{c.kind}"),
 }
-SECTIONS = {**SNAPSHOT_SECTIONS, **PROBE_SECTIONS}
+KERNEL_SECTIONS: dict[str, tuple[type, Callable[[Any], str]]] = {
+    "kernels": (NodeKernel, lambda k: k.node_id or k.hostname),  # the nodes' kernel views (`--deep`)
+}
+SECTIONS = {**SNAPSHOT_SECTIONS, **PROBE_SECTIONS, **KERNEL_SECTIONS}
 
 
 @dataclass(frozen=True)
 class RecordedFrame:
-    """What a recording keeps of one frame: the snapshot, the probe data and the underlay MTUs (the findings are
-    derived again when it is read: the same inputs, the same checks)."""
+    """What a recording keeps of one frame: the snapshot, the probe data, the underlay MTUs and the nodes' kernel
+    views (the findings are derived again when it is read: the same inputs, the same checks)."""
 
     snapshot: ClusterSnapshot
     probes: ProbeData
     underlay_mtus: Mapping[str, int] = field(default_factory=dict)
+    kernels: tuple[NodeKernel, ...] = ()
 
     @property
     def t(self) -> float:
@@ -279,13 +284,18 @@ class RecordedFrame:
 
 
 def section_origin(frame: RecordedFrame, name: str) -> object:
-    """What a section is made from: the snapshot's tuple, or the probe data (the same object: the same items)."""
+    """What a section is made from: the snapshot's tuple, the probe data or the kernel views (the same object: the
+    same items)."""
+    if name in KERNEL_SECTIONS:
+        return frame.kernels
     return getattr(frame.snapshot, name) if name in SNAPSHOT_SECTIONS else frame.probes
 
 
 def section_items(frame: RecordedFrame, name: str) -> Iterable[Any]:
     if name in SNAPSHOT_SECTIONS:
         return getattr(frame.snapshot, name)
+    if name in KERNEL_SECTIONS:
+        return frame.kernels
     probes = frame.probes
     if name == "results":
         return probes.results()
@@ -332,7 +342,8 @@ def frame_from_items(sections: Mapping[str, Mapping[str, Any]], tuples: Mapping[
         nodes=tuples["nodes"], services=tuples["services"], tasks=tuples["tasks"], networks=tuples["networks"],
         containers=tuples["containers"], problems=tuple(values.get("problems") or ()))
     mtus = {str(k): int(v) for k, v in (values.get("underlay_mtus") or {}).items()}
-    return RecordedFrame(snap, probes or probes_from_items(sections), mtus)
+    kernels = tuple((sections.get("kernels") or {}).values())  # a recording made before them has none
+    return RecordedFrame(snap, probes or probes_from_items(sections), mtus, kernels)
 
 
 # --------------------------------------------------------------------------------------------- redaction
@@ -1029,7 +1040,7 @@ class Recording:
                         hostname="recording damaged", updated_at=last.snapshot.taken_at)
         snapshot = dataclasses.replace(last.snapshot, engines=(*last.snapshot.engines, damage),
                                        problems=(*last.snapshot.problems, why))
-        return RecordedFrame(snapshot, last.probes, last.underlay_mtus)
+        return RecordedFrame(snapshot, last.probes, last.underlay_mtus, last.kernels)
 
     def _build(self, index: int, key: int) -> RecordedFrame:
         cursor = self._cursor

@@ -284,4 +284,4 @@ def recorded_frame(args: argparse.Namespace, prog: str):
     settings = getattr(args, "settings", None)
     builder = FrameBuilder(settings.thresholds if settings is not None else None,
                            underlay=lambda addresses: recorded.underlay_mtus)
-    return builder.build(recorded.snapshot, recorded.probes)
+    return builder.build(recorded.snapshot, recorded.probes, kernels=recorded.kernels)

@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import json
 import sys
+from collections.abc import Sequence
 
 from ..export import snapshot_to_dict, summary_text
-from ..model import ClusterSnapshot, Health
+from ..model import ClusterSnapshot, Health, NodeKernel
 from ..producer import Producer
 from ..sources.base import ClusterSource
 from ..sources.swarm import DockerSwarmSource
@@ -52,7 +53,7 @@ def main(args: argparse.Namespace) -> int:
         return 2
     if args.replay:
         frame = recorded_frame(args, "snapshot")
-        return 2 if frame is None else _print(frame.snapshot, args.json)
+        return 2 if frame is None else _print(frame.snapshot, args.json, frame.kernels)
     if args.at:
         print("overlaytui snapshot: --at needs --replay FILE", file=sys.stderr)
         return 2
@@ -74,11 +75,12 @@ async def _run(args: argparse.Namespace, source: ClusterSource) -> int:
             # two samples per container; bounded: the engine ticks once a second, a stream starts on a tick
             await source.wait_for_stats(timeout=args.interval + 2.5)
         if args.watch is None:
-            return _print((await producer.frame_now()).frame.snapshot, args.json)
+            frame = (await producer.frame_now()).frame
+            return _print(frame.snapshot, args.json, frame.kernels)
         loop = asyncio.ensure_future(producer.run())  # a frame every --watch seconds, polls on events
         code = 2
         async for update in producer.updates():
-            code = _print(update.frame.snapshot, args.json)
+            code = _print(update.frame.snapshot, args.json, update.frame.kernels)
         return code
     except KeyboardInterrupt:
         return 130
@@ -90,7 +92,8 @@ async def _run(args: argparse.Namespace, source: ClusterSource) -> int:
         await producer.close()
 
 
-def _print(snapshot: ClusterSnapshot, as_json: bool) -> int:
+def _print(snapshot: ClusterSnapshot, as_json: bool, kernels: Sequence[NodeKernel] = ()) -> int:
+    """`kernels`: the nodes' kernel views (`--deep`): in the JSON when read."""
     # an engine that never answered (an error, or a stale one with no data at all: it stalls) shows nothing
     reachable = [e for e in snapshot.engines if e.health is not Health.ERROR and e.updated_at is not None]
     if not reachable:
@@ -98,7 +101,7 @@ def _print(snapshot: ClusterSnapshot, as_json: bool) -> int:
         print(f"overlaytui: no engine answered: {reasons}", file=sys.stderr)
         return 2
     if as_json:
-        json.dump(snapshot_to_dict(snapshot), sys.stdout, indent=1)
+        json.dump(snapshot_to_dict(snapshot, kernels or None), sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         print(summary_text(snapshot))

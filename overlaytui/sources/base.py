@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from ..model import ClusterSnapshot, Moment, ProbeData
+from ..model import ClusterSnapshot, Moment, NodeKernel, ProbeData
 from .endpoints import EndpointSpec
 
 
@@ -52,6 +52,10 @@ class Playback(Protocol):
 
     def underlay_mtus(self) -> dict[str, int]:
         """The recorded underlay MTUs of the current frame (this host's NICs say nothing of that cluster)."""
+        ...
+
+    def kernels(self) -> tuple[NodeKernel, ...]:
+        """The recorded kernel views of the current frame (`--deep`; () when none were recorded)."""
         ...
 
     def snapshots_before(self, t: float, seconds: float, budget: float) -> list[ClusterSnapshot]:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..model import ClusterSnapshot, Moment, ProbeData
+from ..model import ClusterSnapshot, Moment, NodeKernel, ProbeData
 from ..recording import RecordedFrame, Recording, load
 
 
@@ -82,6 +82,9 @@ class ReplaySource:
 
     def underlay_mtus(self) -> dict[str, int]:
         return dict((self._frame or self.frame()).underlay_mtus)
+
+    def kernels(self) -> tuple[NodeKernel, ...]:
+        return (self._frame or self.frame()).kernels
 
     # -------------------------------------------------------------------------------------- playback
 

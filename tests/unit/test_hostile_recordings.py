@@ -153,6 +153,11 @@ def make(case: str, tmp_path: Path) -> tuple[Path, str]:
                                "not a list of keys"),
         "delta-item-wrong": (lambda: _with(lines, delta, lambda r: r["set"].update(nodes={"x": [1]})),
                              "expected an object"),
+        "kernel-view-wrong": (lambda: _with(lines, key, lambda r: r["frame"].update(kernels={"n": {
+            "node_id": "n", "hostname": "h", "sandboxes": [{"sandbox": 5, "network_prefix": "x"}]}})),
+                              "expected str"),
+        "kernel-view-time": (lambda: _with(lines, key, lambda r: r["frame"].update(kernels={"n": {
+            "node_id": "n", "hostname": "h", "read_at": 1e308}})), "expected a number"),
     }
     build, says = broken[case]
     _lines(path, build())
@@ -164,7 +169,8 @@ CASES = ["zstd-2gib-line", "gzip-2gib-small-deltas", "gzip-2gib-blank-lines", "f
          "invalid-deflate",
          "nested-100k", "taken-at-missing", "taken-at-nan", "taken-at-1e400", "taken-at-10e400", "probe-totals-shape",
          "underlay-mtus-type", "problems-shape", "t-10e400", "t-1e308", "t-minus-1e308", "rtt-1e308",
-         "delta-set-list", "delta-del-number", "delta-order-nested", "delta-item-wrong"]
+         "delta-set-list", "delta-del-number", "delta-order-nested", "delta-item-wrong", "kernel-view-wrong",
+         "kernel-view-time"]
 
 
 def run_readers(path: str) -> None:
