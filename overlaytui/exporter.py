@@ -29,7 +29,7 @@ from prometheus_client.registry import Collector
 
 from .analysis.findings import Finding, ipam_usage
 from .analysis.netio import Throughput
-from .model import ClusterSnapshot, Coverage, Health, ProbeResult
+from .model import ClusterSnapshot, Coverage, Health, NodeKernel, ProbeResult
 
 DEFAULT_MAX_PAIRS = 10_000  # directed pairs x overlays with per-pair series (x6 families: 60,000 series)
 
@@ -51,6 +51,7 @@ class ExportState:
     collected_at: float | None = None
     max_pairs: int = DEFAULT_MAX_PAIRS
     probe_problem: str = ""
+    kernels: tuple[NodeKernel, ...] = ()  # the nodes' kernel views (`--deep`)
 
     # derived once per state (the exporter warms them when it publishes), so a scrape only formats: at 200 nodes
     # and 12 overlays these walk ~480,000 pairs
@@ -134,9 +135,11 @@ def metric_families(state: ExportState) -> list[Metric]:
         families.append(at)
     if snap is not None:
         families += _cluster(snap, state)
+        if state.kernels:
+            families += _kernels(snap, state.kernels)
     families += _probes(state)
     finding = _gauge("overlaytui_finding", "1 for each open finding of the doctor's checks",
-                     ("check", "severity", "subject"))
+                     ("check", "severity", "subject"))  # with --deep, the causes' checks too
     for f in state.findings:
         finding.add_metric([f.check, str(f.severity), f.subject], 1.0)
     families.append(finding)
@@ -223,6 +226,49 @@ def _cluster(snap: ClusterSnapshot, state: ExportState) -> list[Metric]:
     return families
 
 
+def _kernels(snap: ClusterSnapshot, kernels: Sequence[NodeKernel]) -> list[Metric]:
+    """The nodes' kernel views (`--deep`): each overlay sandbox's vxlan counters, conntrack, the firewall rules
+    that drop swarm's traffic, esp4 and ip_vs. Only what was read: a part not read has no series."""
+    hostnames = _distinct({n.id: n.hostname for n in snap.nodes})
+    overlays = [net for net in snap.networks if net.driver == "overlay"]
+    names = _distinct({net.id: net.name for net in overlays})
+    labels = ("node", "network", "direction")
+    packets = _counter("overlaytui_vxlan_packets", "packets through the overlay's vxlan device on the node "
+                       "(direction receive / transmit; read with --deep)", labels)
+    dropped = _counter("overlaytui_vxlan_dropped_packets", "packets the overlay's vxlan device dropped", labels)
+    errors = _counter("overlaytui_vxlan_errors", "packets the overlay's vxlan device counted as errors", labels)
+    read = _gauge("overlaytui_kernel_read", "1 when the node's kernel view was read (--deep), 0 when not", ("node",))
+    entries = _gauge("overlaytui_conntrack_entries", "connections the node's conntrack table holds", ("node",))
+    most = _gauge("overlaytui_conntrack_max_entries", "the node's nf_conntrack_max", ("node",))
+    rules = _gauge("overlaytui_firewall_blocking_rules", "firewall rules on the node that drop or reject swarm's "
+                   "traffic (Docker's own by-design rules not counted)", ("node",))
+    feature = _gauge("overlaytui_kernel_feature", "1 when the node's kernel has the feature (esp4, ip_vs), 0 when "
+                     "not (loaded or built in); no series when unknown", ("node", "feature"))
+    for kernel in kernels:
+        node = hostnames.get(kernel.node_id, kernel.hostname or kernel.node_id)
+        broken = bool(kernel.problems) and not kernel.sandboxes and not kernel.links
+        read.add_metric([node], 0.0 if broken else 1.0)
+        for sbx in kernel.sandboxes:
+            net = next((n for n in overlays if sbx.network_prefix and n.id.startswith(sbx.network_prefix)), None)
+            network = names[net.id] if net is not None else sbx.sandbox
+            for dev in sbx.vxlan:
+                for direction, way in (("receive", "rx"), ("transmit", "tx")):
+                    key = [node, network, direction]
+                    packets.add_metric(key, float(getattr(dev, f"{way}_packets")))
+                    dropped.add_metric(key, float(getattr(dev, f"{way}_dropped")))
+                    errors.add_metric(key, float(getattr(dev, f"{way}_errors")))
+        if kernel.conntrack.count is not None:
+            entries.add_metric([node], float(kernel.conntrack.count))
+        if kernel.conntrack.max is not None:
+            most.add_metric([node], float(kernel.conntrack.max))
+        if not kernel.firewall.unavailable:
+            rules.add_metric([node], float(sum(1 for r in kernel.firewall.rules if not r.docker)))
+        for view in (kernel.esp, kernel.ipvs):
+            if view.state:
+                feature.add_metric([node, view.name], 1.0 if view.state == "yes" else 0.0)
+    return [read, packets, dropped, errors, entries, most, rules, feature]
+
+
 PAIR = ("network", "src_node", "dst_node")
 
 
@@ -236,12 +282,17 @@ def _probes(state: ExportState) -> list[Metric]:
         families.append(last)
     pairs_expected = _gauge("overlaytui_pairs_expected", "directed node pairs expected per overlay and probe kind",
                             ("network", "kind"))
-    pairs_measured = _gauge("overlaytui_pairs_measured", "directed node pairs measured in the latest results",
+    pairs_measured = _gauge("overlaytui_pairs_measured", "directed node pairs measured in the probe plan's last "
+                            "overlaytui_pairs_every_rounds rounds (an older measurement is not counted)",
                             ("network", "kind"))
+    pairs_every = _gauge("overlaytui_pairs_every_rounds", "rounds in which the probe plan measures every pair once "
+                         "(1: the full mesh every round; more on a large cluster, whose rounds rotate through the "
+                         "nodes)", ("network", "kind"))
     for c in state.coverage:
         pairs_expected.add_metric([c.network, c.kind], float(c.expected))
         pairs_measured.add_metric([c.network, c.kind], float(c.measured))
-    families += [pairs_expected, pairs_measured]
+        pairs_every.add_metric([c.network, c.kind], float(c.every))
+    families += [pairs_expected, pairs_measured, pairs_every]
     families += _per_node(state.node_sums)
     limited = _gauge("overlaytui_pair_series_limited", f"1 when there are more directed pairs than --max-pairs "
                      f"({state.max_pairs}): the per-pair series are left out, the per-node ones carry the counts")

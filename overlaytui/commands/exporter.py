@@ -146,4 +146,5 @@ class Exporter:
             results=probes.probe_results() if probes is not None else frame.probes.results(),
             findings=frame.findings, totals=frame.probes.totals, coverage=frame.probes.coverage,
             netio=aggregate(snapshot), rounds=frame.probes.rounds, collected_at=time.time(),
-            probe_problem=self.producer.probe_problem, last_round_at=self.producer.last_round_at).warm()
+            probe_problem=self.producer.probe_problem, last_round_at=self.producer.last_round_at,
+            kernels=frame.kernels).warm()
