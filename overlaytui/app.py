@@ -267,7 +267,8 @@ class OverlayApp(App):
         self.producer = Producer(source, thresholds=self.thresholds, underlay=underlay, interval=interval,
                                  reconcile=reconcile, probe=probe_settings, probe_every=probe_every,
                                  say=self._say, builder=builder, prepare_jump=self.replay_history,
-                                 on_update=self._post_update)
+                                 on_update=self._post_update,
+                                 deep=settings.deep_settings() if settings is not None else None)
         self._recorder: FrameRecorder | None = None
         self.timeline: deque[Moment] = deque(maxlen=TIMELINE_KEPT)
         self._moment_frames: dict[float, Frame] = {}  # live: the frame of each of the newest moments

@@ -39,6 +39,8 @@ class Config:
     nodes: tuple[tuple[str, str], ...] = ()  # hostname -> engine endpoint
     probe_image: str | None = None
     probe_window_min: float | None = None
+    deep: bool = False  # `deep = true`: as --deep
+    deep_image: str | None = None
     # the keys the file set (settings.py: flag > environment > file > default); not part of what the config says
     given: frozenset[str] = field(default=frozenset(), compare=False)
 
@@ -67,7 +69,8 @@ def _read_bounded(path: Path) -> bytes:
 
 
 KINDS = {"theme": "a string", "ssh_nodes": "true or false", "nodes": "a table", "thresholds": "a table",
-         "probe_image": "a string", "probe_window_min": "a number"}
+         "probe_image": "a string", "probe_window_min": "a number", "deep": "true or false",
+         "deep_image": "a string"}
 
 
 def _kind(value: object) -> str:
@@ -113,20 +116,18 @@ def load_config(path: Path | None = None) -> tuple[Config, str | None]:
             nodes.append((key, value))
         else:
             bad.append(key)
-    image = typed("probe_image", str, None) if "probe_image" in data else None
-    if image is not None and not (image and len(image) <= 255 and image.isprintable()
-                                  and not any(c.isspace() for c in image)):
-        problems.append("probe_image must be an image reference (no spaces or controls, at most 255 "
-                        "characters) (ignored)")
-        image = None
+    image = _image(typed("probe_image", str, None) if "probe_image" in data else None, "probe_image", problems)
+    deep = typed("deep", bool, False)
+    deep_image = _image(typed("deep_image", str, None) if "deep_image" in data else None, "deep_image", problems)
     window = typed("probe_window_min", int | float, None) if "probe_window_min" in data else None
     if window is not None and not (_finite(window) and 0.1 <= window <= 1440):
         problems.append("probe_window_min must be between 0.1 and 1440 (ignored)")
         window = None
-    given = frozenset(k for k in ("theme", "thresholds", "ssh_nodes", "nodes", "probe_image", "probe_window_min")
-                      if k in data)
+    given = frozenset(k for k in ("theme", "thresholds", "ssh_nodes", "nodes", "probe_image", "probe_window_min",
+                                  "deep", "deep_image") if k in data)
     base = Config(theme=theme, ssh_nodes=ssh_nodes, nodes=tuple(sorted(nodes)), probe_image=image,
-                  probe_window_min=None if window is None else float(window), given=given)
+                  probe_window_min=None if window is None else float(window), deep=deep, deep_image=deep_image,
+                  given=given)
     if bad:
         shown = ", ".join(one_line(k)[:80] for k in sorted(bad)[:5]) + (f" and {len(bad) - 5} more"
                                                                         if len(bad) > 5 else "")
@@ -140,6 +141,16 @@ def load_config(path: Path | None = None) -> tuple[Config, str | None]:
     else:
         base = replace(base, loss=LossThresholds(float(good), float(acceptable)))
     return base, (f"{where}: {'; '.join(problems)}" if problems else None)
+
+
+def _image(image: str | None, key: str, problems: list[str]) -> str | None:
+    """An image reference from the file, else None with the problem said."""
+    if image is not None and not (image and len(image) <= 255 and image.isprintable()
+                                  and not any(c.isspace() for c in image)):
+        problems.append(f"{key} must be an image reference (no spaces or controls, at most 255 characters) "
+                        "(ignored)")
+        return None
+    return image
 
 
 def _finite(value: int | float) -> bool:
@@ -175,6 +186,10 @@ def save_config(config: Config, path: Path | None = None) -> None:
         lines.append(f"probe_image = {json.dumps(config.probe_image)}")
     if config.probe_window_min is not None:
         lines.append(f"probe_window_min = {config.probe_window_min!r}")
+    if config.deep:
+        lines.append("deep = true")
+    if config.deep_image:
+        lines.append(f"deep_image = {json.dumps(config.deep_image)}")
     lines += ["", "[thresholds]", f"loss_good_pct = {config.loss.good_pct!r}",
               f"loss_acceptable_pct = {config.loss.acceptable_pct!r}"]
     if config.nodes:

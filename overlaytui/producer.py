@@ -8,6 +8,9 @@ It owns
 - the probe session's lifecycle: agents deployed once the first frame exists, kept (re-deployed when removed,
   nodes followed), rounds every `probe_every` seconds, a failed round said and tried again, agents removed on
   close (bounded);
+- the deep view (`--deep`): every node's kernel read through its engine (sources/deep.py) once the first frame
+  exists, then every `deep.every` seconds (a producer without an interval, a one-shot command's: once, before its
+  first frame is handed out); the readings go to the frame builder, which parses them;
 - the backlog policy: a consumer gets the newest frame; one that is slower than the producer skips frames,
   nothing queues.
 
@@ -33,11 +36,14 @@ from .probes.session import ProbeError, ProbeSession, ProbeSettings, ProbeState
 from .recording import RecordedFrame, Recorder, RecordingError
 from .settings import RECONCILE
 from .sources.base import ClusterSource
+from .sources.deep import DeepReader, DeepSettings
+from .sources.deepraw import NodeRaw
 
 PROBE_START_WAIT = 60.0  # seconds probing waits for the first frame
 PROBE_CLOSE_WAIT = 30.0  # removing the probe agents: one call to the manager per overlay
 SOURCE_CLOSE_WAIT = 3.0  # closing the streams; what a stalled engine holds is left to the process exit
 PROBE_RETRY_MAX = 300.0  # seconds between attempts to start probing, at most (when retrying)
+DEEP_ROUND_WAIT = 180.0  # seconds a deep round is awaited at most (the reader bounds itself well within)
 RECORD_BEHIND = 30  # frames a recording's writer may be behind before frames without a moment are left out
 
 Say = Callable[[str, str], None]  # (severity: "information" | "warning" | "error", one line)
@@ -142,7 +148,7 @@ class Producer:
                  probe: ProbeSettings | None = None, probe_every: float = 30.0, call_timeout: float = 10.0,
                  retry_probing: bool = False, say: Say | None = None, builder: FrameBuilder | None = None,
                  prepare_jump: Callable[[float], object] | None = None,
-                 on_update: Callable[[Update], None] | None = None) -> None:
+                 on_update: Callable[[Update], None] | None = None, deep: DeepSettings | None = None) -> None:
         """
         - `underlay(addresses)`: the nodes' underlay MTUs where known (default: this host's NICs; a replay's are
           the recorded ones);
@@ -153,7 +159,9 @@ class Producer:
         - `say`: where the producer's lines go (the dashboard's toasts, a command's stderr);
         - `prepare_jump(position)`: run in the frame thread before a frame the source jumped to (the dashboard
           rebuilds its chart's history there);
-        - `on_update(update)`: called on the event loop with every frame (the dashboard posts it as a message).
+        - `on_update(update)`: called on the event loop with every frame (the dashboard posts it as a message);
+        - `deep`: read every node's kernel (`--deep`; engines only: not the demo, nor a replay, which carries its
+          own).
         """
         self.source = source
         playback = source.playback
@@ -183,6 +191,14 @@ class Producer:
         self.started = asyncio.Event()  # the source started (or failed to: see `failure`)
         self._probing: asyncio.Task | None = None
         self._version = 0
+        self.deep = deep
+        self.deep_raw: Mapping[str, NodeRaw] | None = None  # the latest round's readings (node id -> raw)
+        self.last_deep_at: float | None = None
+        self._deep_reader: DeepReader | None = None
+        self._deep_task: asyncio.Task | None = None
+        self._deep_once = False  # a producer without an interval read once
+        self._deep_said: set[str] = set()
+        self._deep_pool: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------------------------------ frames
 
@@ -209,6 +225,8 @@ class Producer:
         next_reconcile = time.monotonic() + self.reconcile
         while True:
             await self.frame_now()
+            if self.can_read_deep and self._deep_task is None and self.interval is not None:
+                self._deep_task = asyncio.ensure_future(self._deep_loop())
             if self.interval is None:
                 return
             poll = await self._wait(self.interval)
@@ -266,6 +284,10 @@ class Producer:
             self._on_update(update)
         async with self._changed:
             self._changed.notify_all()
+        if self.interval is None and self.can_read_deep and not self._deep_once:
+            self._deep_once = True  # one-shot: the nodes read once, on this first frame's cluster
+            if await self.deep_round() is not None:
+                return await self.frame_now()
         return update
 
     def build_frame(self, state: ProbeState | None = None, problem: str = "", jumped: bool = False) -> Frame:
@@ -283,7 +305,8 @@ class Producer:
             probes = self.source.probes() or ProbeData(problem=problem)
         self._probe_data = (state, problem, probes)
         playback = self.source.playback
-        frame = self.builder.build(snapshot, probes, kernels=playback.kernels() if playback is not None else None)
+        frame = self.builder.build(snapshot, probes, deep=self.deep_raw,
+                                   kernels=playback.kernels() if playback is not None else None)
         for sink in list(self._sinks):
             sink(frame)
         return frame
@@ -323,6 +346,53 @@ class Producer:
     async def stop_recording(self, recorder: FrameRecorder) -> None:
         self.remove_sink(recorder)
         await recorder.close()
+
+    # --------------------------------------------------------------------------------------- deep view
+
+    @property
+    def can_read_deep(self) -> bool:
+        """`--deep` on engines (the demo and a replay have none to read)."""
+        return self.deep is not None and bool(self.source.endpoints)
+
+    async def deep_round(self) -> Mapping[str, NodeRaw] | None:
+        """Read every node's kernel now, on the latest frame's cluster (bounded: the reader bounds each engine call
+        and the round); the next frame parses the readings. None when nothing was read (said why)."""
+        latest = self.latest
+        if not self.can_read_deep or latest is None or self.deep is None:
+            return None
+        if self._deep_reader is None:
+            self._deep_reader = DeepReader(image=self.deep.image, call_timeout=self.call_timeout,
+                                           tls={e.url: e.tls for e in self.source.endpoints if e.tls is not None})
+            self._deep_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overlaytui-deep-round")
+        reader, loop = self._deep_reader, asyncio.get_running_loop()
+        try:
+            raw = await asyncio.wait_for(loop.run_in_executor(self._deep_pool, reader.read_nodes,
+                                                              latest.frame.snapshot), DEEP_ROUND_WAIT)
+        except Exception as exc:  # noqa: BLE001 - a failed round is said and tried again at the next one
+            self._say_deep("warning", f"the deep view's round failed: {type(exc).__name__}: {str(exc)[:200]}")
+            return None
+        removed, reader.removed = reader.removed, []
+        if removed:
+            self._say("information", f"removed deep-view readers left by an earlier run: {', '.join(removed)}")
+        for node, reading in sorted(raw.items()):
+            failed = reading.get("meta/error")
+            if failed is not None:
+                self._say_deep("warning", f"deep view: node {node}: {failed.err.splitlines()[0][:300]}")
+        self.deep_raw, self.last_deep_at = raw, time.time()
+        self.frame_soon()
+        return raw
+
+    def _say_deep(self, severity: str, line: str) -> None:
+        if line not in self._deep_said and len(self._deep_said) < 100:  # each distinct line once, not every round
+            self._deep_said.add(line)
+            self._say(severity, line)
+
+    async def _deep_loop(self) -> None:
+        assert self.deep is not None
+        while True:
+            started = time.monotonic()
+            await self.deep_round()
+            await asyncio.sleep(max(1.0, self.deep.every - (time.monotonic() - started)))
 
     # ----------------------------------------------------------------------------------------- probing
 
@@ -458,6 +528,13 @@ class Producer:
     async def close(self) -> bool:
         """Stop probing (agents removed), the sinks, the source: each bounded. True when agents were removed."""
         had_agents = self.session is not None
+        task, self._deep_task = self._deep_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._deep_pool is not None:
+            self._deep_pool.shutdown(wait=False, cancel_futures=True)  # a round in flight removes its containers
         await self.stop_probing()
         for sink in list(self._sinks):
             if isinstance(sink, FrameRecorder):

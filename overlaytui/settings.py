@@ -6,6 +6,8 @@ everything that judges, probes or connects. No command reads the config or the e
 - probe image: --probe-image IMAGE; OVERLAYTUI_PROBE_IMAGE; probe_image; nicolaka/netshoot (the lab's with --lab)
 - recent window: --probe-window MIN; OVERLAYTUI_PROBE_WINDOW_MIN; probe_window_min; 5
 - ssh nodes: --ssh-nodes; OVERLAYTUI_SSH_NODES=1; ssh_nodes = true; off
+- deep view: --deep; OVERLAYTUI_DEEP=1; deep = true; off
+- deep view's image: --deep-image IMAGE; OVERLAYTUI_DEEP_IMAGE; deep_image; nicolaka/netshoot (the lab's with --lab)
 - node endpoints: the config's [nodes] table (hostname = "ssh://..."); none
 - theme (the dashboard): --theme; the config's theme (t saves it); overlaytui-dark
 """
@@ -22,6 +24,7 @@ from .analysis.thresholds import LossThresholds
 from .config import Config, load_config, threshold_problem
 from .flags import RECONCILE as RECONCILE  # declared in flags.py (cheap for --help); producer and app read it here
 from .flags import pct
+from .sources import deep as deep_view
 
 DEFAULT_IMAGE = "nicolaka/netshoot"
 LAB_IMAGE = "overlaytui/probe:lab"
@@ -32,6 +35,8 @@ ENV = {
     "probe_image": "OVERLAYTUI_PROBE_IMAGE",
     "probe_window_min": "OVERLAYTUI_PROBE_WINDOW_MIN",
     "ssh_nodes": "OVERLAYTUI_SSH_NODES",
+    "deep": "OVERLAYTUI_DEEP",
+    "deep_image": "OVERLAYTUI_DEEP_IMAGE",
 }
 WHERE = "flag > environment > config file > default"
 
@@ -46,6 +51,8 @@ class Settings:
     probe_image: str = DEFAULT_IMAGE
     window_s: float = DEFAULT_WINDOW_MIN * 60
     ssh_nodes: bool = False
+    deep: bool = False  # read every node's kernel (sources/deep.py)
+    deep_image: str = deep_view.DEFAULT_IMAGE
     nodes: tuple[tuple[str, str], ...] = ()  # hostname -> engine endpoint (the config's [nodes])
     theme: str | None = None
     config: Config = Config()  # what the file said (the dashboard saves its theme back into it)
@@ -59,7 +66,14 @@ class Settings:
                  f"({self.origin.get('thresholds', 'default')})",
                  f"probe image {self.probe_image} ({self.origin.get('probe_image', 'default')})",
                  f"window {self.window_s / 60:g} min ({self.origin.get('window', 'default')})"]
+        if self.deep:
+            parts.append(f"deep view with {self.deep_image} ({self.origin.get('deep', 'default')}; image: "
+                         f"{self.origin.get('deep_image', 'default')})")
         return "settings: " + "; ".join(parts)
+
+    def deep_settings(self, every: float = 30.0) -> deep_view.DeepSettings | None:
+        """What the producer reads the nodes' kernels with (`--deep`), None when it does not."""
+        return deep_view.DeepSettings(self.deep_image, every) if self.deep else None
 
 
 def resolve(args: argparse.Namespace, env: Mapping[str, str] | None = None,
@@ -112,9 +126,13 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str] | None = None,
     origin["window"] = origin["probe_window_min"]
     ssh_nodes = pick("ssh_nodes", True if getattr(args, "ssh_nodes", False) else None, _env_bool,
                      True if config.ssh_nodes else None, False)
+    deep = pick("deep", True if getattr(args, "deep", None) else None, _env_bool, True if config.deep else None,
+                False)
+    deep_image = pick("deep_image", getattr(args, "deep_image", None) or None, _env_image, config.deep_image,
+                      deep_view.LAB_IMAGE if getattr(args, "lab", False) else deep_view.DEFAULT_IMAGE)
     return Settings(thresholds=LossThresholds(float(good), float(acceptable)),  # type: ignore[arg-type]
                     probe_image=str(image), window_s=float(window_min) * 60,  # type: ignore[arg-type]
-                    ssh_nodes=bool(ssh_nodes), nodes=config.nodes,
+                    ssh_nodes=bool(ssh_nodes), deep=bool(deep), deep_image=str(deep_image), nodes=config.nodes,
                     theme=getattr(args, "theme", None) or config.theme, config=config, origin=origin,
                     problems=tuple(problems))
 

@@ -178,6 +178,21 @@ def add_probe_flags(parser: argparse.ArgumentParser, kinds: str, count: int, ima
                         help="timeout of each engine call")
 
 
+def add_deep_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, every: str = "") -> None:
+    """--deep and --deep-image (dashboard, snapshot, doctor, exporter, record)."""
+    parser.add_argument("--deep", action="store_true", default=None,
+                        help="also read each node's kernel below the overlay (VXLAN devices and counters, FDB and "
+                        "neighbours, firewall rules on swarm's ports, xfrm, IPVS, conntrack, the underlay's "
+                        "route, MTU and offloads): one short-lived container per node through its engine" +
+                        (f", {every}" if every else "") + " — host network and PID, only NET_ADMIN, NET_RAW "
+                        "and SYS_ADMIN (not privileged), the engine's netns directory read-only, removed after "
+                        "each round (env OVERLAYTUI_DEEP=1; config deep = true)")
+    parser.add_argument("--deep-image", metavar="IMAGE",
+                        help="the deep view's image: a POSIX shell, iproute2, iptables and nsenter (default "
+                        "nicolaka/netshoot; the lab's overlaytui/deep:lab with --lab; env OVERLAYTUI_DEEP_IMAGE; "
+                        "config deep_image)")
+
+
 def add_window_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *names: str) -> None:
     parser.add_argument(*names, dest="probe_window", type=bounded(float, 0.1, 1440, " min"), metavar="MIN",
                         help="the recent window each pair's loss is judged over, in minutes (default 5; env "

@@ -7,6 +7,7 @@ import sys
 
 from ..flags import LIMITS_HELP, RECONCILE, add_threshold_flags
 from .common import (
+    add_deep_flags,
     add_demo_flags,
     add_endpoint_flags,
     add_window_flag,
@@ -38,6 +39,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--probe-iperf", action="store_true",
                        help="also measure throughput (iperf3, 3 s per pair) every 10th probe round: opt-in, low duty")
     add_window_flag(group, "--probe-window")
+    add_deep_flags(group, "every 30 s")
     add_threshold_flags(group)
     group.add_argument("--probe-every", type=bounded(float, 1, 86400, " s"), default=30.0, metavar="S",
                        help="seconds between probe rounds (default 30; a round takes about 20 s)")

@@ -20,6 +20,7 @@ from ..producer import Producer
 from ..safe import one_line
 from ..sources.base import ClusterSource
 from .common import (
+    add_deep_flags,
     add_demo_flags,
     add_endpoint_flags,
     add_probe_flags,
@@ -47,6 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-probe", action="store_true", help="skip the probes (no agents are deployed)")
     add_probe_flags(parser, "ping,mtu,discovery", 100, "image of the probe agents (see `probe --help`)")
     parser.add_argument("--json", action="store_true", help="print the findings as JSON")
+    add_deep_flags(parser, "once: the findings name causes (a firewall rule, a stale FDB entry, no IPVS or ESP in "
+                   "the kernel)")
     parser.add_argument("--verbose", action="store_true",
                         help="under each root-cause finding, the per-pair findings it explains")
     add_endpoint_flags(parser)
@@ -98,7 +101,8 @@ async def _run(source: ClusterSource, args) -> int:
     producer = Producer(source, thresholds=user.thresholds, underlay=underlay_reader(args), interval=None,
                         probe=ProbeSettings(
         networks=tuple(args.network), image=user.probe_image, count=args.count, interval=args.interval,
-        kinds=args.kinds, window_s=user.window_s), call_timeout=args.timeout, say=say_on_stderr("doctor"))
+        kinds=args.kinds, window_s=user.window_s), call_timeout=args.timeout, say=say_on_stderr("doctor"),
+                        deep=user.deep_settings())
     not_measured = ""  # why probing measured nothing (when it was asked for)
     try:
         if not await producer.start():

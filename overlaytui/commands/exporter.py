@@ -26,6 +26,7 @@ from ..producer import Producer, Update
 from ..settings import Settings
 from ..sources.base import ClusterSource
 from .common import (
+    add_deep_flags,
     add_demo_flags,
     add_endpoint_flags,
     add_probe_flags,
@@ -54,6 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--probe-every", type=bounded(float, 1, 86400, " s"), default=60.0, metavar="S",
                         help="seconds between the starts of probe rounds (default 60)")
     add_probe_flags(parser, "ping,mtu", 50, "image of the probe agents (see `probe --help`)")
+    add_deep_flags(parser, "every 30 s")
     parser.add_argument("--no-probe", action="store_true", help="collect and check only (no agents)")
     parser.add_argument("--max-pairs", type=bounded(int, 0, 10_000_000), default=DEFAULT_MAX_PAIRS,
                         help=f"directed pairs x overlays with per-pair series (default {DEFAULT_MAX_PAIRS}); "
@@ -112,7 +114,8 @@ class Exporter:
         self.producer = Producer(source, thresholds=settings.thresholds, underlay=underlay_reader(args),
                                  interval=args.collect_every,
                                  probe=probe, probe_every=args.probe_every, call_timeout=args.timeout,
-                                 retry_probing=True, say=say_on_stderr("exporter"))
+                                 retry_probing=True, say=say_on_stderr("exporter"),
+                                 deep=settings.deep_settings())
         self.state = ExportState(max_pairs=args.max_pairs)
         self.had_agents = False
 

@@ -23,6 +23,7 @@ from ..settings import Settings
 from ..sources.base import ClusterSource
 from ..units import human_bytes
 from .common import (
+    add_deep_flags,
     add_demo_flags,
     add_endpoint_flags,
     add_probe_flags,
@@ -64,6 +65,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--probe-every", type=bounded(float, 1, 86400, " s"), default=30.0, metavar="S",
                         help="seconds between probe rounds (default 30)")
     add_probe_flags(parser, "ping,mtu", 50, "image of the probe agents (see `probe --help`)")
+    add_deep_flags(parser, "every 30 s")
     add_endpoint_flags(parser)
     parser.set_defaults(handler=main)
 
@@ -153,7 +155,7 @@ class Run:
                                                      interval=args.interval, image=settings.probe_image,
                                                      window_s=settings.window_s),
                                  probe_every=args.probe_every, call_timeout=args.timeout,
-                                 say=say_on_stderr("record"))
+                                 say=say_on_stderr("record"), deep=settings.deep_settings())
         self.producer.add_sink(recorder)
         self.started = time.monotonic()
         self.progress = Progress(sys.stderr)

@@ -15,6 +15,7 @@ from ..producer import Producer
 from ..sources.base import ClusterSource
 from ..sources.swarm import DockerSwarmSource
 from .common import (
+    add_deep_flags,
     add_demo_flags,
     add_endpoint_flags,
     add_replay_flags,
@@ -42,6 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="repeat every S seconds until interrupted")
     parser.add_argument("--timeout", type=bounded(float, 0.1, 600, " s"), default=5.0, metavar="S",
                         help="timeout of each engine call")
+    add_deep_flags(parser, "once (every 30 s with --watch); the nodes' kernels are in the JSON")
     add_endpoint_flags(parser)
     add_demo_flags(parser)
     add_replay_flags(parser, "with --replay: the snapshot at T (default: the recording's last frame).")
@@ -65,7 +67,7 @@ def main(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace, source: ClusterSource) -> int:
     producer = Producer(source, thresholds=args.settings.thresholds, underlay=underlay_reader(args),
-                        interval=args.watch)
+                        interval=args.watch, deep=args.settings.deep_settings(), call_timeout=args.timeout)
     loop = None
     try:
         if not await producer.start():

@@ -197,6 +197,15 @@ def peers_of(snapshot: ClusterSnapshot) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class DeepSettings:
+    """`--deep`: read every node's kernel through its engine, with this image, a round every `every` seconds (the
+    dashboard, the exporter, record; a one-shot command reads once)."""
+
+    image: str = DEFAULT_IMAGE
+    every: float = 30.0
+
+
+@dataclass(frozen=True)
 class DeepRun:
     """One reading process's identity (like a probe run's): its containers carry its owner and token."""
 
@@ -268,12 +277,13 @@ class DeepReader:
             futures = {pool.submit(self.read_node, engine, peers): key for key, engine in engines.items()}
             done, _pending = wait(futures, timeout=deadline)
             for future, key in futures.items():
-                if future in done and future.exception() is None:
-                    results[key] = future.result()
-                elif future in done:
-                    results[key] = error_reading(f"the reader failed: {describe_error(future.exception())}")
-                else:
+                failure = future.exception() if future in done else None
+                if future not in done:
                     results[key] = error_reading(f"no reading within {deadline:g} s")
+                elif failure is not None:
+                    results[key] = error_reading(f"the reader failed: {describe_error(failure)}")
+                else:
+                    results[key] = future.result()
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
         return results
