@@ -32,9 +32,10 @@ from .analysis.netio import sums
 from .config import Config, save_config
 from .frame import Frame, FrameBuilder
 from .history import History
-from .model import ClusterSnapshot, Moment
+from .model import ClusterSnapshot, Fault, Moment
 from .panes.common import Picked, Selection, View, palette_of
 from .panes.details import DETAIL_SCREENS, DetailScreen, HelpScreen
+from .panes.faults import DEFAULT_LOSS_PCT, DEFAULT_MTU, FaultChoice, FaultScreen, choices
 from .panes.findings import FindingsPane
 from .panes.health import HealthLine, tab_label
 from .panes.livetable import LiveTable
@@ -50,7 +51,7 @@ from .producer import FrameRecorder, Producer, Update
 from .recording import RecordingError
 from .safe import display
 from .settings import RECONCILE, Settings
-from .sources.base import ClusterSource, Playback
+from .sources.base import ClusterSource, FaultError, Faults, Playback
 from .themes import DEFAULT_THEME, for_color_system, load_themes
 
 TABS = [("topology", "1 Topology"), ("placement", "2 Placement"), ("netio", "3 NetIO"), ("loss", "4 Loss"),
@@ -63,6 +64,7 @@ REPLAY_HISTORY = 300.0  # seconds of recording fed to the NetIO chart after a se
 REPLAY_HISTORY_BUDGET = 1.0  # seconds the frame thread may spend on that beyond reaching the frame itself
 REPLAY_ONLY = {"replay_toggle", "replay_step", "replay_seek"}
 LIVE_ONLY = {"start_probes", "refresh"}  # a replay shows what was recorded: nothing to probe or poll
+FAULT_PANES = {"topology", "placement", "loss", "networks"}  # panes whose cursor names a fault's target
 
 
 PaneWidget = TopologyPane | PlacementPane | NetIOPane | LossPane | NetworksPane | FindingsPane | TimelinePane
@@ -172,12 +174,44 @@ class ActionCommands(Provider):
                 yield Hit(score, _highlight(matcher, label), partial(self._run, action), text=label, help=help_text)
 
 
+class FaultCommands(Provider):
+    """Command palette: the presenter's faults (`Faults`, handed to the app: the demo's, the lab's, or serve's
+    with --presenter) on what the pane's cursor and the selection name, at the rates last used, and clearing
+    them."""
+
+    def _commands(self) -> list[tuple[str, Callable[[], None], str]]:
+        app = self.app
+        if not isinstance(app, OverlayApp) or app.faults is None or not app.check_action("fault", ()):
+            return []
+        commands: list[tuple[str, Callable[[], None], str]] = [
+            ("fault: pick a fault and its rate…", app.action_fault, "the fault picker (f)")]
+        loss, mtu = app.fault_values
+        for choice in app.fault_choices():
+            choice = choice.with_values(loss, mtu)
+            label = choice.fault.describe() if choice.action == "inject" else choice.label()
+            commands.append((f"fault: {label}", partial(app.apply_fault, choice),
+                             "inject it now" if choice.action == "inject" else "clear them now"))
+        return commands
+
+    async def discover(self) -> Hits:
+        for label, run, help_text in self._commands():
+            yield DiscoveryHit(Content(label), run, text=label, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for label, run, help_text in self._commands():
+            score = matcher.match(label)
+            if score > 0:
+                yield Hit(score, _highlight(matcher, label), run, text=label, help=help_text)
+
+
 PALETTE_NAMES = {  # palette names that say what the action is (the footer's labels are one word)
     "start_probes": "probe: measure loss, latency and path MTU", "record": "record: start/stop recording",
     "next_theme": "theme: the next one", "save_screenshot": "screenshot: save an SVG",
     "filter": "filter the rows", "pause": "pause / resume", "refresh": "refresh: poll every engine now",
     "help": "help: every key", "clear": "clear the selection and the filter",
     "next_dimension": "NetIO by node / service / network",
+    "fault": "fault: inject or clear one on the selected node, overlay, pair or service",
 }
 
 
@@ -196,7 +230,7 @@ class OverlayApp(App):
     TITLE = "overlaytui"
     CSS_PATH = "app.tcss"
     AUTO_FOCUS = "DataTable"  # not the (hidden) filter field
-    COMMANDS = App.COMMANDS | {ActionCommands, JumpCommands}
+    COMMANDS = App.COMMANDS | {ActionCommands, JumpCommands, FaultCommands}
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit", tooltip="leave overlaytui"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
@@ -209,6 +243,9 @@ class OverlayApp(App):
         Binding("s", "save_screenshot", "Screenshot", id="app.screenshot", tooltip="save an SVG of the screen",
                 show=False),
         Binding("d", "next_dimension", "NetIO by", id="app.dimension", show=False),
+        Binding("f", "fault", "Fault", id="app.fault", show=False,
+                tooltip="inject or clear a fault on the node, overlay, pair or service under the cursor (the demo; "
+                "the lab as root; serve --presenter)"),
         Binding("escape", "clear", "Clear", id="app.clear", tooltip="clear the selection and the filter", show=False),
         *(Binding(str(i), f"show_tab('{tab}')", label.split(" ", 1)[1], id=f"app.tab.{tab}", show=False)
           for i, (tab, label) in enumerate(TABS, start=1)),
@@ -246,6 +283,7 @@ class OverlayApp(App):
         builder: FrameBuilder | None = None,
         settings: Settings | None = None,
         underlay: Callable[[Iterable[str]], Mapping[str, int]] | None = None,
+        faults: Faults | None = None,
     ) -> None:
         """`settings`: the user's (thresholds, theme, the config to save the theme into); without them, `config`
         (tests) or the defaults. The producer owns collection, frames, probing and recording; the app shows."""
@@ -280,6 +318,8 @@ class OverlayApp(App):
         self.paused = False
         self._own_themes: list[str] = []
         self.probe_settings = probe_settings
+        self.faults = faults  # the presenter's controls (`f`), when the command handed some
+        self.fault_values = (DEFAULT_LOSS_PCT, float(DEFAULT_MTU))  # the rates last used
         self.failure = ""  # why the run failed (the source could not start): the command exits non-zero
 
     @property
@@ -619,6 +659,8 @@ class OverlayApp(App):
             return self.playback is not None
         if action in LIVE_ONLY:
             return self.playback is None
+        if action == "fault":
+            return self.faults is not None and self.playback is None
         return True
 
     def action_replay_toggle(self) -> None:
@@ -764,6 +806,73 @@ class OverlayApp(App):
         else:
             self.notify("deploying probe agents on the overlays…", timeout=4)
             self.producer.start_probing()
+
+    # ------------------------------------------------------------------------------------------ faults
+
+    def fault_targets(self) -> list[Fault]:
+        """What a fault would be injected on, most specific first: what the visible pane's cursor is on (a pair in
+        the Loss matrix, a node, an overlay, a service), then the selection (enter in Topology, Loss)."""
+        snap = self.snapshot
+        if snap is None:
+            return []
+        active = self.screen_stack[0].query_one(TabbedContent).active
+        found: list[Fault] = []
+        pane = self._panes[active]
+        if active in FAULT_PANES and isinstance(pane, TopologyPane | PlacementPane | LossPane | NetworksPane):
+            found += pane.subjects(snap)
+        selection = self.selection
+        if selection is not None:
+            node = snap.nodes_by_id.get(selection.key) if selection.kind == "node" else None
+            if node is not None:
+                found.append(Fault("", node=node.hostname))
+            elif selection.kind == "network":
+                found.append(Fault("", network=selection.key))
+            elif selection.kind == "service":
+                found.append(Fault("", service=selection.key))
+        return list(dict.fromkeys(found))
+
+    def fault_choices(self) -> list[FaultChoice]:
+        return choices(self.faults.offers, self.fault_targets()) if self.faults is not None else []
+
+    def action_fault(self) -> None:
+        """f: the fault picker for what the pane's cursor (or the selection) names."""
+        if self.faults is None or self.playback is not None:
+            self.notify("no faults to inject here: the demo has them, the lab as root, and serve --presenter",
+                        severity="warning", timeout=4)
+            return
+        targets = self.fault_targets()
+        where = targets[0].subject() if targets else "nothing selected (move the cursor onto a node, an overlay, " \
+            "a pair or a service)"
+        loss, mtu = self.fault_values
+        self.push_screen(FaultScreen(where, self.fault_choices(), loss, mtu), self._fault_picked)
+
+    def _fault_picked(self, choice: FaultChoice | None) -> None:
+        if choice is not None:
+            if choice.action == "inject" and choice.fault.kind in ("loss", "mtu"):
+                loss, mtu = self.fault_values
+                self.fault_values = (choice.fault.value, mtu) if choice.fault.kind == "loss" else \
+                    (loss, choice.fault.value)
+            self.apply_fault(choice)
+
+    def apply_fault(self, choice: FaultChoice) -> None:
+        """Inject or clear (in a worker: the lab's faults take seconds); what was done is said."""
+        self.run_worker(self._apply_fault(choice), group="fault")
+
+    async def _apply_fault(self, choice: FaultChoice) -> None:
+        faults = self.faults
+        if faults is None:
+            return
+        try:
+            if choice.action == "inject":
+                said = await faults.inject(choice.fault)
+            else:
+                said = await faults.clear(choice.fault)
+        except FaultError as exc:
+            self.notify(f"fault not {'injected' if choice.action == 'inject' else 'cleared'}: {exc}",
+                        severity="error", timeout=8)
+            return
+        self.notify(said, timeout=5)
+        self._poll()
 
     async def action_quit(self) -> None:
         self._recorder = None

@@ -491,6 +491,66 @@ class Moment:
     severity: str = "info"  # error / warning / info / ok: how it is coloured
 
 
+FAULTS = {  # a fault a presenter can inject (the demo simulates it, the lab makes it real): what it takes
+    "loss": "drop PCT % of the VXLAN packets arriving at a node (or on an overlay, or one pair)",
+    "mtu": "an underlay MTU of BYTES through a node (or on an overlay, or one pair): full-size packets vanish",
+    "node-down": "the node goes down (its tasks are rescheduled)",
+    "engine-down": "the node's engine stops (its containers with it); the managers see the node down later",
+    "partition": "the node is cut off the others (its link stays up); the managers see it down later",
+    "update": "a rolling update of a service, one task at a time",
+}
+FAULT_TARGETS = ("node", "network", "pair", "service")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault to inject (or the target whose faults to clear): on a node (hostname), an overlay, one pair of
+    nodes on an overlay (node -> peer), or a service (`update`). `value`: loss in percent, MTU in bytes."""
+
+    kind: str  # one of FAULTS ("" when clearing: every kind)
+    node: str = ""
+    network: str = ""
+    peer: str = ""
+    service: str = ""
+    value: float = 0.0
+
+    @property
+    def target(self) -> str:
+        """node, network, pair, service, or "" (everything: clear all)."""
+        if self.service:
+            return "service"
+        if self.node and self.peer and self.network:
+            return "pair"
+        if self.node:
+            return "node"
+        return "network" if self.network else ""
+
+    def subject(self) -> str:
+        target = self.target
+        if target == "pair":
+            return f"{self.node} → {self.peer} on {self.network}"
+        return {"node": self.node, "network": f"overlay {self.network}", "service": f"service {self.service}",
+                "": "every target"}[target]
+
+    def describe(self) -> str:
+        what = {"loss": f"loss {self.value:g} %", "mtu": f"MTU black hole ({self.value:g} bytes)",
+                "update": "rolling update"}.get(self.kind, self.kind)
+        return f"{what} on {self.subject()}"
+
+    def on(self, other: Fault) -> bool:
+        """This (a target to clear) covers `other`: the same kind (or any), and the same subject (or everything;
+        a node covers the pairs it is part of)."""
+        if self.kind and self.kind != other.kind:
+            return False
+        target = self.target
+        if not target:
+            return True
+        if target == "node":
+            return self.node in (other.node, other.peer) and not other.service
+        return (self.node, self.peer, self.network, self.service) == (
+            other.node, other.peer, other.network, other.service)
+
+
 # ------------------------------------------------------------------------------------------ the kernel view
 # What one node's kernel says below the overlay (`--deep`: sources/deep.py reads, sources/kernel.py parses).
 # Every part carries `unavailable`: "" when it was read, else why it was not (a tool the image lacks, a command

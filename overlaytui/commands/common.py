@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import signal
 import sys
@@ -126,6 +127,20 @@ def underlay_reader(args: argparse.Namespace):
     from ..lab.lab import underlay_mtus
 
     return underlay_mtus
+
+
+def faults_from_args(args: argparse.Namespace, source):
+    """The presenter's controls for this source (`f`, the palette): the demo's simulated faults; with --lab as
+    root the lab's real ones (`lab fault`); none on other engines or a replay."""
+    from ..sources.demo import DemoSource
+
+    if isinstance(source, DemoSource):
+        return source.faults
+    if getattr(args, "lab", False) and os.geteuid() == 0:
+        from ..lab.faults import LabFaults
+
+        return LabFaults()
+    return None
 
 
 def source_from_args(args: argparse.Namespace, **options):

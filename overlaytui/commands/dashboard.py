@@ -12,6 +12,7 @@ from .common import (
     add_endpoint_flags,
     add_window_flag,
     bounded,
+    faults_from_args,
     recording_limits,
     settings_from_args,
     source_from_args,
@@ -87,7 +88,8 @@ def main(args: argparse.Namespace) -> int:
                          image=settings.probe_image, start=args.probe, iperf_every_rounds=10,
                          window_s=settings.window_s,
                          kinds=("ping", "mtu", "discovery", *(("iperf",) if args.probe_iperf else ()))),
-                     probe_every=args.probe_every, freeze_gc=True, underlay=underlay_reader(args))
+                     probe_every=args.probe_every, freeze_gc=True, underlay=underlay_reader(args),
+                     faults=faults_from_args(args, source))
     app.run()
     if app.return_code:  # Textual sets it on an unhandled exception (and has printed the traceback)
         return app.return_code

@@ -38,6 +38,18 @@ class Selection:
         return f"{self.kind} {self.label}"
 
 
+def cursor_keys(table: DataTable) -> tuple[str, str] | None:
+    """(row key, column key) of the cell under a table's cursor; None when there is none (an empty table, or one
+    rebuilt meanwhile)."""
+    if not table.row_count:
+        return None
+    try:
+        row_key, column_key = table.coordinate_to_cell_key(table.cursor_coordinate)
+    except (CellDoesNotExist, RowDoesNotExist):
+        return None
+    return str(row_key.value), str(column_key.value)
+
+
 class Picked(Message):
     """The user picked something in a pane (enter or click). The app decides what it means there: the topology
     pane filters the others, placement and networks open details."""

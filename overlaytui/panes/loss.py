@@ -18,8 +18,19 @@ from ..analysis.findings import plural
 from ..analysis.headline import worst_overlay
 from ..analysis.lossmap import BY_RANK, HeatGrid, Indexed, LossOverview, NodeState, PairState, index_results, overview
 from ..analysis.thresholds import Verdict, black_hole, judge_loss, packets_needed
-from ..model import PairWindow, ProbeResult
-from .common import Picked, RenderGuard, Selection, View, palette_of, sync_columns, sync_rows, text, view_values
+from ..model import ClusterSnapshot, Fault, PairWindow, ProbeResult
+from .common import (
+    Picked,
+    RenderGuard,
+    Selection,
+    View,
+    cursor_keys,
+    palette_of,
+    sync_columns,
+    sync_rows,
+    text,
+    view_values,
+)
 from .common import SafeText as Text
 from .keptable import KeptTable
 
@@ -336,6 +347,21 @@ class LossPane(Widget):
                                     text("enter on a node: all of its pairs", colors.muted), *blank[:3]]
         sync_rows(table, rows)
         self._show_detail()
+
+    def subjects(self, snapshot: ClusterSnapshot) -> list[Fault]:
+        """What the cursor is on, as fault targets: the pair of the matrix cell (and its first node), or the node
+        of the overview's row; then the overlay shown."""
+        found: list[Fault] = []
+        keys = cursor_keys(self.query_one(DataTable))
+        if keys is not None and self.network:
+            row, column = keys
+            if self._cells and column.startswith("dst:") and (row, column[4:]) in self._cells:
+                found += [Fault("", node=row, peer=column[4:], network=self.network), Fault("", node=row)]
+            elif row in self._row_nodes:
+                found.append(Fault("", node=self._row_nodes[row]))
+        if self.network:
+            found.append(Fault("", network=self.network))
+        return found
 
     @staticmethod
     def _picked_hostname(view: View) -> str | None:

@@ -6,8 +6,19 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import DataTable
 
-from ..model import ClusterSnapshot, Network, natural_key, natural_sorted
-from .common import Picked, RenderGuard, Selection, View, palette_of, sync_columns, sync_rows, text, view_values
+from ..model import ClusterSnapshot, Fault, Network, natural_key, natural_sorted
+from .common import (
+    Picked,
+    RenderGuard,
+    Selection,
+    View,
+    cursor_keys,
+    palette_of,
+    sync_columns,
+    sync_rows,
+    text,
+    view_values,
+)
 from .keptable import KeptTable
 
 DRIVER_ORDER = {"overlay": 0, "bridge": 1, "macvlan": 2, "ipvlan": 3, "host": 4, "null": 5}
@@ -69,6 +80,12 @@ class NetworksPane(Widget):
                 text(hostnames.get(net.engine or "", "") if net.engine else "swarm", colors.muted),
             ]
         sync_rows(table, rows)
+
+    def subjects(self, snapshot: ClusterSnapshot) -> list[Fault]:
+        """The overlay under the cursor, as a fault target."""
+        keys = cursor_keys(self.query_one(DataTable))
+        net = snapshot.networks_by_id.get(keys[0]) if keys is not None else None
+        return [Fault("", network=net.name)] if net is not None and net.driver == "overlay" else []
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

@@ -9,13 +9,14 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from ..analysis.findings import imbalance, latest_failures, plural
-from ..model import TASK_FAILED, TASK_PENDING, ClusterSnapshot, natural_key
+from ..model import TASK_FAILED, TASK_PENDING, ClusterSnapshot, Fault, natural_key
 from .common import (
     MAX_NODE_COLUMNS,
     Picked,
     RenderGuard,
     Selection,
     View,
+    cursor_keys,
     palette_of,
     sync_columns,
     sync_rows,
@@ -102,6 +103,11 @@ class PlacementPane(Widget):
         if view.selection:
             legend.append(f"   showing {view.selection.describe()} (esc: all)")
         self.query_one("#placement-legend", Static).update(legend)
+
+    def subjects(self, snapshot: ClusterSnapshot) -> list[Fault]:
+        """The service under the cursor, as a fault target (a rolling update)."""
+        keys = cursor_keys(self.query_one(DataTable))
+        return [Fault("", service=keys[0])] if keys is not None else []
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

@@ -9,13 +9,14 @@ from textual.widgets import DataTable, Static
 
 from ..analysis.findings import Severity, plural
 from ..analysis.headline import MARKS, Named
-from ..model import ClusterSnapshot, Health, Network
+from ..model import ClusterSnapshot, Fault, Health, Network
 from .common import (
     MAX_NODE_COLUMNS,
     Picked,
     RenderGuard,
     Selection,
     View,
+    cursor_keys,
     join,
     palette_of,
     sync_columns,
@@ -136,6 +137,16 @@ class TopologyPane(Widget):
             rows[net.id] = cells
         sync_rows(table, rows, height=3)
         self.query_one("#topology-legend", Static).update(_legend(snap, nodes, hidden))
+
+    def subjects(self, snapshot: ClusterSnapshot) -> list[Fault]:
+        """What the cursor is on, as fault targets: the node of its column, the overlay of its row."""
+        keys = cursor_keys(self.query_one(DataTable))
+        if keys is None:
+            return []
+        row, column = keys
+        node = snapshot.nodes_by_id.get(column[5:]) if column.startswith("node:") else None
+        net = snapshot.networks_by_id.get(row)
+        return [*([Fault("", node=node.hostname)] if node else []), *([Fault("", network=net.name)] if net else [])]
 
     def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
         event.stop()

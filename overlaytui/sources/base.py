@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from ..model import ClusterSnapshot, Moment, NodeKernel, ProbeData
+from ..model import ClusterSnapshot, Fault, Moment, NodeKernel, ProbeData
 from .endpoints import EndpointSpec
 
 
@@ -100,3 +100,26 @@ class ClusterSource(Protocol):
 
     async def close(self) -> None:
         """Stop the streams and threads (bounded)."""
+
+
+class FaultError(Exception):
+    """A fault that cannot be injected or cleared here: one line saying why."""
+
+
+class Faults(Protocol):
+    """Faults a presenter injects and clears while the dashboard runs: the demo simulates them (`DemoSource.faults`),
+    the lab makes them real (`lab.faults.LabFaults`), a viewer of `serve --presenter` asks the serve process
+    (`sources.relay.RelayFaults`). The command layer hands one to the app; the app knows nothing else of them."""
+
+    @property
+    def offers(self) -> dict[str, tuple[str, ...]]:
+        """Fault kind (model.FAULTS) -> the targets it takes here (node, network, pair, service)."""
+        ...
+
+    async def inject(self, fault: Fault) -> str:
+        """Inject it; one line of what was done (FaultError: why not)."""
+        ...
+
+    async def clear(self, target: Fault) -> str:
+        """Clear the faults `target` covers (`Fault.on`: its kind or any, its subject or every one); one line."""
+        ...

@@ -1,8 +1,11 @@
 """A simulated swarm for `overlaytui --demo`: the same interface as the real source, deterministic for a seed
 and a clock, so the UI cannot tell it apart and the tests can pin every number.
 
-Everything that moves is a function of (seed, elapsed seconds): traffic has a daily-ish wave, noise and bursts;
-scenarios change the cluster at fixed times after the start.
+Everything that moves is a function of (seed, elapsed seconds, the faults injected and when): traffic has a
+daily-ish wave, noise and bursts; the probes' RTTs jitter per pair and round, the packets each pair loses in a
+round are drawn from the loss in force (binomial over the packets sent). A scenario is faults in force from the
+start (or from a fixed time after it); a presenter injects and clears more while it runs (`faults`): loss and
+MTU black holes on a node, an overlay or a pair, a node or its engine down, a partition, a rolling update.
 """
 
 from __future__ import annotations
@@ -11,15 +14,19 @@ import asyncio
 import hashlib
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from statistics import NormalDist
 
 from ..flags import SCENARIOS  # what each scenario shows (declared with the command line)
 from ..model import (
+    FAULTS,
     ClusterSnapshot,
     ContainerStats,
     Coverage,
     Engine,
+    Fault,
     Health,
     InterfaceStats,
     Network,
@@ -38,6 +45,8 @@ from ..model import (
     VirtualIP,
     natural_key,
 )
+from ..safe import display
+from .base import FaultError
 
 SERVICE_NAMES = ["web", "api", "auth", "cache", "worker", "payments", "search", "metrics"]
 OVERLAY_NAMES = ["frontend", "backend", "payments-secure"]
@@ -48,6 +57,8 @@ UPDATE_STARTING = 4.0  # seconds a replacement task spends starting (the old one
 PROBE_HISTORY = 3600.0  # probes behave as if they had been running for an hour at start
 PROBE_RATE = 10.0  # packets per second per pair (100 packets every 10 s)
 PROBE_ROUND = 10.0  # seconds between probe rounds
+HEARTBEAT = 15.0  # seconds before the managers call a silent node (engine stopped, partitioned) down
+UPDATE_HISTORY = 4  # old tasks a slot keeps (swarm's task history limit is 5 with the running one)
 PROBED_OVERLAYS = 3  # the simulated probes cover the first three overlays, as `--network` would choose them: at
 # 200 nodes that is 238,800 results a round (all twelve overlays would be 955,200: ~9 s of one core per round just
 # to make them up, more than any real round at that size could measure)
@@ -104,11 +115,28 @@ class DemoSource:
         self._topology_at: object = None
         self._networks_now: tuple[Network, ...] = ()
         self._nodes_now: tuple[Node, ...] = ()
+        self._silent: frozenset[str] = frozenset()  # node ids whose engine does not answer (as of the last poll)
         self._services_now: tuple[Service, ...] = ()
         self._probe_cache: tuple[object, tuple[ProbeResult, ...]] | None = None
         self._window_cache: tuple[tuple[ProbeResult, ...], ProbeData] | None = None
-        self._pairs: dict[tuple[str, str, str], tuple[float, float, tuple[float, float, float, float]]] = {}
         self._changed = asyncio.Event()
+        self._probed = tuple(n for n in self._plan.networks if not n.ingress)[:PROBED_OVERLAYS]
+        self._probed_names = frozenset(n.name for n in self._probed)
+        self._net_index = {n.name: i for i, n in enumerate(self._probed)}
+        self._hosts = tuple(n.hostname for n in self._plan.nodes)
+        self._host_index = {h: i for i, h in enumerate(self._hosts)}
+        self._seed_bits = _mix(seed)
+        self._history_rounds = int(PROBE_HISTORY // self._round)
+        self._recent_rounds = max(1, int(RECENT_WINDOW // self._round))
+        self._packets = int(PROBE_RATE * self._round)  # pings per pair per round (a longer round sends more)
+        # faults: (since, until, fault) in seconds after the start (the scenario's first); rolling updates:
+        # service -> (when, version) ("": back to the image it ran before any update)
+        self._faults: list[tuple[float, float | None, Fault]] = self._scenario_faults()
+        self._updates: dict[str, list[tuple[float, str]]] = {"api": [(UPDATE_DELAY, "2.0")]} \
+            if scenario == "rolling-update" else {}
+        self._moved: dict[tuple[str, int], str] = {}  # (service, slot) -> the node a node-down moved it to
+        self._trackers: dict[tuple[str, str, str], _Tracker] = {}  # the pairs that lost packets, and how many
+        self._folded: int | None = None  # the newest probe round counted
 
     # ------------------------------------------------------------------------------------- interface
 
@@ -128,7 +156,8 @@ class DemoSource:
         return None
 
     async def poll(self) -> None:
-        self._refresh_topology()
+        if self._topology_key() != self._topology_at:  # else the same objects: what reads them can skip them
+            self._refresh_topology()
 
     async def wait_for_change(self, timeout: float, debounce: float = 0.1) -> bool:
         try:
@@ -150,7 +179,7 @@ class DemoSource:
         if self._topology_changed_since_poll():
             self._changed.set()
         nodes = self._nodes_now  # the topology as of the last poll, as with real engines
-        down = {n.id for n in nodes if n.state != "ready"}
+        down = self._silent  # engines that do not answer (a partitioned node's does: we reach it, its peers not)
         engines = tuple(
             Engine(endpoint=f"demo://{n.hostname}", health=Health.ERROR if n.id in down else Health.OK,
                    message="connection refused (engine not running?)" if n.id in down else "",
@@ -171,25 +200,47 @@ class DemoSource:
         )
 
     def probe_results(self, network: str | None = None) -> tuple[ProbeResult, ...]:
-        """Simulated ping and path-MTU results between every node pair of one overlay (all overlays when
-        `network` is None: mind the size, N x (N-1) x 2 per overlay)."""
-        round_key = (network, int(self.elapsed // self._round), self._topology_key())
+        """Simulated ping and path-MTU results between every node pair of the probed overlays (one overlay's with
+        `network`): a round every PROBE_ROUND seconds, each pair's packets lost drawn from the loss in force
+        then (binomial over the packets sent), its RTTs jittering round by round; the same for a seed, a clock
+        and the faults injected."""
+        k = int(self.elapsed // self._round)
+        round_key = (network, k, self._topology_key())
         if self._probe_cache is not None and self._probe_cache[0] == round_key:
             return self._probe_cache[1]
+        self._advance(k)
         now = self.clock()
-        results = []
-        sent = int((PROBE_HISTORY + self.elapsed // self._round * self._round) * PROBE_RATE)
+        t = k * self._round
+        elapsed = self.elapsed
         down = {n.hostname for n in self._node_states() if n.state != "ready"}
-        hosts = [n.hostname for n in self._plan.nodes]
-        for net in [n for n in self._plan.networks if not n.ingress][:PROBED_OVERLAYS]:
+        no_engine = self._engines_down(elapsed) - down
+        cut = {f.node for _since, f in self._active(t) if f.kind == "partition"}
+        results = []
+        for net_index, net in enumerate(self._probed):
             if network not in (None, net.name):
                 continue
-            for src in hosts:
-                for dst in hosts:
+            path_mtu = self._path_mtu(net, t)
+            for si, src in enumerate(self._hosts):
+                for di, dst in enumerate(self._hosts):
                     if src == dst:
                         continue
-                    results.append(self._ping(net, src, dst, sent, now, down))
-                    results.append(self._mtu(net, src, dst, now, down))
+                    gone = (src if src in down else dst if dst in down else None)
+                    if gone is not None:
+                        results.append(ProbeResult("ping", net.name, src, dst, now, error=f"{gone} is down"))
+                        results.append(ProbeResult("mtu", net.name, src, dst, now, error="node down"))
+                        continue
+                    silent = src if src in no_engine else dst if dst in no_engine else None
+                    if silent is not None:
+                        reason = f"no probe agent on {silent}: its engine does not answer"
+                        results.append(ProbeResult("ping", net.name, src, dst, now, error=reason))
+                        results.append(ProbeResult("mtu", net.name, src, dst, now, error=reason))
+                        continue
+                    results.append(self._ping(net, net_index, si, di, k, now))
+                    if src in cut or dst in cut:
+                        results.append(ProbeResult("mtu", net.name, src, dst, now,
+                                                   error="no reply to any probe size (timed out)"))
+                    else:
+                        results.append(ProbeResult("mtu", net.name, src, dst, now, path_mtu=path_mtu(src, dst)))
         self._probe_cache = (round_key, tuple(results))
         return self._probe_cache[1]
 
@@ -207,25 +258,30 @@ class DemoSource:
                 of_kind = [r for r in found if r.kind == kind]
                 missing = tuple(PairGap(r.src_node, r.dst_node, r.error) for r in of_kind if not r.measured)
                 coverage.append(Coverage(net, kind, len(of_kind), len(of_kind) - len(missing), missing))
-        data = ProbeData(recent={net: tuple(rs) for net, rs in per_network.items()},
-                         windows={net: self._windows(rs) for net, rs in per_network.items()},
-                         coverage=tuple(coverage), rounds=int(self.elapsed // self._round) + 1)
+        windows = {net: self._windows(rs) for net, rs in per_network.items()}
+        totals = {(net, src, dst): (w.total_sent, w.total_received)
+                  for net, pairs in windows.items() for (src, dst), w in pairs.items()}
+        data = ProbeData(recent={net: tuple(rs) for net, rs in per_network.items()}, windows=windows,
+                         coverage=tuple(coverage), totals=totals, rounds=int(self.elapsed // self._round) + 1)
         self._window_cache = (results, data)
         return data
 
-    @staticmethod
-    def _windows(results) -> dict[tuple[str, str], PairWindow]:
-        """The simulated pairs' counts at the three horizons (last round, the recent 5 minutes, since start),
-        from the same loss rates as the results."""
+    def _windows(self, results) -> dict[tuple[str, str], PairWindow]:
+        """The simulated pairs' counts at the three horizons (the last round, the recent window, since probing
+        started an hour before the start), as the pairs' trackers counted them."""
         windows = {}
-        per_round, recent = int(PROBE_RATE * PROBE_ROUND), int(PROBE_RATE * RECENT_WINDOW)
+        per_round = self._packets
+        recent = per_round * self._recent_rounds
+        total = per_round * (self._history_rounds + (self._folded or 0))
         for r in results:
             if r.kind != "ping" or not r.measured:
                 continue
-            kept = r.received / r.sent if r.sent else 0.0
+            tracker = self._trackers.get((r.network, r.src_node, r.dst_node))
+            lost_round, lost_recent, lost_total = (tracker.recent[-1], sum(tracker.recent), tracker.lost) \
+                if tracker is not None else (0, 0, 0)
             windows[(r.src_node, r.dst_node)] = PairWindow(
-                r.network, r.src_node, r.dst_node, per_round, round(per_round * kept), recent, round(recent * kept),
-                r.sent, r.received, RECENT_WINDOW)
+                r.network, r.src_node, r.dst_node, per_round, per_round - lost_round, recent, recent - lost_recent,
+                total, total - lost_total, RECENT_WINDOW)
         return windows
 
     # ---------------------------------------------------------------------------------------- plan
@@ -293,39 +349,70 @@ class DemoSource:
     # ------------------------------------------------------------------------------------ dynamics
 
     def _node_states(self) -> tuple[Node, ...]:
-        if self.scenario == "node-down" and self.elapsed >= NODE_DOWN_AFTER:
-            victim = f"node{len(self._plan.nodes)}"
-            return tuple(replace(n, state="down") if n.hostname == victim else n for n in self._plan.nodes)
-        return self._plan.nodes
+        """The nodes as the managers see them now: down when a node-down fault holds, or an engine-down or
+        partition fault has held for a heartbeat (the managers stop hearing from it)."""
+        down = self._down_hosts(self.elapsed)
+        if not down:
+            return self._plan.nodes
+        return tuple(replace(n, state="down") if n.hostname in down else n for n in self._plan.nodes)
 
-    def _update_phases(self) -> tuple[int, ...]:
-        """The rolling update, per slot of api: 0 the old task runs, 1 it is shut down and its replacement is
-        starting, 2 the replacement runs (the old task kept as history, as `docker service ps` shows it)."""
-        if self.scenario != "rolling-update":
-            return ()
-        api = next(s for s in self._plan.services if s.name == "api")
-        phases = []
-        for slot in range(1, (api.replicas or 0) + 1):
-            since = self.elapsed - self._update_at(slot)
-            phases.append(0 if since < 0 else 1 if since < UPDATE_STARTING else 2)
-        return tuple(phases)
+    def _down_hosts(self, t: float) -> frozenset[str]:
+        down = set()
+        for since, fault in self._active(t):
+            if fault.kind == "node-down" or fault.kind in ("engine-down", "partition") and t - since >= HEARTBEAT:
+                down.add(fault.node)
+        return frozenset(down)
 
-    def _update_at(self, slot: int) -> float:
-        """Seconds after the start at which the rolling update replaces this slot's task."""
-        return UPDATE_DELAY + (slot - 1) * UPDATE_STEP
+    def _engines_down(self, t: float) -> frozenset[str]:
+        """Hostnames whose engine does not answer: the node is down or its engine stopped (a partitioned node's
+        engine still answers us, as the lab's does through its socket)."""
+        return frozenset(f.node for _since, f in self._active(t) if f.kind in ("node-down", "engine-down"))
+
+    def _active(self, t: float) -> list[tuple[float, Fault]]:
+        """(since, fault) of the faults in force at `t` seconds after the start."""
+        return [(since, fault) for since, until, fault in self._faults if since <= t and (until is None or t < until)]
+
+    def _update_phases(self) -> tuple:
+        """Every rolling update's state (the topology changes when one moves on): per updated service, per slot,
+        the updates that reached it and whether its newest task is still starting."""
+        elapsed = self.elapsed
+        return tuple((name, tuple(self._slot_updates(name, slot, elapsed) for slot in range(1, replicas + 1)))
+                     for name, replicas in self._updated_services())
+
+    def _updated_services(self) -> list[tuple[str, int]]:
+        by_name = {s.name: s for s in self._plan.services}
+        return [(name, by_name[name].replicas or 0) for name in self._updates]
+
+    def _slot_updates(self, name: str, slot: int, elapsed: float) -> tuple[tuple[float, str, bool], ...]:
+        """The updates that replaced this slot's task: (when, version, still starting), oldest first. An update
+        replaces one task every UPDATE_STEP seconds; one that finds the slot at its version already skips it."""
+        steps = []
+        version = ""
+        for at, to in self._updates[name]:
+            when = at + (slot - 1) * UPDATE_STEP
+            if elapsed < when or to == version:
+                continue
+            steps.append((when, to, elapsed - when < UPDATE_STARTING))
+            version = to
+        return tuple(steps)
 
     def _topology_changed_since_poll(self) -> bool:
         return self._topology_key() != self._topology_at
 
     def _topology_key(self):
-        return (self._node_states(), self._update_phases())
+        elapsed = self.elapsed
+        return (self._node_states(), self._engines_down(elapsed), self._update_phases())
 
     def _refresh_topology(self) -> None:
-        """Place every service's tasks on the ready nodes (and keep the failed history of a node-down)."""
+        """Place every service's tasks on the ready nodes; a node that goes down has its replicated tasks
+        rescheduled (they stay where they went when it comes back, as swarm does: it does not rebalance), the
+        old task kept as history; a rolling update replaces one task after the other, the old ones kept."""
         self._topology_at = self._topology_key()
+        elapsed = self.elapsed
         nodes = self._node_states()
         ready = [n for n in nodes if n.state == "ready"]
         down = {n.id for n in nodes if n.state != "ready"}
+        by_id = {n.id: n for n in self._plan.nodes}
         tasks, containers = [], []
         for service in self._plan.services:
             nets = self._plan.service_networks[service.id]
@@ -336,31 +423,41 @@ class DemoSource:
                 placements = []
                 for number in range(1, (service.replicas or 0) + 1):
                     planned = self._plan.nodes[(offset + number) % len(self._plan.nodes)]
-                    placed: Node | None = planned
-                    if planned.id in down:
+                    placed: Node | None = by_id[self._moved.get((service.name, number), planned.id)]
+                    if placed is not None and placed.id in down:
                         # rescheduled: the old task on the down node is kept as history
-                        tasks.append(self._task(service, number, planned, nets, "running", "shutdown",
+                        tasks.append(self._task(service, number, placed, nets, "running", "shutdown",
                                                 "node is down: task rescheduled"))
                         placed = ready[(offset + number) % len(ready)] if ready else None
+                        if placed is not None:
+                            self._moved[(service.name, number)] = placed.id
+                    elif placed is not None and placed.id != planned.id:
+                        tasks.append(self._task(service, number, planned, nets, "running", "shutdown",
+                                                "node is down: task rescheduled"))
                     placements.append((number, placed))
             for slot, node in placements:
                 if node is None:
                     tasks.append(self._task(service, slot, None, nets, "pending", "running",
                                             "no suitable node (all nodes down)"))
                     continue
-                phases = self._update_phases()
-                if service.name == "api" and slot is not None and phases and phases[slot - 1]:
-                    at = self._start + self._update_at(slot)
-                    tasks.append(self._task(service, slot, node, nets, "running", "shutdown", "", since=at))
-                    state = "starting" if phases[slot - 1] == 1 else "running"
-                    task = self._task(service, slot, node, nets, state, "running", "", "2.0", since=at)
-                    tasks.append(task)
-                    if state == "running":
-                        containers.append((task, service))
-                    continue
-                task = self._task(service, slot, node, nets, "running", "running", "")
+                steps = self._slot_updates(service.name, slot, elapsed) if (
+                    slot is not None and service.name in self._updates) else ()
+                # the task each update replaced (its version, and which task of the slot it was: a rollback
+                # runs the first version again in a new task)
+                versions = ["", *(to for _when, to, _starting in steps)]
+                ident = [v if i <= 1 else f"{v}@{i}" for i, v in enumerate(versions)]
+                for index in range(max(0, len(steps) - UPDATE_HISTORY), len(steps)):
+                    tasks.append(self._task(service, slot, node, nets, "running", "shutdown", "", ident[index],
+                                            since=self._start + steps[index][0]))
+                if steps:
+                    when, _version, starting = steps[-1]
+                    task = self._task(service, slot, node, nets, "starting" if starting else "running", "running",
+                                      "", ident[-1], since=self._start + when)
+                else:
+                    task = self._task(service, slot, node, nets, "running", "running", "")
                 tasks.append(task)
-                containers.append((task, service))
+                if task.state == "running":
+                    containers.append((task, service))
         self._tasks = tuple(tasks)
         self._containers = tuple(containers)
         self._networks_now = self._networks(down)
@@ -369,6 +466,8 @@ class DemoSource:
             (task, service, f"{task.name}.{task.id[:25]}", f"demo://{hostnames.get(task.node_id or '', '?')}")
             for task, service in self._containers)
         self._nodes_now = nodes
+        silent = self._engines_down(elapsed)
+        self._silent = frozenset(n.id for n in nodes if n.hostname in silent)
         self._services_now = self._service_states()
 
     def _task(self, service: Service, slot: int | None, node: Node | None, nets: tuple[str, ...], state: str,
@@ -399,15 +498,23 @@ class DemoSource:
         for task, _ in self._containers:
             running[task.service_id] = running.get(task.service_id, 0) + 1
         ready = sum(1 for n in self._node_states() if n.state == "ready")
+        elapsed = self.elapsed
         result = []
         for s in self._plan.services:
             desired = ready if s.mode == "global" else s.replicas
-            update = ""
-            if self.scenario == "rolling-update" and s.name == "api":
-                update = "completed" if all(p == 2 for p in self._update_phases()) else "updating"
+            update, image = "", s.image
+            updates = [(at, to) for at, to in self._updates.get(s.name, ()) if at <= elapsed]
+            if updates:
+                to = updates[-1][1]
+                done = all((steps[-1][1], steps[-1][2]) == (to, False) if steps else not to
+                           for steps in (self._slot_updates(s.name, slot, elapsed)
+                                         for slot in range(1, (s.replicas or 0) + 1)))
+                rollback = not to  # back to the image it ran before any update
+                update = ("rollback_completed" if rollback else "completed") if done else (
+                    "rollback_started" if rollback else "updating")
+                image = s.image.replace(":1.4", f":{to}") if to else s.image
             result.append(replace(s, running_tasks=running.get(s.id, 0), desired_tasks=desired,
-                                  update_state=update,
-                                  image=s.image.replace(":1.4", ":2.0") if update else s.image))
+                                  update_state=update, image=image))
         return tuple(result)
 
     def _networks(self, down: set[str]) -> tuple[Network, ...]:
@@ -469,7 +576,7 @@ class DemoSource:
                                          gateway, gateway / 2))
         return tuple(interfaces)
 
-    def _container_stats(self, now: float, down: set[str]) -> tuple[ContainerStats, ...]:
+    def _container_stats(self, now: float, down: frozenset[str]) -> tuple[ContainerStats, ...]:
         """One ContainerStats per running task; the tasks of a service share their (simulated) rates."""
         elapsed = self.elapsed
         result = []
@@ -494,37 +601,291 @@ class DemoSource:
         """The faulty node of the bad-node scenario: two thirds down the list, never first by any order."""
         return f"node{max(1, round(self._scale[0] * 2 / 3))}"
 
-    def _affected(self, src: str, dst: str, node: str) -> bool:
-        return node in (src, dst)
+    def _scenario_faults(self) -> list[tuple[float, float | None, Fault]]:
+        """What each scenario shows, as faults in force from the start (or from when it happens): a presenter can
+        clear them as any other."""
+        last = f"node{len(self._plan.nodes)}"
+        faults: dict[str, list[tuple[float, float | None, Fault]]] = {
+            "loss": [(-math.inf, None, Fault("loss", node="node4", value=2.0))],
+            "mtu": [(-math.inf, None, Fault("mtu", node="node3", value=1400))],
+            "node-down": [(NODE_DOWN_AFTER, None, Fault("node-down", node=last))],
+            "bad-node": [(-math.inf, None, Fault("loss", node=self.bad_node, value=1.0)),
+                         (-math.inf, None, Fault("mtu", node=self.bad_node, value=1400))],
+        }
+        return faults.get(self.scenario, [])
 
-    def _ping(self, net: Network, src: str, dst: str, sent: int, now: float, down: set[str]) -> ProbeResult:
-        if src in down or dst in down:
-            return ProbeResult("ping", net.name, src, dst, now, error=f"{dst if dst in down else src} is down")
-        loss, spread, rtts = self._pair(net, src, dst)
-        lost = int(sent * loss * spread)
-        return ProbeResult("ping", net.name, src, dst, now, sent, sent - lost, *rtts)
+    def _loss_rates(self, t: float) -> tuple[dict[str, float], dict[str, float], dict[tuple[str, str, str], float]]:
+        """The loss in force at `t`: per node (its incoming VXLAN: every pair with it at one end loses that
+        much), per overlay and per pair (network, src, dst); a partitioned node loses everything."""
+        nodes: dict[str, float] = {}
+        overlays: dict[str, float] = {}
+        pairs: dict[tuple[str, str, str], float] = {}
+        for _since, fault in self._active(t):
+            rate = fault.value / 100 if fault.kind == "loss" else 1.0 if fault.kind == "partition" else None
+            if rate is None:
+                continue
+            if fault.target == "pair":
+                key = (fault.network, fault.node, fault.peer)
+                pairs[key] = _combine(pairs.get(key, 0.0), rate)
+            elif fault.target == "node":
+                nodes[fault.node] = _combine(nodes.get(fault.node, 0.0), rate)
+            elif fault.target == "network":
+                overlays[fault.network] = _combine(overlays.get(fault.network, 0.0), rate)
+        return nodes, overlays, pairs
 
-    def _pair(self, net: Network, src: str, dst: str) -> tuple[float, float, tuple[float, float, float, float]]:
-        """A pair's loss rate, its spread and RTTs (min, avg, max, mdev): fixed for the seed, computed once per pair."""
-        key = (net.name, src, dst)
-        found = self._pairs.get(key)
-        if found is None:
-            loss = 0.0
-            if self.scenario == "loss" and self._affected(src, dst, "node4"):
-                loss = 0.02
-            elif self.scenario == "bad-node" and self._affected(src, dst, self.bad_node):
-                loss = 0.01
-            spread = 0.9 + 0.2 * _unit(self.seed, "loss", net.name, src, dst)
-            rtt = 0.25 + 0.3 * _unit(self.seed, "rtt", net.name, src, dst) + (0.4 if net.encrypted else 0.0)
-            found = self._pairs[key] = (loss, spread, (round(rtt * 0.6, 3), round(rtt, 3), round(rtt * 3, 3),
-                                               round(rtt * 0.2, 3)))
+    def _lossy_pairs(self, t: float) -> dict[tuple[str, str, str], float]:
+        """Every (network, src, dst) that loses packets at `t`, with its loss rate (the rest lose none)."""
+        nodes, overlays, pairs = self._loss_rates(t)
+        found: dict[tuple[str, str, str], float] = {}
+        for net in self._probed:
+            everyone = overlays.get(net.name, 0.0)
+            if everyone:
+                keys = [(src, dst) for src in self._hosts for dst in self._hosts if src != dst]
+            else:
+                keys = [pair for node in nodes for other in self._hosts if other != node
+                        for pair in ((node, other), (other, node))]
+            for src, dst in keys:
+                found[(net.name, src, dst)] = _combine(_combine(everyone, nodes.get(src, 0.0)), nodes.get(dst, 0.0))
+        for key, rate in pairs.items():
+            if key[0] in self._probed_names:
+                found[key] = _combine(found.get(key, 0.0), rate)
         return found
 
-    def _mtu(self, net: Network, src: str, dst: str, now: float, down: set[str]) -> ProbeResult:
-        if src in down or dst in down:
-            return ProbeResult("mtu", net.name, src, dst, now, error="node down")
-        path = net.effective_mtu or 1450
-        if (self.scenario, self._affected(src, dst, "node3")) == ("mtu", True) or (
-                self.scenario == "bad-node" and self._affected(src, dst, self.bad_node)):
-            path = min(path, 1400 - 50)
-        return ProbeResult("mtu", net.name, src, dst, now, path_mtu=path)
+    def _pair_seed(self, key: tuple[str, str, str]) -> int:
+        net, src, dst = key
+        return _mix(self._seed_bits ^ _mix((1 << 63) | (self._net_index[net] << 42) | (self._host_index[src] << 21)
+                                           | self._host_index[dst]))
+
+    def _advance(self, k: int) -> None:
+        """Count the rounds up to `k` for every pair that loses packets (the others lose none): each round's
+        packets lost drawn from the loss in force at the round's time, the first time a pair loses anything
+        its earlier rounds counted as lossless. The first call starts with the hour of history before the
+        start (its older rounds as one draw)."""
+        if self._folded is None:
+            self._folded = 0
+            rounds, recent = self._history_rounds, self._recent_rounds
+            for key, rate in self._lossy_pairs(-self._round).items():  # faults from before the start
+                seed = self._pair_seed(key)
+                older = (rounds - recent) * self._packets
+                lost = _binomial(older, rate, _draw(seed, -rounds))
+                tracker = self._trackers[key] = _Tracker(lost, deque(maxlen=recent))
+                for j in range(-recent + 1, 1):
+                    tracker.add(_binomial(self._packets, rate, _draw(seed, j)))
+        while self._folded < k:
+            self._folded += 1
+            j = self._folded
+            lossy = self._lossy_pairs(j * self._round - 1e-6)  # a fault injected as it ends misses it
+            for key in lossy.keys() - self._trackers.keys():
+                self._trackers[key] = _Tracker(0, deque([0] * self._recent_rounds, maxlen=self._recent_rounds))
+            for key, tracker in self._trackers.items():
+                rate = lossy.get(key, 0.0)
+                tracker.add(_binomial(self._packets, rate, _draw(self._pair_seed(key), j)) if rate else 0)
+
+    def _ping(self, net: Network, net_index: int, si: int, di: int, k: int, now: float) -> ProbeResult:
+        """One pair's ping result of round `k`: the recent window's packets, the round's RTTs (none when no
+        reply came back in the round)."""
+        src, dst = self._hosts[si], self._hosts[di]
+        sent = self._packets * self._recent_rounds
+        tracker = self._trackers.get((net.name, src, dst))
+        if tracker is None:
+            return ProbeResult("ping", net.name, src, dst, now, sent, sent, *self._rtts(net, net_index, si, di, k))
+        if tracker.recent[-1] >= self._packets:
+            return ProbeResult("ping", net.name, src, dst, now, sent, sent - sum(tracker.recent))
+        return ProbeResult("ping", net.name, src, dst, now, sent, sent - sum(tracker.recent),
+                           *self._rtts(net, net_index, si, di, k))
+
+    def _rtts(self, net: Network, net_index: int, si: int, di: int, k: int) -> tuple[float, float, float, float]:
+        """A pair's RTTs (min, avg, max, mdev) in round `k`: its own base (a few tenths of a millisecond, more on
+        an encrypted overlay), jittering round by round with an occasional spike."""
+        seed = _mix(self._seed_bits ^ _mix((net_index << 42) | (si << 21) | di))
+        base = 0.25 + 0.3 * _draw(seed, 0) + (0.4 if net.encrypted else 0.0)
+        a, b, c = _draw(seed, 3 * k + 1), _draw(seed, 3 * k + 2), _draw(seed, 3 * k + 3)
+        avg = base * (0.85 + 0.3 * a + 1.5 * b ** 12)
+        low = base * (0.55 + 0.1 * c)
+        high = avg * (1.4 + 1.6 * b)
+        return round(low, 3), round(avg, 3), round(high, 3), round((high - low) / 5, 3)
+
+    def _path_mtu(self, net: Network, t: float) -> Callable[[str, str], int]:
+        """The path MTU of each pair of the overlay at `t`: the overlay's, or 50 bytes (VXLAN) below the
+        smallest underlay an MTU fault puts on the way."""
+        full = net.effective_mtu or 1450
+        nodes: dict[str, int] = {}
+        pairs: dict[tuple[str, str], int] = {}
+        overlay = full
+        for _since, fault in self._active(t):
+            if fault.kind != "mtu":
+                continue
+            fits = int(fault.value) - 50
+            if fault.target == "node":
+                nodes[fault.node] = min(nodes.get(fault.node, full), fits)
+            elif fault.target == "network" and fault.network == net.name:
+                overlay = min(overlay, fits)
+            elif fault.target == "pair" and fault.network == net.name:
+                pairs[(fault.node, fault.peer)] = min(pairs.get((fault.node, fault.peer), full), fits)
+
+        def path(src: str, dst: str) -> int:
+            return min(overlay, nodes.get(src, full), nodes.get(dst, full), pairs.get((src, dst), full))
+        return path
+
+    # --------------------------------------------------------------------------------------- faults
+
+    @property
+    def faults(self) -> DemoFaults:
+        """The presenter's controls: faults injected and cleared while it runs (`Faults`)."""
+        return DemoFaults(self)
+
+    def inject(self, fault: Fault) -> str:
+        """Inject a fault now (it replaces one of the same kind on the same subject); FaultError says why not."""
+        self._check(fault)
+        now = self.elapsed
+        if fault.kind == "update":
+            versions = [to for _at, to in self._updates.get(fault.service, ())]
+            current = versions[-1] if versions else ""
+            number = sum(1 for v in versions if v) + 1
+            version = "2.0" if number == 1 else f"2.{number - 1}"
+            if current and version == current:
+                version = f"2.{number}"
+            self._updates.setdefault(fault.service, []).append((now, version))
+            self._changed.set()
+            return f"rolling update of {fault.service} to :{version} started (one task every {UPDATE_STEP:g} s)"
+        same = Fault(fault.kind, node=fault.node, network=fault.network, peer=fault.peer)
+        self._end(lambda f: same.on(f) and f.target == fault.target, now)
+        self._faults.append((now, None, fault))
+        self._changed.set()
+        return f"{fault.describe()} (from the next probe round)" if fault.kind in ("loss", "mtu") else \
+            fault.describe()
+
+    def clear(self, target: Fault) -> str:
+        """End the faults `target` covers (`Fault.on`), now; a service's update is rolled back."""
+        now = self.elapsed
+        ended = self._end(target.on, now)
+        rolled = []
+        for name, updates in self._updates.items():
+            if target.target not in ("", "service") or target.kind not in ("", "update") or \
+                    target.service not in ("", name):
+                continue
+            if updates and updates[-1][1] and updates[-1][0] <= now:
+                updates.append((now, ""))
+                rolled.append(name)
+            elif updates and updates[-1][0] > now:  # not begun yet (the scenario's): it never starts
+                updates.pop()
+                rolled.append(name)
+        if not ended and not rolled:
+            return f"no fault on {target.subject()}"
+        self._changed.set()
+        said = [f.describe() for f in ended] + [f"rolling back {name}" for name in rolled]
+        return "cleared: " + "; ".join(said)
+
+    def _end(self, covered: Callable[[Fault], bool], now: float) -> list[Fault]:
+        ended = []
+        for index, (since, until, fault) in enumerate(self._faults):
+            if (until is None or until > now) and covered(fault):
+                if since > now:  # not begun yet: it never will
+                    self._faults[index] = (since, since, fault)
+                else:
+                    self._faults[index] = (since, now, fault)
+                ended.append(fault)
+        return ended
+
+    def _check(self, fault: Fault) -> None:
+        hosts = set(self._hosts)
+        target = fault.target
+        if fault.kind not in FAULTS:
+            raise FaultError(f"unknown fault {fault.kind!r}: {', '.join(FAULTS)}")
+        if target not in DEMO_FAULTS[fault.kind]:
+            raise FaultError(f"{fault.kind} takes a {' or '.join(DEMO_FAULTS[fault.kind])}, "
+                             f"not {('a ' + target) if target else 'nothing'}")
+        for name in (fault.node, fault.peer):
+            if name and name not in hosts:
+                raise FaultError(f"no node {display(name)} in the demo")
+        if fault.network and fault.network not in self._probed_names:
+            raise FaultError(f"no probed overlay {display(fault.network)} in the demo "
+                             f"({', '.join(sorted(self._probed_names))})")
+        if target == "pair" and fault.node == fault.peer:
+            raise FaultError("a pair needs two different nodes")
+        if fault.kind == "loss" and not 0 < fault.value <= 100:
+            raise FaultError(f"loss: a percentage above 0, up to 100 (got {fault.value:g})")
+        if fault.kind == "mtu" and not 576 <= fault.value <= 9000:
+            raise FaultError(f"mtu: 576 to 9000 bytes (got {fault.value:g})")
+        if fault.kind == "update":
+            service = next((s for s in self._plan.services if s.name == fault.service), None)
+            if service is None:
+                raise FaultError(f"no service {display(fault.service)} in the demo")
+            if service.mode != "replicated":
+                raise FaultError(f"{display(fault.service)} is a global service: the demo updates replicated ones")
+
+
+DEMO_FAULTS = {"loss": ("node", "network", "pair"), "mtu": ("node", "network", "pair"), "node-down": ("node",),
+               "engine-down": ("node",), "partition": ("node",), "update": ("service",)}
+
+
+class DemoFaults:
+    """The demo's `Faults`: simulated, at once (the panes show them from the next frame, the probes from the next
+    round)."""
+
+    offers = DEMO_FAULTS
+
+    def __init__(self, source: DemoSource) -> None:
+        self.source = source
+
+    async def inject(self, fault: Fault) -> str:
+        return self.source.inject(fault)
+
+    async def clear(self, target: Fault) -> str:
+        return self.source.clear(target)
+
+
+@dataclass
+class _Tracker:
+    """One pair's packets lost since probing started, and per round over the recent window (the newest last)."""
+
+    lost: int
+    recent: deque
+
+    def add(self, lost: int) -> None:
+        self.recent.append(lost)
+        self.lost += lost
+
+
+def _combine(a: float, b: float) -> float:
+    """Two independent losses on one path."""
+    return 1 - (1 - a) * (1 - b)
+
+
+_MASK = (1 << 64) - 1
+
+
+def _mix(x: int) -> int:
+    """splitmix64's finaliser: a well-spread 64-bit number from any integer (fast enough for every pair of a
+    200-node cluster each round)."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+def _draw(seed: int, k: int) -> float:
+    """A deterministic number in [0, 1) for (seed, k)."""
+    return _mix(seed ^ _mix(k & _MASK)) / 2**64
+
+
+def _binomial(n: int, p: float, u: float) -> int:
+    """The number of `n` packets lost at loss rate `p`, for the uniform draw `u`: the binomial distribution's
+    inverse (a normal approximation beyond 500 packets)."""
+    if n <= 0 or p <= 0:
+        return 0
+    if p >= 1:
+        return n
+    if p > 0.5:
+        return n - _binomial(n, 1 - p, 1 - u)
+    if n > 500:
+        mean, sd = n * p, math.sqrt(n * p * (1 - p))
+        return min(n, max(0, round(NormalDist(mean, sd).inv_cdf(min(max(u, 1e-12), 1 - 1e-12)))))
+    q = 1 - p
+    pmf = q ** n
+    cdf, lost, ratio = pmf, 0, p / q
+    while u > cdf and lost < n:
+        pmf *= (n - lost) / (lost + 1) * ratio
+        lost += 1
+        cdf += pmf
+    return lost

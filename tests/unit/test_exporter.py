@@ -35,7 +35,7 @@ def demo_state(scenario: str = "loss", **changes) -> ExportState:
     asyncio.run(source.poll())
     snap = source.snapshot()
     results = tuple(r for r in source.probe_results("frontend"))
-    totals = {(r.network, r.src_node, r.dst_node): (r.sent, r.received) for r in results if r.kind == "ping"}
+    totals = {key: counts for key, counts in source.probes().totals.items() if key[0] == "frontend"}
     state = ExportState(snapshot=snap, up=True, results=results, totals=totals, findings=tuple(diagnose(snap,
                         results)), netio=aggregate(snap), rounds=3, last_round_at=T, collected_at=T)
     return replace(state, **changes)
