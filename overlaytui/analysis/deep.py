@@ -259,6 +259,7 @@ def check_vxlan_drops(snapshot: ClusterSnapshot, kernels: Sequence[NodeKernel],
         old_devices = {(s.sandbox, d.name): d for s in old.sandboxes for d in s.vxlan}
         lines = []
         nets = []
+        places = []
         for sbx in kernel.sandboxes:
             for dev in sbx.vxlan:
                 was = old_devices.get((sbx.sandbox, dev.name))
@@ -277,18 +278,24 @@ def check_vxlan_drops(snapshot: ClusterSnapshot, kernels: Sequence[NodeKernel],
                 nets.append(name)
                 parts = ", ".join(f"+{deltas[k]} {k.replace('_', ' ')}" for k in (
                     "rx_dropped", "tx_dropped", "rx_errors", "tx_errors") if deltas[k])
-                lines.append(f"{name} {dev.name}: {parts} in {seconds:.0f} s ({bad / seconds:.1f}/s) beside "
-                             f"{plural(passed, 'packet')}")
+                line = (f"{name} {dev.name}: {parts} in {seconds:.0f} s ({bad / seconds:.1f}/s) beside "
+                        f"{plural(passed, 'packet')}")
+                lines.append(line)
+                places.append(Finding("vxlan.drops", Severity.WARNING, "network", f"{name} on {host}",
+                                      f"{name}'s vxlan device drops packets on {host}", line, DROPS_REMEDY, name))
         if not lines:
             continue
         finding = Finding(
             "vxlan.drops", Severity.WARNING, "node", host,
             f"{host}'s vxlan devices drop packets ({', '.join(natural_sorted(set(nets)))})", "; ".join(lines),
-            f"look at {host}: `ip -s link show vxlan0` in the overlay's sandbox, the underlay NIC's errors "
-            "(`ip -s link`), a full conntrack table, the MTU", kernel.node_id)
+            DROPS_REMEDY.replace("the node", host), kernel.node_id, tuple(places))
         found.append(finding)
         causes.append(Cause(finding, host, explains=frozenset({"loss.bad"})))
     return found, causes
+
+
+DROPS_REMEDY = ("look at the node: `ip -s link show vxlan0` in the overlay's sandbox, the underlay NIC's errors "
+                "(`ip -s link`), a full conntrack table, the MTU")
 
 
 # ------------------------------------------------------------------------------------------------- kernel
@@ -500,3 +507,77 @@ def link_causes(findings: Iterable[Finding], causes: Sequence[Cause], hostnames:
 def by_node(kernels: Mapping[str, NodeKernel] | Sequence[NodeKernel]) -> list[NodeKernel]:
     values = kernels.values() if isinstance(kernels, Mapping) else kernels
     return sorted(values, key=lambda k: natural_key(k.hostname or k.node_id))
+
+
+# ---------------------------------------------------------------------------------------- per place, for panes
+
+NODE_WIDE = {"firewall.blocked": "firewall", "vxlan.source_address": "source address", "conntrack.full": "conntrack",
+             "offload.checksum": "offload"}
+ENCRYPTED_ONLY = {"kernel.no_esp": "no esp4", "esp.no_state": "no ESP state"}
+SHORT = {"fdb.stale": "FDB", "vxlan.drops": "drops", **NODE_WIDE, **ENCRYPTED_ONLY}
+
+
+@dataclass(frozen=True)
+class PlaceState:
+    """One overlay on one node, as the deep view saw it: for the Topology and Networks panes."""
+
+    node_id: str
+    hostname: str
+    read: bool  # the overlay's sandbox on the node was read
+    severity: Severity = Severity.OK  # the worst deep finding there (node-wide ones included)
+    note: str = ""  # what is wrong ("FDB, firewall"), or why it was not read
+    rx_packets: int | None = None
+    tx_packets: int | None = None
+    dropped: int | None = None  # rx + tx dropped and errors
+
+
+def _flatten(findings: Iterable[Finding]) -> Iterable[Finding]:
+    for finding in findings:
+        yield finding
+        yield from _flatten(finding.details)
+
+
+def place_states(snapshot: ClusterSnapshot, kernels: Sequence[NodeKernel], findings: Iterable[Finding],
+                 network: Network) -> list[PlaceState]:
+    """Every node the overlay is on (its network views, its running tasks), natural order: its sandbox's vxlan
+    counters, and the deep findings at that place (the overlay's on that node, and the node-wide ones that hit
+    every overlay there) — or why it was not read. [] when the deep view read no node at all."""
+    if not kernels:
+        return []
+    at: dict[tuple[str, str], set[tuple[Severity, str]]] = defaultdict(set)
+    for finding in _flatten(findings):
+        if finding.check not in SHORT or finding.details:
+            continue
+        if finding.subject_kind == "network" and " on " in finding.subject:
+            net_name, host = finding.subject.rsplit(" on ", 1)
+            at[(host, net_name)].add((finding.severity, SHORT[finding.check]))
+        elif finding.subject_kind == "node" and (finding.check in NODE_WIDE or finding.check in ENCRYPTED_ONLY
+                                                 and network.encrypted):
+            at[(finding.subject, "")].add((finding.severity, SHORT[finding.check]))
+    members = {v.node_id for v in network.views if v.node_id}
+    members |= {t.node_id for t in snapshot.tasks if t.up and t.node_id
+                and any(a.network_id == network.id for a in t.addresses)}
+    by_id = {k.node_id: k for k in kernels if k.node_id}
+    states = []
+    for node in sorted((n for n in snapshot.nodes if n.id in members), key=lambda n: natural_key(n.hostname)):
+        kernel = by_id.get(node.id)
+        if kernel is None:
+            states.append(PlaceState(node.id, node.hostname, False, note="not read this round"))
+            continue
+        sbx = kernel.sandbox_of(network.id)
+        if sbx is None or sbx.vxlan_unavailable:
+            reason = (kernel.problems[0] if kernel.problems else kernel.sandboxes_unavailable) if sbx is None else \
+                sbx.vxlan_unavailable
+            states.append(PlaceState(node.id, node.hostname, False,
+                                     note=reason or "no sandbox for this overlay on the node"))
+            continue
+        marks = at.get((node.hostname, network.name), set()) | at.get((node.hostname, ""), set())
+        severity = max((m[0] for m in marks), default=Severity.OK)
+        note = ", ".join(sorted({m[1] for m in marks}))
+        if sbx.fdb_unavailable and not note:
+            note = f"FDB not read ({sbx.fdb_unavailable})"
+        states.append(PlaceState(
+            node.id, node.hostname, True, severity, note, sum(d.rx_packets for d in sbx.vxlan),
+            sum(d.tx_packets for d in sbx.vxlan),
+            sum(d.rx_dropped + d.tx_dropped + d.rx_errors + d.tx_errors for d in sbx.vxlan)))
+    return states

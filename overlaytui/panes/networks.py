@@ -6,6 +6,9 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import DataTable
 
+from ..analysis.deep import place_states
+from ..analysis.findings import Severity
+from ..analysis.headline import MARKS
 from ..model import ClusterSnapshot, Fault, Network, natural_key, natural_sorted
 from .common import (
     Picked,
@@ -19,16 +22,43 @@ from .common import (
     text,
     view_values,
 )
+from .common import SafeText as Text
 from .keptable import KeptTable
 
 DRIVER_ORDER = {"overlay": 0, "bridge": 1, "macvlan": 2, "ipvlan": 3, "host": 4, "null": 5}
 COLUMNS = [("name", "network"), ("driver", "driver"), ("scope", "scope"), ("subnet", "subnet"),
            ("gateway", "gateway"), ("vni", "VNI"), ("mtu", "MTU set/eff"), ("flags", "flags"),
-           ("peers", "peers"), ("services", "services (VIP, or dnsrr)"), ("engine", "engine")]
+           ("peers", "peers"), ("below", "below (--deep)"), ("services", "services (VIP, or dnsrr)"),
+           ("engine", "engine")]
 
 
 def network_key(net: Network) -> str:
     return net.id if net.scope != "local" else f"{net.id}@{net.engine}"
+
+
+def _below(view: View, net: Network, colors) -> Text:
+    """The overlay below, on its nodes (--deep): a cause found, per node; nodes not read, with why; else the
+    nodes where all is well. "—" when the deep view read nothing."""
+    frame = view.frame
+    states = place_states(frame.snapshot, frame.kernels, frame.findings, net) if net.driver == "overlay" else []
+    if not states:
+        return text("—", colors.muted)
+    parts: list[Text] = []
+    for state in sorted(states, key=lambda s: -s.severity):
+        if state.read and state.severity > Severity.INFO:
+            parts.append(text(f"{MARKS[state.severity]} {state.hostname}: {state.note}", "bold"))
+    unread = [s for s in states if not s.read]
+    if unread:
+        parts.append(text("— " + ", ".join(f"{s.hostname} ({s.note})" for s in unread), colors.muted))
+    fine = [s for s in states if s.read and s.severity <= Severity.INFO]
+    if fine:
+        parts.append(text(f"✓ {', '.join(s.hostname for s in fine)}", colors.good))
+    line = Text()
+    for i, part in enumerate(parts):
+        if i:
+            line.append(" · ")
+        line.append_text(part)
+    return line
 
 
 def peer_hostnames(snapshot: ClusterSnapshot, net: Network) -> list[str]:
@@ -49,12 +79,13 @@ class NetworksPane(Widget):
     def show(self, view: View) -> None:
         snap = view.snapshot
         engines = tuple((e.endpoint, e.hostname) for e in snap.engines)
-        if self._guard.unchanged((snap.networks, snap.services, snap.nodes, snap.tasks),
-                                 (engines, *view_values(view, self))):
+        if self._guard.unchanged((snap.networks, snap.services, snap.nodes, snap.tasks, view.frame.kernels,
+                                  view.frame.findings), (engines, *view_values(view, self))):
             return
         colors = palette_of(self)
         table = self.query_one(DataTable)
-        sync_columns(table, [(key, text(label)) for key, label in COLUMNS])
+        deep = bool(view.frame.kernels)  # the column below the overlay only with --deep
+        sync_columns(table, [(key, text(label)) for key, label in COLUMNS if deep or key != "below"])
         scope = view.services_in_scope()
         hostnames = {e.endpoint: e.hostname or e.endpoint for e in snap.engines}
         rows = {}
@@ -76,7 +107,8 @@ class NetworksPane(Widget):
                 text(net.name, "bold"), text(net.driver, colors.primary if net.driver == "overlay" else ""),
                 text(net.scope, colors.muted), text(net.subnet or "-"), text(net.gateway or "-"),
                 text(net.vni or "-"), text(mtu), text(" ".join(flags), colors.accent if net.encrypted else ""),
-                text(", ".join(peers) if peers else "-"), text(svc or "-"),
+                text(", ".join(peers) if peers else "-"), *([_below(view, net, colors)] if deep else []),
+                text(svc or "-"),
                 text(hostnames.get(net.engine or "", "") if net.engine else "swarm", colors.muted),
             ]
         sync_rows(table, rows)

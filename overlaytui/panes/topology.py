@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
+from ..analysis.deep import PlaceState, place_states
 from ..analysis.findings import Severity, plural
 from ..analysis.headline import MARKS, Named
 from ..model import ClusterSnapshot, Fault, Health, Network
@@ -59,8 +60,9 @@ class TopologyPane(Widget):
         snap = view.snapshot
         health = tuple((e.node_id, e.health) for e in snap.engines)
         named = view.headline.named if view.headline is not None else Named({}, {}, {})
-        if self._guard.unchanged((snap.nodes, snap.networks, snap.services, snap.tasks),
-                                 (health, named, *view_values(view, self))):
+        frame = view.frame
+        if self._guard.unchanged((snap.nodes, snap.networks, snap.services, snap.tasks, frame.kernels,
+                                  frame.findings), (health, named, *view_values(view, self))):
             return
         colors = palette_of(self)
         # the filter narrows nodes and overlays; one that matches none of a kind leaves that kind whole
@@ -111,12 +113,17 @@ class TopologyPane(Widget):
             if hidden:
                 on = sum(1 for n in nodes if n.id in members)
                 cells.append(text(f"\n {on}/{len(nodes)}", colors.primary))
+            below = {s.node_id: s for s in place_states(snap, frame.kernels, frame.findings, net)}
             for node in shown_nodes:
                 attached = node.id in members
                 style = colors.primary if attached else colors.muted
                 if attached and node.state != "ready":
                     style = colors.bad
-                cells.append(Text(f"\n{bus(widths[node.id], attached)}", style=style, no_wrap=True))
+                cell = Text(f"\n{bus(widths[node.id], attached)}", style=style, no_wrap=True)
+                if attached and node.id in below:
+                    cell.append("\n")
+                    cell.append_text(_below(below[node.id], widths[node.id], colors))
+                cells.append(cell)
             services = [s for s in snap.services if net.id in s.network_ids or any(v.network_id == net.id
                                                                                   for v in s.vips)]
             svc_text = Text("  ", no_wrap=False)
@@ -136,7 +143,7 @@ class TopologyPane(Widget):
             cells.append(svc_text if services else text("(no services)", colors.muted))
             rows[net.id] = cells
         sync_rows(table, rows, height=3)
-        self.query_one("#topology-legend", Static).update(_legend(snap, nodes, hidden))
+        self.query_one("#topology-legend", Static).update(_legend(snap, nodes, hidden, bool(frame.kernels)))
 
     def subjects(self, snapshot: ClusterSnapshot) -> list[Fault]:
         """What the cursor is on, as fault targets: the node of its column, the overlay of its row."""
@@ -163,7 +170,28 @@ def _overlays(snapshot: ClusterSnapshot) -> list[Network]:
     return [n for n in snapshot.networks if n.driver == "overlay"]
 
 
-def _legend(snapshot: ClusterSnapshot, nodes, hidden: int) -> Text:
+def compact(count: int) -> str:
+    """A packet count in a few characters: 950, 1.2k, 34k, 5.6M."""
+    for limit, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if count >= limit:
+            value = count / limit
+            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
+    return str(count)
+
+
+def _below(state: PlaceState, width: int, colors) -> Text:
+    """Under a node's stretch of an overlay's bus, what the deep view saw there: the vxlan packets in/out,
+    or the causes found there, or that it was not read."""
+    if not state.read:
+        line, style = "— not read", colors.muted
+    elif state.severity > Severity.INFO:
+        line, style = f"{MARKS[state.severity]} {state.note}", severity_style(colors, state.severity)
+    else:
+        line, style = f"✓ {compact(state.rx_packets or 0)}↓{compact(state.tx_packets or 0)}↑", colors.good
+    return Text(line if len(line) <= width else line[:max(width - 1, 0)] + "…", style=style, no_wrap=True)
+
+
+def _legend(snapshot: ClusterSnapshot, nodes, hidden: int, deep: bool = False) -> Text:
     overlays = _overlays(snapshot)
     ready = sum(1 for n in snapshot.nodes if n.state == "ready")
     line = Text(no_wrap=True, overflow="ellipsis")
@@ -171,6 +199,8 @@ def _legend(snapshot: ClusterSnapshot, nodes, hidden: int) -> Text:
                 f"{plural(len(snapshot.services), 'service')}  ")
     line.append(f"{ATTACHED} node on the overlay   {ABSENT} not   enc: encrypted (IPsec)   "
                 "enter: filter the other panes by a node or an overlay")
+    if deep:
+        line.append("   below the bus (--deep): ✓ vxlan packets in↓ out↑, or the cause found there, — not read")
     if len(nodes) < len(snapshot.nodes):
         line.append(f"   ({plural(len(snapshot.nodes) - len(nodes), 'node')} hidden by the filter)")
     if hidden:

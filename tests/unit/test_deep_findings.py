@@ -206,3 +206,26 @@ def test_the_vip_and_esp_symptoms_say_the_kernel_causes():
 def test_each_fault_is_named_only_on_its_node(variant):
     found = deep_of(kernels(node1=(*HEALTHY["node1"], variant)))
     assert found and all("node1" in f.subject for f in found)
+
+
+def test_place_states_per_node_of_an_overlay():
+    from overlaytui.analysis.deep import place_states
+
+    snap = snapshot()
+    frontend = next(n for n in snap.networks if n.name == "frontend")
+    secure = next(n for n in snap.networks if n.name == "secure")
+    views = kernels(node1=(*HEALTHY["node1"], "stale-fdb"), node2=(*HEALTHY["node2"], "firewall-legacy"), node3=())
+    found = diagnose(snap, kernels=views)
+    states = {s.hostname: s for s in place_states(snap, views, found, frontend)}
+    assert list(states) == ["node1", "node2", "node3"]
+    assert (states["node1"].severity, states["node1"].note) == (Severity.ERROR, "FDB")
+    assert (states["node2"].severity, states["node2"].note) == (Severity.ERROR, "firewall")
+    assert (states["node3"].severity, states["node3"].note, states["node3"].read) == (Severity.OK, "", True)
+    sbx = next(s for s in views[2].sandboxes if s.network_prefix and frontend.id.startswith(s.network_prefix))
+    assert states["node3"].rx_packets == sbx.vxlan[0].rx_packets
+    enc = {s.hostname: s for s in place_states(snap, views, found, secure)}
+    assert enc["node3"].note == "no esp4" and enc["node1"].note == ""  # node3 kept the lab's kernel
+    assert place_states(snap, [], found, frontend) == []
+    unread = [views[0], views[1]]
+    assert {s.hostname: (s.read, s.note) for s in place_states(snap, unread, found, frontend)}["node3"] == (
+        False, "not read this round")
