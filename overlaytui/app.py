@@ -580,6 +580,9 @@ class OverlayApp(App):
         if selection is not None and self.snapshot is not None:
             selection = self._resolve(selection)
         self.selection = selection
+        node = self.snapshot.nodes_by_id.get(selection.key) if selection is not None and selection.kind == "node" \
+            and self.snapshot is not None else None
+        self.producer.probe_focus = node.hostname if node is not None else None  # its pairs first when probing
         self.render_visible()
 
     def _resolve(self, selection: Selection) -> Selection:

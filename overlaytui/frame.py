@@ -58,6 +58,9 @@ class Frame:
         measured = sum(c.measured for c in self.probes.coverage)
         if expected:
             line += f"; {measured} of {plural(expected, 'probe pair')} measured"
+            every = max(c.every for c in self.probes.coverage)
+            if every > 1:  # a rotating plan: what the last rounds measured, never an older measurement
+                line += f" in the last {every} rounds (each pair every {every} rounds)"
         elif self.probes.recent:
             line += f"; {plural(sum(len(r) for r in self.probes.recent.values()), 'probe result')}"
         else:

@@ -411,12 +411,29 @@ class Coverage:
     network: str
     kind: str
     expected: int
-    measured: int
+    measured: int  # pairs with a measurement in the last `every` rounds (and the round in progress)
     missing: tuple[PairGap, ...] = ()
+    every: int = 1  # the plan: each pair is measured at least once every `every` rounds (1: every round)
+    this_round: int | None = None  # pairs measured in the latest round (None: not known, e.g. the demo)
 
     @property
     def complete(self) -> bool:
         return self.expected > 0 and self.measured == self.expected
+
+    @property
+    def rotating(self) -> bool:
+        """Rounds measure a rotating part of the pairs (a large cluster): `measured` spans `every` rounds."""
+        return self.every > 1
+
+    def summary(self) -> str:
+        """'ping 6 of 6 pairs', or with a rotating plan 'ping 597 this round, 39800 of 39800 pairs in the last 67
+        rounds (each pair every 67 rounds)'."""
+        pairs = f"{self.expected} pair" + ("" if self.expected == 1 else "s")
+        if not self.rotating:
+            return f"{self.kind} {self.measured} of {pairs}"
+        now = f" {self.this_round} this round," if self.this_round is not None else ""
+        return (f"{self.kind}{now} {self.measured} of {pairs} in the last {self.every} rounds (each pair every "
+                f"{self.every} rounds)")
 
 
 @dataclass(frozen=True)

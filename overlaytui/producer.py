@@ -184,6 +184,7 @@ class Producer:
         self._poll_asked = False
         self.latest: Update | None = None
         self.session: ProbeSession | None = None
+        self.probe_focus: str | None = None  # the selected node (hostname): its pairs first in every round
         self.probe_problem = ""  # why probing failed or stopped (shown until probing works again)
         self.last_round_at: float | None = None
         self.failure = ""  # why the source could not start
@@ -464,6 +465,7 @@ class Producer:
         session = await self.open_session()
         for network in await session.keep_agents():
             self._say("warning", f"the probe agent on {network} was removed: deployed again")
+        session.focus = self.probe_focus
         results = await session.run_round()
         self.last_round_at = time.time()
         self._tell_problems()

@@ -33,7 +33,7 @@ from .common import (
     source_from_args,
     underlay_reader,
 )
-from .probe import coverage_dict, outcome
+from .probe import coverage_dict, outcome, probe_cycle
 
 EXIT = {Severity.OK: 0, Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
 
@@ -112,8 +112,7 @@ async def _run(source: ClusterSource, args) -> int:
         manager = any(e.role == "manager" and e.health is Health.OK for e in frame.snapshot.engines)
         if not args.no_probe and manager:
             try:
-                await producer.refresh()  # the round is planned on the cluster as it is now
-                results = list(await producer.probe_round())
+                results = await probe_cycle(producer)  # every pair once: as many rounds as the plan takes
                 frame = (await producer.refresh()).frame  # the cluster as the probes saw it, before the agents go
                 code, verdict = outcome(results, frame.probes.coverage, frame.snapshot, user.thresholds)
                 if code == 2:

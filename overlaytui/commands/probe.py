@@ -1,5 +1,8 @@
 """`overlaytui probe`: one round of probes between every pair of nodes on the overlays, printed as a matrix.
 
+A large cluster's rounds measure a rotating part of the pairs (probes/plan.py): a run without --watch makes as
+many rounds as measure every pair once (`probe_cycle`), and --watch prints each round with what it covered.
+
 Exit codes, for cron and CI — never "fine" on what was not measured:
 0 every expected pair was measured and is within the thresholds; 1 a measured pair crossed a threshold (loss, a
 black hole, a pair that cannot reach the other); 2 a usage or connection error, or nothing could be measured;
@@ -101,8 +104,11 @@ async def _run(source: ClusterSource, settings: ProbeSettings, user: Settings, a
             return 2
         round_no = 0
         while True:
-            await producer.refresh()  # the round is planned on the cluster as it is now
-            results = await producer.probe_round()
+            if args.watch is None:
+                results = await probe_cycle(producer)
+            else:
+                await producer.refresh()  # the round is planned on the cluster as it is now
+                results = await producer.probe_round()
             round_no += 1
             frame = (await producer.frame_now()).frame
             coverage = frame.probes.coverage
@@ -127,6 +133,21 @@ async def _run(source: ClusterSource, settings: ProbeSettings, user: Settings, a
         return 2
     finally:
         await producer.close()
+
+
+async def probe_cycle(producer: Producer) -> list[ProbeResult]:
+    """Rounds until every pair was measured once: one round while the full mesh fits a round, as many as the
+    plan's rotation takes for a large cluster (`session.every`, read again after each round: nodes come and go).
+    Each round is planned on the cluster as it is then."""
+    results: list[ProbeResult] = []
+    done = 0
+    while True:
+        await producer.refresh()
+        results += await producer.probe_round()
+        done += 1
+        session = producer.session
+        if session is None or done >= session.every:
+            return results
 
 
 def round_dict(results, coverage, windows, problems: list[str], code: int, verdict: str) -> dict:
@@ -179,9 +200,12 @@ def outcome(results: list[ProbeResult], coverage: Sequence[Coverage], snapshot: 
 
 
 def coverage_dict(coverage: Coverage) -> dict:
-    return {"network": coverage.network, "kind": coverage.kind, "expected": coverage.expected,
-            "measured": coverage.measured, "complete": coverage.complete,
-            "missing": [asdict(gap) for gap in coverage.missing]}
+    found = {"network": coverage.network, "kind": coverage.kind, "expected": coverage.expected,
+             "measured": coverage.measured, "complete": coverage.complete,
+             "missing": [asdict(gap) for gap in coverage.missing]}
+    if coverage.rotating:  # a large cluster's plan: `measured` spans the last `every` rounds
+        found |= {"every_rounds": coverage.every, "measured_this_round": coverage.this_round}
+    return found
 
 
 def matrix_text(results: list[ProbeResult], snapshot: ClusterSnapshot, coverage: Sequence[Coverage] = (),
@@ -231,7 +255,8 @@ def matrix_text(results: list[ProbeResult], snapshot: ClusterSnapshot, coverage:
         for c in coverage:
             if c.network == network:
                 lines.append(f"  {c.kind}: {c.measured} of {c.expected} pairs measured"
-                             + ("" if c.complete else " (PARTIAL)"))
+                             + (f" in the last {c.every} rounds (each pair every {c.every} rounds)" if c.rotating
+                                else "") + ("" if c.complete else " (PARTIAL)"))
                 for reason, count in Counter(g.reason for g in c.missing).most_common():
                     lines.append(f"    not measured ({count} pairs): {reason}")
         lines.append("")

@@ -223,8 +223,7 @@ class LossPane(Widget):
             legend.append("\nmeasured: ")
             for i, c in enumerate(coverage):
                 legend.append(", " if i else "")
-                legend.append(f"{c.kind} {c.measured} of {plural(c.expected, 'pair')}",
-                              style=colors.good if c.complete else f"bold {colors.warn}")
+                legend.append(c.summary(), style=colors.good if c.complete else f"bold {colors.warn}")
             if not all(c.complete for c in coverage):
                 legend.append("  (PARTIAL: the cursor's cell says why a pair is not measured)", style=colors.warn)
         return legend

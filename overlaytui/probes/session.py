@@ -38,6 +38,7 @@ from ..sources.errors import ENGINE_ERRORS, describe_error
 from . import agent, runner
 from .capabilities import Capabilities, unavailable
 from .mtu import MIN_MTU, find_path_mtu
+from .plan import DEFAULT_ROUND_PAIRS, RoundPlan, plan_round
 from .scheduler import DEFAULT_CONCURRENCY, ProbeJob, ProbeScheduler
 
 MAX_PROBLEMS = 100  # distinct problem texts a session remembers
@@ -66,6 +67,8 @@ class ProbeSettings:
     iperf_every_rounds: int = 1  # the dashboard's opt-in throughput schedule: every Nth round only (low duty)
     report_every: float = 5.0  # logs mode: the agents' pause between rounds
     window_s: float = 300.0  # the recent window of each pair's loss (the last round and everything are kept too)
+    round_pairs: int = DEFAULT_ROUND_PAIRS  # directed pairs a round measures, shared by the overlays (plan.py);
+    # beyond it rounds rotate through the nodes; 0: the full mesh every round
 
 
 class ProbeSession:
@@ -90,6 +93,10 @@ class ProbeSession:
         self._expected: dict[str, tuple[str, ...]] = {}  # network -> hostnames expected to run an agent
         self._why: dict[tuple[str, str, str, str], str] = {}  # (kind, network, src, dst) -> why not measured
         self.rounds = 0
+        self._completed = 0  # rounds that ended (self.rounds counts the one in progress too)
+        self.focus: str | None = None  # the selected node (hostname): a source in every round, first
+        self._plan_now: RoundPlan | None = None  # the latest round's plan (None: no round yet, or the full mesh)
+        self._measured_in: dict[tuple[str, str, str, str], int] = {}  # (kind, network, src, dst) -> round measured
         self._totals: dict[tuple[str, str, str], tuple[int, int]] = {}
         self._rounds: dict[tuple[str, str, str], tuple[tuple[float, int, int], ...]] = {}  # measured pings, recent
         self._version = 0  # bumped with every result and every plan
@@ -449,8 +456,12 @@ class ProbeSession:
             return unavailable((kind,), caps, self.settings.image).get(kind, "")
         return ""
 
-    def jobs(self, snapshot: ClusterSnapshot, with_iperf: bool = True) -> list[ProbeJob]:
+    def jobs(self, snapshot: ClusterSnapshot, with_iperf: bool = True, sources: Sequence[str] | None = None
+             ) -> list[ProbeJob]:
+        """The round's jobs: from each source node (hostname; None: every node) to every other node, the
+        `sources` in their order (the selected node first)."""
         self._plan(snapshot)
+        order = {name: i for i, name in enumerate(sources)} if sources is not None else None
         hostnames = {n.id: n.hostname for n in snapshot.nodes}
         engines = {e.node_id: e.endpoint for e in snapshot.engines if e.node_id and e.health is Health.OK}
         jobs: list[ProbeJob] = []
@@ -459,7 +470,13 @@ class ProbeSession:
             net = snapshot.network(network)
             effective = net.effective_mtu if net else 1450
             by_node = {t.node_id: t for t in tasks if t.node_id in hostnames}
-            for src in (t for t in by_node.values() if t.node_id in engines):
+            planned = [t for t in by_node.values() if t.node_id in engines]
+            if order is not None:
+                planned = sorted((t for t in planned if hostnames[t.node_id] in order),
+                                 key=lambda t: order[hostnames[t.node_id]])
+            else:  # the selected node's jobs first
+                planned.sort(key=lambda t: hostnames[t.node_id] != self.focus)
+            for src in planned:
                 src_name = hostnames[src.node_id]
                 caps = self._caps.get((network, src.node_id))
                 caps = caps if isinstance(caps, Capabilities) else None
@@ -557,12 +574,35 @@ class ProbeSession:
             self._record(result)
             on_result(result)
         self.rounds += 1
-        if self.via_logs:
-            self._plan(snapshot)
-            return await self._round_via_logs(snapshot, keep)
-        scheduler = ProbeScheduler(concurrency=self.settings.concurrency, timeout=self.settings.timeout)
-        with_iperf = (self.rounds - 1) % max(1, self.settings.iperf_every_rounds) == 0
-        return await scheduler.run(self.jobs(snapshot, with_iperf), keep)
+        try:
+            if self.via_logs:  # the agents ping every peer by themselves: the full mesh
+                self._plan(snapshot)
+                return await self._round_via_logs(snapshot, keep)
+            plan = self.next_plan(snapshot)
+            self._plan_now = plan
+            self._version += 1
+            scheduler = ProbeScheduler(concurrency=self.settings.concurrency, timeout=self.settings.timeout)
+            with_iperf = (self.rounds - 1) % max(1, self.settings.iperf_every_rounds) == 0
+            # the full mesh: every node with an agent probes (also one not Ready, whose pairs say why)
+            return await scheduler.run(self.jobs(snapshot, with_iperf, None if plan.full else plan.sources), keep)
+        finally:
+            self._completed = self.rounds
+            self._version += 1
+
+    def next_plan(self, snapshot: ClusterSnapshot) -> RoundPlan:
+        """The next round's sources (plan.py): every expected node while the full mesh fits the round's budget
+        (shared by the overlays), else the rotation after the previous round's, the selected node first."""
+        expected = [n.hostname for n in snapshot.nodes if n.state == "ready" and n.availability == "active"]
+        budget = self.settings.round_pairs
+        if budget > 0:
+            budget = max(1, budget // max(1, len(self._agents)))
+        last = self._plan_now.last if self._plan_now is not None else None
+        return plan_round(expected, last, budget, self.focus)
+
+    @property
+    def every(self) -> int:
+        """Rounds in which every pair is measured at least once (1: each round is the full mesh)."""
+        return self._plan_now.every if self._plan_now is not None else 1
 
     async def _round_via_logs(self, snapshot: ClusterSnapshot, keep) -> list[ProbeResult]:
         """Wait (bounded) until every agent reported a round newer than the last one read, then read it."""
@@ -615,6 +655,8 @@ class ProbeSession:
             self._rounds[key] = (*(p for p in self._rounds.get(key, ()) if p[0] >= since),
                                  (result.measured_at, result.sent, result.received))
         self._latest[(result.kind, *key)] = result
+        if result.measured:
+            self._measured_in[(result.kind, *key)] = self.rounds
         self._version += 1
 
     def state(self) -> ProbeState:
@@ -625,9 +667,16 @@ class ProbeSession:
         if self._state is None or self._state_version != version:
             self._state = ProbeState(dict(self._latest), dict(self._rounds), dict(self._totals),
                                      dict(self._expected), dict(self._why), self.settings.kinds,
-                                     self.settings.window_s, self.rounds)
+                                     self.settings.window_s, self.rounds, dict(self._measured_in),
+                                     self._kind_every(), self._completed)
             self._state_version = version
         return self._state
+
+    def _kind_every(self) -> dict[str, int]:
+        """kind -> the rounds within which each of its pairs is measured: the plan's, times iperf's own schedule."""
+        every = self.every
+        return {kind: every * (max(1, self.settings.iperf_every_rounds) if kind == "iperf" else 1)
+                for kind in self.settings.kinds}
 
     def probe_results(self, network: str | None = None) -> tuple[ProbeResult, ...]:
         return self.state().probe_results(network)
@@ -653,7 +702,12 @@ class ProbeState:
     why: Mapping[tuple[str, str, str, str], str]  # (kind, network, src, dst) -> why not measured
     kinds: tuple[str, ...]
     window_s: float
-    round_count: int
+    round_count: int  # rounds started (the latest one may be in progress)
+    # (kind, network, src, dst) -> the round its latest measurement was made in; None: not tracked (a state made
+    # from results alone), where the latest result measured counts
+    measured_in: Mapping[tuple[str, str, str, str], int] | None = None
+    every: Mapping[str, int] = field(default_factory=dict)  # kind -> each pair measured once every N rounds
+    completed: int | None = None  # rounds that ended (None: all of them)
     _windows: dict = field(default_factory=dict, compare=False, repr=False)  # network -> windows, computed once
 
     def probe_results(self, network: str | None = None) -> tuple[ProbeResult, ...]:
@@ -688,26 +742,42 @@ class ProbeState:
         return found
 
     def coverage(self, network: str | None = None) -> tuple[Coverage, ...]:
-        """Per overlay and kind: pairs expected, pairs measured, and why each other pair is not."""
+        """Per overlay and kind: pairs expected, pairs measured — in the last `every` rounds of the plan (and the
+        round in progress): an older measurement is not one — how many of them in the latest round, and why each
+        other pair is not measured."""
         found = []
+        completed = self.round_count if self.completed is None else self.completed
         for net, hosts in sorted(self.expected.items(), key=lambda kv: natural_key(kv[0])):
             if network not in (None, net):
                 continue
             for kind in self.kinds:
-                measured, missing = 0, []
+                every = self.every.get(kind, 1)
+                since = completed - every + 1  # the oldest round that still counts
+                measured, now, missing = 0, 0, []
                 for src in hosts:
                     # discovery runs once per node (towards one other node): its unit is the source node
                     dsts = [d for d in hosts if d != src]
                     if kind == "discovery":
                         dsts = [self._discovery_target(net, src, dsts)] if dsts else []
                     for dst in dsts:
-                        result = self.latest.get((kind, net, src, dst))
-                        if result is not None and result.measured:
+                        key = (kind, net, src, dst)
+                        result = self.latest.get(key)
+                        in_round = None
+                        if result is not None and result.measured:  # the latest result, not an older one
+                            in_round = self.round_count if self.measured_in is None else self.measured_in.get(key)
+                        if in_round is not None and in_round >= since:
                             measured += 1
+                            now += in_round == self.round_count
                             continue
-                        reason = self.why.get((kind, net, src, dst)) or (result.error if result else "")
+                        reason = self.why.get(key) or (result.error if result else "")
+                        if not reason and in_round is not None:
+                            ago = self.round_count - in_round
+                            reason = f"last measured {ago} round{'' if ago == 1 else 's'} ago"
+                        if not reason and every > 1:
+                            reason = f"not probed yet: each pair is probed once every {every} rounds"
                         missing.append(PairGap(src, dst, reason or "no result yet"))
-                found.append(Coverage(net, kind, measured + len(missing), measured, tuple(missing)))
+                found.append(Coverage(net, kind, measured + len(missing), measured, tuple(missing), every,
+                                      now if self.measured_in is not None else None))
         return tuple(found)
 
     def _discovery_target(self, network: str, src: str, candidates: list[str]) -> str:

@@ -175,6 +175,7 @@ class FakeSession:
     fail_start: str = ""
     leftovers: list[str] = []
     made: list[FakeSession] = []
+    every = 1  # the plan's rounds for every pair once (plan.py): 1, the full mesh
 
     def __init__(self, snapshot_of, settings, endpoints, call_timeout) -> None:
         self.settings, self.closed, self.done, self.removed_leftovers = settings, False, 0, []
@@ -251,6 +252,18 @@ def test_the_users_thresholds_decide_the_exit_code(fakes, capsys):
     assert run(user=Settings(thresholds=LossThresholds(0.001, 0.005))) == 1
     out = capsys.readouterr().out
     assert " bad " in out.split("plain  (effective MTU 1350)")[2].splitlines()[2]  # the matrix judged so too
+
+
+def test_a_rotating_plan_takes_as_many_rounds_as_measure_every_pair_once(fakes, capsys, monkeypatch):
+    """A large cluster's rounds each measure part of the pairs: probe without --watch runs the plan's cycle and
+    judges every round's results; the coverage is the last round's (the last K rounds')."""
+    monkeypatch.setattr(FakeSession, "every", 3)
+    fakes.rounds = [[ping("plain", "node1", "node2")], [ping("plain", "node2", "node1")],
+                    [ping("plain", "node1", "node2", sent=100, received=50)]]
+    fakes.coverages = [(Coverage("plain", "ping", 2, 1, (PairGap("node2", "node1", "not probed yet"),), every=3,
+                                 this_round=1),)] * 2 + [(Coverage("plain", "ping", 2, 2, every=3, this_round=1),)]
+    assert run() == 1  # the third round's loss: every round's results are judged
+    assert FakeSession.made[-1].done == 3
 
 
 def test_the_json_of_a_round_is_indented_by_one(fakes, capsys):

@@ -236,7 +236,7 @@ def test_complete_coverage_and_every_pair_measured(lab):
     assert sorted(lab.sweeps) == [("node1", ("node2", "node3"), 10, 0.2), ("node2", ("node1", "node3"), 10, 0.2),
                                   ("node3", ("node1", "node2"), 10, 0.2)]
     [cov] = lab.session.coverage()
-    assert cov == Coverage(NET, "ping", 6, 6, ())
+    assert cov == Coverage(NET, "ping", 6, 6, (), every=1, this_round=6)
     assert cov.complete
     assert outcome(results, lab.session.coverage(), lab.snap, LossThresholds())[0] == 0
 
@@ -316,7 +316,7 @@ def test_path_mtu_rounds_find_each_pairs_mtu(monkeypatch):
     found = {(r.src_node, r.dst_node): r.path_mtu for r in results}
     assert found[("node1", "node3")] == 1300 and len(found) == 6
     assert found[("node3", "node1")] == 1350  # the overlay's effective MTU: the search starts there
-    assert lab.session.coverage() == (Coverage(NET, "mtu", 6, 6, ()),)
+    assert lab.session.coverage() == (Coverage(NET, "mtu", 6, 6, (), this_round=6),)
     assert lab.session.windows(NET) == {}  # only pings have windows
 
 
@@ -328,7 +328,7 @@ def test_discovery_coverage_unit_is_the_source_node(monkeypatch):
     results = lab.round(1_000.0)
     assert sorted((r.src_node, r.dst_node) for r in results) == [("node1", "node2"), ("node2", "node1"),
                                                                   ("node3", "node1")]  # one per node
-    assert lab.session.coverage() == (Coverage(NET, "discovery", 3, 3, ()),)
+    assert lab.session.coverage() == (Coverage(NET, "discovery", 3, 3, (), this_round=3),)
 
 
 def state_with(latest: dict, kinds=("discovery",), why=None, hosts=HOSTS) -> ProbeState:
