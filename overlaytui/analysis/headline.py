@@ -21,6 +21,9 @@ PANE_OF_CHECK = {  # a check's family -> the pane that shows its subject
     "network": "networks", "ipam": "networks", "vip": "networks",
     "loss": "loss", "mtu": "loss", "latency": "loss", "dataplane": "loss", "probe": "loss",
     "encryption": "loss", "discovery": "loss",
+    # the causes below the overlay (--deep): Topology shows them per node and overlay
+    "firewall": "topology", "fdb": "topology", "vxlan": "topology", "kernel": "topology", "esp": "topology",
+    "offload": "topology", "conntrack": "topology",
 }
 _PERCENT = re.compile(r"~?\d+(?:\.\d+)? %")
 _FITS = re.compile(r"fits (\d+)-byte|above (\d+) bytes")

@@ -229,3 +229,9 @@ def test_place_states_per_node_of_an_overlay():
     unread = [views[0], views[1]]
     assert {s.hostname: (s.read, s.note) for s in place_states(snap, unread, found, frontend)}["node3"] == (
         False, "not read this round")
+
+
+def test_every_deep_check_has_its_pane():
+    from overlaytui.analysis.headline import pane_of
+
+    assert {check: pane_of(check) for check in DEEP_CHECKS} == dict.fromkeys(DEEP_CHECKS, "topology")
