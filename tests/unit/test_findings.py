@@ -7,9 +7,18 @@ from dataclasses import replace
 
 import pytest
 
-from overlaytui.analysis.findings import Severity, diagnose, worst
+from overlaytui.analysis.findings import (
+    SETTLE_S,
+    Severity,
+    check_ipam,
+    check_node_addresses,
+    check_peers,
+    check_tasks,
+    diagnose,
+    worst,
+)
 from overlaytui.model import ClusterSnapshot, Engine, Health, ProbeResult
-from overlaytui.sources.demo import DemoSource
+from overlaytui.sources.demo import NODE_DOWN_AFTER, DemoSource
 
 
 @pytest.fixture(scope="module")
@@ -243,14 +252,19 @@ def test_discovery_tasks_missing_from_dns(healthy):
     assert f.subject == "node1 on frontend" and "2 of 3" in f.summary
 
 
-def test_fresh_tasks_do_not_count_for_the_peer_lists(healthy):
+def _missing_peer_with_fresh_tasks(healthy: ClusterSnapshot) -> ClusterSnapshot:
+    """The last node missing from a peer list on backend while its tasks are 5 s old."""
     net = healthy.network("backend")
     view = net.views[0]
     cut = replace(view, peers=tuple(p for p in view.peers if p.address != healthy.nodes[-1].address))
     networks = tuple(replace(n, views=(cut, *n.views[1:])) if n.name == "backend" else n for n in healthy.networks)
     last = healthy.nodes[-1].id
     fresh = tuple(replace(t, timestamp=healthy.taken_at - 5) if t.node_id == last else t for t in healthy.tasks)
-    assert "network.peers" not in checks(diagnose(replace(healthy, networks=networks, tasks=fresh)))
+    return replace(healthy, networks=networks, tasks=fresh)
+
+
+def test_fresh_tasks_do_not_count_for_the_peer_lists(healthy):
+    assert "network.peers" not in checks(diagnose(_missing_peer_with_fresh_tasks(healthy)))
 
 
 def test_tasks_the_managers_count_as_running_without_a_container_on_their_node(healthy):
@@ -695,3 +709,61 @@ def test_services_spread_unevenly_are_one_info_line(healthy):
     assert [(f.subject, f.severity) for f in found] == [("services", Severity.INFO)]
     assert "2 services spread unevenly: web, worker" == found[0].summary
     assert [d.subject for d in found[0].details] == ["web", "worker"] and found[0].evidence.startswith("web: ")
+
+
+# ------------------------------------------------------ reused while nothing changed (issue 26: 200 nodes idle)
+# The topology checks' findings are kept while the snapshot's nodes, services, tasks and networks are the same
+# objects and no task settled; the demo keeps its topology as the same objects across polls.
+
+
+def test_a_topology_check_finds_again_once_a_task_settled(healthy):
+    young = _missing_peer_with_fresh_tasks(healthy)
+    assert check_peers(young) == []
+    assert check_peers(replace(young, taken_at=young.taken_at + SETTLE_S - 6)) == []  # still young: kept
+    [found] = check_peers(replace(young, taken_at=young.taken_at + SETTLE_S - 5))  # settled now
+    assert found.check == "network.peers" and healthy.nodes[-1].hostname in found.summary
+    assert check_peers(young) == []  # back in time (a replay's seek): checked again, not kept
+
+
+def test_topology_findings_are_the_same_objects_until_a_section_is_another_object(healthy):
+    young = _missing_peer_with_fresh_tasks(healthy)
+    settled = replace(young, taken_at=young.taken_at + SETTLE_S)
+    [first] = check_peers(settled)
+    # new stats and engines every second: the topology checks do not read them
+    later = replace(settled, taken_at=settled.taken_at + 1, containers=(), engines=settled.engines[1:])
+    [again] = check_peers(later)
+    assert again is first
+    # equal but another object (a source that rebuilt its topology): checked again
+    [rebuilt] = check_peers(replace(later, networks=tuple(list(later.networks))))
+    assert rebuilt == first and rebuilt is not first
+    # what the caller does with the list it gets does not change what is kept
+    check_peers(later).clear()
+    assert check_peers(later) == [rebuilt]
+
+
+@pytest.mark.parametrize("check", [check_tasks, check_peers, check_ipam, check_node_addresses])
+def test_each_topology_check_gives_what_it_gives_unkept(check, healthy):
+    """Kept or not, a check's findings are the same as a fresh call on an equal snapshot."""
+    young = _missing_peer_with_fresh_tasks(healthy)
+    for snapshot in (healthy, young, replace(young, taken_at=young.taken_at + SETTLE_S), healthy):
+        kept = check(snapshot)
+        fresh = check(replace(snapshot, nodes=tuple(list(snapshot.nodes))))  # another object: not kept
+        assert kept == fresh
+
+
+def test_the_demo_keeps_its_topology_while_nothing_moved():
+    now = [1_800_000_000.0]
+    source = DemoSource("node-down", seed=1, clock=lambda: now[0])
+    asyncio.run(source.start())
+    first = source.snapshot()
+    now[0] += 1
+    asyncio.run(source.poll())
+    second = source.snapshot()
+    assert second.containers is not first.containers  # the stats move every second
+    for section in ("nodes", "services", "tasks", "networks"):
+        assert getattr(second, section) is getattr(first, section), section
+    now[0] += NODE_DOWN_AFTER  # a node went down: the poll sees a new topology
+    asyncio.run(source.poll())
+    third = source.snapshot()
+    assert third.nodes is not first.nodes and any(n.state == "down" for n in third.nodes)
+    assert third.tasks is not first.tasks
