@@ -2,8 +2,9 @@
 
 `overlaytui serve` runs one producer; every browser tab is a dashboard (a Textual app) in the same process, each
 on a thread and an event loop of its own. A `FrameFeed` hands them the producer's frames — the same immutable
-objects, never copied, encoded or decoded: one frame in memory however many tabs show it —, the producer's lines
-(`say`), its failure to start, and the one request a viewer may make (`control`, where serve allows it).
+objects, never copied, encoded or decoded: one frame in memory however many tabs show it —, one throughput
+history for their charts (`SharedHistory`), the producer's lines (`say`), its failure to start, and the one
+request a viewer may make (`control`, where serve allows it).
 
 Each follower gets the newest frame: one slower than the producer skips frames, nothing queues for it (the
 backlog policy of `Producer.updates`). Publishing never waits for a follower: it wakes each one on its own loop.
@@ -17,11 +18,47 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
+from .analysis.netio import NetIOSums
 from .frame import Frame
+from .history import History, Point, SeriesStats
+from .model import ClusterSnapshot
 
 T = TypeVar("T")
 
 Said = Callable[[str, str], None]  # (severity, one line), called on the publisher's thread: it must hand over
+
+
+class SharedHistory(History):
+    """One throughput history for every viewer (at 200 nodes / 5000 containers a History is ~24 MB and each frame's
+    appends several ms): the feed adds each frame once, in the frame thread; the viewers' threads read it, every
+    read and the feed's add under one lock (reads return copies). A viewer's own `add` does nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+
+    def feed(self, snapshot: ClusterSnapshot, totals: NetIOSums) -> None:
+        with self._lock:
+            History.add(self, snapshot, totals)
+
+    def add(self, snapshot: ClusterSnapshot, totals: NetIOSums | None = None) -> None:
+        return None  # the feed added this frame already, once for every viewer
+
+    def series(self, dimension: str, name: str, last: int | None = None) -> list[Point]:
+        with self._lock:
+            return History.series(self, dimension, name, last)
+
+    def stats(self, dimension: str, name: str) -> SeriesStats | None:
+        with self._lock:
+            return History.stats(self, dimension, name)
+
+    def names(self, dimension: str) -> list[str]:
+        with self._lock:
+            return History.names(self, dimension)
+
+    def container(self, container_id: str) -> list[Point]:
+        with self._lock:
+            return History.container(self, container_id)
 
 
 class Following:
@@ -73,6 +110,7 @@ class FrameFeed:
         self._version = 0
         self._followers: list[Following] = []
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.history = SharedHistory()  # every frame's throughput, for every viewer's charts
 
     def bind(self) -> None:
         """The running loop is the producer's: controls run there."""
@@ -82,6 +120,7 @@ class FrameFeed:
 
     def publish(self, frame: Frame) -> None:
         """A new frame (the producer's sink, in its frame thread): every follower woken."""
+        self.history.feed(frame.snapshot, frame.netio)
         with self._lock:
             self._frame, self._version = frame, self._version + 1
             followers = list(self._followers)

@@ -257,6 +257,7 @@ class ViewerApp(OverlayApp):
         source = ServedSource(feed, name)
         super().__init__(source, persist_config=False, underlay=source.underlay_mtus, **options)
         self.feed = feed
+        self.history = feed.history  # serve's, for every viewer (fed once per frame)
         self.tab = tab
         self.start_pane = pane if pane in PANES else "topology"
         self.probe_control = probe_control  # serve --viewer-probe-control: P asks the serve process to probe

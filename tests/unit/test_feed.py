@@ -7,6 +7,7 @@ only where serve allows it, and `call` runs work on the producer's loop."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 
@@ -175,3 +176,26 @@ def test_a_viewer_asks_serve_only_where_serve_allows_it_and_work_runs_on_the_pro
     assert results["allowed"] is True and results["unknown"] is False
     assert asked == [("start_probing", results["serve"])]  # run on serve's loop, once
     assert results["ran on"] == results["serve"]
+
+
+async def test_one_throughput_history_for_every_viewer_fed_once_per_frame():
+    producer, feed, run = await _producer()
+    follower = Follower(feed, 4)
+    try:
+        follower.start()
+        await _until(lambda: not follower.is_alive())
+        run.cancel()  # no frame comes meanwhile
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+        history = feed.history
+        nodes = history.names("node")
+        assert nodes and len(history.series("node", nodes[0])) >= 4  # a point per frame published
+        points = len(history.series("node", nodes[0]))
+        history.add(follower.frames[-1].snapshot)  # a viewer's own add: nothing (the feed added the frame)
+        assert len(history.series("node", nodes[0])) == points
+        assert history.stats("node", nodes[0]) is not None
+        container = follower.frames[-1].snapshot.containers[0].container_id
+        assert history.container(container)
+    finally:
+        run.cancel()
+        await producer.close()
