@@ -9,9 +9,10 @@ import platform
 import time
 from pathlib import Path
 
-from . import collectors, dashboard, exporter, frame, loss, probes, record, replay, serve, ssh, startup
+from . import collectors, dashboard, deep, exporter, frame, loss, probes, record, replay, serve, ssh, startup
 
-BENCHMARKS = {"collectors": collectors.main, "dashboard": dashboard.main, "exporter": exporter.main,
+BENCHMARKS = {"collectors": collectors.main, "dashboard": dashboard.main, "deep": deep.main,
+              "exporter": exporter.main,
               "frame": frame.main, "loss": loss.main, "probes": probes.main, "record": record.main,
               "replay": replay.main, "serve": serve.main, "ssh": ssh.main, "startup": startup.main}
 

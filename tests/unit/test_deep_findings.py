@@ -235,3 +235,46 @@ def test_every_deep_check_has_its_pane():
     from overlaytui.analysis.headline import pane_of
 
     assert {check: pane_of(check) for check in DEEP_CHECKS} == dict.fromkeys(DEEP_CHECKS, "topology")
+
+
+def test_an_address_the_swarm_has_on_two_nodes_is_not_judged():
+    """An IP reused while tasks churn (two running tasks with it, on two nodes): its FDB entry says nothing."""
+    snap = snapshot()
+    frontend = next(n for n in snap.networks if n.name == "frontend")
+    task = next(t for t in snap.tasks if t.up and t.node_id == node_ids()["node3"]
+                and any(a.network_id == frontend.id and a.address.startswith("10.240.2.5/") for a in t.addresses))
+    twin = replace(task, id="twin", node_id=node_ids()["node2"])
+    views = kernels()
+    node1 = views[0]
+    sbx = next(s for s in node1.sandboxes if s.sandbox == "1-e3bphbaj1g")
+    moved = tuple(replace(e, dst="10.231.0.2") if e.mac == "02:42:0a:f0:02:05" else e for e in sbx.fdb)
+    views[0] = replace(node1, sandboxes=tuple(replace(s, fdb=moved) if s is sbx else s for s in node1.sandboxes))
+    assert [f.check for f in deep_of(views)] == ["fdb.stale"]  # node3's task's MAC pointed at node2
+    unseen = replace(frontend, views=tuple(v for v in frontend.views if v.node_id != node_ids()["node3"]))
+    networks = tuple(unseen if n is frontend else n for n in snap.networks)  # node3's own view (its MACs) missing
+    assert [f.check for f in diagnose(replace(snap, networks=networks), kernels=views)
+            if f.check in DEEP_CHECKS] == ["fdb.stale"]  # the task's IP still says node3
+    ambiguous = replace(snap, networks=networks, tasks=(*snap.tasks, twin))
+    assert [f for f in diagnose(ambiguous, kernels=views) if f.check in DEEP_CHECKS] == []
+
+
+def test_the_checks_are_kept_while_their_inputs_are_the_same_objects(monkeypatch):
+    from overlaytui.analysis import deep
+
+    calls = []
+    real = deep._check_kernels
+    monkeypatch.setattr(deep, "_check_kernels", lambda *a: calls.append(1) or real(*a))
+    views = kernels(node1=(*HEALTHY["node1"], "conntrack-full"))
+    first, _ = check_kernels(snapshot(), views)
+    again, _ = check_kernels(snapshot(), views)
+    assert again == first and len(calls) == 1  # kept, not made again
+    views[0] = kernels()[0]  # the list changed in place: checked again
+    assert check_kernels(snapshot(), views)[0] == [] and len(calls) == 2
+    task = next(t for t in snapshot().tasks if t.up)
+    young = replace(snapshot(), tasks=(replace(task, id="young", timestamp=snapshot().taken_at - 5),
+                                       *snapshot().tasks))
+    check_kernels(young, views)
+    check_kernels(replace(young, taken_at=young.taken_at + 10), views)
+    assert len(calls) == 3  # the young task has not settled yet: kept
+    check_kernels(replace(young, taken_at=young.taken_at + 40), views)
+    assert len(calls) == 4  # it has settled since: checked again
