@@ -113,7 +113,8 @@ def main(args: argparse.Namespace) -> int:
     def producer(say: Callable[[str, str], None]) -> Producer:
         return Producer(source, thresholds=settings.thresholds, underlay=underlay_reader(args),
                         interval=args.interval, reconcile=args.reconcile, probe=probe,
-                        probe_every=args.probe_every, call_timeout=args.timeout, say=say)
+                        probe_every=args.probe_every, call_timeout=args.timeout, say=say,
+                        retry_probing=True)  # nobody at a keyboard to press P again: a failed start is retried
     theme = args.theme or settings.theme
     stage = Stage(producer, host=host, port=port, token=token, max_viewers=args.max_viewers,
                   viewer_options={"interval": args.interval, "settings": Settings(thresholds=settings.thresholds),
