@@ -424,8 +424,7 @@ def _open_write(path: Path) -> IO[str]:
 class FrameEncoder:
     """Frames as records of the format: `encode(frame)` encodes its sections (a section made from the same
     objects as the previous frame's is not encoded again), then `key()` is the frame whole and `delta()` what
-    changed since the previous frame encoded. A recording writes them to a file; `overlaytui serve` streams them
-    to its viewers (one encoding for every viewer)."""
+    changed since the previous frame encoded. A recording writes them to a file."""
 
     def __init__(self, redactor: Redactor | None = None) -> None:
         self.redactor = redactor
@@ -917,8 +916,9 @@ class _Cursor:
 
 
 class FrameDecoder:
-    """Records as they come (a stream, not a file: `overlaytui serve`'s viewers): a keyframe, then deltas; each
-    gives the frame it makes. The same decoding as a recording's reader."""
+    """Records as they come (a stream, not a file): a keyframe, then deltas; each gives the frame it makes. The
+    same decoding as a recording's reader (`overlaytui serve` streamed frames to viewer processes with it; its
+    viewers now share the producer's frames in one process: tests/unit/test_recording_stream.py keeps it)."""
 
     def __init__(self) -> None:
         self._cursor = _Cursor(keep_raw=False)
