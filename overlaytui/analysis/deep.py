@@ -561,6 +561,7 @@ class PlaceState:
     rx_packets: int | None = None
     tx_packets: int | None = None
     dropped: int | None = None  # rx + tx dropped and errors
+    partial: str = ""  # what of it was not read there ("firewall, FDB"): its verdict is not known
 
 
 def _flatten(findings: Iterable[Finding]) -> Iterable[Finding]:
@@ -606,10 +607,10 @@ def place_states(snapshot: ClusterSnapshot, kernels: Sequence[NodeKernel], findi
         marks = at.get((node.hostname, network.name), set()) | at.get((node.hostname, ""), set())
         severity = max((m[0] for m in marks), default=Severity.OK)
         note = ", ".join(sorted({m[1] for m in marks}))
-        if sbx.fdb_unavailable and not note:
-            note = f"FDB not read ({sbx.fdb_unavailable})"
+        unread = [what for what, why in (("FDB", sbx.fdb_unavailable), ("neighbours", sbx.neigh_unavailable),
+                                         ("firewall", kernel.firewall.unavailable)) if why]
         states.append(PlaceState(
             node.id, node.hostname, True, severity, note, sum(d.rx_packets for d in sbx.vxlan),
             sum(d.tx_packets for d in sbx.vxlan),
-            sum(d.rx_dropped + d.tx_dropped + d.rx_errors + d.tx_errors for d in sbx.vxlan)))
+            sum(d.rx_dropped + d.tx_dropped + d.rx_errors + d.tx_errors for d in sbx.vxlan), ", ".join(unread)))
     return states

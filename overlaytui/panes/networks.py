@@ -52,7 +52,8 @@ def _below(view: View, net: Network, colors) -> Text:
         parts.append(text("— " + ", ".join(f"{s.hostname} ({s.note})" for s in unread), colors.muted))
     fine = [s for s in states if s.read and s.severity <= Severity.INFO]
     if fine:
-        parts.append(text(f"✓ {', '.join(s.hostname for s in fine)}", colors.good))
+        parts.append(text("✓ " + ", ".join(s.hostname + (f" ({s.partial} not read)" if s.partial else "")
+                                           for s in fine), colors.good))
     line = Text()
     for i, part in enumerate(parts):
         if i:

@@ -188,6 +188,8 @@ def _below(state: PlaceState, width: int, colors) -> Text:
         line, style = f"{MARKS[state.severity]} {state.note}", severity_style(colors, state.severity)
     else:
         line, style = f"✓ {compact(state.rx_packets or 0)}↓{compact(state.tx_packets or 0)}↑", colors.good
+        if state.partial:
+            line, style = f"{line} ?", colors.warn  # a part not read there: no verdict on it
     return Text(line if len(line) <= width else line[:max(width - 1, 0)] + "…", style=style, no_wrap=True)
 
 
@@ -200,7 +202,8 @@ def _legend(snapshot: ClusterSnapshot, nodes, hidden: int, deep: bool = False) -
     line.append(f"{ATTACHED} node on the overlay   {ABSENT} not   enc: encrypted (IPsec)   "
                 "enter: filter the other panes by a node or an overlay")
     if deep:
-        line.append("   below the bus (--deep): ✓ vxlan packets in↓ out↑, or the cause found there, — not read")
+        line.append("   below the bus (--deep): ✓ vxlan packets in↓ out↑ (? a part not read), or the cause found "
+                    "there, — not read")
     if len(nodes) < len(snapshot.nodes):
         line.append(f"   ({plural(len(snapshot.nodes) - len(nodes), 'node')} hidden by the filter)")
     if hidden:

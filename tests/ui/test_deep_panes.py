@@ -86,3 +86,14 @@ async def test_the_lab_kernels_name_no_esp4_on_the_encrypted_overlay():
 async def test_networks_without_the_deep_view_has_no_column_for_it():
     screen = await show(frame_of(None), "5", size=(260, 40))
     assert "below (--deep)" not in screen and " frontend " in screen
+
+
+async def test_a_part_not_read_is_no_verdict_on_it():
+    raw = deep(**HEALTHY)
+    for key in ("host/iptables-legacy-save", "host/iptables-nft-save", "host/nft-ruleset"):
+        raw[node_ids()["node2"]][key] = Reading(127, "", "not found", missing=True)
+    frame = frame_of(raw)
+    topology = await show(frame, "1")
+    assert "✓ 0↓0↑ ?" in overlay_rows(topology, "4098")[1] and "below the bus" in topology
+    networks = await show(frame, "5", size=(260, 40))
+    assert "✓ node1, node2 (firewall not read), node3" in row(networks, "frontend")
