@@ -874,7 +874,8 @@ class OverlayApp(App):
             self.notify(f"fault not {'injected' if choice.action == 'inject' else 'cleared'}: {exc}",
                         severity="error", timeout=8)
             return
-        self.notify(said, timeout=5)
+        if said:  # (serve --presenter says it in every viewer itself)
+            self.notify(said, timeout=5)
         self._poll()
 
     async def action_quit(self) -> None:

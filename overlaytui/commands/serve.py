@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..httpd import parse_listen
-from .common import bounded, say_on_stderr, settings_from_args, source_from_args, underlay_reader
+from .common import bounded, faults_from_args, say_on_stderr, settings_from_args, source_from_args, underlay_reader
 from .dashboard import add_flags as add_dashboard_flags
 
 DEFAULT_LISTEN = "127.0.0.1:8470"
@@ -62,6 +62,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--viewer-probe-control", action="store_true",
                         help="a viewer's P starts probing here (once, for every viewer); without it viewers are "
                         "read-only toward the cluster (--probe starts probing at launch)")
+    parser.add_argument("--presenter", action="store_true",
+                        help="viewers may play faults: f and the palette inject and clear them here, on the source "
+                        "every viewer shows (the demo's simulated faults; the lab's real ones with --lab as root), "
+                        "said in every viewer; P starts probing too. Without it viewers cannot inject anything")
     add_dashboard_flags(parser)
     parser.set_defaults(handler=main)
 
@@ -116,10 +120,14 @@ def main(args: argparse.Namespace) -> int:
                         probe_every=args.probe_every, call_timeout=args.timeout, say=say,
                         retry_probing=True)  # nobody at a keyboard to press P again: a failed start is retried
     theme = args.theme or settings.theme
+    faults = faults_from_args(args, source) if args.presenter else None
+    if args.presenter and faults is None:
+        print(f"overlaytui serve: --presenter: {source.name} has no faults to play (the demo has; the lab's as "
+              "root)", file=sys.stderr)
     stage = Stage(producer, host=host, port=port, token=token, max_viewers=args.max_viewers,
                   viewer_options={"interval": args.interval, "settings": Settings(thresholds=settings.thresholds),
-                                  "probe_control": args.viewer_probe_control},
-                  theme=theme, say=say_on_stderr("serve"), probe=args.probe)
+                                  "probe_control": args.viewer_probe_control or args.presenter},
+                  theme=theme, say=say_on_stderr("serve"), probe=args.probe, faults=faults)
     try:
         return asyncio.run(stage.run())
     except KeyboardInterrupt:
@@ -161,14 +169,16 @@ class Stage:
 
     def __init__(self, make_producer: Callable[[Callable[[str, str], None]], Any], *, host: str, port: int,
                  token: str, max_viewers: int, viewer_options: dict[str, Any], theme: str | None, say: Any,
-                 probe: bool) -> None:
+                 probe: bool, faults: Any = None) -> None:
         from ..feed import FrameFeed
 
         self._say_line = say
         self.producer = make_producer(self.say)  # its lines: on stderr and in every viewer
         self.host, self.port, self.token = host, port, token
         self.max_viewers = max_viewers
-        self.viewer_options = viewer_options  # ViewerApp's (interval, settings, probe_control)
+        self.viewer_options = viewer_options  # ViewerApp's (interval, settings, probe_control, faults)
+        if faults is not None:  # serve --presenter: a viewer's faults are asked of this process's source
+            self.viewer_options = {**viewer_options, "faults": PresenterFaults(self, faults)}
         self.theme = theme
         self.probe = probe
         self.feed = FrameFeed(on_control=self.control if viewer_options.get("probe_control") else None)
@@ -379,6 +389,35 @@ class Stage:
             tab.close()
         if self.viewers:
             await asyncio.wait([asyncio.shield(end) for end in self.viewers.values()], timeout=VIEWER_STOP_WAIT)
+
+
+class PresenterFaults:
+    """A viewer's faults with serve --presenter (`sources.base.Faults`): each request runs on serve's loop, on the
+    faults of the one source every viewer shows, and what was done is said in every viewer (and on stderr); a
+    refusal comes back to the viewer that asked."""
+
+    def __init__(self, stage: Stage, faults: Any) -> None:
+        self.stage, self.faults = stage, faults
+        self.offers = faults.offers
+
+    async def inject(self, fault) -> str:
+        return await self._ask(self.faults.inject, fault)
+
+    async def clear(self, target) -> str:
+        return await self._ask(self.faults.clear, target)
+
+    async def _ask(self, act: Callable[[Any], Any], fault) -> str:
+        from ..sources.base import FaultError
+
+        async def work() -> str:
+            said = await act(fault)
+            self.stage.say("information", f"presenter: {said}")
+            return ""  # said in every viewer already, the one that asked included
+
+        try:
+            return await self.stage.feed.call(work)
+        except RuntimeError as exc:  # serve is stopping
+            raise FaultError(str(exc)) from None
 
 
 def _int(text: str | None, default: int, low: int, high: int) -> int:

@@ -104,6 +104,9 @@ class FaultScreen(ModalScreen[FaultChoice | None]):
                              id="fault-options")
             yield Label("", id="fault-problem")
 
+    def on_mount(self) -> None:
+        self.query_one(OptionList).highlighted = 0  # enter picks the first at once
+
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         loss = parse_value(self.query_one("#fault-loss", Input).value, 0.001, 100)

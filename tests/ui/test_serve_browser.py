@@ -176,7 +176,7 @@ def test_two_tabs_view_one_producer_in_a_real_browser():
 
         first.click("#terminal")
         first.keyboard.press("4")
-        wait_screen(first, "from \\ to", "2.00%", timeout=10)  # the Loss pane's matrix: node4's 2 % (the demo's)
+        wait_screen(first, "from \\ to", "%✖", timeout=10)  # the Loss pane's matrix: node4's pairs judged bad
 
         second = open_page(browser, url + "?pane=networks&fontsize=22")
         wait_screen(second, "network", "driver", "VNI", timeout=FIRST_SCREEN)  # its own start pane
@@ -218,3 +218,53 @@ def test_a_wrong_token_is_refused_and_the_right_one_opens_the_dashboard():
         text = wait_screen(page, "from \\ to", timeout=FIRST_SCREEN)  # the start pane the URL asked for, kept
         assert "demo: healthy" in text
         assert served.viewers() == 1
+
+
+LOSSY = re.compile(r"\b[2-7]\d\.\d\d%")  # a pair's last round at 20-79 % lost (the fault below: 50 %)
+
+
+def test_a_presenter_injects_loss_from_one_tab_and_both_tabs_show_it_within_a_probe_round():
+    from overlaytui.sources.demo import PROBE_ROUND
+
+    with chromium() as browser, serving("--demo", "--presenter") as served:
+        first = open_page(browser, served.url)
+        second = open_page(browser, served.url + "?pane=loss")
+        wait_screen(first, "1 Topology", "node1", timeout=FIRST_SCREEN)
+        wait_screen(second, "from \\ to", timeout=FIRST_SCREEN)
+        assert not LOSSY.search(screen(second))
+        first.click("#terminal")
+        first.keyboard.press("ArrowRight")  # the Topology cursor from the overlay onto node1's column
+        first.keyboard.press("f")
+        wait_screen(first, "Fault: node1", "loss … % on node1", timeout=10)
+        for key in ("Shift+Tab", "Shift+Tab", "Backspace"):  # to the rate's field (a key at a time: focus moves)
+            first.keyboard.press(key, delay=50)
+        first.keyboard.type("50", delay=50)
+        wait_for(lambda: re.search(r"loss % \S*\s+50 ", screen(first)), 10, "the rate typed", interval=0.2)
+        for key in ("Tab", "Tab", "Enter"):  # back to the list: its first line, loss on node1
+            first.keyboard.press(key, delay=50)
+        injected = time.monotonic()
+        wait_screen(first, "presenter: loss 50 % on node1", timeout=10)  # said in every viewer
+        wait_screen(second, "presenter: loss 50 % on node1", timeout=10)
+        first.keyboard.press("4")
+        for page in (first, second):  # within one probe round (and the frame after it)
+            wait_for(lambda page=page: LOSSY.search(screen(page)), PROBE_ROUND + 5 - (time.monotonic() - injected),
+                     "the loss in the Loss pane", interval=0.2)
+        assert "loss node1" in screen(second).splitlines()[1]  # the health line names it
+        assert "presenter: loss 50 % on node1" in served.said()
+
+
+def test_a_viewer_cannot_inject_without_presenter():
+    with chromium() as browser, serving("--demo") as served:
+        page = open_page(browser, served.url)
+        wait_screen(page, "1 Topology", "node1", timeout=FIRST_SCREEN)
+        page.click("#terminal")
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("f")  # no faults here: the key does nothing
+        page.keyboard.press("4")
+        wait_screen(page, "from \\ to", timeout=10)  # the key after it was handled: no picker came
+        assert "Fault:" not in screen(page)
+        page.keyboard.press("Control+p", delay=50)
+        wait_screen(page, "Search for commands", timeout=10)
+        page.keyboard.type("fault loss", delay=50)
+        wait_screen(page, "fault loss", "No matches found", timeout=10)  # the palette has no fault to offer
+        assert "presenter:" not in served.said()

@@ -143,9 +143,10 @@ async def _open_tab(client: TestClient, query: str = "") -> Tab:
 class Serving:
     """A Stage serving the demo in this process (its producer running, frames fed), its lines kept."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: DemoSource | None = None) -> None:
         self.said: list[str] = []
-        self.stage = serve.Stage(lambda say: Producer(DemoSource("loss", seed=1), say=say, interval=0.5),
+        source = source or DemoSource("loss", seed=1)
+        self.stage = serve.Stage(lambda say: Producer(source, say=say, interval=0.5),
                                  host="127.0.0.1", port=1, token="", max_viewers=5, viewer_options={}, theme=None,
                                  say=lambda severity, text: self.said.append(text), probe=False)
 
@@ -245,6 +246,25 @@ async def test_one_viewers_slow_render_does_not_hold_the_others(monkeypatch):
         release.set()
         await first.press("2")
         await first.until(lambda t: b"Placement" in t.drawn, 10, "the first tab once its render ended")
+
+
+class Unstartable(DemoSource):
+    async def start(self) -> None:
+        raise ConnectionRefusedError("no engine at unix:///nowhere.sock")
+
+
+async def test_a_producer_that_cannot_start_shows_its_reason_in_every_viewer():
+    serving = Serving(Unstartable("healthy"))
+    async with serving as client:
+        await _until(lambda: serving.collect.done(), 10)  # the producer gave up: its failure is the feed's
+        tabs = []
+        for _ in range(2):
+            page = await (await client.get("/")).text()
+            ticket = re.search(r"/ws/([\w-]+)", page)[1]
+            tabs.append(Tab(await client.ws_connect(f"/ws/{ticket}?width=120&height=40")))
+        for tab in tabs:
+            await tab.until(lambda t: b"cannot collect" in t.drawn and b"nowhere.sock" in t.drawn, 20,
+                            "the producer's failure in the viewer")
 
 
 async def _until(predicate, timeout: float) -> None:
