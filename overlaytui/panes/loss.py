@@ -99,6 +99,13 @@ class LossPane(Widget):
         if self._view is not None:
             self.show(self._view)
 
+    def prepare(self, view: View) -> None:
+        """While hidden, once: the first probe results are judged (in a worker beyond the matrix), so the pane's
+        first visit shows them rather than an empty table. Later frames wait for a visit, where the last render
+        stays up while the new one is judged."""
+        if self._view is None and view.frame.probes.recent:
+            self.show(view)
+
     def show(self, view: View) -> None:
         self._view = view
         snap, colors = view.snapshot, palette_of(self)

@@ -173,3 +173,19 @@ async def test_just_beyond_the_matrix_limit_the_overview_takes_over():
         assert cells(table, 0)[0] == source.bad_node == "node23"
         assert table.row_count == 35 + 1 + WORST_PAIRS + 1 + 200 + 1  # 595 pairs: 250 shown, then "… 345 more"
         assert cells(table, table.row_count - 1)[0] == "… 345 more pairs"
+
+
+async def test_the_first_visit_shows_the_pairs_judged_while_the_pane_was_hidden():
+    """Beyond the matrix the pairs are judged in a worker: the first results are judged while the pane is hidden,
+    so its first visit shows the overview at once, never an empty table (issue 26)."""
+    clock = Clock()
+    source = DemoSource("bad-node", seed=7, clock=clock, scale=(35, 20, 200))
+    app = make_app("bad-node", clock=clock, source=source)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)  # the first frame, and the worker judging its pairs
+        pane, table = app.query_one(LossPane), app.query_one("#loss-table", DataTable)
+        assert app.query_one("#tabs").active == "topology" and pane.shown_overview is not None
+        assert cells(table, 0)[0] == "node23"
+        await pilot.press("4")
+        assert app.query_one("#tabs").active == "loss" and cells(table, 0)[0] == "node23"
+        assert app.query_one("#loss-heat").display
