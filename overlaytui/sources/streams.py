@@ -29,6 +29,7 @@ MAX_STREAMS = 400  # per engine: a thread each; containers beyond this get no st
 class _Slot:
     history: deque[StatsSample]
     error: str = ""
+    paired: bool = False  # it had a (baseline, current) pair once: rates could be shown
 
     def pair(self, window: float) -> tuple[StatsSample | None, StatsSample] | None:
         """(baseline, current): the baseline is the newest sample at least `window` seconds older than the
@@ -46,14 +47,17 @@ class StatsStreams:
     """The stats streams of one engine."""
 
     def __init__(self, client_factory: Callable[[float], docker.APIClient], window: float = 1.0,
-                 max_streams: int = MAX_STREAMS):
+                 max_streams: int = MAX_STREAMS, on_pair: Callable[[], object] | None = None):
+        """`on_pair`: called (in the stream's thread, no lock held) when a container's stats can first show rates."""
         self._client_factory = client_factory
+        self._on_pair = on_pair
         self._window = window
         self._history = max(2, int(window) + 3)
         self._max_streams = max_streams
         self._lock = threading.Lock()
         self._slots: dict[str, _Slot] = {}
         self._stops: dict[str, threading.Event] = {}
+        self._unpaired = 0  # slots that never had a pair
         self.skipped = 0
 
     def sync(self, container_ids: Iterable[str]) -> None:
@@ -64,12 +68,14 @@ class StatsStreams:
         with self._lock:
             for cid in [c for c in self._stops if c not in wanted_set]:
                 self._stops.pop(cid).set()
-                self._slots.pop(cid, None)
+                gone = self._slots.pop(cid, None)
+                self._unpaired -= gone is not None and not gone.paired
             for cid in wanted[: self._max_streams]:
                 if cid not in self._stops:
                     stop = threading.Event()
                     self._stops[cid] = stop
                     self._slots[cid] = _Slot(deque(maxlen=self._history))
+                    self._unpaired += 1
                     threading.Thread(target=self._run, args=(cid, stop), name=f"stats-{cid[:12]}",
                                      daemon=True).start()
 
@@ -79,10 +85,10 @@ class StatsStreams:
             pairs = {cid: slot.pair(self._window) for cid, slot in self._slots.items()}
         return {cid: pair for cid, pair in pairs.items() if pair is not None}
 
-    def complete(self, container_ids: Iterable[str]) -> bool:
-        """True when each of these containers has a baseline and a current sample (rates can be shown)."""
-        got = self.samples()
-        return all(got.get(cid, (None,))[0] is not None for cid in container_ids)
+    def all_paired(self) -> bool:
+        """Every container streamed has had a baseline and a current sample (cheap: a count)."""
+        with self._lock:
+            return self._unpaired == 0
 
     def errors(self) -> dict[str, str]:
         with self._lock:
@@ -94,8 +100,10 @@ class StatsStreams:
                 stop.set()
             self._stops.clear()
             self._slots.clear()
+            self._unpaired = 0
 
     def _store(self, cid: str, sample: StatsSample | None = None, error: str = "") -> None:
+        paired_now = False
         with self._lock:
             slot = self._slots.get(cid)
             if slot is None:
@@ -104,8 +112,14 @@ class StatsStreams:
                 if not slot.history or sample.read_at > slot.history[-1].read_at:
                     slot.history.append(sample)
                 slot.error = ""
+                if not slot.paired:
+                    pair = slot.pair(self._window)
+                    slot.paired = paired_now = pair is not None and pair[0] is not None
+                    self._unpaired -= paired_now
             else:
                 slot.error = error
+        if paired_now and self._on_pair is not None:
+            self._on_pair()
 
     def _run(self, cid: str, stop: threading.Event) -> None:
         backoff = 0.5

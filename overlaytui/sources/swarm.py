@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -29,7 +29,7 @@ from typing import Any
 import docker
 from docker.errors import InvalidVersion, NotFound
 
-from ..model import ClusterSnapshot, Engine, Health, ProbeData, natural_key
+from ..model import ClusterSnapshot, Engine, Health, Node, ProbeData, natural_key
 from . import ssh
 from .assemble import (
     EnginePoll,
@@ -43,7 +43,7 @@ from .assemble import (
 )
 from .endpoints import EndpointSpec
 from .errors import ENGINE_ERRORS, describe_error
-from .parse import PayloadError, parse_all, parse_identity, parse_network
+from .parse import PayloadError, parse_all, parse_identity, parse_network, parse_node
 from .stats import read_local_macs
 from .streams import StatsStreams
 
@@ -66,6 +66,7 @@ class _EngineState:
     error: str = ""
     updated_at: float | None = None
     busy_since: float | None = None  # monotonic time the running poll started
+    job: asyncio.Future | None = None  # the running (or last) poll
     streams: StatsStreams | None = None
     pid_cache: dict[str, int] = field(default_factory=dict)
     event_stream: Any = None  # docker-py's CancellableStream (it has close())
@@ -114,6 +115,10 @@ class DockerSwarmSource:
         self._manager: str | None = None  # endpoint of the manager the last swarm poll used
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed = asyncio.Event()
+        self._stats_ready = asyncio.Event()  # every engine's containers had two stats samples (set once)
+        self._stats_told = False  # wait_for_change said so (a frame now: the first with every rate)
+        self._started = False
+        self._starting: asyncio.Future | None = None
         self._closing = threading.Event()
         self._mac_cache: dict[tuple[str, int], dict[str, str] | None] = {}
         self._topology: tuple[tuple, Topology] | None = None
@@ -135,13 +140,25 @@ class DockerSwarmSource:
     # ------------------------------------------------------------------------------------- lifecycle
 
     async def start(self) -> None:
+        """Connect and take the first poll (its stats streams start in it); a second call waits for the first's
+        (`snapshot` starts the source before it loads the rest of itself: the engine's ticks run meanwhile)."""
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        await asyncio.shield(self._starting)
+
+    async def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._started = True
         await self.poll()
         if self._events:
             for state in self._engines:
                 self._start_events(state)
-        if self._ssh_base and len(self._engines) > len(self.endpoints):
-            await self.poll()  # the nodes' engines found by the first poll: read them now, not at the next poll
+        # the nodes' engines found by the first poll (--ssh-nodes, [nodes]): their first polls started as soon as the
+        # manager named the nodes; the start waits for them as for the others (bounded as a poll is)
+        first = [s.job for s in self._engines if s.derived_for and s.poll is None and s.job is not None
+                 and not s.job.done()]
+        if first:
+            await asyncio.wait(first, timeout=self.call_timeout * 2 + 1)
 
     def _start_events(self, state: _EngineState) -> None:
         if state.watched:
@@ -150,11 +167,15 @@ class DockerSwarmSource:
         threading.Thread(target=self._watch_events, args=(state,), daemon=True,
                          name=f"events-{state.spec.url}").start()
 
+    @property
+    def _following(self) -> bool:
+        return bool(self._ssh_base or self._node_endpoints)
+
     def _follow_nodes(self) -> None:
         """--ssh-nodes: an engine for every swarm node no given engine speaks for, at the node's address over ssh
         (or its [nodes] endpoint); the engines of nodes that left the swarm go. Runs after each swarm poll, so
-        joining and leaving nodes are followed at every reconcile."""
-        if self._swarm is None or (not self._ssh_base and not self._node_endpoints):
+        joining and leaving nodes are followed at every reconcile; a new node's engine is polled at once."""
+        if self._swarm is None or not self._following:
             return
         nodes = {n.id: n for n in self._swarm.nodes}
         covered = {s.identity.get("node_id") for s in self._engines if s.identity and not s.derived_for}
@@ -162,7 +183,20 @@ class DockerSwarmSource:
         for node_id, state in derived.items():
             if node_id not in nodes or node_id in covered:
                 self._drop(state)
-        for node in sorted(nodes.values(), key=lambda n: natural_key(n.hostname)):
+        self._add_nodes(nodes.values(), covered)
+
+    def _follow_early(self, manager_node: str | None, payload: object) -> None:
+        """On the loop, while the one given manager's first poll goes on: the nodes it named (its first call) get
+        their engines now, so their logins overlap the rest of the manager's poll. Adds, never drops (that is the
+        swarm poll's to do)."""
+        if self._swarm is not None or self._closing.is_set():
+            return
+        nodes, _problems = parse_all(payload, parse_node, "node")
+        self._add_nodes(nodes, {manager_node})
+
+    def _add_nodes(self, nodes: Iterable[Node], covered: set) -> None:
+        derived = {s.derived_for for s in self._engines if s.derived_for}
+        for node in sorted(nodes, key=lambda n: natural_key(n.hostname)):
             node_id = node.id
             if node_id in covered or node_id in derived or not node.address:
                 continue
@@ -172,7 +206,9 @@ class DockerSwarmSource:
                 continue
             state = _EngineState(EndpointSpec(url, f"ssh-nodes {node.hostname}"), derived_for=node_id)
             self._engines.append(state)
-            if self._events and self._loop is not None:
+            if self._loop is not None:
+                self._submit(state, ask_swarm=False)  # its login and first poll now, not at the next poll
+            if self._events and self._started:
                 self._start_events(state)
 
     def _drop(self, state: _EngineState) -> None:
@@ -205,19 +241,25 @@ class DockerSwarmSource:
     async def poll(self) -> None:
         """Re-read every engine (and the swarm from one manager), concurrently; return when all answered or
         the time budget is spent. Engines still busy from an earlier poll are left to finish."""
-        loop = asyncio.get_running_loop()
+        self._loop = self._loop or asyncio.get_running_loop()
         manager = self._pick_manager()
         jobs = []
         now = time.monotonic()
-        for state in self._engines:
+        for state in list(self._engines):
             if state.busy_since is not None or state.next_try > now:
                 continue
-            state.busy_since = now
-            future = loop.run_in_executor(self._executor, self._poll_engine, state, state.spec.url == manager)
-            future.add_done_callback(partial(self._store, state))
-            jobs.append(future)
+            jobs.append(self._submit(state, state.spec.url == manager))
         if jobs:
             await asyncio.wait(jobs, timeout=self.call_timeout * 2 + 1)
+
+    def _submit(self, state: _EngineState, ask_swarm: bool) -> asyncio.Future:
+        """On the loop: the engine's poll job, in the pool; its result is stored when it ends."""
+        assert self._loop is not None
+        state.busy_since = time.monotonic()
+        future = self._loop.run_in_executor(self._executor, self._poll_engine, state, ask_swarm)
+        future.add_done_callback(partial(self._store, state))
+        state.job = future
+        return future
 
     def _pick_manager(self) -> str | None:
         """The engine to ask for swarm-level objects: the last one that worked, else any known manager, else
@@ -257,6 +299,7 @@ class DockerSwarmSource:
             identity = state.identity
             if not identity or time.monotonic() - state.identity_at > IDENTITY_REFRESH:
                 identity = parse_identity(api.info())
+            nodes = self._name_nodes_early(api, identity)
             engine_poll = self._read_engine(api, state, identity)
         except ENGINE_ERRORS + (PayloadError,) as exc:
             state.api = None
@@ -267,13 +310,33 @@ class DockerSwarmSource:
         # the chosen manager asks; before any swarm view exists, every manager may (the first to answer wins)
         if identity.get("role") == "manager" and (ask_swarm or self._swarm is None):
             try:
-                swarm_poll = self._read_swarm(api, identity)
+                swarm_poll = self._read_swarm(api, identity, nodes)
             except ENGINE_ERRORS as exc:
                 swarm_error = f"{state.spec.url}: swarm objects: {describe_error(exc)}"
         return engine_poll, swarm_poll, "", swarm_error
 
+    def _name_nodes_early(self, api: docker.APIClient, identity: dict) -> object:
+        """Worker thread. The first poll of the one given engine, a manager, when nodes are followed: its nodes first,
+        handed to the loop at once (their engines' logins need only their addresses); the payload, for its swarm
+        poll. None otherwise, or when the call fails (the swarm poll asks again and says why)."""
+        loop = self._loop
+        if (self._swarm is not None or not self._following or len(self.endpoints) != 1 or loop is None
+                or identity.get("role") != "manager"):
+            return None
+        try:
+            nodes = api.nodes()
+        except ENGINE_ERRORS:
+            return None
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(self._follow_early, identity.get("node_id"), nodes)
+        return nodes
+
     def _read_engine(self, api: docker.APIClient, state: _EngineState, identity: dict) -> EnginePoll:
         containers = api.containers()
+        if isinstance(containers, list):
+            # the stats streams first: two samples are two engine ticks, and the rest of the poll (networks, their
+            # views, the swarm's objects) runs within them instead of before them
+            self._sync_streams(state, [c for c in containers if isinstance(c, dict)])
         networks = api.networks()
         endpoint = state.spec.url
         known, _ = parse_all(networks, parse_network, "network")
@@ -304,12 +367,13 @@ class DockerSwarmSource:
                 state.pid_cache[cid] = pid
         return dict(state.pid_cache)
 
-    def _read_swarm(self, api: docker.APIClient, identity: dict) -> SwarmPoll:
+    def _read_swarm(self, api: docker.APIClient, identity: dict, nodes: object = None) -> SwarmPoll:
+        """`nodes`: the nodes' payload when this poll read it already (`_name_nodes_early`)."""
         try:
             services = api.services(status=True)
         except InvalidVersion:  # API < 1.41 has no ServiceStatus
             services = api.services()
-        return swarm_poll_from_payloads(identity, api.nodes(), services, api.tasks(),
+        return swarm_poll_from_payloads(identity, api.nodes() if nodes is None else nodes, services, api.tasks(),
                                         api.networks(filters={"scope": "swarm"}))
 
     def _store(self, state: _EngineState, future: asyncio.Future) -> None:
@@ -334,7 +398,8 @@ class DockerSwarmSource:
             state.updated_at = time.time()
             if engine_poll.identity is not state.identity:
                 state.identity, state.identity_at = dict(engine_poll.identity), time.monotonic()
-            self._sync_streams(state, engine_poll)
+            self._sync_streams(state, engine_poll.containers)
+            self._stats_arrived()  # its pairs may all have come while the rest of its poll ran
         if swarm_poll is not None:
             self._swarm, self._swarm_error, self._manager = swarm_poll, "", state.spec.url
             self._settling = any(task.settling for task in swarm_poll.tasks)
@@ -343,12 +408,34 @@ class DockerSwarmSource:
         elif swarm_error:
             self._swarm_error = swarm_error
 
-    def _sync_streams(self, state: _EngineState, poll: EnginePoll) -> None:
-        if not self._stats or self._closing.is_set():
+    def _sync_streams(self, state: _EngineState, containers: Iterable[Mapping]) -> None:
+        """Stream exactly these containers' stats. Called in the engine's poll job as soon as its containers are
+        listed, and again with the poll's result on the loop (one job per engine at a time: no race on `streams`)."""
+        if not self._stats or self._closing.is_set() or state.removed:
             return
         if state.streams is None:
-            state.streams = StatsStreams(partial(self._client, state), self._stats_window)
-        state.streams.sync(str(c.get("Id")) for c in poll.containers)
+            state.streams = StatsStreams(partial(self._client, state), self._stats_window,
+                                         on_pair=self._stats_arrived)
+        state.streams.sync(str(c.get("Id")) for c in containers)
+
+    def _stats_arrived(self) -> None:
+        """A stream's thread: a container's rates can be shown now. When that completes every engine (each one that
+        answered streams all its containers, each with two samples), wake wait_for_change once: the first frame
+        with every rate is built then, not at the next interval."""
+        if self._stats_ready.is_set() or self._closing.is_set() or not self._stats_complete():
+            return
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._stats_ready.set)
+
+    def _stats_complete(self) -> bool:
+        """Every engine that answered streams all its containers, each of them with two samples."""
+        for state in list(self._engines):
+            if state.error or state.removed:
+                continue
+            if state.streams is None or state.poll is None or not state.streams.all_paired():
+                return False
+        return True
 
     # ----------------------------------------------------------------------------------------- events
 
@@ -396,7 +483,8 @@ class DockerSwarmSource:
         settling = self._settling and now < self._settle_until
         wait = min(timeout, max(0.0, self._next_settle - now)) if settling else timeout
         try:
-            await asyncio.wait_for(self._changed.wait(), wait)
+            if not await asyncio.wait_for(self._changed_or_stats(), wait):
+                return False  # the stats just became complete: a frame now (no poll needed)
         except TimeoutError:
             if not settling or time.monotonic() < self._next_settle:
                 return False
@@ -408,18 +496,32 @@ class DockerSwarmSource:
         self._settle_until = time.monotonic() + SETTLE_FOR
         return True
 
+    async def _changed_or_stats(self) -> bool:
+        """True on an event; False (once per source) when every container's stats first had two samples."""
+        if self._stats_told:
+            await self._changed.wait()
+            return True
+        changed = asyncio.ensure_future(self._changed.wait())
+        ready = asyncio.ensure_future(self._stats_ready.wait())
+        try:
+            await asyncio.wait([changed, ready], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            changed.cancel()
+            ready.cancel()
+        if self._changed.is_set():
+            return True
+        self._stats_told = True
+        return False
+
     async def wait_for_stats(self, timeout: float) -> bool:
         """Wait until every running container has two samples (rates can be shown), or `timeout`."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(
-                s.streams is None or s.poll is None
-                or s.streams.complete(str(c.get("Id")) for c in s.poll.containers)
-                for s in self._engines
-            ):
-                return True
-            await asyncio.sleep(0.02)
-        return False
+        if not self._stats or self._stats_complete():
+            return True
+        try:
+            await asyncio.wait_for(self._stats_ready.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     # --------------------------------------------------------------------------------------- snapshot
 

@@ -107,24 +107,28 @@ def _node(i: int, address: str | None = None):
 
 def test_ssh_nodes_follows_the_swarm(monkeypatch):
     """--ssh-nodes: an engine per node no given engine speaks for, the manager's user and port, [nodes]
-    overrides, natural order; nodes that leave lose theirs; each engine gets one events thread."""
+    overrides, natural order; nodes that leave lose theirs; each engine gets one events thread and is polled at
+    once (not at the next poll)."""
     from overlaytui.sources.assemble import SwarmPoll
     from overlaytui.sources.endpoints import EndpointSpec
     from overlaytui.sources.swarm import DockerSwarmSource
 
-    watched = []
+    watched, polled = [], []
     monkeypatch.setattr(DockerSwarmSource, "_watch_events", lambda self, state: watched.append(state.spec.url))
+    monkeypatch.setattr(DockerSwarmSource, "_submit", lambda self, state, ask_swarm: polled.append(state.spec.url))
     source = DockerSwarmSource([EndpointSpec("ssh://admin@mgr:2222", "--host")], ssh_nodes=True,
                                node_endpoints={"node10": "ssh://admin@bastion-10"})
     manager = source._engines[0]
     manager.identity = {"node_id": "id1", "role": "manager"}
-    source._loop = object()  # as after start(): new engines get their events thread
+    source._loop, source._started = object(), True  # as after start(): new engines get their events thread
     source._swarm = SwarmPoll("s", tuple(_node(i) for i in (10, 2, 1, 3)) + (_node(4, ""),), (), (), ())
     source._follow_nodes()
     assert [(s.spec.url, s.derived_for) for s in source._engines] == [
         ("ssh://admin@mgr:2222", None), ("ssh://admin@10.0.0.2:2222", "id2"), ("ssh://admin@10.0.0.3:2222", "id3"),
         ("ssh://admin@bastion-10", "id10")]  # node4 has no address: nothing to reach
-    source._follow_nodes()  # nothing new: nothing added, no second thread
+    assert polled == [s.spec.url for s in source._engines[1:]]
+    source._follow_nodes()  # nothing new: nothing added, no second thread, no second poll
+    assert polled == [s.spec.url for s in source._engines[1:]]
     source._start_events(source._engines[1])
     time.sleep(0.1)
     assert sorted(watched) == sorted(s.spec.url for s in source._engines[1:])
