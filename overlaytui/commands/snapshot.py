@@ -8,11 +8,9 @@ import contextlib
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from ..export import snapshot_to_dict, summary_text
 from ..model import ClusterSnapshot, Health, NodeKernel
-from ..producer import Producer
-from ..sources.base import ClusterSource
 from ..sources.swarm import DockerSwarmSource
 from .common import (
     add_deep_flags,
@@ -25,6 +23,9 @@ from .common import (
     source_from_args,
     underlay_reader,
 )
+
+if TYPE_CHECKING:
+    from ..sources.base import ClusterSource
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -66,6 +67,14 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, source: ClusterSource) -> int:
+    if isinstance(source, DockerSwarmSource):
+        # its first poll starts the stats streams, whose two samples take two engine ticks (~2 s): the producer's
+        # modules load within them, not before them (Producer.start waits for this start, and says why it failed)
+        early = asyncio.ensure_future(source.start())
+        early.add_done_callback(lambda task: task.cancelled() or task.exception())
+        await asyncio.sleep(0)  # its polls are in the pool now
+    from ..producer import Producer
+
     producer = Producer(source, thresholds=args.settings.thresholds, underlay=underlay_reader(args),
                         interval=args.watch, deep=args.settings.deep_settings(), call_timeout=args.timeout)
     loop = None
@@ -102,6 +111,8 @@ def _print(snapshot: ClusterSnapshot, as_json: bool, kernels: Sequence[NodeKerne
         reasons = "; ".join(f"{e.endpoint}: {e.message or e.health.value}" for e in snapshot.engines)
         print(f"overlaytui: no engine answered: {reasons}", file=sys.stderr)
         return 2
+    from ..export import snapshot_to_dict, summary_text
+
     if as_json:
         json.dump(snapshot_to_dict(snapshot, kernels or None), sys.stdout, indent=1)
         sys.stdout.write("\n")
