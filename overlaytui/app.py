@@ -18,7 +18,7 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -46,6 +46,7 @@ from .panes.placement import PlacementPane
 from .panes.status import StatusBar
 from .panes.timeline import MomentPicked, TimelinePane
 from .panes.topology import TopologyPane
+from .panes.tour import TOUR, TOUR_LOSS_PCT, Caption
 from .probes.session import ProbeSession, ProbeSettings
 from .producer import FrameRecorder, Producer, Update
 from .recording import RecordingError
@@ -284,6 +285,7 @@ class OverlayApp(App):
         settings: Settings | None = None,
         underlay: Callable[[Iterable[str]], Mapping[str, int]] | None = None,
         faults: Faults | None = None,
+        tour: bool = False,
     ) -> None:
         """`settings`: the user's (thresholds, theme, the config to save the theme into); without them, `config`
         (tests) or the defaults. The producer owns collection, frames, probing and recording; the app shows."""
@@ -320,6 +322,9 @@ class OverlayApp(App):
         self.probe_settings = probe_settings
         self.faults = faults  # the presenter's controls (`f`), when the command handed some
         self.fault_values = (DEFAULT_LOSS_PCT, float(DEFAULT_MTU))  # the rates last used
+        self.tour = tour  # --tour: the booth's scripted walk through the panes, until a key is pressed
+        self.tour_pace = 1.0  # seconds per second of a step (tests make it short)
+        self._tour_fault: Fault | None = None  # the fault the tour injected (cleared when it stops)
         self.failure = ""  # why the run failed (the source could not start): the command exits non-zero
 
     @property
@@ -352,6 +357,7 @@ class OverlayApp(App):
                 with TabPane(label, id=tab):
                     yield self._panes[tab]
         yield Static(id="no-match")
+        yield Caption(id="caption")
         yield Input(placeholder="filter: part of a name, subnet or image (enter keeps it, esc clears)",
                     id="filter")
         yield StatusBar(id="status")
@@ -376,6 +382,8 @@ class OverlayApp(App):
         self.collect()
         if self.probe_settings is not None and self.probe_settings.start and self.producer.can_probe:
             self.producer.start_probing()
+        if self.tour:
+            self.play_tour()
 
     # ---------------------------------------------------------------------------------------- collection
 
@@ -879,6 +887,50 @@ class OverlayApp(App):
         if said:  # (serve --presenter says it in every viewer itself)
             self.notify(said, timeout=5)
         self._poll()
+
+    # -------------------------------------------------------------------------------------------- tour
+
+    @work(exclusive=True, group="tour")
+    async def play_tour(self) -> None:
+        """--tour: the steps (panes/tour.py) over and over, each caption shown for its time; where faults are
+        offered, loss injected on a node, shown where it appears, then cleared. Any key stops it (`on_event`)."""
+        caption = self.query_one(Caption)
+        caption.display = True
+        faults = self.faults
+        offered = faults is not None and "node" in faults.offers.get("loss", ())
+        while True:
+            for step in TOUR:
+                snap = self.snapshot
+                nodes = [n.hostname for n in snap.nodes if n.state == "ready"] if snap is not None else []
+                node = nodes[1] if len(nodes) > 1 else nodes[0] if nodes else ""
+                if step.fault and not (offered and node):
+                    continue
+                if step.fault == "inject" and faults is not None:
+                    self._tour_fault = Fault("loss", node=node, value=TOUR_LOSS_PCT)
+                    await self._apply_fault(FaultChoice("inject", self._tour_fault))
+                elif step.fault == "clear" and self._tour_fault is not None:
+                    await self._apply_fault(FaultChoice("clear", replace(self._tour_fault, kind="", value=0.0)))
+                    self._tour_fault = None
+                self.action_show_tab(step.pane)
+                caption.update(Content(f"▶ {step.caption.format(node=display(node))}   (any key: stop the tour)"))
+                await asyncio.sleep(step.seconds * self.tour_pace)  # the tour's pace is its point: a timer
+
+    def stop_tour(self) -> None:
+        """Any key: the tour ends where it is (its fault cleared); the key itself does nothing more."""
+        self.tour = False
+        self.workers.cancel_group(self, "tour")
+        self.query_one(Caption).display = False
+        fault, self._tour_fault = self._tour_fault, None
+        if fault is not None:
+            self.apply_fault(FaultChoice("clear", replace(fault, kind="", value=0.0)))
+        self.notify("tour stopped: the dashboard is yours", timeout=3)
+
+    async def on_event(self, event) -> None:
+        if self.tour and isinstance(event, events.Key):
+            event.stop()
+            self.stop_tour()
+            return
+        await super().on_event(event)
 
     async def action_quit(self) -> None:
         self._recorder = None

@@ -52,6 +52,10 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--at", metavar="T", help="start the replay at T: an offset (90s, 5m, -30s from the end), a "
                        "time of day (14:03:10) or an ISO time")
     group.add_argument("--recording-limits", metavar="NAME=N,...", type=recording_limits, help=LIMITS_HELP)
+    group.add_argument("--tour", action="store_true",
+                       help="a booth's scripted walk through the panes with captions, looping; where faults are "
+                       "offered (the demo, the lab as root, serve --presenter) it injects loss on a node, shows "
+                       "where it appears and clears it. Any key stops it")
     add_endpoint_flags(parser)
 
 
@@ -89,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
                          window_s=settings.window_s,
                          kinds=("ping", "mtu", "discovery", *(("iperf",) if args.probe_iperf else ()))),
                      probe_every=args.probe_every, freeze_gc=True, underlay=underlay_reader(args),
-                     faults=faults_from_args(args, source))
+                     faults=faults_from_args(args, source), tour=args.tour)
     app.run()
     if app.return_code:  # Textual sets it on an unhandled exception (and has printed the traceback)
         return app.return_code

@@ -126,7 +126,7 @@ def main(args: argparse.Namespace) -> int:
               "root)", file=sys.stderr)
     stage = Stage(producer, host=host, port=port, token=token, max_viewers=args.max_viewers,
                   viewer_options={"interval": args.interval, "settings": Settings(thresholds=settings.thresholds),
-                                  "probe_control": args.viewer_probe_control or args.presenter},
+                                  "probe_control": args.viewer_probe_control or args.presenter, "tour": args.tour},
                   theme=theme, say=say_on_stderr("serve"), probe=args.probe, faults=faults)
     try:
         return asyncio.run(stage.run())

@@ -135,3 +135,31 @@ async def test_no_faults_no_key():
         await pilot.press("f")
         await pilot.pause()
         assert not isinstance(app.screen, FaultScreen)
+
+
+async def test_the_tour_walks_the_panes_plays_a_fault_and_any_key_stops_it():
+    app, clock = demo_app(tour=True)
+    app.tour_pace = 0.05  # a step's seconds, shortened
+    seen: list[str] = []
+    show_tab = app.action_show_tab
+    app.action_show_tab = lambda tab: (seen.append(tab), show_tab(tab))[-1]  # what the tour shows, step by step
+    async with app.run_test(size=SIZE) as pilot:
+        caption = app.query_one("#caption")
+        for _ in range(300):  # until the tour has injected its fault (a deadline of steps, not a sleep)
+            if app._tour_fault is not None:
+                break
+            await pilot.pause(0.02)
+        assert app._tour_fault is not None and app._tour_fault.node == "node2"
+        assert caption.display and seen[:4] == ["topology", "placement", "netio", "loss"]
+        await pilot.pause()
+        assert "arriving at node2 are dropped" in str(caption.render())
+        await feed(app, pilot, clock, seconds=int(PROBE_ROUND), poll=True)
+        assert round_losses(app, "frontend") and all("node2" in p for p in round_losses(app, "frontend"))
+        await pilot.press("x")  # any key
+        await pilot.pause()
+        assert not caption.display and not app.tour
+        await feed(app, pilot, clock, seconds=int(PROBE_ROUND), poll=True)
+        assert round_losses(app, "frontend") == {}  # the tour's fault cleared as it stopped
+        tab = app.query_one("#tabs").active
+        await pilot.pause(0.3)
+        assert app.query_one("#tabs").active == tab  # it walks no more
