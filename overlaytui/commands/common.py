@@ -199,8 +199,8 @@ def add_deep_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup, ev
                         help="also read each node's kernel below the overlay (VXLAN devices and counters, FDB and "
                         "neighbours, firewall rules on swarm's ports, xfrm, IPVS, conntrack, the underlay's "
                         "route, MTU and offloads): one short-lived container per node through its engine" +
-                        (f", {every}" if every else "") + " — host network and PID, only NET_ADMIN, NET_RAW "
-                        "and SYS_ADMIN (not privileged), the engine's netns directory read-only, removed after "
+                        (f", {every}" if every else "") + " — host network, only NET_ADMIN, NET_RAW and "
+                        "SYS_ADMIN (not privileged), the engine's netns directory read-only, removed after "
                         "each round (env OVERLAYTUI_DEEP=1; config deep = true)")
     parser.add_argument("--deep-image", metavar="IMAGE",
                         help="the deep view's image: a POSIX shell, iproute2, iptables and nsenter (default "

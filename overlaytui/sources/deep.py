@@ -2,12 +2,13 @@
 engine by one short-lived container per node and round.
 
 The container (image `--deep-image`, default nicolaka/netshoot; any image with a POSIX shell, iproute2, iptables
-and nsenter) runs with the host's network and PID namespaces, capabilities dropped but for NET_ADMIN (netlink
-reads of xfrm, iptables' tables), NET_RAW (iptables-legacy's socket) and SYS_ADMIN (nsenter into a sandbox's
-network namespace) — never `--privileged`, which fails where the host's bounding set lacks a capability — and the
-engine's network-namespace directory bind-mounted read-only. That directory is found, never assumed: it is where
-a container's `NetworkSettings.SandboxKey` lives (any running container's on the engine, else a first reader's
-own, host network, which the engine keys in that same directory).
+and nsenter) runs in the host's network namespace (not its PID namespace: nothing read needs it), capabilities
+dropped but for NET_ADMIN (netlink reads of xfrm, iptables' tables), NET_RAW (iptables-legacy's socket) and
+SYS_ADMIN (nsenter into a sandbox's network namespace) — never `--privileged`, which fails where the host's
+bounding set lacks a capability — and the engine's network-namespace directory bind-mounted read-only. That
+directory is found, never assumed: it is where a container's `NetworkSettings.SandboxKey` lives (any running
+container's on the engine, else a first reader's own, host network, which the engine keys in that same
+directory).
 
 Only reading commands run (`ip ... show`, `bridge fdb show`, `iptables-*-save -c`, `nft list`, `ethtool -k/-i`,
 /proc files), each bounded by `timeout` where the image has it, the whole script by a watchdog. The script writes
@@ -344,7 +345,7 @@ class DeepReader:
         assert self.run is not None
         lease_until = now + self.bound + 4 * self.call_timeout + 30
         host_config = api.create_host_config(
-            network_mode="host", pid_mode="host", cap_drop=["ALL"], cap_add=list(CAPABILITIES),
+            network_mode="host", cap_drop=["ALL"], cap_add=list(CAPABILITIES),
             binds={directory: {"bind": NETNS_MOUNT, "mode": "ro"}} if bind else None)
         env = {"OT_OUT": OUTPUT, "OT_NONCE": nonce, "OT_BOUND": str(int(self.bound)), "OT_STEP": str(COMMAND_TIMEOUT),
                "OT_MAX": str(MAX_OUTPUT), "OT_MAXERR": str(MAX_ERR), "OT_NETNS": NETNS_MOUNT,
