@@ -9,11 +9,26 @@ import platform
 import time
 from pathlib import Path
 
-from . import collectors, dashboard, deep, exporter, frame, loss, probes, record, replay, serve, ssh, startup
+from . import (
+    collectors,
+    dashboard,
+    deep,
+    exporter,
+    frame,
+    loss,
+    probe_scale,
+    probes,
+    record,
+    replay,
+    serve,
+    ssh,
+    startup,
+)
 
 BENCHMARKS = {"collectors": collectors.main, "dashboard": dashboard.main, "deep": deep.main,
               "exporter": exporter.main,
               "frame": frame.main, "loss": loss.main, "probes": probes.main, "record": record.main,
+              "probe_scale": lambda runs: probe_scale.main(min(runs, 2)),  # 2 rounds a kind: each size <= 20 min
               "replay": replay.main, "serve": serve.main, "ssh": ssh.main, "startup": startup.main}
 
 

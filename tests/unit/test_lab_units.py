@@ -162,3 +162,21 @@ def test_a_child_that_exited_is_not_alive_while_a_zombie_and_gets_reaped():
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_join_that_goes_on_in_the_background_is_waited_for_not_failed():
+    import requests
+    from docker.errors import APIError
+
+    from overlaytui.lab.lab import joining_in_background
+
+    def error(status: int, explanation: str) -> APIError:
+        response = requests.Response()
+        response.status_code = status
+        return APIError("swarm/join", response=response, explanation=explanation)
+    slow = ("Timeout was reached before node joined. The attempt to join the swarm will continue in the "
+            "background. Use the \"docker info\" command to see the current swarm status of your node.")
+    assert joining_in_background(error(503, slow))
+    assert not joining_in_background(error(503, "This node is already part of a swarm."))
+    assert not joining_in_background(error(500, slow))
+    assert not joining_in_background(error(503, None))
