@@ -289,7 +289,10 @@ def model(results: list[dict], target: int = 200) -> dict:
                             ("cpu_overlaytui_s", lambda m: m["cpu_s"]["overlaytui"])):
             points = [(n * (n - 1), value(m)) for n, m in rows]
             a, b = fit(points)
-            out[kind][name] = {"a": a, "b_per_pair": b, "points": {str(n): value(m) for n, m in rows},
+            mean = sum(y for _, y in points) / len(points)
+            total = sum((y - mean) ** 2 for _, y in points)
+            r2 = 1 - sum((y - a - b * x) ** 2 for x, y in points) / total if total else 1.0
+            out[kind][name] = {"a": a, "b_per_pair": b, "r2": r2, "points": {str(n): value(m) for n, m in rows},
                                "fitted": {str(n): a + b * n * (n - 1) for n, _ in rows},
                                f"at_{target}": a + b * target * (target - 1)}
     return out
