@@ -745,12 +745,13 @@ class DemoSource:
             version = "2.0" if number == 1 else f"2.{number - 1}"
             if current and version == current:
                 version = f"2.{number}"
-            self._updates.setdefault(fault.service, []).append((now, version))
+            # replaced, never changed in place: the frame thread may be reading them
+            self._updates = {**self._updates, fault.service: [*self._updates.get(fault.service, ()), (now, version)]}
             self._changed.set()
             return f"rolling update of {fault.service} to :{version} started (one task every {UPDATE_STEP:g} s)"
         same = Fault(fault.kind, node=fault.node, network=fault.network, peer=fault.peer)
         self._end(lambda f: same.on(f) and f.target == fault.target, now)
-        self._faults.append((now, None, fault))
+        self._faults = [*self._faults, (now, None, fault)]
         self._changed.set()
         return f"{fault.describe()} (from the next probe round)" if fault.kind in ("loss", "mtu") else \
             fault.describe()
@@ -760,16 +761,18 @@ class DemoSource:
         now = self.elapsed
         ended = self._end(target.on, now)
         rolled = []
+        changed = dict(self._updates)  # replaced, never changed in place: the frame thread may be reading them
         for name, updates in self._updates.items():
             if target.target not in ("", "service") or target.kind not in ("", "update") or \
                     target.service not in ("", name):
                 continue
             if updates and updates[-1][1] and updates[-1][0] <= now:
-                updates.append((now, ""))
+                changed[name] = [*updates, (now, "")]
                 rolled.append(name)
             elif updates and updates[-1][0] > now:  # not begun yet (the scenario's): it never starts
-                updates.pop()
+                changed[name] = updates[:-1]
                 rolled.append(name)
+        self._updates = changed
         if not ended and not rolled:
             return f"no fault on {target.subject()}"
         self._changed.set()
@@ -777,14 +780,15 @@ class DemoSource:
         return "cleared: " + "; ".join(said)
 
     def _end(self, covered: Callable[[Fault], bool], now: float) -> list[Fault]:
-        ended = []
-        for index, (since, until, fault) in enumerate(self._faults):
+        """End the faults in force (or still to come) that `covered` picks, now; the list is replaced, never
+        changed in place (the frame thread may be reading it)."""
+        ended, faults = [], []
+        for since, until, fault in self._faults:
             if (until is None or until > now) and covered(fault):
-                if since > now:  # not begun yet: it never will
-                    self._faults[index] = (since, since, fault)
-                else:
-                    self._faults[index] = (since, now, fault)
                 ended.append(fault)
+                until = min(max(since, now), until) if until is not None else max(since, now)
+            faults.append((since, until, fault))
+        self._faults = faults
         return ended
 
     def _check(self, fault: Fault) -> None:
