@@ -116,6 +116,7 @@ class DockerSwarmSource:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed = asyncio.Event()
         self._stats_ready = asyncio.Event()  # every engine's containers had two stats samples (set once)
+        self._paired = asyncio.Event()  # a container's stats had two samples (wait_for_stats looks again)
         self._stats_told = False  # wait_for_change said so (a frame now: the first with every rate)
         self._started = False
         self._starting: asyncio.Future | None = None
@@ -399,7 +400,7 @@ class DockerSwarmSource:
             if engine_poll.identity is not state.identity:
                 state.identity, state.identity_at = dict(engine_poll.identity), time.monotonic()
             self._sync_streams(state, engine_poll.containers)
-            self._stats_arrived()  # its pairs may all have come while the rest of its poll ran
+            self._stats_paired()  # its pairs may all have come while the rest of its poll ran
         if swarm_poll is not None:
             self._swarm, self._swarm_error, self._manager = swarm_poll, "", state.spec.url
             self._settling = any(task.settling for task in swarm_poll.tasks)
@@ -419,14 +420,17 @@ class DockerSwarmSource:
         state.streams.sync(str(c.get("Id")) for c in containers)
 
     def _stats_arrived(self) -> None:
-        """A stream's thread: a container's rates can be shown now. When that completes every engine (each one that
-        answered streams all its containers, each with two samples), wake wait_for_change once: the first frame
-        with every rate is built then, not at the next interval."""
-        if self._stats_ready.is_set() or self._closing.is_set() or not self._stats_complete():
-            return
+        """A stream's thread: a container's rates can be shown now (once per container): looked at on the loop."""
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._stats_ready.set)
+        if loop is not None and not loop.is_closed() and not self._closing.is_set():
+            loop.call_soon_threadsafe(self._stats_paired)
+
+    def _stats_paired(self) -> None:
+        """On the loop. When every engine's containers have two samples for the first time, wake wait_for_change
+        once: the first frame with every rate is built then, not at the next interval."""
+        self._paired.set()
+        if not self._stats_ready.is_set() and self._stats_complete():
+            self._stats_ready.set()
 
     def _stats_complete(self) -> bool:
         """Every engine that answered streams all its containers, each of them with two samples."""
@@ -515,12 +519,13 @@ class DockerSwarmSource:
 
     async def wait_for_stats(self, timeout: float) -> bool:
         """Wait until every running container has two samples (rates can be shown), or `timeout`."""
-        if not self._stats or self._stats_complete():
-            return True
-        try:
-            await asyncio.wait_for(self._stats_ready.wait(), timeout)
-        except TimeoutError:
-            return False
+        deadline = time.monotonic() + timeout
+        while self._stats and not self._stats_complete():
+            self._paired.clear()
+            try:
+                await asyncio.wait_for(self._paired.wait(), deadline - time.monotonic())
+            except TimeoutError:
+                return self._stats_complete()
         return True
 
     # --------------------------------------------------------------------------------------- snapshot

@@ -310,6 +310,25 @@ async def test_events_wake_the_consumer_before_the_reconcile_poll(cluster: Lab):
         await source.close()
 
 
+async def test_the_consumer_is_woken_once_when_every_rate_can_be_shown(cluster: Lab):
+    """Two stats samples per container take two engine ticks from the streams' start: the consumer's wait ends
+    (False: a frame, no poll) as soon as every container has them, not at its next interval — and only then."""
+    source = DockerSwarmSource(lab_endpoints(), events=False)  # nothing else ends a wait
+    await source.start()
+    try:
+        waited = time.monotonic()
+        assert await source.wait_for_change(timeout=30) is False
+        assert time.monotonic() - waited < 25  # woken, not timed out (the ticks are ~2 s; slack for a loaded host)
+        containers = source.snapshot().containers
+        assert containers and all(c.rx_rate is not None and c.cpu_pct is not None for c in containers), [
+            (c.name, c.rx_rate, c.cpu_pct) for c in containers if c.rx_rate is None or c.cpu_pct is None]
+        waited = time.monotonic()
+        assert await source.wait_for_change(timeout=0.5) is False
+        assert time.monotonic() - waited >= 0.45  # once: this wait ran to its timeout
+    finally:
+        await source.close()
+
+
 def _snapshot_cli(*args: str, user: str | None = None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "overlaytui", "snapshot", *args]
     if user:
