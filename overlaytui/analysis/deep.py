@@ -102,8 +102,8 @@ def check_firewall_rules(snapshot: ClusterSnapshot, kernels: Sequence[NodeKernel
         severe = any(rule.blocks != ("2377/tcp",) for rule, _b in hits)
         evidence = "; ".join(
             f"{rule.source} {rule.table} {rule.chain}: `{rule.text}`"
-            + (f" ({plural(rule.packets, 'packet')} {'dropped' if rule.verdict == 'DROP' else 'rejected'} so far)"
-               if rule.packets is not None else "") for rule, _b in hits)
+            + (f" ({plural(rule.packets, 'packet')} {'dropped' if rule.verdict == 'DROP' else 'rejected'} by the "
+               "time it was read)" if rule.packets is not None else "") for rule, _b in hits)
         remedy = "; ".join(_remove(rule) for rule, _b in hits[:3]) + (
             " — or accept swarm's traffic before these rules: 4789/udp, 7946/tcp+udp, 2377/tcp to managers, "
             "and ESP (IP protocol 50) for encrypted overlays")

@@ -59,7 +59,7 @@ def test_firewall_blocked_names_the_rules_with_their_counters_and_how_to_remove_
     assert finding.subject_key == node_ids()["node2"]
     assert "VXLAN (4789/udp)" in finding.summary and "ESP (IP protocol 50)" in finding.summary
     assert "everything with 10.231.0.3" in finding.summary
-    assert "(1432 packets dropped so far)" in finding.evidence and "OTLAB-FIREWALL" in finding.evidence
+    assert "(1432 packets dropped by the time it was read)" in finding.evidence and "OTLAB-FIREWALL" in finding.evidence
     assert "`iptables-legacy -t filter -D OTLAB-FIREWALL -p udp -m udp --dport 4789" in finding.remedy
     assert "22" not in finding.summary and "FORWARD" not in finding.evidence
 
@@ -67,7 +67,7 @@ def test_firewall_blocked_names_the_rules_with_their_counters_and_how_to_remove_
 def test_dockers_own_rule_is_not_a_finding_and_an_nft_firewall_is():
     assert deep_of(kernels()) == []  # every node holds Docker's u32 DROP for the encrypted overlay
     [finding] = deep_of(kernels(node3=(*HEALTHY["node3"], "nft-backend")))
-    assert finding.subject == "node3" and "(2210 packets dropped so far)" in finding.evidence
+    assert finding.subject == "node3" and "(2210 packets dropped by the time it was read)" in finding.evidence
     assert "nft delete rule inet filter swarm handle N" in finding.remedy
 
 
