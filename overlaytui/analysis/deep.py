@@ -601,8 +601,8 @@ def place_states(snapshot: ClusterSnapshot, kernels: Sequence[NodeKernel], findi
         if sbx is None or sbx.vxlan_unavailable:
             reason = (kernel.problems[0] if kernel.problems else kernel.sandboxes_unavailable) if sbx is None else \
                 sbx.vxlan_unavailable
-            states.append(PlaceState(node.id, node.hostname, False,
-                                     note=reason or "no sandbox for this overlay on the node"))
+            states.append(PlaceState(node.id, node.hostname, False,  # one line: it goes in a table cell
+                                     note=" ".join(reason.split()) or "no sandbox for this overlay on the node"))
             continue
         marks = at.get((node.hostname, network.name), set()) | at.get((node.hostname, ""), set())
         severity = max((m[0] for m in marks), default=Severity.OK)

@@ -658,7 +658,8 @@ def parse_node(raw: NodeRaw, node_id: str = "", hostname: str = "", read_at: flo
     """One node's raw reading -> its kernel view. Never raises: what cannot be used is unavailable, with why."""
     raw = {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, Reading)}
     failed = raw.get("meta/error")
-    reason = text(f"not read: {failed.err or failed.out or 'the reader failed'}".strip(), 300) if failed else ""
+    said = " ".join((failed.err or failed.out or "the reader failed").split()) if failed else ""  # one line
+    reason = text(f"not read: {said}", 300) if failed else ""
     if failed is not None and not any(key.startswith(("host/", "sbx/")) for key in raw):
         # the reader could not read this node at all: every part says why
         return NodeKernel(text(node_id, 64), text(hostname, 256), read_at, underlay_unavailable=reason,

@@ -240,3 +240,8 @@ def test_a_node_read_in_part_keeps_what_was_read():
     assert view.problems == ("not read: the reading stopped at 40 s",)
     assert view.links[0].mtu == 1500 and view.conntrack.count == 19
     assert view.sandboxes == () and view.sandboxes_unavailable == "the overlay sandboxes: not read"
+
+
+def test_the_readers_reason_is_one_line():
+    view = parse_node({"meta/error": Reading(1, "", "engine said:\nline two\r\n\x1b[2J")})
+    assert view.problems == ("not read: engine said: line two \x1b[2J",)
