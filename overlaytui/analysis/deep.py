@@ -139,14 +139,20 @@ def check_fdb(snapshot: ClusterSnapshot, kernels: Sequence[NodeKernel]) -> tuple
     """Each overlay sandbox's FDB (MAC -> remote VTEP) and neighbours against the swarm's view: where each task
     and endpoint is (the nodes' network views: their own endpoints' MACs and IPs; the tasks' IPs and nodes).
     Wrong: an entry pointing at another node than the one the swarm has the MAC (or its IP) on; stale: at an
-    address no node has; missing: a settled remote task's IP without a neighbour entry."""
+    address no node has; missing: a settled remote task's IP without a neighbour entry; ghosts: neighbour entries
+    for IPs no task or endpoint has (for-linux#638), judged only when every node on the overlay gave its view and
+    no task with that IP ended in the last SETTLE_S seconds."""
     node_address = {n.id: n.address for n in snapshot.nodes}
     by_address = {n.address: n.hostname for n in snapshot.nodes}
     vteps = set(by_address) | {p.address for net in snapshot.networks for v in net.views for p in v.peers}
     settled = snapshot.taken_at - SETTLE_S
     tasks_on: dict[str, list[tuple[str, str, str, bool]]] = defaultdict(list)  # net id -> (ip, node, task, settled)
+    leaving: dict[str, set[str]] = defaultdict(set)  # net id -> IPs of tasks not up, or that ended lately
     for task in snapshot.tasks:  # once for every node and overlay (200 nodes: 5,000 tasks, 12 overlays)
         where = node_address.get(task.node_id or "", "")
+        if not task.up and (task.wanted or task.timestamp > settled):
+            for addr in task.addresses:
+                leaving[addr.network_id].add(addr.address.split("/")[0])
         if where and task.up:
             for addr in task.addresses:
                 tasks_on[addr.network_id].append((addr.address.split("/")[0], where, task.name,
@@ -163,6 +169,8 @@ def check_fdb(snapshot: ClusterSnapshot, kernels: Sequence[NodeKernel]) -> tuple
             if net.id not in located:
                 located[net.id] = _located(net, node_address, tasks_on[net.id])
             mac_at, ip_at = located[net.id]
+            complete = {node_address.get(v.node_id or "") for v in net.views} >= {
+                p.address for v in net.views for p in v.peers}  # every node on it gave its view
             remote_tasks = {ip: name for ip, where, name, old in tasks_on[net.id] if where != me and old}
             ip_of_mac = {n.mac: n.ip for n in sbx.neighbours}
             problems = []
@@ -177,19 +185,28 @@ def check_fdb(snapshot: ClusterSnapshot, kernels: Sequence[NodeKernel]) -> tuple
                 elif expected and expected != entry.dst:
                     problems.append(f"{label} -> {entry.dst} ({by_address.get(entry.dst, entry.dst)}); the swarm "
                                     f"has it on {by_address.get(expected, expected)} ({expected})")
-            missing = []
+            missing, ghosts = [], []
             if not sbx.neigh_unavailable:
                 known = {n.ip for n in sbx.neighbours}
                 missing = natural_sorted(f"{ip} ({name})" for ip, name in remote_tasks.items() if ip not in known)
-            if not problems and not missing:
+                if complete:
+                    swarm_ips = _known_ips(net, tasks_on[net.id]) | leaving[net.id]
+                    ghosts = natural_sorted(f"{n.ip} ({n.mac})" for n in sbx.neighbours
+                                            if n.device in {d.name for d in sbx.vxlan} and n.ip not in swarm_ips)
+            if not problems and not missing and not ghosts:
                 continue
             evidence = "; ".join(problems[:6]) + (f" and {len(problems) - 6} more" if len(problems) > 6 else "")
             if missing:
                 evidence += ("; " if evidence else "") + "no neighbour entry for " + ", ".join(missing[:6]) + (
                     f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+            if ghosts:
+                evidence += ("; " if evidence else "") + "neighbour entries no task or endpoint has: " + ", ".join(
+                    ghosts[:6]) + (f" and {len(ghosts) - 6} more" if len(ghosts) > 6 else "")
             entries = plural(len(problems), "entry", "entries")
             summary = (f"{host}'s {net.name} sandbox sends to the wrong VTEP for {entries}" if problems
-                       else f"{host}'s {net.name} sandbox misses {plural(len(missing), 'remote task')}")
+                       else f"{host}'s {net.name} sandbox misses {plural(len(missing), 'remote task')}" if missing
+                       else f"{host}'s {net.name} sandbox keeps {plural(len(ghosts), 'ghost neighbour')}: IPs no "
+                       "task has")
             finding = Finding(
                 "fdb.stale", Severity.ERROR if problems else Severity.WARNING, "network", f"{net.name} on {host}",
                 summary, f"{sbx.sandbox} vxlan FDB: {evidence}",
@@ -201,6 +218,15 @@ def check_fdb(snapshot: ClusterSnapshot, kernels: Sequence[NodeKernel]) -> tuple
             causes.append(Cause(finding, host, net.name, frozenset({"loss.bad", "dataplane.blocked",
                                                                      "discovery.vip", "discovery.tasks"})))
     return found, causes
+
+
+def _known_ips(net: Network, tasks: Sequence[tuple[str, str, str, bool]]) -> set[str]:
+    """Every IP the swarm has on the overlay: its nodes' endpoints, its running tasks, its services' VIPs."""
+    found = {e.ipv4.split("/")[0] for v in net.views for e in v.endpoints if e.ipv4}
+    found |= {ip for ip, _where, _name, _settled in tasks}
+    found |= {t.ip for svc in net.services for t in svc.tasks}
+    found |= {svc.vip.split("/")[0] for svc in net.services if svc.vip}
+    return found
 
 
 def _located(net: Network, node_address: Mapping[str, str], tasks: Sequence[tuple[str, str, str, bool]]

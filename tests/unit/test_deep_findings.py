@@ -202,6 +202,7 @@ def test_the_vip_and_esp_symptoms_say_the_kernel_causes():
 
 
 @pytest.mark.parametrize("variant", ["firewall-legacy", "nft-backend", "stale-fdb", "offload-on", "conntrack-full",
+                                     "ghost-neighbour",
                                      "source-address"])
 def test_each_fault_is_named_only_on_its_node(variant):
     found = deep_of(kernels(node1=(*HEALTHY["node1"], variant)))
@@ -278,3 +279,25 @@ def test_the_checks_are_kept_while_their_inputs_are_the_same_objects(monkeypatch
     assert len(calls) == 3  # the young task has not settled yet: kept
     check_kernels(replace(young, taken_at=young.taken_at + 40), views)
     assert len(calls) == 4  # it has settled since: checked again
+
+
+def test_a_ghost_neighbour_no_task_has():
+    views = kernels(node1=(*HEALTHY["node1"], "ghost-neighbour"))
+    [finding] = deep_of(views)
+    assert (finding.check, finding.subject, finding.severity) == ("fdb.stale", "frontend on node1", Severity.WARNING)
+    assert finding.summary == "node1's frontend sandbox keeps 1 ghost neighbour: IPs no task has"
+    assert "neighbour entries no task or endpoint has: 10.240.2.99 (02:42:0a:f0:02:63)" in finding.evidence
+    snap = snapshot()
+    frontend = next(n for n in snap.networks if n.name == "frontend")
+    # a node's view missing: its endpoints are not known, so no IP is called a ghost
+    partial = replace(frontend, views=frontend.views[:2])
+    assert [f for f in diagnose(replace(snap, networks=tuple(partial if n is frontend else n
+                                                             for n in snap.networks)), kernels=views)
+            if f.check in DEEP_CHECKS] == []
+    # a task with that IP that just ended: its entry may linger a moment
+    task = next(t for t in snap.tasks if t.up and any(a.network_id == frontend.id for a in t.addresses))
+    gone = replace(task, id="gone", state="shutdown", desired_state="shutdown", timestamp=snap.taken_at - 5,
+                   addresses=tuple(replace(a, address="10.240.2.99/24") for a in task.addresses
+                                   if a.network_id == frontend.id))
+    assert [f for f in diagnose(replace(snap, tasks=(*snap.tasks, gone)), kernels=views)
+            if f.check in DEEP_CHECKS] == []
