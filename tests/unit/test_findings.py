@@ -767,3 +767,19 @@ def test_the_demo_keeps_its_topology_while_nothing_moved():
     third = source.snapshot()
     assert third.nodes is not first.nodes and any(n.state == "down" for n in third.nodes)
     assert third.tasks is not first.tasks
+
+
+def test_the_demos_totals_are_what_its_windows_count():
+    """The demo's ProbeData.totals is read from its windows (no second copy of every pair)."""
+    now = [1_800_000_000.0]
+    source = DemoSource("bad-node", seed=1, scale=(8, 8, 0), clock=lambda: now[0])
+    asyncio.run(source.start())
+    data = source.probes()
+    counted = {(net, src, dst): (w.total_sent, w.total_received)
+               for net, pairs in data.windows.items() for (src, dst), w in pairs.items()}
+    assert len(counted) == 3 * 8 * 7 and dict(data.totals) == counted and len(data.totals) == len(counted)
+    bad = source.bad_node
+    sent, received = data.totals[("backend", bad, "node1")]
+    assert received < sent and data.totals[("backend", "node1", "node2")] == (sent, sent)
+    with pytest.raises(KeyError):
+        data.totals[("backend", "node1", "nowhere")]
