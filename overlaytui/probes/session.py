@@ -582,7 +582,9 @@ class ProbeSession:
             self._plan_now = plan
             self._version += 1
             scheduler = ProbeScheduler(concurrency=self.settings.concurrency, timeout=self.settings.timeout)
-            with_iperf = (self.rounds - 1) % max(1, self.settings.iperf_every_rounds) == 0
+            # throughput every Nth *cycle* of the plan (each round of it): every source gets its turn with iperf
+            # (every Nth round alone would miss the sources whose turns never fall on one)
+            with_iperf = (self.rounds - 1) // plan.every % max(1, self.settings.iperf_every_rounds) == 0
             # the full mesh: every node with an agent probes (also one not Ready, whose pairs say why)
             return await scheduler.run(self.jobs(snapshot, with_iperf, None if plan.full else plan.sources), keep)
         finally:
@@ -673,10 +675,11 @@ class ProbeSession:
         return self._state
 
     def _kind_every(self) -> dict[str, int]:
-        """kind -> the rounds within which each of its pairs is measured: the plan's, times iperf's own schedule."""
+        """kind -> the rounds within which each of its pairs is measured: the plan's; iperf runs in one cycle of
+        the plan out of `iperf_every_rounds`, so two of its turns are up to every x (N + 1) - 1 rounds apart."""
         every = self.every
-        return {kind: every * (max(1, self.settings.iperf_every_rounds) if kind == "iperf" else 1)
-                for kind in self.settings.kinds}
+        iperf = every * max(1, self.settings.iperf_every_rounds) + every - 1
+        return {kind: iperf if kind == "iperf" else every for kind in self.settings.kinds}
 
     def probe_results(self, network: str | None = None) -> tuple[ProbeResult, ...]:
         return self.state().probe_results(network)

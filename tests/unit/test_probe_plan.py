@@ -210,3 +210,23 @@ def test_a_rotating_coverage_is_said_so_in_the_matrix_and_the_json():
     assert "every_rounds" not in coverage_dict(Coverage(NET, "ping", 6, 6, (), this_round=6))  # the full mesh
     text = matrix_text([], snapshot(), [rotating])
     assert "  ping: 2 of 6 pairs measured in the last 3 rounds (each pair every 3 rounds) (PARTIAL)" in text
+
+
+def test_throughput_every_nth_cycle_reaches_every_source_and_its_window_spans_it(monkeypatch):
+    """iperf runs in one cycle of the plan out of iperf_every_rounds (each of its rounds): every Nth round alone
+    would never give some sources a turn with it."""
+    from overlaytui.model import ProbeResult
+    from overlaytui.probes import runner
+
+    lab = rotating_lab(monkeypatch, kinds=("iperf",))
+    lab.session.settings = ProbeSettings(kinds=("iperf",), count=10, interval=0.2, round_pairs=2,
+                                         iperf_every_rounds=2)
+    monkeypatch.setattr(runner, "throughput", lambda api, container, network, src, dst, address, seconds:
+                        ProbeResult("iperf", network, src, dst, lab.clock.now, bits_per_second=1e9))
+    by_round = []
+    for i in range(9):
+        by_round.append(sorted({r.src_node for r in lab.round(1_000.0 + 10 * i)}))
+        if i == 5:  # rounds 4-6 ran none: the pairs of rounds 1-3 are within the window of 3 x 2 + 2 rounds
+            [cov] = lab.session.coverage(NET)
+            assert (cov.every, cov.measured, cov.this_round, cov.complete) == (8, 6, 0, True)
+    assert by_round == [["node1"], ["node2"], ["node3"], [], [], [], ["node1"], ["node2"], ["node3"]]
