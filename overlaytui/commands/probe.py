@@ -47,6 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "probe", help="measure loss, latency, path MTU (and throughput) between every pair of nodes",
         description="Deploy a probe agent (a global service labelled overlaytui.probe) on each overlay, measure "
         "between every pair of nodes from inside the overlay, print the pair matrix, remove the agents. "
+        "Beyond 25 nodes a round measures a rotating part of the pairs (600 a round) and probe runs as many rounds "
+        "as measure each pair once. "
         "Exit 0: every pair measured and within thresholds; 1: a threshold crossed; 2: usage or connection error, "
         "or nothing measured; 3: within thresholds, but some pairs could not be measured (the coverage says why). "
         "Throughput (--kind iperf) is bounded to 3 s at 200 Mbit/s per pair.")
@@ -63,7 +65,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "per line per round)")
     parser.add_argument("--watch", type=bounded(float, 0, 86400, " s"), metavar="S",
                         help="repeat rounds S seconds apart until interrupted, printing each: every pair's loss "
-                        "in that round, in the recent window and since start")
+                        "in that round, in the recent window and since start (beyond 25 nodes a round measures a "
+                        "rotating part of the pairs: its coverage says which)")
     add_endpoint_flags(parser)
     add_demo_flags(parser)
     parser.set_defaults(handler=main)
