@@ -158,6 +158,8 @@ def check_fdb(snapshot: ClusterSnapshot, kernels: Sequence[NodeKernel]) -> tuple
                 tasks_on[addr.network_id].append((addr.address.split("/")[0], where, task.name,
                                                   task.timestamp <= settled))
     located: dict[str, tuple[dict[str, str], dict[str, str]]] = {}  # net id -> (MAC -> node, IP -> node)
+    known_ips: dict[str, set[str]] = {}  # net id -> every IP the swarm has on it
+    viewed: dict[str, bool] = {}  # net id -> every node on it gave its view
     found, causes = [], []
     for kernel in kernels:
         host = _host(snapshot, kernel)
@@ -168,9 +170,10 @@ def check_fdb(snapshot: ClusterSnapshot, kernels: Sequence[NodeKernel]) -> tuple
                 continue
             if net.id not in located:
                 located[net.id] = _located(net, node_address, tasks_on[net.id])
+                viewed[net.id] = {node_address.get(v.node_id or "") for v in net.views} >= {
+                    p.address for v in net.views for p in v.peers}  # every node on it gave its view
             mac_at, ip_at = located[net.id]
-            complete = {node_address.get(v.node_id or "") for v in net.views} >= {
-                p.address for v in net.views for p in v.peers}  # every node on it gave its view
+            complete = viewed[net.id]
             remote_tasks = {ip: name for ip, where, name, old in tasks_on[net.id] if where != me and old}
             ip_of_mac = {n.mac: n.ip for n in sbx.neighbours}
             problems = []
@@ -190,9 +193,12 @@ def check_fdb(snapshot: ClusterSnapshot, kernels: Sequence[NodeKernel]) -> tuple
                 known = {n.ip for n in sbx.neighbours}
                 missing = natural_sorted(f"{ip} ({name})" for ip, name in remote_tasks.items() if ip not in known)
                 if complete:
-                    swarm_ips = _known_ips(net, tasks_on[net.id]) | leaving[net.id]
+                    if net.id not in known_ips:
+                        known_ips[net.id] = _known_ips(net, tasks_on[net.id]) | leaving[net.id]
+                    swarm_ips = known_ips[net.id]
+                    devices = {d.name for d in sbx.vxlan}
                     ghosts = natural_sorted(f"{n.ip} ({n.mac})" for n in sbx.neighbours
-                                            if n.device in {d.name for d in sbx.vxlan} and n.ip not in swarm_ips)
+                                            if n.ip not in swarm_ips and n.device in devices)
             if not problems and not missing and not ghosts:
                 continue
             evidence = "; ".join(problems[:6]) + (f" and {len(problems) - 6} more" if len(problems) > 6 else "")
