@@ -160,7 +160,8 @@ async def test_the_screen_rendered_in_fewer_colours_is_one_palette(monkeypatch, 
                     continue
                 if style.bgcolor is not None:
                     backgrounds[style.bgcolor.downgrade(depth).number] += len(segment.text)
-                if style.color is not None and segment.text.endswith("%✔"):
+                # a cell's since-start mark (its own segment when the recent window's colour is another)
+                if style.color is not None and segment.text.endswith("✔"):
                     cells["ok"].add(style.color.downgrade(depth).number)
                 if style.color is not None and segment.text.endswith("%✖"):
                     cells["bad"].add(style.color.downgrade(depth).number)
