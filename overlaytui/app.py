@@ -13,9 +13,10 @@ import gc
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
+from itertools import islice
 from pathlib import Path
 
 from textual import events, on, work
@@ -104,16 +105,16 @@ class SourceFailed(Message):
 class JumpCommands(Provider):
     """Command palette: jump to a node, service, network or container (opens its details)."""
 
-    def _targets(self) -> list[tuple[str, str, str]]:
+    def _targets(self) -> Iterator[tuple[str, str, str]]:
+        """(label, kind, key), made as they are read: the palette opens on the first 40 of 5,500 at 200 nodes."""
         app = self.app
         snap = app.snapshot if isinstance(app, OverlayApp) else None
         if snap is None:
-            return []
-        targets = [(f"node {display(n.hostname)}", "node", n.id) for n in snap.nodes]
-        targets += [(f"service {display(s.name)}", "service", s.name) for s in snap.services]
-        targets += [(f"network {display(n.name)}", "network", n.name) for n in snap.networks if n.scope != "local"]
-        targets += [(f"container {display(c.name)}", "container", c.container_id) for c in snap.containers]
-        return targets
+            return
+        yield from ((f"node {display(n.hostname)}", "node", n.id) for n in snap.nodes)
+        yield from ((f"service {display(s.name)}", "service", s.name) for s in snap.services)
+        yield from ((f"network {display(n.name)}", "network", n.name) for n in snap.networks if n.scope != "local")
+        yield from ((f"container {display(c.name)}", "container", c.container_id) for c in snap.containers)
 
 
     def _open(self, kind: str, key: str) -> None:
@@ -121,7 +122,7 @@ class JumpCommands(Provider):
             self.app.open_detail(kind, key)
 
     async def discover(self) -> Hits:
-        for label, kind, key in self._targets()[:40]:
+        for label, kind, key in islice(self._targets(), 40):
             yield DiscoveryHit(Content(label), partial(self._open, kind, key), text=label,
                                help=f"open the {kind}'s details")
 
@@ -189,7 +190,7 @@ class FaultCommands(Provider):
         loss, mtu = app.fault_values
         for choice in app.fault_choices():
             choice = choice.with_values(loss, mtu)
-            label = choice.fault.describe() if choice.action == "inject" else choice.label()
+            label = display(choice.fault.describe() if choice.action == "inject" else choice.label())
             commands.append((f"fault: {label}", partial(app.apply_fault, choice),
                              "inject it now" if choice.action == "inject" else "clear them now"))
         return commands

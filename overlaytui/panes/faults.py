@@ -16,6 +16,7 @@ from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from ..model import Fault
+from ..safe import display
 
 DEFAULT_LOSS_PCT = 2.0
 DEFAULT_MTU = 1400
@@ -78,7 +79,7 @@ class FaultScreen(ModalScreen[FaultChoice | None]):
                              border: round $primary; padding: 0 1; }
     FaultScreen Horizontal { height: auto; }
     FaultScreen Input { width: 1fr; }
-    FaultScreen Label { padding: 1 1 0 0; }
+    FaultScreen Horizontal > Label { padding: 1 1 0 0; }
     FaultScreen OptionList { height: auto; max-height: 16; }
     FaultScreen #fault-problem { color: $error; }
     """
@@ -94,13 +95,14 @@ class FaultScreen(ModalScreen[FaultChoice | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(Text(f"Fault: {self.where}  (enter picks, tab to the rates, esc closes)", style="bold"))
+            yield Label(Text(f"Fault: {display(self.where)}", style="bold"))
+            yield Label(Text("enter picks · tab: the rates · esc closes", style="dim"))
             with Horizontal():
                 yield Label("loss %")
                 yield Input(f"{self.loss_pct:g}", id="fault-loss", restrict=r"[0-9.]*", max_length=8)
                 yield Label("MTU bytes")
                 yield Input(f"{self.mtu:g}", id="fault-mtu", restrict=r"[0-9]*", max_length=4)
-            yield OptionList(*(Option(Text(c.label()), id=str(i)) for i, c in enumerate(self.options)),
+            yield OptionList(*(Option(Text(display(c.label())), id=str(i)) for i, c in enumerate(self.options)),
                              id="fault-options")
             yield Label("", id="fault-problem")
 

@@ -9,7 +9,7 @@ from overlaytui.app import FrameReady
 from overlaytui.panes.common import Selection
 from overlaytui.panes.faults import FaultScreen
 from overlaytui.sources.demo import PROBE_ROUND, RECENT_WINDOW, DemoSource
-from tests.ui.helpers import Clock, feed, make_app, screen_text
+from tests.ui.helpers import Clock, MarkupNamedSource, feed, make_app, screen_text
 
 SIZE = (120, 36)
 
@@ -163,3 +163,20 @@ async def test_the_tour_walks_the_panes_plays_a_fault_and_any_key_stops_it():
         tab = app.query_one("#tabs").active
         await pilot.pause(0.3)
         assert app.query_one("#tabs").active == tab  # it walks no more
+
+
+async def test_the_picker_and_the_palette_show_a_hostile_name_as_text():
+    clock = Clock()
+    source = MarkupNamedSource("healthy", seed=7, clock=clock)
+    app = make_app(clock=clock, source=source, faults=source.faults)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot, clock, seconds=2, poll=True)
+        table = app.query_one("#topology-table", DataTable)
+        column = next(i for i, key in enumerate(table.columns) if str(key.value).endswith(app.snapshot.nodes[0].id))
+        table.cursor_coordinate = table.cursor_coordinate._replace(column=column)
+        await pilot.press("f")
+        await pilot.pause()
+        assert "Fault: [red]n1" in screen_text(app) and "loss … % on [red]n1" in screen_text(app)
+        await pick(pilot, app, "node-down on [red]n1")  # the demo has no such node: said, nothing breaks
+        await app.workers.wait_for_complete()
+        assert "no node [red]n1" in " ".join(str(n.message) for n in app._notifications)
