@@ -70,9 +70,8 @@ async def _run(args: argparse.Namespace, source: ClusterSource) -> int:
     if isinstance(source, DockerSwarmSource):
         # its first poll starts the stats streams, whose two samples take two engine ticks (~2 s): the producer's
         # modules load within them, not before them (Producer.start waits for this start, and says why it failed)
-        early = asyncio.ensure_future(source.start())
-        early.add_done_callback(lambda task: task.cancelled() or task.exception())
-        await asyncio.sleep(0)  # its polls are in the pool now
+        source.begin()
+        await asyncio.sleep(0)  # one turn of the loop: its first poll's jobs are in the pool now
     from ..producer import Producer
 
     producer = Producer(source, thresholds=args.settings.thresholds, underlay=underlay_reader(args),

@@ -140,11 +140,18 @@ class DockerSwarmSource:
 
     # ------------------------------------------------------------------------------------- lifecycle
 
-    async def start(self) -> None:
-        """Connect and take the first poll (its stats streams start in it); a second call waits for the first's
-        (`snapshot` starts the source before it loads the rest of itself: the engine's ticks run meanwhile)."""
+    def begin(self) -> None:
+        """On the loop: start connecting without waiting; after one turn of the loop the first poll's jobs are in
+        the pool (its stats streams start in them). `start()` waits for it (`snapshot` begins the source before it
+        loads the rest of itself: the engine's ticks run meanwhile)."""
         if self._starting is None:
             self._starting = asyncio.ensure_future(self._start())
+            self._starting.add_done_callback(lambda task: task.cancelled() or task.exception())  # start() says
+
+    async def start(self) -> None:
+        """Connect and take the first poll; once, however often it is called (or begun)."""
+        self.begin()
+        assert self._starting is not None
         await asyncio.shield(self._starting)
 
     async def _start(self) -> None:
