@@ -49,14 +49,15 @@ class FaultChoice:
 
 
 def choices(offers: dict[str, tuple[str, ...]], targets: list[Fault]) -> list[FaultChoice]:
-    """Every fault the cluster offers for the targets (most specific first), then clearing each target, then
-    clearing everything."""
+    """Every fault the cluster offers for the targets (most specific first), then clearing each target that can
+    have one, then clearing everything."""
     found = []
     for target in targets:
         for kind, takes in offers.items():
             if target.target in takes:
                 found.append(FaultChoice("inject", replace(target, kind=kind)))
-    found += [FaultChoice("clear", target) for target in targets]
+    found += [FaultChoice("clear", target) for target in targets
+              if any(target.target in takes for takes in offers.values())]
     found.append(FaultChoice("clear", Fault("")))
     return found
 

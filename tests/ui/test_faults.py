@@ -6,6 +6,7 @@ from __future__ import annotations
 from textual.widgets import DataTable, Input, OptionList
 
 from overlaytui.app import FrameReady
+from overlaytui.model import Fault
 from overlaytui.panes.common import Selection
 from overlaytui.panes.faults import FaultScreen
 from overlaytui.sources.demo import PROBE_ROUND, RECENT_WINDOW, DemoSource
@@ -180,3 +181,19 @@ async def test_the_picker_and_the_palette_show_a_hostile_name_as_text():
         await pick(pilot, app, "node-down on [red]n1")  # the demo has no such node: said, nothing breaks
         await app.workers.wait_for_complete()
         assert "no node [red]n1" in " ".join(str(n.message) for n in app._notifications)
+
+
+def test_the_choices_are_what_the_cluster_offers_for_the_targets():
+    from overlaytui.lab.faults import LAB_FAULTS
+    from overlaytui.panes.faults import choices
+
+    targets = [Fault("", node="node1", peer="node2", network="frontend"), Fault("", node="node1"),
+               Fault("", network="frontend")]
+    lab = [(c.action, c.fault.kind, c.fault.target) for c in choices(LAB_FAULTS, targets)]
+    assert lab == [("inject", "loss", "node"), ("inject", "mtu", "node"), ("inject", "partition", "node"),
+                   ("inject", "engine-down", "node"), ("clear", "", "node"), ("clear", "", "")]
+    demo = choices(DemoSource("healthy").faults.offers, targets)
+    assert [c.label() for c in demo][:2] == ["loss … % on node1 → node2 on frontend",
+                                             "MTU black hole (… bytes) on node1 → node2 on frontend"]
+    assert [c.label() for c in demo][-4:] == ["clear faults on node1 → node2 on frontend", "clear faults on node1",
+                                              "clear faults on overlay frontend", "clear every fault"]
