@@ -14,7 +14,8 @@ from .layout import MAX_NODES, NODE_MEMORY_MB, PROBE_IMAGE, node, node_by_name
 DESCRIPTION = f"""\
 A real Docker Swarm on this Linux machine (root): one dockerd per network namespace (node1..nodeN, their own
 hostnames, sockets under /run/overlaytui-lab), joined by the bridge otlab0 on 10.231.0.0/24. Overlays get
-subnets from 10.240.0.0/16. Every node has the probe image {PROBE_IMAGE} (busybox, iputils ping, iperf3).
+subnets from 10.240.0.0/16. Every node has the probe image {PROBE_IMAGE} (busybox, iputils ping, iperf3) and
+the deep view's overlaytui/deep:lab (iproute2, iptables-save, nsenter, ethtool, nft).
 """
 
 FAULT_HELP = """\

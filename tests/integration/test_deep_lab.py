@@ -24,7 +24,8 @@ from overlaytui.lab.image import DEEP_IMAGE
 from overlaytui.lab.lab import endpoints as lab_endpoints
 from overlaytui.lab.layout import LAB_LABEL, PROBE_IMAGE, node_by_name
 from overlaytui.model import ClusterSnapshot
-from overlaytui.sources.deep import DEEP_LABEL, DeepReader
+from overlaytui.producer import Producer
+from overlaytui.sources.deep import DEEP_LABEL, DeepReader, DeepSettings
 from overlaytui.sources.swarm import DockerSwarmSource
 from tests.helpers import Lab, wait_for
 
@@ -199,8 +200,7 @@ def test_the_doctor_names_the_causes(overlay: Lab):
     try:
         # the engines as any cluster's (not --lab, whose own reader knows the lab's link MTUs): what is found of
         # the underlay comes from the deep view alone
-        hosts = [word for name in ("node1", "node2", "node3") for word in ("-H", node_by_name(name).docker_host)]
-        proc = subprocess.run([sys.executable, "-m", "overlaytui", "doctor", *hosts, "--deep", "--deep-image",
+        proc = subprocess.run([sys.executable, "-m", "overlaytui", "doctor", *node_hosts(), "--deep", "--deep-image",
                                DEEP_IMAGE, "--no-probe", "--json"], capture_output=True, text=True, timeout=180,
                               stdin=subprocess.DEVNULL)
     finally:
@@ -222,3 +222,45 @@ def test_the_doctor_names_the_causes(overlay: Lab):
     assert any("node3" in f["subject"] + f["summary"] and "1400" in f["summary"] + f["evidence"]
                for f in by_check["mtu.underlay"]), text[:2000]
     assert not any(readers_left(lab).values())
+
+
+def node_hosts() -> list[str]:
+    """The nodes' engines as any cluster's (not --lab)."""
+    return [word for name in ("node1", "node2", "node3") for word in ("-H", node_by_name(name).docker_host)]
+
+
+def test_snapshot_json_carries_every_nodes_kernel(overlay: Lab):
+    proc = subprocess.run([sys.executable, "-m", "overlaytui", "snapshot", *node_hosts(), "--deep", "--deep-image",
+                           DEEP_IMAGE, "--json"], capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert len(data["kernels"]) == 3 and len({k["node_id"] for k in data["kernels"]}) == 3
+    assert not any(readers_left(overlay).values())
+
+
+def test_the_producers_rounds_go_on_and_end_with_it(overlay: Lab):
+    """The loop's path (the dashboard, the exporter, record): a round once the first frame exists, the next one a
+    period later, frames carrying every node's kernel; closing leaves no reader."""
+    async def run() -> tuple[int, float]:
+        producer = Producer(DockerSwarmSource(lab_endpoints(), stats=False), interval=0.5,
+                            deep=DeepSettings(DEEP_IMAGE, every=4.0))
+        loop = asyncio.ensure_future(producer.run())
+        rounds: list[float] = []
+        kernels = 0
+        try:
+            deadline = time.monotonic() + 60
+            async for update in producer.updates():
+                if producer.last_deep_at is not None and producer.last_deep_at not in rounds:
+                    rounds.append(producer.last_deep_at)
+                kernels = max(kernels, len(update.frame.kernels))
+                if len(rounds) >= 2 and kernels == 3 or time.monotonic() > deadline:
+                    break
+        finally:
+            loop.cancel()
+            await producer.close()
+        return kernels, (rounds[1] - rounds[0]) if len(rounds) >= 2 else -1.0
+    kernels, between = asyncio.run(run())
+    assert kernels == 3
+    assert 3.0 <= between <= 15.0, between
+    wait_for(lambda: not any(readers_left(overlay).values()), 30, "no reader left after the producer closed")
