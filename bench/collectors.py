@@ -48,6 +48,10 @@ def ensure_containers(layouts, total: int = 60) -> int:
         subprocess.run(["docker", "-H", layouts[0].docker_host, "service", "create", "-q", "--detach", "--name",
                         SERVICE, "--replicas", str(total - running), "--network", "bench-net", PROBE_IMAGE],
                        check=True, capture_output=True)
+    elif running < total:  # made by an earlier run beside containers that have gone since
+        replicas = existing[0]["Spec"]["Mode"].get("Replicated", {}).get("Replicas", 0)
+        subprocess.run(["docker", "-H", layouts[0].docker_host, "service", "scale", "--detach",
+                        f"{SERVICE}={replicas + total - running}"], check=True, capture_output=True)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         running = sum(len(docker.APIClient(base_url=n.docker_host, version="auto").containers()) for n in layouts)

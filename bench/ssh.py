@@ -10,7 +10,11 @@ socket forwarded over its one master (the default) and `docker system dial-stdio
   through dial-stdio and through the forwarded socket;
 - start -> the first poll of every node (each node's containers listed) and -> the first snapshot with every
   node's stats (every container of the benchmark's service has a rate: two stats samples), median of --runs,
-  every run from cold (no ssh master left from the one before: a user's start);
+  every run from cold (no ssh master left from the one before: a user's start); with the start's timeline
+  (seconds from the start, median of the runs): the manager forwarded (its login, the socket's question, the
+  forward), its stats streams opened, the nodes named, the last node forwarded, the last node's stats streams
+  opened, the start's return (every engine's first poll), every container's two samples, and for the dashboard
+  its first complete screen;
 - CPU of live collection (a poll and a snapshot every second, stats streams for every container) over
   --cpu-seconds: this process plus the ssh processes it uses (the mux clients it starts and the per-node masters,
   which ssh detaches), in % of one core.
@@ -36,6 +40,64 @@ from overlaytui.sources.swarm import DockerSwarmSource
 from .common import ensure_lab
 
 SERVICE, NETWORK, REPLICAS = "bench-ssh", "bench-ssh-net", 30
+
+
+class Timeline:
+    """Marks of one start (seconds since `begin`), put on the source's and ssh's functions while a bench runs."""
+
+    def __init__(self) -> None:
+        self.t0 = 0.0
+        self.marks: dict[str, float] = {}
+        self.runs: dict[str, dict[str, list[float]]] = {}
+        self._installed = False
+
+    def begin(self) -> None:
+        self.t0, self.marks = time.perf_counter(), {}
+
+    def mark(self, name: str, last: bool = False) -> None:
+        """The first time (or with `last`, the latest time) `name` happened in this start."""
+        if last or name not in self.marks:
+            self.marks[name] = time.perf_counter() - self.t0
+
+    def keep(self, label: str) -> None:
+        for name, at in self.marks.items():
+            self.runs.setdefault(label, {}).setdefault(name, []).append(at)
+
+    def medians(self, label: str) -> dict[str, float]:
+        marks = self.runs.get(label, {})
+        return {name: round(statistics.median(at), 3)
+                for name, at in sorted(marks.items(), key=lambda item: statistics.median(item[1]))}
+
+    def install(self) -> None:
+        if self._installed:
+            return
+        self._installed = True
+        forward, sync, follow = ssh._forward, DockerSwarmSource._sync_streams, DockerSwarmSource._add_nodes
+        first = {}
+
+        def forwarded(url, timeout):
+            result = forward(url, timeout)
+            self.mark("manager forwarded" if url == first.setdefault("url", url) else "last node forwarded",
+                      last=True)
+            return result
+
+        def synced(source, state, containers):
+            self.mark("manager's stats streams opened" if state.derived_for is None else
+                      "last node's stats streams opened", last=state.streams is None)
+            return sync(source, state, containers)
+
+        def named(source, nodes, covered):
+            self.mark("nodes named")
+            return follow(source, nodes, covered)
+        ssh._forward = forwarded
+        DockerSwarmSource._sync_streams, DockerSwarmSource._add_nodes = synced, named
+        self.first = first
+
+    def reset(self) -> None:
+        self.first.clear()
+
+
+TIMELINE = Timeline()
 
 
 def _ssh_processes() -> list[psutil.Process]:
@@ -70,9 +132,11 @@ def _close_masters(urls: list[str]) -> None:
 async def _first_full_snapshot(endpoints, **options) -> tuple[float, float, DockerSwarmSource]:
     """(seconds to the first poll of every node, seconds to every container's rate, the source)."""
     start = time.perf_counter()
+    TIMELINE.begin()
     first_poll = None
     source = DockerSwarmSource(endpoints, call_timeout=10, **options)
     await source.start()
+    TIMELINE.mark("start returned (every engine's first poll)")
     while True:
         snap = source.snapshot()
         ours = [c for c in snap.containers if c.service_name == SERVICE]
@@ -80,6 +144,7 @@ async def _first_full_snapshot(endpoints, **options) -> tuple[float, float, Dock
         if polled and first_poll is None:
             first_poll = time.perf_counter() - start
         if _complete(snap):
+            TIMELINE.mark("every container's two samples")
             return first_poll, time.perf_counter() - start, source  # type: ignore[return-value]
         await asyncio.sleep(0.05)
         if time.perf_counter() - start > 120:
@@ -98,6 +163,7 @@ async def _first_complete_screen(endpoints, **options) -> float:
     from overlaytui.app import OverlayApp
 
     start = time.perf_counter()
+    TIMELINE.begin()
     app = OverlayApp(DockerSwarmSource(endpoints, **options), source_label="bench", interval=1.0,
                      persist_config=False)
     async with app.run_test(size=(160, 50)) as pilot:
@@ -106,16 +172,21 @@ async def _first_complete_screen(endpoints, **options) -> float:
                 raise SystemExit("bench: no complete screen within 120 s")
             await pilot.pause(0.05)
         seconds = time.perf_counter() - start
+        TIMELINE.mark("first complete screen")
         await pilot.press("q")
     return seconds
 
 
-async def _screens(endpoints, runs: int, cold: list[str] | None = None, **options) -> list[float]:
+async def _screens(endpoints, runs: int, cold: list[str] | None = None, label: str = "",
+                   **options) -> list[float]:
     times = []
     for _ in range(runs):
         if cold:
             _close_masters(cold)
+        TIMELINE.reset()
         times.append(await _first_complete_screen(endpoints, **options))
+        if label:
+            TIMELINE.keep(label)
     return times
 
 
@@ -159,17 +230,23 @@ def _phases(urls: list[str], runs: int) -> dict:
             "connection_dial_stdio_s": statistics.median(dials), "connection_forwarded_s": statistics.median(channels)}
 
 
-async def _measure(endpoints, runs: int, cpu_seconds: float, cold: list[str] | None = None, **options) -> dict:
+async def _measure(endpoints, runs: int, cpu_seconds: float, cold: list[str] | None = None, label: str = "",
+                   **options) -> dict:
     firsts, polls = [], []
     for _ in range(runs):
         if cold:
             _close_masters(cold)
+        TIMELINE.reset()
         poll, seconds, source = await _first_full_snapshot(endpoints, **options)
+        if label:
+            TIMELINE.keep(label)
         firsts.append(seconds)
         polls.append(poll)
         await source.close()
     result = {"first_poll_s": statistics.median(polls), "first_full_snapshot_s": statistics.median(firsts),
               "first_full_snapshot_runs_s": [round(t, 3) for t in firsts]}
+    if label:
+        result["timeline_s"] = TIMELINE.medians(label)
     if not cpu_seconds:
         return result
     _poll, _seconds, source = await _first_full_snapshot(endpoints, **options)
@@ -198,12 +275,13 @@ def main(runs: int = 5, cpu_seconds: float = 60) -> dict:
                     "--network", NETWORK, PROBE_IMAGE], capture_output=True, check=True, timeout=180)
     urls = [sshd.node_url(layout) for layout in layouts]
     manager = [EndpointSpec(urls[0], "--host")]
+    TIMELINE.install()
     try:
         phases = _phases(urls, runs)
         sockets = asyncio.run(_measure(lab_endpoints(), runs, cpu_seconds))
-        over_ssh = asyncio.run(_measure(manager, runs, cpu_seconds, cold=urls, ssh_nodes=True))
+        over_ssh = asyncio.run(_measure(manager, runs, cpu_seconds, cold=urls, label="ssh", ssh_nodes=True))
         screens = {"sockets": asyncio.run(_screens(lab_endpoints(), runs)),
-                   "ssh": asyncio.run(_screens(manager, runs, cold=urls, ssh_nodes=True))}
+                   "ssh": asyncio.run(_screens(manager, runs, cold=urls, label="ssh screen", ssh_nodes=True))}
         os.environ["OVERLAYTUI_SSH_FORWARD"] = "0"
         try:
             dial_stdio = asyncio.run(_measure(manager, runs, cpu_seconds, cold=urls, ssh_nodes=True))
@@ -226,9 +304,14 @@ def main(runs: int = 5, cpu_seconds: float = 60) -> dict:
             print(f"CPU of live collection over {cpu_seconds:g} s: {name} {measured['cpu_pct']:.1f} % of a core "
                   f"(with its ssh processes; {measured['ssh_masters']} ssh masters) vs sockets "
                   f"{sockets['cpu_pct']:.1f} % (ratio {measured['cpu_pct'] / sockets['cpu_pct']:.1f})")
+    print("the start over ssh, forwarded (median s from the start): " + ", ".join(
+        f"{name} {at:.2f}" for name, at in over_ssh.get("timeline_s", {}).items()))
+    print("the dashboard's start over ssh, forwarded: " + ", ".join(
+        f"{name} {at:.2f}" for name, at in TIMELINE.medians("ssh screen").items()))
     screen = {name: statistics.median(t) for name, t in screens.items()}
     print(f"dashboard start -> first complete screen (median of {runs}): --ssh-nodes forwarded {screen['ssh']:.2f} s,"
           f" dial-stdio {screen['ssh_dial_stdio']:.2f} s, sockets {screen['sockets']:.2f} s")
     return {"phases": phases, "sockets": sockets, "ssh": over_ssh, "ssh_dial_stdio": dial_stdio,
             "first_complete_screen_s": screen, "first_complete_screen_runs_s": screens,
+            "first_complete_screen_timeline_s": TIMELINE.medians("ssh screen"),
             "containers": REPLICAS, "nodes": len(layouts), "runs": runs}

@@ -1,7 +1,10 @@
 """Start-up: `overlaytui --version` and `--help` wall time, this tree against a baseline revision extracted from git
 in the same run (default: the last revision that imported every command at start), with `python -X importtime`
 evidence (what each imports: the heavy modules, the top cumulative ones); with a lab (root) also `snapshot --json`
-against the docker CLI doing the same job (bench/collectors.py's two), interleaved run by run.
+against the docker CLI doing the same job (bench/collectors.py's two) and against the same command at a baseline
+revision (SNAPSHOT_BASELINE: before the stats streams started within the first poll), interleaved run by run, with
+each run's phases (bench/snapshot_phases.py: interpreter, command line, source start, first stats streams, first
+poll of every engine, producer loaded, two samples of every container, printed) and every container's CPU % checked.
 
     .venv/bin/python -m bench startup [--runs 21]
     .venv/bin/python -m bench.startup --runs 21 --baseline REV [--no-lab]
@@ -21,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "670e55b"  # before the lazy command line: cli.py imported every command module
+SNAPSHOT_BASELINE = "93f4ae7"  # before the stats streams started within the first poll and the snapshot's early start
 HEAVY = ("docker", "paramiko", "textual", "prometheus_client", "requests", "overlaytui.model", "overlaytui.producer")
 
 
@@ -90,14 +94,29 @@ def summary(times: list[float]) -> dict:
             "max_s": round(ordered[-1], 4), "runs": len(ordered)}
 
 
-def overlaytui_snapshot() -> None:
-    """collectors.py's `snapshot --lab --json`, with the bytecode cached as an installed package has it."""
-    subprocess.run([sys.executable, "-m", "overlaytui", "snapshot", "--lab", "--json"], check=True,
-                   capture_output=True, cwd=ROOT, env=environment())
+def overlaytui_snapshot(tree: Path = ROOT, phases: dict[str, list[float]] | None = None) -> float:
+    """collectors.py's `snapshot --lab --json` (as `python -m overlaytui` runs it, with its phases marked), with the
+    bytecode cached as an installed package has it; its wall time. Every container must have its CPU % (two
+    samples): a faster snapshot with fewer rates would not be the same job."""
+    start = time.time()
+    run = subprocess.run([sys.executable, str(ROOT / "bench" / "snapshot_phases.py"), "snapshot", "--lab", "--json"],
+                         check=True, capture_output=True, text=True, cwd=tree, env=environment(tree))
+    seconds = time.time() - start
+    containers = json.loads(run.stdout)["containers"]
+    if not containers or any(c.get("cpu_pct") is None for c in containers):
+        raise SystemExit(f"bench: a snapshot without every container's CPU % ({tree})")
+    marks = next((json.loads(line[len("PHASES "):]) for line in run.stderr.splitlines()
+                  if line.startswith("PHASES ")), {})
+    if phases is not None:
+        for name, at in marks.items():
+            phases.setdefault(name, []).append(at - start)
+        phases.setdefault("exit", []).append(seconds)
+    return seconds
 
 
-def snapshot_vs_cli(runs: int) -> dict:
-    """`snapshot --lab --json` against the docker CLI doing the same job (collectors.py), interleaved."""
+def snapshot_vs_cli(runs: int, baseline: str = SNAPSHOT_BASELINE) -> dict:
+    """`snapshot --lab --json` against the docker CLI doing the same job (collectors.py) and against itself at
+    `baseline`, interleaved; the median of each phase (seconds from the process's start)."""
     from . import collectors
     from .common import ensure_lab
 
@@ -111,12 +130,20 @@ def snapshot_vs_cli(runs: int) -> dict:
             return time.perf_counter() - start
         return run
 
-    times = interleaved({
-        "overlaytui snapshot --json": timed(overlaytui_snapshot),
-        "docker CLI, one after another": timed(lambda: collectors.cli_same_job(layouts, parallel_stats=False)),
-        "docker CLI, stats in parallel": timed(lambda: collectors.cli_same_job(layouts, parallel_stats=True)),
-    }, runs)
-    return {"containers": containers, **{name: summary(t) for name, t in times.items()}}
+    phases: dict[str, dict[str, list[float]]] = {"now": {}, "baseline": {}}
+    with tempfile.TemporaryDirectory(prefix="overlaytui-snapshot-") as tmp:
+        old = extract(baseline, Path(tmp))
+        times = interleaved({
+            "overlaytui snapshot --json": lambda: overlaytui_snapshot(ROOT, phases["now"]),
+            f"overlaytui snapshot --json at {baseline}": lambda: overlaytui_snapshot(old, phases["baseline"]),
+            "docker CLI, one after another": timed(lambda: collectors.cli_same_job(layouts, parallel_stats=False)),
+            "docker CLI, stats in parallel": timed(lambda: collectors.cli_same_job(layouts, parallel_stats=True)),
+        }, runs)
+    return {"containers": containers, "baseline_rev": baseline,
+            **{name: summary(t) for name, t in times.items()},
+            "phases_median_s": {label: {name: round(statistics.median(at[-runs:]), 3) for name, at in
+                                        sorted(marks.items(), key=lambda item: statistics.median(item[1]))}
+                                for label, marks in phases.items()}}
 
 
 def main(runs: int = 21, baseline: str = BASELINE, lab: bool | None = None) -> dict:
@@ -144,9 +171,12 @@ def main(runs: int = 21, baseline: str = BASELINE, lab: bool | None = None) -> d
         snap = snapshot_vs_cli(max(5, runs // 4))
         results["snapshot"] = snap
         for name, value in snap.items():
-            if isinstance(value, dict):
-                print(f"{name:32s} median {value['median_s']:.3f} s  (min {value['min_s']:.3f}, "
+            if isinstance(value, dict) and "median_s" in value:
+                print(f"{name:40s} median {value['median_s']:.3f} s  (min {value['min_s']:.3f}, "
                       f"max {value['max_s']:.3f}, {value['runs']} runs)")
+        for label, marks in snap["phases_median_s"].items():
+            print(f"phases, {label} (median s from the process's start): "
+                  + ", ".join(f"{name} {at:.2f}" for name, at in marks.items()))
     return results
 
 
