@@ -82,7 +82,9 @@ class ClusterSource(Protocol):
         """Read the cluster again (bounded: an engine that stalls is marked stale, not waited for)."""
 
     async def wait_for_change(self, timeout: float) -> bool:
-        """Until something changed (True: poll now) or `timeout` seconds passed (False)."""
+        """Until something changed (True: poll now) or `timeout` seconds passed (False: a frame, no poll). A live
+        source also returns False early, once, when its stats first can show every rate (the first complete frame
+        is built then, not at the next interval)."""
         ...
 
     def snapshot(self) -> ClusterSnapshot:
