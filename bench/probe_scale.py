@@ -43,10 +43,26 @@ RESULTS = Path(__file__).parent / "results"
 _NODE_DIR = re.compile(rb"/overlaytui-lab/node(\d+)/")
 
 
+class LockBusy(Exception):
+    """The lab stayed in use by others for longer than the bench was allowed to wait."""
+
+
 @contextmanager
-def lab_lock():
+def lab_lock(wait: float | None = None):
+    """The lab's lock, waited for without bound, or up to `wait` seconds (LockBusy after)."""
     with open(LOCK, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        if wait is None:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        else:
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise LockBusy(f"the lab was in use for more than {wait:g} s") from None
+                    time.sleep(1)
         try:
             yield
         finally:
@@ -223,9 +239,9 @@ def median_round(measured: list[dict]) -> dict:
 # ----------------------------------------------------------------------------------------------- size
 
 
-def one_size(nodes: int, rounds: int, kinds: list[str], plan: bool = False) -> dict:
+def one_size(nodes: int, rounds: int, kinds: list[str], plan: bool = False, lock_wait: float | None = None) -> dict:
     phases: list[tuple[float, str]] = []
-    with lab_lock():
+    with lab_lock(lock_wait):
         try:
             lab.down(log=lambda _m: None)
             release_engines()
@@ -298,13 +314,14 @@ def model(results: list[dict], target: int = 200) -> dict:
     return out
 
 
-def main(runs: int = 2, sizes=(3, 9, 24), kinds=("ping", "mtu"), plan_from: int = 25) -> dict:
+def main(runs: int = 2, sizes=(3, 9, 24), kinds=("ping", "mtu"), plan_from: int = 25,
+         lock_wait: float | None = None) -> dict:
     """Each size's full-mesh rounds; sizes from `plan_from` nodes also one cycle of the default plan."""
     RESULTS.mkdir(exist_ok=True)
     results = []
     for nodes in sizes:
         print(f"== {nodes} nodes", flush=True)
-        result = one_size(nodes, runs, list(kinds), plan=nodes >= plan_from)
+        result = one_size(nodes, runs, list(kinds), plan=nodes >= plan_from, lock_wait=lock_wait)
         (RESULTS / f"probe_scale-{nodes}.json").write_text(json.dumps(result, indent=1) + "\n")
         results.append(result)
     return {"sizes": results, "model": model(results)}
@@ -321,7 +338,11 @@ if __name__ == "__main__":
     parser.add_argument("--kinds", nargs="*", default=["ping", "mtu"])
     parser.add_argument("--model", action="store_true", help="only fit the saved sizes")
     parser.add_argument("--plan-from", type=int, default=25, help="sizes from here also run the default plan")
+    parser.add_argument("--lock-wait", type=float, help="give up after waiting this many seconds for the lab")
     args = parser.parse_args()
     if not args.model:
-        main(args.rounds, args.nodes, args.kinds, args.plan_from)
+        try:
+            main(args.rounds, args.nodes, args.kinds, args.plan_from, args.lock_wait)
+        except LockBusy as exc:
+            raise SystemExit(f"bench.probe_scale: {exc}") from None
     print(json.dumps(model(saved()), indent=1))

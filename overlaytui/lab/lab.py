@@ -18,6 +18,7 @@ from pathlib import Path
 
 from docker.errors import APIError
 
+from ..model import natural_key
 from ..sources.endpoints import EndpointError, EndpointSpec
 from ..sources.errors import ENGINE_ERRORS
 from . import engines, hostfaults, sshd
@@ -221,17 +222,31 @@ def joining_in_background(exc: APIError) -> bool:
 
 
 def _wait_nodes_ready(manager: NodeLayout, count: int, deadline: float) -> None:
-    ready = 0
+    listed: list[dict] = []
     while time.monotonic() < deadline:
         try:
             with engines.client(manager) as api:
-                ready = sum(1 for n in api.nodes() if n["Status"]["State"] == "ready")
+                listed = api.nodes()
         except ENGINE_ERRORS:
-            ready = 0
-        if ready >= count:
+            listed = []
+        if sum(1 for n in listed if n.get("Status", {}).get("State") == "ready") >= count:
             return
         time.sleep(0.2)
-    raise LabError(f"only {ready} of {count} swarm nodes became Ready")
+    raise LabError(not_ready(listed, count))
+
+
+def not_ready(listed: list[dict], count: int) -> str:
+    """'only 42 of 48 swarm nodes became Ready (node7 down, node9 unknown; 1 never joined)' from the manager's
+    node list."""
+    ready = [n for n in listed if n.get("Status", {}).get("State") == "ready"]
+    others = sorted(((str(n.get("Description", {}).get("Hostname") or n.get("ID", "?")[:12]),
+                      str(n.get("Status", {}).get("State") or "?")) for n in listed if n not in ready),
+                    key=lambda hs: natural_key(hs[0]))
+    parts = [f"{host} {state}" for host, state in others[:10]] + ([f"{len(others) - 10} more"] if len(others) > 10
+                                                                 else [])
+    if count > len(listed):
+        parts.append(f"{count - len(listed)} never joined")
+    return f"only {len(ready)} of {count} swarm nodes became Ready" + (f" ({', '.join(parts)})" if parts else "")
 
 
 # ------------------------------------------------------------------------------------------------- down

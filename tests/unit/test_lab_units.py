@@ -180,3 +180,16 @@ def test_a_join_that_goes_on_in_the_background_is_waited_for_not_failed():
     assert not joining_in_background(error(503, "This node is already part of a swarm."))
     assert not joining_in_background(error(500, slow))
     assert not joining_in_background(error(503, None))
+
+
+def test_nodes_that_did_not_become_ready_are_named_with_their_state():
+    from overlaytui.lab.lab import not_ready
+
+    def listed(host: str, state: str) -> dict:
+        return {"ID": f"id-{host}", "Description": {"Hostname": host}, "Status": {"State": state}}
+    nodes = [listed("node1", "ready"), listed("node10", "down"), listed("node9", "unknown"), listed("node2", "ready")]
+    assert not_ready(nodes, 5) == "only 2 of 5 swarm nodes became Ready (node9 unknown, node10 down, 1 never joined)"
+    assert not_ready([], 3) == "only 0 of 3 swarm nodes became Ready (3 never joined)"
+    many = [listed(f"node{i}", "down") for i in range(1, 14)]
+    assert not_ready(many, 13).endswith("node10 down, 3 more)")
+    assert not_ready([{"ID": "abcdef0123456789"}], 1) == "only 0 of 1 swarm nodes became Ready (abcdef012345 ?)"
