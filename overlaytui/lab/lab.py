@@ -236,7 +236,7 @@ def _wait_nodes_ready(manager: NodeLayout, count: int, deadline: float) -> None:
 
 
 def not_ready(listed: list[dict], count: int) -> str:
-    """'only 42 of 48 swarm nodes became Ready (node7 down, node9 unknown; 1 never joined)' from the manager's
+    """'only 42 of 48 swarm nodes became Ready (node7 down, node9 unknown, 1 never joined)' from the manager's
     node list."""
     ready = [n for n in listed if n.get("Status", {}).get("State") == "ready"]
     others = sorted(((str(n.get("Description", {}).get("Hostname") or n.get("ID", "?")[:12]),
