@@ -21,6 +21,7 @@ from . import (
     record,
     replay,
     serve,
+    soak,
     ssh,
     startup,
 )
@@ -29,7 +30,7 @@ BENCHMARKS = {"collectors": collectors.main, "dashboard": dashboard.main, "deep"
               "exporter": exporter.main,
               "frame": frame.main, "loss": loss.main, "probes": probes.main, "record": record.main,
               "probe_scale": lambda runs: probe_scale.main(min(runs, 2)),  # 2 rounds a kind: each size <= 20 min
-              "replay": replay.main, "serve": serve.main, "ssh": ssh.main, "startup": startup.main}
+              "replay": replay.main, "serve": serve.main, "soak": soak.main, "ssh": ssh.main, "startup": startup.main}
 
 
 def main() -> None:
@@ -37,6 +38,8 @@ def main() -> None:
     parser.add_argument("names", nargs="*", help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--cpu-seconds", type=float, default=60)
+    parser.add_argument("--idle-seconds", type=float, default=60,
+                        help="dashboard: seconds each pane is measured idle (a probe round is 100 s at 200 nodes)")
     args = parser.parse_args()
     unknown = [n for n in args.names if n not in BENCHMARKS]
     if unknown:
@@ -48,6 +51,8 @@ def main() -> None:
         kwargs = {"runs": args.runs}
         if name in ("collectors", "exporter", "ssh"):
             kwargs["cpu_seconds"] = args.cpu_seconds
+        if name == "dashboard":
+            kwargs["idle_seconds"] = args.idle_seconds
         result = BENCHMARKS[name](**kwargs)
         result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
                              "when": time.strftime("%Y-%m-%d %H:%M")}

@@ -517,7 +517,7 @@ class OverlayApp(App):
                 active = self.query_one(TabbedContent).active
                 self._panes[active].show(view)
                 self._show_no_match(active)
-                if active != "loss":  # hidden panes are not rendered; this one judges its first results ahead
+                if active != "loss":  # hidden panes are not rendered; this one judges new results ahead
                     self.query_one(LossPane).prepare(view)
             self.query_one(HealthLine).show(view)
             self._show_badges(view)
