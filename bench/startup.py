@@ -24,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = "670e55b"  # before the lazy command line: cli.py imported every command module
+IDLE = 1.5  # seconds before each snapshot-vs-CLI run: the engines' stats collectors idle (they tick once a second)
 SNAPSHOT_BASELINE = "93f4ae7"  # before the stats streams started within the first poll and the snapshot's early start
 HEAVY = ("docker", "paramiko", "textual", "prometheus_client", "requests", "overlaytui.model", "overlaytui.producer")
 
@@ -123,6 +124,15 @@ def snapshot_vs_cli(runs: int, baseline: str = SNAPSHOT_BASELINE) -> dict:
     layouts = ensure_lab()
     containers = collectors.ensure_containers(layouts)
 
+    def idle(fn):
+        """After IDLE seconds (not timed): the engines' stats collectors have gone idle, so every command starts as
+        a user's first does. Right after another's streams closed, a collector still ticks and the next command's
+        streams land in its next tick at some phase: up to a second less, by luck of the order."""
+        def run() -> float:
+            time.sleep(IDLE)
+            return fn()
+        return run
+
     def timed(fn):
         def run() -> float:
             start = time.perf_counter()
@@ -134,10 +144,12 @@ def snapshot_vs_cli(runs: int, baseline: str = SNAPSHOT_BASELINE) -> dict:
     with tempfile.TemporaryDirectory(prefix="overlaytui-snapshot-") as tmp:
         old = extract(baseline, Path(tmp))
         times = interleaved({
-            "overlaytui snapshot --json": lambda: overlaytui_snapshot(ROOT, phases["now"]),
-            f"overlaytui snapshot --json at {baseline}": lambda: overlaytui_snapshot(old, phases["baseline"]),
-            "docker CLI, one after another": timed(lambda: collectors.cli_same_job(layouts, parallel_stats=False)),
-            "docker CLI, stats in parallel": timed(lambda: collectors.cli_same_job(layouts, parallel_stats=True)),
+            "overlaytui snapshot --json": idle(lambda: overlaytui_snapshot(ROOT, phases["now"])),
+            f"overlaytui snapshot --json at {baseline}": idle(lambda: overlaytui_snapshot(old, phases["baseline"])),
+            "docker CLI, one after another": idle(timed(
+                lambda: collectors.cli_same_job(layouts, parallel_stats=False))),
+            "docker CLI, stats in parallel": idle(timed(
+                lambda: collectors.cli_same_job(layouts, parallel_stats=True))),
         }, runs)
     return {"containers": containers, "baseline_rev": baseline,
             **{name: summary(t) for name, t in times.items()},
