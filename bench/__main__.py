@@ -13,6 +13,7 @@ from . import (
     collectors,
     dashboard,
     deep,
+    deep_reader,
     exporter,
     frame,
     loss,
@@ -27,7 +28,7 @@ from . import (
 )
 
 BENCHMARKS = {"collectors": collectors.main, "dashboard": dashboard.main, "deep": deep.main,
-              "exporter": exporter.main,
+              "deep_reader": deep_reader.main, "exporter": exporter.main,
               "frame": frame.main, "loss": loss.main, "probes": probes.main, "record": record.main,
               "probe_scale": lambda runs: probe_scale.main(min(runs, 2)),  # 2 rounds a kind: each size <= 20 min
               "replay": replay.main, "serve": serve.main, "soak": soak.main, "ssh": ssh.main, "startup": startup.main}
