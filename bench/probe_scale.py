@@ -207,6 +207,9 @@ async def probe_rounds(nodes: int, rounds: int, kinds: list[str], plan: bool = F
                     "packets": packets_after["packets"] - packets["packets"],
                     "bytes": packets_after["bytes"] - packets["bytes"],
                     "every": session.every, "sources": len({r.src_node for r in results}),
+                    # pings sent and answered: a saturated lab cuts sweeps short at ping's own deadline
+                    "ping_sent": sum(r.sent or 0 for r in results if r.kind == "ping"),
+                    "ping_received": sum(r.received or 0 for r in results if r.kind == "ping"),
                 })
                 m = measured[-1]
                 print(f"  {nodes} nodes, {label} round ({m['sources']} sources, every {m['every']}): {wall:.1f} s, "

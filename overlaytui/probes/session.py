@@ -42,6 +42,7 @@ from .plan import DEFAULT_ROUND_PAIRS, RoundPlan, plan_round
 from .scheduler import DEFAULT_CONCURRENCY, ProbeJob, ProbeScheduler
 
 MAX_PROBLEMS = 100  # distinct problem texts a session remembers
+MTU_SECONDS_PER_TARGET = 3.0  # an MTU sweep's bound per destination, beyond the scheduler's (60 s: 20 targets)
 KINDS = ("ping", "mtu", "iperf", "discovery")
 IMAGE_HINT = "use --probe-image IMAGE with an image present on the nodes or in your registry (a POSIX shell, " \
     "ping and sleep are enough; iputils ping for path MTU, iperf3 for throughput)"
@@ -494,9 +495,12 @@ class ProbeSession:
                                                                        network, src_name, dst, address),
                                          ((src_name, dst),)))
                 if targets := to.get("mtu"):  # every destination searched at once
+                    # its bound grows with its searches (~10 execs each, sharing the executor with the other
+                    # jobs): at 36 nodes 35 of them did not fit the 60 s a 2-destination sweep has (lab, issue 26)
                     jobs.append(ProbeJob("mtu", network, partial(self._mtu_sweep, url, src.container_id, network,
                                                                  src_name, targets, effective, caps),
-                                         _pairs(src_name, targets)))
+                                         _pairs(src_name, targets),
+                                         timeout=max(s.timeout, MTU_SECONDS_PER_TARGET * len(targets))))
                 if with_iperf:
                     for dst, address in to.get("iperf", {}).items():
                         jobs.append(ProbeJob("iperf", network, partial(self._iperf, url, src.container_id, network,

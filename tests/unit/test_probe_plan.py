@@ -230,3 +230,17 @@ def test_throughput_every_nth_cycle_reaches_every_source_and_its_window_spans_it
             [cov] = lab.session.coverage(NET)
             assert (cov.every, cov.measured, cov.this_round, cov.complete) == (8, 6, 0, True)
     assert by_round == [["node1"], ["node2"], ["node3"], [], [], [], ["node1"], ["node2"], ["node3"]]
+
+
+def test_an_mtu_sweeps_bound_grows_with_its_destinations(monkeypatch):
+    """At 36 nodes on the lab a source's 35 searches did not fit the 60 s a 2-destination sweep has."""
+    from dataclasses import replace
+
+    from overlaytui.probes.session import MTU_SECONDS_PER_TARGET
+
+    lab = Lab(monkeypatch, kinds=("mtu",))
+    lab.session.settings = replace(lab.session.settings, timeout=4.0)
+    [job, *_] = lab.session.jobs(lab.snap)
+    assert job.timeout == 2 * MTU_SECONDS_PER_TARGET == 6.0  # 2 destinations: 6 s beyond the 4 s given
+    lab.session.settings = replace(lab.session.settings, timeout=60.0)
+    assert lab.session.jobs(lab.snap)[0].timeout == 60.0  # few destinations: the scheduler's bound

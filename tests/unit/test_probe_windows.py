@@ -734,7 +734,7 @@ def test_the_jobs_of_a_round_describe_their_pairs_and_bounds(monkeypatch):
     by = {(j.kind, j.pairs[0][0]): j for j in jobs if j.kind != "iperf"}
     assert {(j.kind, j.network) for j in jobs} == {(k, NET) for k in ("ping", "mtu", "discovery", "iperf")}
     assert by[("ping", "node1")].pairs == (("node1", "node2"), ("node1", "node3"))
-    assert by[("ping", "node1")].timeout == 10 * 0.2 + 30 and by[("mtu", "node1")].timeout is None
+    assert by[("ping", "node1")].timeout == 10 * 0.2 + 30 and by[("mtu", "node1")].timeout == 60.0
     assert by[("mtu", "node2")].pairs == (("node2", "node1"), ("node2", "node3"))
     assert by[("discovery", "node3")].pairs == (("node3", "node1"),)  # one per node: the first other node
     iperf = sorted((j.pairs, j.exclusive_nodes, j.timeout) for j in jobs if j.kind == "iperf")
