@@ -67,6 +67,7 @@ REPLAY_HISTORY_BUDGET = 1.0  # seconds the frame thread may spend on that beyond
 REPLAY_ONLY = {"replay_toggle", "replay_step", "replay_seek"}
 LIVE_ONLY = {"start_probes", "refresh"}  # a replay shows what was recorded: nothing to probe or poll
 FAULT_PANES = {"topology", "placement", "loss", "networks"}  # panes whose cursor names a fault's target
+TOUR_CLEAR_WAIT = 20.0  # seconds the app's end waits for the tour's fault to be cleared (the lab's loss: ~1 s)
 
 
 PaneWidget = TopologyPane | PlacementPane | NetIOPane | LossPane | NetworksPane | FindingsPane | TimelinePane
@@ -925,6 +926,15 @@ class OverlayApp(App):
         if fault is not None:
             self.apply_fault(FaultChoice("clear", replace(fault, kind="", value=0.0)))
         self.notify("tour stopped: the dashboard is yours", timeout=3)
+
+    async def on_unmount(self) -> None:
+        """The app ends mid-tour without a key (q is the tour's; a closed browser tab, serve stopping, SIGTERM):
+        the tour's fault is cleared, bounded, never left in the cluster every other viewer (or the lab) shows."""
+        fault, self._tour_fault = self._tour_fault, None
+        if fault is None or self.faults is None:
+            return
+        with contextlib.suppress(FaultError, TimeoutError, RuntimeError):
+            await asyncio.wait_for(self.faults.clear(replace(fault, kind="", value=0.0)), TOUR_CLEAR_WAIT)
 
     async def on_event(self, event) -> None:
         if self.tour and isinstance(event, events.Key):

@@ -197,3 +197,23 @@ def test_the_choices_are_what_the_cluster_offers_for_the_targets():
                                              "MTU black hole (… bytes) on node1 → node2 on frontend"]
     assert [c.label() for c in demo][-4:] == ["clear faults on node1 → node2 on frontend", "clear faults on node1",
                                               "clear faults on overlay frontend", "clear every fault"]
+
+
+async def test_the_tour_clears_its_fault_when_the_app_ends_mid_tour():
+    """A tab closed, serve stopping or SIGTERM ends the app without a key reaching the tour: its fault must not
+    stay injected in the cluster every other viewer (or the lab) shows."""
+    app, _clock = demo_app(tour=True)
+    app.tour_pace = 0.05
+    source = app.faults.source
+
+    def in_force() -> list[Fault]:
+        return [fault for _since, until, fault in source._faults if until is None]
+
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(300):  # until the tour has injected its fault (a deadline of steps, not a sleep)
+            if app._tour_fault is not None and in_force():
+                break
+            await pilot.pause(0.02)
+        assert [f.node for f in in_force()] == ["node2"]
+        app.exit()  # no key: the app ends as a closed tab's or a terminated one's does
+    assert in_force() == []
