@@ -327,7 +327,8 @@ def main(runs: int = 2, sizes=(3, 9, 24), kinds=("ping", "mtu"), plan_from: int 
     for nodes in sizes:
         print(f"== {nodes} nodes", flush=True)
         result = one_size(nodes, runs, list(kinds), plan=nodes >= plan_from, lock_wait=lock_wait)
-        (RESULTS / f"probe_scale-{nodes}.json").write_text(json.dumps(result, indent=1) + "\n")
+        suffix = "" if tuple(kinds) == ("ping", "mtu") else "-" + "-".join(kinds)  # --model reads the full runs
+        (RESULTS / f"probe_scale-{nodes}{suffix}.json").write_text(json.dumps(result, indent=1) + "\n")
         results.append(result)
     return {"sizes": results, "model": model(results)}
 
@@ -336,7 +337,7 @@ FIT_SIZES = (3, 9, 24)  # the model's sizes: 36 nodes saturated the 2-core lab (
 
 
 def saved(sizes=FIT_SIZES) -> list[dict]:
-    found = (json.loads(p.read_text()) for p in RESULTS.glob("probe_scale-*.json"))
+    found = (json.loads(p.read_text()) for p in RESULTS.glob("probe_scale-*.json") if p.stem.count("-") == 1)
     return sorted((r for r in found if r["nodes"] in sizes), key=lambda r: r["nodes"])
 
 
