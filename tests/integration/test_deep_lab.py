@@ -22,12 +22,14 @@ from overlaytui.lab import engines
 from overlaytui.lab.hostfaults import FIREWALL_COMMENT, STALE_VTEP, sandbox_name
 from overlaytui.lab.image import DEEP_IMAGE
 from overlaytui.lab.lab import endpoints as lab_endpoints
+from overlaytui.lab.lab import faults_of
 from overlaytui.lab.layout import LAB_LABEL, PROBE_IMAGE, node_by_name
 from overlaytui.model import ClusterSnapshot
 from overlaytui.producer import Producer
 from overlaytui.sources.deep import DEEP_LABEL, DeepReader, DeepSettings
 from overlaytui.sources.swarm import DockerSwarmSource
 from tests.helpers import Lab, wait_for
+from tests.integration.test_collectors import take_snapshot
 
 NET = "deepnet"
 SERVICE = "deepweb"
@@ -37,15 +39,7 @@ HOST_READ = ("host/ip-link", "host/ip-addr", "host/iptables-legacy-save", "host/
 
 
 def snapshot() -> ClusterSnapshot:
-    async def once():
-        source = DockerSwarmSource(lab_endpoints(), events=False, stats=False)
-        try:
-            await source.start()
-            await source.poll()
-            return source.snapshot()
-        finally:
-            await source.close()
-    return asyncio.run(once())
+    return asyncio.run(take_snapshot(stats=False))
 
 
 def read(snap: ClusterSnapshot, **options):
@@ -130,8 +124,10 @@ def test_the_firewall_fault_is_read_with_its_counter(overlay: Lab):
         assert len(rules["node1"]) == 1
         counted = re.match(r"\[(\d+):(\d+)\] -A INPUT -p udp .*--dport 4789 .*-j DROP", rules["node1"][0])
         assert counted and int(counted[1]) > 0, rules["node1"]
+        assert "firewall" in faults_of(node_by_name("node1"))  # `lab status` reads it back
     finally:
         lab.fault("node1", "clear")
+    assert "firewall" not in faults_of(node_by_name("node1"))
 
 
 def test_the_stale_fdb_fault_is_read_in_the_sandbox(overlay: Lab):
@@ -146,8 +142,10 @@ def test_the_stale_fdb_fault_is_read_in_the_sandbox(overlay: Lab):
         assert [e.get("dst") for e in entries if e.get("mac") == mac] == [STALE_VTEP]
         elsewhere = json.loads(raw[node_id(snap, "node3")][f"sbx/{sandbox_name(net_id)}/fdb"].out)
         assert STALE_VTEP not in {e.get("dst") for e in elsewhere}
+        assert "stale-fdb" in faults_of(node_by_name("node2"))
     finally:
         lab.fault("node2", "clear")
+    assert "stale-fdb" not in faults_of(node_by_name("node2"))
     raw, _took = read(snap)
     entries = json.loads(raw[node_id(snap, "node2")][f"sbx/{sandbox_name(net_id)}/fdb"].out)
     peers = {n.address for n in snap.nodes if n.hostname != "node2"}
