@@ -48,6 +48,16 @@ NO_PROBES = (
 )
 
 
+class NetworkTabs(Tabs):
+    """The overlays' tabs, made with the active one given. Mounted as the app ends (a serve viewer whose browser
+    tab closed while its first frame was shown) its tabs are gone before it is: Textual's first activation raised
+    (`No Tab with id ...`) and the viewer ended with a traceback on serve's stderr. Then nothing is activated."""
+
+    def _on_mount(self, event: events.Mount) -> None:
+        if self._first_active is not None and not self.query(f"#tabs-list > #{self._first_active}"):
+            event.prevent_default()  # Tabs' own _on_mount (the next class's) would raise
+
+
 class LossPane(Widget):
     BINDINGS = [Binding("o", "next_overlay(1)", "Next overlay", id="loss.next", show=False),
                 Binding("O", "next_overlay(-1)", "Previous overlay", id="loss.previous", show=False)]
@@ -123,8 +133,9 @@ class LossPane(Widget):
             old = self._tabs
             # labels are Text: a name is never markup. The first tabs are #loss-networks, later ones (overlays
             # created or removed) have an id of their own: the old ones are still there while they go.
-            self._tabs = Tabs(*(Tab(text(name), id=tab) for tab, name in self._tab_names.items()), active=active,
-                              id="loss-networks" if old is None else f"loss-networks-{self._generation}")
+            self._tabs = NetworkTabs(*(Tab(text(name), id=tab) for tab, name in self._tab_names.items()),
+                                     active=active,
+                                     id="loss-networks" if old is None else f"loss-networks-{self._generation}")
             if old is not None:
                 old.remove()
             self.mount(self._tabs, before="#loss-legend")
