@@ -118,6 +118,7 @@ def main(args: argparse.Namespace) -> int:
         return Producer(source, thresholds=settings.thresholds, underlay=underlay_reader(args),
                         interval=args.interval, reconcile=args.reconcile, probe=probe,
                         probe_every=args.probe_every, call_timeout=args.timeout, say=say,
+                        deep=settings.deep_settings(),  # --deep: read once here, for every viewer
                         retry_probing=True)  # nobody at a keyboard to press P again: a failed start is retried
     theme = args.theme or settings.theme
     faults = faults_from_args(args, source) if args.presenter else None

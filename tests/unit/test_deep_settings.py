@@ -105,3 +105,24 @@ def test_the_demo_has_no_kernels_to_read():
         finally:
             await producer.close()
     assert asyncio.run(run()).frame.snapshot.nodes
+
+
+def test_serve_hands_its_deep_view_to_its_producer(monkeypatch):
+    """`serve --deep` was taken and dropped: its producer (every viewer's frames) read no kernel."""
+    from overlaytui.commands import serve
+
+    made = []
+
+    class Stage:
+        def __init__(self, make_producer, **_options) -> None:
+            self.make_producer = make_producer
+
+        async def run(self) -> int:
+            made.append(self.make_producer(lambda severity, text: None))
+            return 0
+
+    monkeypatch.setattr(serve, "Stage", Stage)
+    monkeypatch.setenv("OVERLAYTUI_CONFIG", "/nonexistent/overlaytui.toml")
+    args = _args("serve", "--demo", "--deep", "--deep-image", "me/deep:1")
+    assert args.handler(args) == 0
+    assert made and made[0].deep == deep.DeepSettings("me/deep:1", 30.0)
