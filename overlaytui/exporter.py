@@ -312,7 +312,9 @@ def _probes(state: ExportState) -> list[Metric]:
         lost.add_metric(list(key), float(max(s - r, 0)))
     pair_up = _gauge("overlaytui_pair_up", "1 when the pair's latest ping measured something; 0 when it could not "
                      "be measured (then the pair has no RTT, path MTU or throughput series)", PAIR)
-    rtt = _gauge("overlaytui_pair_rtt_seconds", "the latest round's average round-trip time", PAIR)
+    rtt = _gauge("overlaytui_pair_rtt_seconds", "the average round-trip time of the pair's latest measurement "
+                 "(beyond ~25 nodes a round measures a rotating part of the pairs: up to "
+                 "overlaytui_pairs_every_rounds rounds old)", PAIR)
     path = _gauge("overlaytui_pair_path_mtu_bytes", "the largest overlay packet that gets through (DF-bit search)",
                   PAIR)
     speed = _gauge("overlaytui_pair_throughput_bits_per_second", "iperf3 throughput, when measured", PAIR)
