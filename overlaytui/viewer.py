@@ -34,7 +34,8 @@ from .feed import FrameFeed
 from .model import ClusterSnapshot, ProbeData
 
 PANES = tuple(tab for tab, _label in TABS)
-READ_ONLY = {"record", "save_screenshot", "start_probes", "refresh"}  # files on the serving host; the cluster
+# files on the serving host (screenshot: Textual's own action), the cluster
+READ_ONLY = {"record", "save_screenshot", "screenshot", "start_probes", "refresh"}
 OUTPUT_BEHIND = 16 << 20  # bytes of screen a tab may leave unsent (its browser not reading) before it is closed
 INPUT_KEPT = 64 << 10  # characters of keys kept for a viewer still starting
 ESCAPE_TICK = 0.15  # seconds after input when a lone escape is taken as the escape key (Textual waits 0.1 s)
@@ -326,6 +327,18 @@ class ViewerApp(OverlayApp):
 
     async def action_quit(self) -> None:
         self.exit()  # this tab only: the serve process and its producer go on
+
+    def get_system_commands(self, screen):
+        """Textual's palette commands but its Screenshot (an SVG into the serving user's downloads directory)."""
+        return (command for command in super().get_system_commands(screen) if command.title != "Screenshot")
+
+    def _deliver_binary(self, binary, **_options) -> str | None:
+        """Nothing a viewer asks for is saved on the serving host: Textual's file deliveries (its palette's
+        Screenshot wrote an SVG into the serving user's ~/Downloads for any browser tab, again and again)."""
+        with contextlib.suppress(Exception):
+            binary.close()
+        self.notify("nothing is saved on the serving host from a browser viewer", severity="warning", timeout=4)
+        return None
 
 
 def run_viewer(make_app: Callable[[], ViewerApp], done: Callable[[str], None]) -> threading.Thread:
