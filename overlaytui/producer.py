@@ -212,6 +212,9 @@ class Producer:
         except Exception as exc:  # noqa: BLE001 - a source that cannot start is one line, never a traceback
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self.failure = f"cannot collect: {text}"
+        if not self.failure and self.deep is not None and not self.can_read_deep:  # was taken without a word
+            self._say("warning", "--deep: no engines to read the nodes' kernels through (the demo simulates none; a "
+                      "replay shows the kernel views it recorded, if any)")
         self.started.set()
         return not self.failure
 

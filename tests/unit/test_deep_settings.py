@@ -126,3 +126,17 @@ def test_serve_hands_its_deep_view_to_its_producer(monkeypatch):
     args = _args("serve", "--demo", "--deep", "--deep-image", "me/deep:1")
     assert args.handler(args) == 0
     assert made and made[0].deep == deep.DeepSettings("me/deep:1", 30.0)
+
+
+def test_deep_without_engines_is_said_not_dropped():
+    said: list[tuple[str, str]] = []
+
+    async def run():
+        producer = Producer(DemoSource("healthy", seed=1), interval=None, deep=deep.DeepSettings("x"),
+                            say=lambda severity, text: said.append((severity, text)))
+        try:
+            assert await producer.start()
+        finally:
+            await producer.close()
+    asyncio.run(run())
+    assert [severity for severity, text in said if text.startswith("--deep: no engines")] == ["warning"]
