@@ -303,6 +303,8 @@ def model(results: list[dict], target: int = 200) -> dict:
         # sizes where the kind failed (the 36-node MTU round: job bounds) measure the failure, not the cost
         rows = [(r["nodes"], r["median"][kind]) for r in results
                 if kind in r["median"] and not r["median"][kind]["errors"]]
+        if len(rows) < 2:
+            continue  # nothing to fit
         out[kind] = {}
         for name, value in (("wall_s", lambda m: m["wall_s"]), ("packets", lambda m: m["packets"]),
                             ("cpu_agents_s", lambda m: m["cpu_s"]["agents"]),
