@@ -18,6 +18,7 @@ from .common import (
     add_endpoint_flags,
     add_replay_flags,
     bounded,
+    interrupt_on_sigterm,
     recorded_frame,
     settings_from_args,
     source_from_args,
@@ -63,7 +64,11 @@ def main(args: argparse.Namespace) -> int:
     source = source_from_args(args, stats_window=args.interval, events=args.watch is not None)
     if source is None:
         return 2
-    return asyncio.run(_run(args, source))
+    interrupt_on_sigterm()  # SIGTERM takes the Ctrl-C path: the producer closed, exit 130 (was killed outright)
+    try:
+        return asyncio.run(_run(args, source))
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM outside the command's own coroutine
+        return 130
 
 
 async def _run(args: argparse.Namespace, source: ClusterSource) -> int:
