@@ -43,6 +43,7 @@ PROBE_START_WAIT = 60.0  # seconds probing waits for the first frame
 PROBE_CLOSE_WAIT = 30.0  # removing the probe agents: one call to the manager per overlay
 SOURCE_CLOSE_WAIT = 3.0  # closing the streams; what a stalled engine holds is left to the process exit
 PROBE_RETRY_MAX = 300.0  # seconds between attempts to start probing, at most (when retrying)
+DEEP_CLOSE_WAIT = 10.0  # seconds closing waits for a round's containers to be removed
 DEEP_ROUND_WAIT = 180.0  # seconds a deep round is awaited at most (the reader bounds itself well within)
 RECORD_BEHIND = 30  # frames a recording's writer may be behind before frames without a moment are left out
 
@@ -539,7 +540,11 @@ class Producer:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self._deep_pool is not None:
-            self._deep_pool.shutdown(wait=False, cancel_futures=True)  # a round in flight removes its containers
+            self._deep_pool.shutdown(wait=False, cancel_futures=True)
+        if self._deep_reader is not None:  # a round in flight: its containers removed now (the process may exit next)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
+                    None, self._deep_reader.close, DEEP_CLOSE_WAIT), DEEP_CLOSE_WAIT + 2)
         await self.stop_probing()
         for sink in list(self._sinks):
             if isinstance(sink, FrameRecorder):

@@ -20,6 +20,7 @@ from .common import (
     bounded,
     interrupt_on_sigterm,
     recorded_frame,
+    say_on_stderr,
     settings_from_args,
     source_from_args,
     underlay_reader,
@@ -80,7 +81,8 @@ async def _run(args: argparse.Namespace, source: ClusterSource) -> int:
     from ..producer import Producer
 
     producer = Producer(source, thresholds=args.settings.thresholds, underlay=underlay_reader(args),
-                        interval=args.watch, deep=args.settings.deep_settings(), call_timeout=args.timeout)
+                        interval=args.watch, deep=args.settings.deep_settings(), call_timeout=args.timeout,
+                        say=say_on_stderr("snapshot"))
     loop = None
     try:
         if not await producer.start():

@@ -31,6 +31,7 @@ import re
 import secrets
 import socket
 import tarfile
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -221,6 +222,14 @@ class DeepRun:
         return {DEEP_LABEL: self.owner, RUN_LABEL: self.token, **lease_labels(lease_until)}
 
 
+class DeepPullError(Exception):
+    """The deep image is not on a node and pulling it failed (no registry, no such image)."""
+
+
+class DeepClosing(Exception):
+    """The reader began closing while a round created its container (removed at once)."""
+
+
 def netns_dir(sandbox_key: object) -> str | None:
     """The directory of a SandboxKey (`/var/run/docker/netns/<id>` -> `/var/run/docker/netns`), when it is one."""
     if not isinstance(sandbox_key, str) or not sandbox_key.startswith("/") or "\x00" in sandbox_key:
@@ -262,6 +271,63 @@ class DeepReader:
         self._netns: dict[str, str] = {}  # engine url -> its netns directory (found once)
         self._versions: dict[str, str] = {}
         self.removed: list[str] = []  # leftovers removed (said by the caller)
+        self._lock = threading.Lock()
+        self._live: dict[str, str] = {}  # this reader's containers that exist now: id -> engine url
+        self.closing = False  # close() began: no new container is created
+
+    def close(self, timeout: float = 10.0) -> list[str]:
+        """Remove every container of this reader that still exists (a round in flight when the command is stopped:
+        ctrl+c, SIGTERM), each engine at once, bounded by `timeout` in all; no round creates one afterwards.
+        Returns the ids it could not remove (their lease ends them: a later run removes them)."""
+        with self._lock:
+            self.closing = True
+            live = dict(self._live)
+        if not live:
+            return []
+        pool = ThreadPoolExecutor(max_workers=min(16, len(live)), thread_name_prefix="overlaytui-deep-close")
+        try:
+            futures = {pool.submit(self._remove, url, container): container for container, url in live.items()}
+            done, _pending = wait(futures, timeout=timeout)
+            return [container for future, container in futures.items()
+                    if future not in done or future.exception() is not None or not future.result()]
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _remove(self, url: str, container: str) -> bool:
+        try:
+            api = self._client(url)
+        except ENGINE_ERRORS:
+            return False
+        try:
+            api.remove_container(container, force=True)
+        except NotFound:
+            pass
+        except ENGINE_ERRORS:
+            return False
+        finally:
+            api.close()
+        with self._lock:
+            self._live.pop(container, None)
+        return True
+
+    def _created(self, api: docker.APIClient, url: str, container: str) -> None:
+        """Keep track of a container just created; when closing began meanwhile, remove it at once."""
+        with self._lock:
+            self._live[container] = url
+            closing = self.closing
+        if closing:
+            self._gone(api, container)
+            raise DeepClosing("the deep view is closing")
+
+    def _gone(self, api: docker.APIClient, container: str) -> None:
+        try:
+            api.remove_container(container, force=True)
+        except NotFound:
+            pass
+        except ENGINE_ERRORS:
+            return  # its lease ends it: the next round on this engine, or a later run, removes it
+        with self._lock:
+            self._live.pop(container, None)
 
     def read_nodes(self, snapshot: ClusterSnapshot) -> dict[str, NodeRaw]:
         """Swarm node id -> its raw reading (an engine that never said its node id: its hostname, else its
@@ -305,6 +371,8 @@ class DeepReader:
             return error_reading(f"{_where(engine)}: {describe_error(exc)}")
         try:
             return self._read(api, url, peers)
+        except DeepPullError as exc:
+            return error_reading(f"{_where(engine)}: {exc}")
         except ENGINE_ERRORS as exc:
             return error_reading(f"{_where(engine)}: {describe_error(exc)}")
         finally:
@@ -314,14 +382,17 @@ class DeepReader:
         assert self.run is not None
         now = engine_now(api)
         self.removed += remove_lapsed(api, self.run, now)
-        directory = self._netns.get(url) or self._find_netns_dir(api, now)
+        directory = self._netns.get(url) or self._find_netns_dir(api, url, now)
         if directory is None:
             return error_reading("the engine's network namespace directory was not found (no container's "
                                  "SandboxKey names it)")
         self._netns[url] = directory
         nonce = secrets.token_hex(8)
+        if self.closing:
+            return error_reading("not read: the deep view is closing")
         container = self._create(api, directory, peers, nonce, now)
         try:
+            self._created(api, url, container)
             api.start(container)
             try:
                 status = api.wait(container, timeout=self.bound + self.call_timeout)
@@ -334,11 +405,10 @@ class DeepReader:
             if problem:
                 return error_reading(f"{problem} (the reader's exit code {code})", readings)
             return readings
+        except DeepClosing:
+            return error_reading("not read: the deep view is closing")
         finally:
-            try:
-                api.remove_container(container, force=True)
-            except ENGINE_ERRORS:
-                pass  # its lease ends it: the next round on this engine removes it
+            self._gone(api, container)
 
     def _create(self, api: docker.APIClient, directory: str, peers: Sequence[str], nonce: str, now: float,
                 command: Sequence[str] | None = None, bind: bool = True) -> str:
@@ -356,8 +426,17 @@ class DeepReader:
         try:
             return api.create_container(**kwargs)["Id"]
         except ImageNotFound:
-            self._pull(api)
+            try:
+                self._pull(api)
+            except DeepPullError as exc:
+                raise DeepPullError(self._unpulled(str(exc))) from None
+            except ENGINE_ERRORS as exc:
+                raise DeepPullError(self._unpulled(describe_error(exc))) from None
             return api.create_container(**kwargs)["Id"]
+
+    def _unpulled(self, reason: str) -> str:
+        return (f"the deep image {self.image} is not on this node and could not be pulled: {reason} (load it there, "
+                f"e.g. docker load, or choose another with --deep-image)")
 
     def _pull(self, api: docker.APIClient) -> None:
         """The image, pulled as `docker run` would (bounded by pull_timeout)."""
@@ -366,12 +445,13 @@ class DeepReader:
             name, tag = self.image, "latest"
         before, api.timeout = api.timeout, self.pull_timeout
         try:
-            for _ in api.pull(name, tag=tag, stream=True):
-                pass
+            for item in api.pull(name, tag=tag, stream=True, decode=True):
+                if isinstance(item, dict) and item.get("error"):  # the engine says a failed pull in the stream
+                    raise DeepPullError(str(item.get("error"))[:300])
         finally:
             api.timeout = before
 
-    def _find_netns_dir(self, api: docker.APIClient, now: float) -> str | None:
+    def _find_netns_dir(self, api: docker.APIClient, url: str, now: float) -> str | None:
         """The directory of the engine's sandboxes, from a running container's SandboxKey; where none runs, a
         first reader's own (host network: the engine keys it in the same directory), removed at once."""
         for container in api.containers()[:20]:
@@ -382,16 +462,18 @@ class DeepReader:
             found = netns_dir(key)
             if found:
                 return found
+        if self.closing:
+            return None
         probe = self._create(api, "", (), "", now, ["/bin/sh", "-c", "sleep 30"], bind=False)
         try:
+            self._created(api, url, probe)
             api.start(probe)
             key = (api.inspect_container(probe).get("NetworkSettings") or {}).get("SandboxKey")
             return netns_dir(key)
+        except DeepClosing:
+            return None
         finally:
-            try:
-                api.remove_container(probe, force=True)
-            except ENGINE_ERRORS:
-                pass
+            self._gone(api, probe)
 
 
 def _archive_file(api: docker.APIClient, container: str, path: str) -> bytes:
