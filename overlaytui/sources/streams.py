@@ -29,7 +29,7 @@ MAX_STREAMS = 400  # per engine: a thread each; containers beyond this get no st
 class _Slot:
     history: deque[StatsSample]
     error: str = ""
-    paired: bool = False  # it had a (baseline, current) pair once: rates could be shown
+    paired: bool = False  # it had a (baseline, current) pair once (rates could be shown), or ended before one
 
     def pair(self, window: float) -> tuple[StatsSample | None, StatsSample] | None:
         """(baseline, current): the baseline is the newest sample at least `window` seconds older than the
@@ -86,7 +86,8 @@ class StatsStreams:
         return {cid: pair for cid, pair in pairs.items() if pair is not None}
 
     def all_paired(self) -> bool:
-        """Every container streamed has had a baseline and a current sample (cheap: a count)."""
+        """Every container streamed has had a baseline and a current sample, or its stream ended without (the
+        container stopped or went): none is still awaited (cheap: a count)."""
         with self._lock:
             return self._unpaired == 0
 
@@ -118,6 +119,9 @@ class StatsStreams:
                     self._unpaired -= paired_now
             else:
                 slot.error = error
+                if not slot.paired:  # stopped or gone before its second sample: it will show no rates, and the
+                    slot.paired = paired_now = True  # first complete frame must not wait for it
+                    self._unpaired -= 1
         if paired_now and self._on_pair is not None:
             self._on_pair()
 
