@@ -78,9 +78,16 @@ def task_container(lab: Lab, name: str) -> str:
     return lab.docker(name, "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={SERVICE}").stdout.split()[0]
 
 
+def engines_told_their_nodes() -> ClusterSnapshot | None:
+    """A snapshot in which every engine said its node id (an engine restarted by an earlier module says it again
+    once its swarm is back; until then the reader keys its node by the endpoint, as documented)."""
+    snap = snapshot()
+    return snap if len(snap.engines) == 3 and all(e.node_id for e in snap.engines) else None
+
+
 def test_every_node_is_read_with_its_overlays_sandboxes(overlay: Lab):
     lab = overlay
-    snap = snapshot()
+    snap = wait_for(engines_told_their_nodes, 60, "every engine saying its node id", interval=1)
     raw, took = read(snap)
     print(f"deep round on {len(snap.nodes)} nodes: {took:.2f} s")
     assert set(raw) == {n.id for n in snap.nodes}  # keyed by node id
