@@ -2,8 +2,7 @@
 overlaytui — the connections to each lab engine's socket, counted at the socket (`ss -xp`: the engine's end of
 each connection, joined to the process at the other end), all belong to the serve process (the viewers are in it:
 it starts no process), and there are no more with three tabs than before the first; one set of probe agents, the
-same services before and after the tabs opened; none left once serve stops. And a probing start that fails (the
-manager's engine down at launch) is tried again until the agents are deployed."""
+same services before and after the tabs opened; none left once serve stops."""
 
 from __future__ import annotations
 
@@ -22,7 +21,6 @@ from tests.ui.test_serve_browser import chromium, open_page, serving, wait_scree
 pytestmark = pytest.mark.lab
 NODES = ("node1", "node2", "node3")
 NETWORK = "s-plain"
-RETRY_NETWORK = "s-retry"
 USERS = re.compile(r"pid=(\d+)")
 
 
@@ -81,36 +79,3 @@ def _three_tabs(lab: Lab) -> None:
         assert after[process.pid] <= before[process.pid] + 3
         assert owned(lab, process.pid) == agents  # the same agents, not one set per tab
     assert not owned(lab, process.pid)  # removed when serve stopped
-
-
-def test_probing_that_cannot_start_at_launch_is_tried_again(lab: Lab):
-    """`serve --lab --probe` launched while the manager's engine is down: its first frame has no manager to create
-    the probe agents from — as when, on a loaded machine, the manager's first poll outlasts the poll's bound (the
-    first frame is built without it). serve says it cannot probe yet and tries again with backoff; once the engine
-    is back the agents are deployed (before, the first failure was final: no agent, ever)."""
-    lab.docker("node1", "network", "create", "-d", "overlay", RETRY_NETWORK)
-    lab.fault("node1", "engine-stop")
-    try:
-        with serving("--lab", "--probe", "--probe-every", "15") as served:
-            wait_for(lambda: "trying again" in served.said(), 90, "serve to say it cannot probe yet")
-            lab.fault("node1", "engine-start")
-            try:
-                wait_for(lambda: _owned_once_answering(lab, served.process.pid), 120,
-                         "the agents once the manager is back")
-            except pytest.fail.Exception as failed:
-                pytest.fail(f"{failed}; overlaytui serve said:\n{served.said()}")
-            assert "trying again" in served.said()
-        assert not owned(lab, served.process.pid)  # removed when serve stopped
-    finally:
-        lab.fault("node1", "engine-start")
-        wait_for(lambda: list(lab.node_states().values()) == ["Ready"] * len(NODES), 120, "every node Ready again")
-        wait_for(lambda: lab.docker("node1", "network", "rm", RETRY_NETWORK, check=False).returncode == 0, 60,
-                 f"{RETRY_NETWORK} removed")
-
-
-def _owned_once_answering(lab: Lab, pid: int) -> set[str]:
-    """`owned`, nothing while the manager just started still refuses the CLI."""
-    try:
-        return owned(lab, pid)
-    except pytest.fail.Exception:
-        return set()
