@@ -103,9 +103,14 @@ def test_every_node_is_read_with_its_overlays_sandboxes(overlay: Lab):
         assert reading["meta/netns-dir"].out.strip() == str(node_by_name(node.hostname).exec_root / "netns")
         sandboxes = reading["meta/sandboxes"].out.split()
         assert {sandbox_name(net_id), sandbox_name(ingress_id)} <= set(sandboxes)
+        # this module's overlay and the ingress are read whole; another sandbox may be an earlier module's network
+        # in teardown (its netns file left, the namespace gone: nsenter says "Invalid argument"), read or not
         for sandbox in sandboxes:
             for what in ("ip-link", "fdb", "neigh"):
-                assert reading[f"sbx/{sandbox}/{what}"].ok, (node.hostname, sandbox, what)
+                key = f"sbx/{sandbox}/{what}"
+                assert key in reading, key
+                if sandbox in (sandbox_name(net_id), sandbox_name(ingress_id)):
+                    assert reading[key].ok, (node.hostname, sandbox, what, reading[key].err[:300])
         links = json.loads(reading[f"sbx/{sandbox_name(net_id)}/ip-link"].out)
         assert any((link.get("linkinfo") or {}).get("info_kind") == "vxlan" for link in links)
         routes = json.loads(reading[f"host/route-get/{next(n for n in snap.nodes if n != node).address}"].out)

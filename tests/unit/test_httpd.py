@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from overlaytui.exporter import ExportState, OverlayCollector
 from overlaytui.httpd import Server
+from tests.helpers import wait_for
 from tests.unit.test_exporter import demo_state
 
 ROOT = Path(__file__).parents[2]
@@ -121,6 +122,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _accept_queue(port: int) -> int:
+    """Connections the kernel holds for the listening socket, not accepted yet (`ss`: Recv-Q of a listener)."""
+    out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True, timeout=10).stdout
+    fields = out.split()
+    return int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+
+
 def _limit_descriptors() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
 
@@ -157,6 +165,9 @@ def test_the_exporter_holds_2000_idle_and_100_slow_connections_at_1024_descripto
             if i >= 2000:
                 with contextlib.suppress(OSError):
                     conn.send(b"GET /metrics HTTP/1.1\r\n")  # the slow ones: a request that never ends
+            if i % 500 == 499:  # connects beyond the listen backlog (1024) at once are a SYN flood, not this test's
+                wait_for(lambda: _accept_queue(port) == 0, 10, "the exporter to accept the connections so far")
+        wait_for(lambda: _accept_queue(port) == 0, 10, "the exporter to accept every connection")
         for second in range(20):
             started = time.monotonic()
             for conn in attackers[2000:]:  # a byte a second each
