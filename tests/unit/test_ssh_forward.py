@@ -75,7 +75,8 @@ def node(tmp_path, monkeypatch):
         with (tmp_path / "known_hosts").open("a") as known:
             known.write(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
         deadline = time.monotonic() + 10
-        while not (tmp_path / f"{port}.pid").exists():
+        pid_file = tmp_path / f"{port}.pid"
+        while not (pid_file.exists() and pid_file.read_text().strip()):  # sshd creates it, then writes it
             assert time.monotonic() < deadline, "sshd did not start"
             time.sleep(0.05)
         started[port] = int((tmp_path / f"{port}.pid").read_text())
