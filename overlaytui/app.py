@@ -76,13 +76,31 @@ PANES: dict[str, type[PaneWidget]] = {
     "networks": NetworksPane, "findings": FindingsPane, "timeline": TimelinePane}
 
 
+FULL_GC_EVERY = 30.0  # seconds between the dashboard's own full garbage collections (see _freeze_startup_objects)
+
+
 def _freeze_startup_objects() -> None:
     """Move everything alive after start-up (modules, the widget tree, styles, themes) out of the garbage
-    collector's sight. Each snapshot's objects live about a second, so Python runs a full collection every few
-    snapshots; at 5000 tasks one walked ~150k start-up objects and paused the UI for 75 ms, with them frozen
-    it takes ~12 ms (bench/dashboard.py measures it). Only for the real process: frozen objects are never freed."""
+    collector's sight, and take full collections out of Python's hands. Each snapshot's objects live about a
+    second, so Python ran a full collection every few snapshots; at 5000 tasks one walked ~150k start-up objects
+    and paused the UI for 75 ms, with them frozen it takes ~12 ms (bench/dashboard.py measures it). What is left
+    to walk at 200 nodes (~150k objects: the frame's, the tables', Textual's caches) still paused every thread
+    for 0.13-0.25 s, several times a minute: most of the key presses slower than 150 ms waited for one
+    (bench/dashboard.py `tails`). Python's full collections are therefore held off (generation 2's threshold out
+    of reach) and the app runs one itself every FULL_GC_EVERY seconds, between messages; the young generations
+    are collected as before, and almost everything is freed by reference counting anyway. Only for the real
+    process: frozen objects are never freed."""
     gc.collect()
     gc.freeze()
+    young, middle, _old = _THRESHOLDS[:] = gc.get_threshold()
+    gc.set_threshold(young, middle, 1 << 30)
+
+
+_THRESHOLDS: list[int] = []  # Python's, while the app holds full collections off (given back when it ends)
+
+
+def _full_collection() -> None:
+    gc.collect()
 
 
 class FrameReady(Message):
@@ -379,6 +397,7 @@ class OverlayApp(App):
         self.query_one(HealthLine).show(None)
         if self._freeze_gc:
             self.call_after_refresh(_freeze_startup_objects)
+            self.set_interval(FULL_GC_EVERY, _full_collection, name="full garbage collection")
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self._terminate)
         self.collect()
@@ -930,6 +949,8 @@ class OverlayApp(App):
     async def on_unmount(self) -> None:
         """The app ends mid-tour without a key (q is the tour's; a closed browser tab, serve stopping, SIGTERM):
         the tour's fault is cleared, bounded, never left in the cluster every other viewer (or the lab) shows."""
+        if self._freeze_gc and _THRESHOLDS:
+            gc.set_threshold(*_THRESHOLDS)
         fault, self._tour_fault = self._tour_fault, None
         if fault is None or self.faults is None:
             return

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..model import Coverage, PairWindow, ProbeResult, natural_key
+from ..model import Coverage, PackedResults, PairWindow, ProbeResult, natural_key
 from .thresholds import LossThresholds, Verdict, black_hole, judge_loss
 
 RANK = {Verdict.GOOD: 0, Verdict.INSUFFICIENT: 1, Verdict.UNKNOWN: 2, Verdict.ACCEPTABLE: 3, Verdict.BAD: 4}
@@ -79,8 +79,8 @@ class Indexed:
     """One overlay's results by pair: the latest ping and path-MTU result, why pairs are not measured (by kind),
     and the nodes in natural order."""
 
-    pings: dict[tuple[str, str], ProbeResult]
-    mtus: dict[tuple[str, str], ProbeResult]
+    pings: Mapping[tuple[str, str], ProbeResult]
+    mtus: Mapping[tuple[str, str], ProbeResult]
     gaps: dict[tuple[str, str, str], str]  # (kind, src, dst) -> reason
     hosts: list[str]
 
@@ -88,13 +88,45 @@ class Indexed:
         return {(s, d): why for (k, s, d), why in self.gaps.items() if k == "ping"}
 
 
+class _ByPair(Mapping[tuple[str, str], ProbeResult]):
+    """(src, dst) -> a packed overlay's result of one kind, made as read: the Loss pane keeps an overlay's index
+    while it is shown, and 80,000 results held as objects at 200 nodes were most of what the garbage collector
+    walked (model.PackedResults)."""
+
+    __slots__ = ("_results", "_at")
+
+    def __init__(self, results: PackedResults, at: dict[tuple[str, str], int]) -> None:
+        self._results, self._at = results, at
+
+    def __getitem__(self, key: tuple[str, str]) -> ProbeResult:
+        return self._results[self._at[key]]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._at
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._at)
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+
 def index_results(results: Sequence[ProbeResult], coverage: Sequence[Coverage] = ()) -> Indexed:
-    pings, mtus = {}, {}
-    for r in results:
-        if r.kind == "ping":
-            pings[(r.src_node, r.dst_node)] = r
-        elif r.kind == "mtu":
-            mtus[(r.src_node, r.dst_node)] = r
+    pings: Mapping[tuple[str, str], ProbeResult]
+    mtus: Mapping[tuple[str, str], ProbeResult]
+    if isinstance(results, PackedResults):
+        at: dict[str, dict[tuple[str, str], int]] = {"ping": {}, "mtu": {}}
+        for i, (kind, src, dst) in enumerate(results.keys()):
+            if kind in at:
+                at[kind][(src, dst)] = i
+        pings, mtus = _ByPair(results, at["ping"]), _ByPair(results, at["mtu"])
+    else:
+        pings, mtus = {}, {}
+        for r in results:
+            if r.kind == "ping":
+                pings[(r.src_node, r.dst_node)] = r
+            elif r.kind == "mtu":
+                mtus[(r.src_node, r.dst_node)] = r
     gaps = {(c.kind, g.src_node, g.dst_node): g.reason for c in coverage for g in c.missing}
     hosts = {h for pair in pings for h in pair} | {h for pair in mtus for h in pair} | {
         h for (_k, s, d) in gaps for h in (s, d)}

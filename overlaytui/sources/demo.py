@@ -15,7 +15,7 @@ import hashlib
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from statistics import NormalDist
 
@@ -117,8 +117,7 @@ class DemoSource:
         self._nodes_now: tuple[Node, ...] = ()
         self._silent: frozenset[str] = frozenset()  # node ids whose engine does not answer (as of the last poll)
         self._services_now: tuple[Service, ...] = ()
-        self._probe_cache: tuple[object, tuple[ProbeResult, ...]] | None = None
-        self._window_cache: tuple[tuple[ProbeResult, ...], ProbeData] | None = None
+        self._probe_cache: tuple[object, ProbeData] | None = None  # (round, topology) -> the round's data
         self._changed = asyncio.Event()
         self._probed = tuple(n for n in self._plan.networks if not n.ingress)[:PROBED_OVERLAYS]
         self._probed_names = frozenset(n.name for n in self._probed)
@@ -199,15 +198,15 @@ class DemoSource:
             problems=(),
         )
 
-    def probe_results(self, network: str | None = None) -> tuple[ProbeResult, ...]:
+    def probe_results(self, network: str | None = None) -> Sequence[ProbeResult]:
         """Simulated ping and path-MTU results between every node pair of the probed overlays (one overlay's with
         `network`): a round every PROBE_ROUND seconds, each pair's packets lost drawn from the loss in force
         then (binomial over the packets sent), its RTTs jittering round by round; the same for a seed, a clock
         and the faults injected."""
-        k = int(self.elapsed // self._round)
-        round_key = (network, k, self._topology_key())
-        if self._probe_cache is not None and self._probe_cache[0] == round_key:
-            return self._probe_cache[1]
+        return self.probes().results(network)
+
+    def _round_results(self, k: int) -> list[ProbeResult]:
+        """Round `k`'s results (made once per round; kept only packed, in the round's ProbeData)."""
         self._advance(k)
         now = self.clock()
         t = k * self._round
@@ -217,8 +216,6 @@ class DemoSource:
         cut = {f.node for _since, f in self._active(t) if f.kind == "partition"}
         results = []
         for net_index, net in enumerate(self._probed):
-            if network not in (None, net.name):
-                continue
             path_mtu = self._path_mtu(net, t)
             for si, src in enumerate(self._hosts):
                 for di, dst in enumerate(self._hosts):
@@ -241,14 +238,15 @@ class DemoSource:
                                                    error="no reply to any probe size (timed out)"))
                     else:
                         results.append(ProbeResult("mtu", net.name, src, dst, now, path_mtu=path_mtu(src, dst)))
-        self._probe_cache = (round_key, tuple(results))
-        return self._probe_cache[1]
+        return results
 
     def probes(self) -> ProbeData:
         """Every overlay's simulated results and windows; the same object for a whole probe round."""
-        results = self.probe_results()
-        if self._window_cache is not None and self._window_cache[0] is results:
-            return self._window_cache[1]
+        k = int(self.elapsed // self._round)
+        round_key = (k, self._topology_key())
+        if self._probe_cache is not None and self._probe_cache[0] == round_key:
+            return self._probe_cache[1]
+        results = self._round_results(k)
         per_network: dict[str, list[ProbeResult]] = {}
         for result in results:
             per_network.setdefault(result.network, []).append(result)
@@ -260,9 +258,9 @@ class DemoSource:
                 coverage.append(Coverage(net, kind, len(of_kind), len(of_kind) - len(missing), missing))
         windows = {net: self._windows(rs) for net, rs in per_network.items()}
         data = ProbeData(recent={net: tuple(rs) for net, rs in per_network.items()}, windows=windows,
-                         coverage=tuple(coverage), totals=_Totals(windows),
-                         rounds=int(self.elapsed // self._round) + 1)
-        self._window_cache = (results, data)
+                         coverage=tuple(coverage), rounds=int(self.elapsed // self._round) + 1)
+        data = replace(data, totals=_Totals(data.windows))  # read from the windows as held (packed when large)
+        self._probe_cache = (round_key, data)
         return data
 
     def _windows(self, results) -> dict[tuple[str, str], PairWindow]:

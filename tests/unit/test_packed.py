@@ -1,0 +1,111 @@
+"""Packed probe data (model.PackedResults, PackedWindows): what is read back equals what was packed, in order,
+for every kind of result; large overlays are packed by ProbeData itself, small ones stay as given; and a packed
+overlay holds no object per result for the garbage collector to walk."""
+
+from __future__ import annotations
+
+import gc
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from overlaytui.model import PACK_FROM, PackedResults, PackedWindows, PairWindow, ProbeData, ProbeResult
+
+HOSTILE = "[b]node\x1b[31m\n\ud800"
+
+
+def results(net: str = "overlay") -> list[ProbeResult]:
+    return [
+        ProbeResult("ping", net, "node1", "node2", 1.5, 100, 97, 0.2, 0.3, 0.9, 0.05),
+        ProbeResult("ping", net, "node2", "node1", 1.5, 100, 0),  # every packet lost: no RTTs
+        ProbeResult("mtu", net, "node1", "node2", 2.0, path_mtu=1450),
+        ProbeResult("mtu", net, HOSTILE, "node1", 2.0, path_mtu=None),
+        ProbeResult("ping", net, "node1", HOSTILE, 3.0, error="no probe agent on node3"),  # an error: kept whole
+        ProbeResult("iperf", net, "node1", "node2", 4.0, bits_per_second=9.4e9, retransmits=3),
+        ProbeResult("discovery", net, "node2", "node1", 5.0, resolved_vip="10.0.1.2", resolved_tasks=3,
+                    vip_answers=False, task_answers=True),
+        ProbeResult("ping", "another", "node1", "node2", 6.0, 10, 10, 0.1, 0.1, 0.1, 0.0),  # not this overlay's
+        ProbeResult("ping", net, "node3", "node1", 7.0, 10, 10, 0.0, -0.0, 1e308, 0.0),  # extreme floats
+    ]
+
+
+def test_packed_results_read_back_equal_in_order():
+    given_results = results()
+    packed = PackedResults("overlay", given_results)
+    assert len(packed) == len(given_results)
+    assert list(packed) == given_results
+    assert [packed[i] for i in range(len(packed))] == given_results
+    assert packed[-1] == given_results[-1] and packed[1:3] == tuple(given_results[1:3])
+    assert packed == given_results and packed == tuple(given_results) and packed != given_results[:-1]
+    assert packed[1].rtt_avg_ms is None and packed[3].path_mtu is None and packed[0].loss_pct == 3.0
+    assert packed[3].src_node == HOSTILE
+    with pytest.raises(IndexError):
+        packed[len(given_results)]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["ping", "mtu"]), st.integers(0, 5), st.integers(0, 5),
+                          st.integers(0, 1000), st.integers(0, 1000),
+                          st.one_of(st.none(), st.floats(allow_nan=False)), st.one_of(st.none(), st.integers(0, 9000))),
+                max_size=40))
+def test_packed_results_any_measurement(rows):
+    given_results = [ProbeResult(kind, "net", f"node{s}", f"node{d}", float(i), sent, received, rtt, rtt, rtt, rtt,
+                                 mtu) for i, (kind, s, d, sent, received, rtt, mtu) in enumerate(rows)]
+    assert list(PackedResults("net", given_results)) == given_results
+
+
+def windows(count: int, net: str = "overlay") -> dict[tuple[str, str], PairWindow]:
+    nodes = [f"node{i}" for i in range(int(math.isqrt(count)) + 2)]
+    pairs = [(a, b) for a in nodes for b in nodes if a != b][:count]
+    return {(a, b): PairWindow(net, a, b, 10, 9 - i % 3, 100, 95, 1000, 990 - i, 300.0)
+            for i, (a, b) in enumerate(pairs)}
+
+
+def test_packed_windows_read_back_as_a_mapping():
+    given_windows = windows(50)
+    given_windows[(HOSTILE, "node1")] = PairWindow("overlay", HOSTILE, "node1", 1, 1, 2, 2, 3, 3, 60.0)
+    packed = PackedWindows("overlay", given_windows)
+    assert len(packed) == len(given_windows)
+    assert list(packed) == list(given_windows)  # the order given
+    assert dict(packed.items()) == given_windows
+    assert (HOSTILE, "node1") in packed and ("node1", HOSTILE) not in packed and ("nope", "node1") not in packed
+    assert "node1" not in packed and packed.get(("node1", "node1")) is None
+    with pytest.raises(KeyError):
+        packed[("node1", "nope")]
+    assert packed[("node0", "node1")].total_loss_pct == 1.0
+    assert packed[(HOSTILE, "node1")].window_s == 60.0
+
+
+def test_probe_data_packs_large_overlays_and_leaves_small_ones():
+    large = [ProbeResult("ping", "big", f"n{i % 60}", f"n{i // 60}", 1.0, 10, 10, 0.1, 0.2, 0.3, 0.01)
+             for i in range(PACK_FROM)]
+    small = results("small")[:3]
+    data = ProbeData(recent={"big": tuple(large), "small": tuple(small)},
+                     windows={"big": windows(PACK_FROM, "big"), "small": windows(3, "small")})
+    assert isinstance(data.recent["big"], PackedResults) and data.recent["small"] == tuple(small)
+    assert isinstance(data.windows["big"], PackedWindows) and isinstance(data.windows["small"], dict)
+    assert data.results("big") == large and list(data.results()) == large + small
+    assert dict(data.windows_of("big")) == windows(PACK_FROM, "big")
+
+
+def test_packed_overlay_has_nothing_per_result_for_the_collector():
+    large = [ProbeResult("ping", "big", f"n{i % 100}", f"n{i // 100}", 1.0, 10, 10, 0.1, 0.2, 0.3, 0.01)
+             for i in range(10_000)]
+    gc.collect()
+    before = len(gc.get_objects())
+    data = ProbeData(recent={"big": tuple(large)}, windows={"big": windows(10_000, "big")})
+    del large
+    gc.collect()
+    assert len(gc.get_objects()) - before < 100  # a handful of arrays and tuples, not 20,000 objects
+    assert len(data.results("big")) == 10_000
+
+
+def test_the_loss_index_of_a_packed_overlay_reads_as_the_results_do():
+    from overlaytui.analysis.lossmap import index_results
+    given_results = [r for r in results() if r.network == "overlay"] * 2  # a pair twice: the later one counts
+    given_results[-1] = ProbeResult("mtu", "overlay", "node1", "node2", 9.0, path_mtu=1400)
+    plain, packed = index_results(given_results), index_results(PackedResults("overlay", given_results))
+    assert dict(packed.pings) == dict(plain.pings) and dict(packed.mtus) == dict(plain.mtus)
+    assert packed.hosts == plain.hosts and packed.mtus[("node1", "node2")].path_mtu == 1400
+    assert ("node2", "node1") in packed.pings and ("node9", "node1") not in packed.pings
