@@ -23,7 +23,9 @@ measured the same way in the same process.
   rounds, the Loss overview's worker), keys sent as a terminal sends them, timed from the key to the first
   screen update that leaves nothing pending (Textual composes it; headless, it is not written out): each pane's
   key, the theme switch (t), the command palette (ctrl+p, until its list is filled) and a filter keystroke;
-  whether a pane was empty when shown. p95 and median; baseline: the 5-node demo the same way.
+  whether a pane was empty when shown. p95 and median; baseline: the 5-node demo the same way. Also how many
+  presses took over 150 ms and how many of those overlapped a full garbage collection (gc.callbacks): how the
+  tails were found to be the collector's pauses (model.PackedResults, app._freeze_startup_objects).
 """
 
 from __future__ import annotations
@@ -193,6 +195,16 @@ async def reactions(scale, visits: int) -> dict:
     watch: list = [None]  # the condition a screen update is waited for
     hits: list[float] = []  # when the screen was updated while it held
     rng = random.Random(1)
+    full_gcs: list[tuple[float, float]] = []  # (start, end) of every full collection, any thread's
+    spans: list[tuple[float, float]] = []  # (key sent, screen updated) of every timed press
+
+    def on_gc(phase: str, info: dict, started: list = [0.0]) -> None:  # noqa: B006 (the callback's own state)
+        if info["generation"] == 2:
+            if phase == "start":
+                started[0] = time.perf_counter()
+            else:
+                full_gcs.append((started[0], time.perf_counter()))
+    gc.callbacks.append(on_gc)
 
     async with app.run_test(size=(200, 60)) as pilot:
         original = app._display
@@ -214,6 +226,7 @@ async def reactions(scale, visits: int) -> dict:
                     raise TimeoutError(f"no screen update after {key} in 30 s")
                 await asyncio.sleep(0.002)
             watch[0] = None
+            spans.append((start, hits[0]))
             return hits[0] - start
 
         deadline = time.monotonic() + 120
@@ -245,12 +258,17 @@ async def reactions(scale, visits: int) -> dict:
             await press("escape", lambda: app.filter_text == "")
         app.paused = True  # frames still coming are not shown while the test app closes its screen
         await pilot.pause()
+    gc.callbacks.remove(on_gc)
+    slow = [(s, e) for s, e in spans if e - s > 0.15]
+    during_gc = sum(any(a < e and b > s for a, b in full_gcs) for s, e in slow)
 
     def stats(times: list[float]) -> dict:
         return {"p95_ms": _percentile(times, 95) * 1000, "median_ms": statistics.median(times) * 1000,
                 "max_ms": max(times) * 1000, "n": len(times)}
     return {"panes": {pane: stats(t) for pane, t in by_pane.items()}, "theme": stats(themes),
-            "palette": stats(palette), "filter": stats(filters), "empty": empty}
+            "palette": stats(palette), "filter": stats(filters), "empty": empty,
+            "slow_presses": len(slow), "slow_during_full_gc": during_gc,
+            "full_gc_ms": sorted((b - a) * 1000 for a, b in full_gcs)}
 
 
 def _palette_filled(app) -> bool:
@@ -335,5 +353,7 @@ def under_load(runs: int = 5, idle_seconds: float = 60.0) -> dict:
             f"{pane} {s['p95_ms']:.0f}/{s['median_ms']:.0f}" for pane, s in found["panes"].items())
             + "; " + ", ".join(f"{what} {found[what]['p95_ms']:.0f}/{found[what]['median_ms']:.0f}"
                                 for what in ("theme", "palette", "filter"))
-            + f"; panes shown empty: {sum(found['empty'].values())} ({found['empty']})")
+            + f"; panes shown empty: {sum(found['empty'].values())} ({found['empty']}); presses over 150 ms: "
+              f"{found['slow_presses']}, {found['slow_during_full_gc']} of them during a full garbage collection "
+              f"({len(found['full_gc_ms'])} collections, longest {max(found['full_gc_ms'], default=0):.0f} ms)")
     return result

@@ -4,6 +4,9 @@ A packet of IP size S carries S - 28 bytes of ICMP payload. The search finds the
 arrives; high is the overlay's effective MTU (larger packets fail locally with "message too long" and prove
 nothing). A path MTU below the effective MTU is a black hole: full-size packets vanish on the way (VXLAN adds
 50 bytes the underlay must carry).
+
+The probes run this search in the agent's shell, every destination at once in one exec (runner.mtu_script);
+`find_path_mtu` is its reference: tests/unit/test_mtu_script.py runs the shell's against it step for step.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ So the sweep runs the ping binary by the path the capability check found (`capab
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 import time
@@ -29,7 +30,7 @@ from ..model import ProbeResult
 from ..sources.errors import ENGINE_ERRORS, describe_error
 from .capabilities import CHECK_SCRIPT, Capabilities, CapabilityError, parse_capabilities
 from .iperf import iperf_command, parse_iperf
-from .mtu import payload_for
+from .mtu import MIN_MTU
 from .ping import PingParseError, parse_ping, ping_command
 from .targets import ip_address
 
@@ -208,20 +209,105 @@ def discovery(api: docker.APIClient, container: str, network: str, src: str, dst
     return ProbeResult("discovery", network, src, dst, now, resolved_vip=vip, resolved_tasks=tasks, **tcp)
 
 
-def df_ping_passes(api: docker.APIClient, container: str, target: str, packet_size: int,
-                   caps: Capabilities | None = None) -> bool:
-    """Does a packet of this IP size, DF bit set, reach the target (any of 3 tries)? Raises ExecFailed when
-    ping did not run: a probe that failed must not read as a smaller path MTU."""
-    binary = caps.ping if caps and caps.ping else "ping"
-    cmd = ping_command(ip_address(target), 3, 0.2, payload=payload_for(packet_size), dont_fragment=True, wait_s=1,
-                       deadline_s=3, binary=binary)
-    code, output = exec_run(api, container, cmd)
+# The path-MTU search (mtu.py's find_path_mtu, step for step) in the agent's shell: every destination of a source
+# searched at once, MTU_PARALLEL at a time, in one exec. Done from here with an exec per step, a healthy pair cost 2
+# execs (~3 HTTP calls each) and a black hole ~12; at 36 nodes a source's 35 searches through the engine did not
+# end within 105 s on the lab (issue 26). A step is one DF ping of 3 packets (any reply passes); "message too
+# long" (larger than the local interface) does not pass; anything else without a summary is ping not running: an
+# error, never a smaller path MTU. Before searching, the smallest size is tried up to 3 times, 1 s and 2 s apart:
+# the first packets between new tasks can be lost while the overlay learns its neighbours. Builtins only besides
+# ping and sleep; each search writes its own file, read back in order (no interleaved output).
+MTU_PARALLEL = 64
+MTU_SEARCH_WORST_S = 45  # one search at worst: 3 warm-up steps and 12 search steps of 3 s, 3 s of pauses
+_MTU_FUNCTIONS = r"""ot_pass() {
+  ot_out=$("$P" $F -s $(($1 - 28)) "$2" 2>&1)
+  case "$ot_out" in
+    *" 0 received"*|*"essage too long"*) return 1;;
+    *" received"*) return 0;;
+  esac
+  return 2
+}
+ot_search() {
+  for ot_w in 1 2 0; do
+    ot_pass $L "$1"; ot_r=$?
+    [ $ot_r -ne 1 ] && break
+    [ $ot_w -gt 0 ] && sleep $ot_w
+  done
+  [ $ot_r -eq 2 ] && { echo "ERR $ot_out"; return; }
+  ot_pass $H "$1"; ot_r=$?
+  [ $ot_r -eq 0 ] && { echo "MTU $H"; return; }
+  [ $ot_r -eq 2 ] && { echo "ERR $ot_out"; return; }
+  ot_pass $L "$1"; ot_r=$?
+  [ $ot_r -eq 1 ] && { echo "NONE"; return; }
+  [ $ot_r -eq 2 ] && { echo "ERR $ot_out"; return; }
+  ot_g=$L; ot_b=$H
+  while [ $((ot_b - ot_g)) -gt 1 ]; do
+    ot_m=$(((ot_g + ot_b) / 2))
+    ot_pass $ot_m "$1"; ot_r=$?
+    if [ $ot_r -eq 0 ]; then ot_g=$ot_m; elif [ $ot_r -eq 1 ]; then ot_b=$ot_m; else echo "ERR $ot_out"; return; fi
+  done
+  echo "MTU $ot_g"
+}"""
+
+
+def mtu_seconds(destinations: int) -> float:
+    """How long a source's search of `destinations` may take at worst (each batch of MTU_PARALLEL at worst)."""
+    return MTU_SEARCH_WORST_S * max(1, math.ceil(destinations / MTU_PARALLEL))
+
+
+def mtu_script(targets: Sequence[str], high: int, ping: str = "ping", iputils: bool = True, low: int = MIN_MTU
+               ) -> str:
+    """Shell: the path-MTU search to every target (validated IP addresses), each printed as a section
+    `=== ADDRESS` with `MTU SIZE`, `NONE` (no size arrives) or `ERR <ping's output>` (ping did not run)."""
+    addresses = [ip_address(t) for t in targets]
+    flags = shlex.join(ping_command("", 3, 0.2, dont_fragment=True, wait_s=1, deadline_s=3, iputils=iputils)[1:-1])
+    lines = [f"P={shlex.quote(ping)}", f"F={shlex.quote(flags)}", f"H={int(high)}", f"L={int(low)}",
+             _MTU_FUNCTIONS]
+    for index, target in enumerate(addresses):
+        lines.append(f"ot_search {target} > /tmp/otm.{index} 2>&1 &")
+        if (index + 1) % MTU_PARALLEL == 0:
+            lines.append("wait")
+    lines.append("wait")
+    for index, target in enumerate(addresses):
+        lines.append(f"echo '=== {target}'; while IFS= read -r l; do echo \"$l\"; done < /tmp/otm.{index}")
+    return "\n".join(lines)
+
+
+def mtu_result(network: str, src: str, dst: str, text: str, high: int, at: float) -> ProbeResult:
+    """One destination's section of a path-MTU search as a ProbeResult (an error when it did not measure)."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    word, _, rest = first.partition(" ")
+    if word == "MTU" and rest.isdigit() and MIN_MTU <= int(rest) <= high:
+        return ProbeResult("mtu", network, src, dst, at, path_mtu=int(rest))
+    if word == "NONE":
+        return ProbeResult("mtu", network, src, dst, at, error="no packet of any size arrives")
+    if word == "ERR":
+        return ProbeResult("mtu", network, src, dst, at,
+                           error=f"on {src}: the DF ping did not run: {rest[:200] or '(no output)'}")
+    return ProbeResult("mtu", network, src, dst, at,
+                       error=f"on {src}: the path-MTU search gave no result: {first[:200] or '(no output)'}")
+
+
+def mtu_sweep(api: docker.APIClient, container: str, network: str, src: str, targets: dict[str, str], high: int,
+              caps: Capabilities | None = None) -> list[ProbeResult]:
+    """The path MTU from one agent task to every target (hostname -> overlay IP), one exec; one ProbeResult per
+    target. Bounded inside the container by mtu_seconds()."""
+    caps = caps or Capabilities(ping="ping", iputils=True, dont_fragment=True)
     try:
-        return parse_ping(output).received > 0
-    except PingParseError:
-        if "message too long" in output or "Message too long" in output:
-            return False  # larger than the local interface allows: a size that does not pass
-        raise ExecFailed(f"the DF ping did not run (exit {code}): {_first_line(output)}") from None
+        script = mtu_script(list(targets.values()), high, caps.ping or "ping", caps.iputils)
+    except ValueError as exc:
+        return [ProbeResult("mtu", network, src, dst, time.time(), error=str(exc)) for dst in targets]
+    try:
+        code, output = exec_run(api, container, ["sh", "-c", script], mtu_seconds(len(targets)) + 5)
+    except ENGINE_ERRORS as exc:
+        error = f"exec on {src}: {describe_error(exc)}"
+        return [ProbeResult("mtu", network, src, dst, time.time(), error=error) for dst in targets]
+    now = time.time()
+    if code in NOT_RUN or not _SECTION.search(output):
+        error = f"the path-MTU search did not run on {src} (exit {code}): {_first_line(output)}"
+        return [ProbeResult("mtu", network, src, dst, now, error=error) for dst in targets]
+    sections = split_sweep(output)
+    return [mtu_result(network, src, dst, sections.get(address, ""), high, now) for dst, address in targets.items()]
 
 
 def throughput(api: docker.APIClient, container: str, network: str, src: str, dst: str, address: str,

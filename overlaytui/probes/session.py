@@ -37,12 +37,10 @@ from ..sources.endpoints import EndpointSpec
 from ..sources.errors import ENGINE_ERRORS, describe_error
 from . import agent, runner
 from .capabilities import Capabilities, unavailable
-from .mtu import MIN_MTU, find_path_mtu
 from .plan import DEFAULT_ROUND_PAIRS, RoundPlan, plan_round
 from .scheduler import DEFAULT_CONCURRENCY, ProbeJob, ProbeScheduler
 
 MAX_PROBLEMS = 100  # distinct problem texts a session remembers
-MTU_SECONDS_PER_TARGET = 3.0  # an MTU sweep's bound per destination, beyond the scheduler's (60 s: 20 targets)
 KINDS = ("ping", "mtu", "iperf", "discovery")
 IMAGE_HINT = "use --probe-image IMAGE with an image present on the nodes or in your registry (a POSIX shell, " \
     "ping and sleep are enough; iputils ping for path MTU, iperf3 for throughput)"
@@ -494,13 +492,11 @@ class ProbeSession:
                     jobs.append(ProbeJob("discovery", network, partial(self._discovery, url, src.container_id,
                                                                        network, src_name, dst, address),
                                          ((src_name, dst),)))
-                if targets := to.get("mtu"):  # every destination searched at once
-                    # its bound grows with its searches (~10 execs each, sharing the executor with the other
-                    # jobs): at 36 nodes 35 of them did not fit the 60 s a 2-destination sweep has (lab, issue 26)
+                if targets := to.get("mtu"):  # every destination searched at once, in one exec
                     jobs.append(ProbeJob("mtu", network, partial(self._mtu_sweep, url, src.container_id, network,
                                                                  src_name, targets, effective, caps),
                                          _pairs(src_name, targets),
-                                         timeout=max(s.timeout, MTU_SECONDS_PER_TARGET * len(targets))))
+                                         timeout=max(s.timeout, runner.mtu_seconds(len(targets)) + 15)))
                 if with_iperf:
                     for dst, address in to.get("iperf", {}).items():
                         jobs.append(ProbeJob("iperf", network, partial(self._iperf, url, src.container_id, network,
@@ -520,33 +516,14 @@ class ProbeSession:
 
     async def _mtu_sweep(self, url, container, network, src, targets: dict[str, str], effective, caps
                          ) -> list[ProbeResult]:
-        return list(await asyncio.gather(*(self._mtu(url, container, network, src, dst, address, effective, caps)
-                                           for dst, address in targets.items())))
-
-    async def _mtu(self, url, container, network, src, dst, address, effective, caps) -> ProbeResult:
-        api = None
-        try:
-            api = await self._call(self._client, url, 15)
-
-            async def passes(size: int) -> bool:
-                return await self._call(runner.df_ping_passes, api, container, address, size, caps)
-            # the first packets between new tasks can be lost while the overlay learns its neighbours: search
-            # only once a small packet gets through (else a lost probe would read as a smaller path MTU)
-            for attempt in range(3):
-                if await passes(MIN_MTU):
-                    break
-                await asyncio.sleep(1.0 + attempt)
-            path = await find_path_mtu(passes, effective)
-        except ENGINE_ERRORS as exc:
-            return ProbeResult("mtu", network, src, dst, time.time(), error=f"exec on {src}: {describe_error(exc)}")
-        except runner.ExecFailed as exc:
-            return ProbeResult("mtu", network, src, dst, time.time(), error=f"on {src}: {exc}")
-        finally:
-            if api is not None:
-                api.close()
-        if path is None:
-            return ProbeResult("mtu", network, src, dst, time.time(), error="no packet of any size arrives")
-        return ProbeResult("mtu", network, src, dst, time.time(), path_mtu=path)
+        def run() -> list[ProbeResult]:
+            try:
+                with self._client(url, runner.mtu_seconds(len(targets)) + 15) as api:
+                    return runner.mtu_sweep(api, container, network, src, targets, effective, caps)
+            except ENGINE_ERRORS as exc:
+                return [ProbeResult("mtu", network, src, dst, time.time(), error=f"exec on {src}: "
+                                    f"{describe_error(exc)}") for dst in targets]
+        return await self._call(run)
 
     async def _discovery(self, url, container, network, src, dst, address) -> list[ProbeResult]:
         def run() -> ProbeResult:

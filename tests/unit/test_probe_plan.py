@@ -232,15 +232,15 @@ def test_throughput_every_nth_cycle_reaches_every_source_and_its_window_spans_it
     assert by_round == [["node1"], ["node2"], ["node3"], [], [], [], ["node1"], ["node2"], ["node3"]]
 
 
-def test_an_mtu_sweeps_bound_grows_with_its_destinations(monkeypatch):
-    """At 36 nodes on the lab a source's 35 searches did not fit the 60 s a 2-destination sweep has."""
+def test_an_mtu_sweeps_bound_grows_with_its_batches_of_destinations(monkeypatch):
+    """One exec searches every destination, MTU_PARALLEL at a time: the bound is the batches' worst case."""
     from dataclasses import replace
 
-    from overlaytui.probes.session import MTU_SECONDS_PER_TARGET
+    from overlaytui.probes import runner
 
     lab = Lab(monkeypatch, kinds=("mtu",))
     lab.session.settings = replace(lab.session.settings, timeout=4.0)
     [job, *_] = lab.session.jobs(lab.snap)
-    assert job.timeout == 2 * MTU_SECONDS_PER_TARGET == 6.0  # 2 destinations: 6 s beyond the 4 s given
-    lab.session.settings = replace(lab.session.settings, timeout=60.0)
-    assert lab.session.jobs(lab.snap)[0].timeout == 60.0  # few destinations: the scheduler's bound
+    assert job.timeout == runner.mtu_seconds(2) + 15 == runner.MTU_SEARCH_WORST_S + 15  # 2 destinations: 1 batch
+    lab.session.settings = replace(lab.session.settings, timeout=600.0)
+    assert lab.session.jobs(lab.snap)[0].timeout == 600.0  # the scheduler's bound when it is longer

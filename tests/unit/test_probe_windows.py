@@ -29,6 +29,7 @@ from overlaytui.model import (
 from overlaytui.probes import runner, session
 from overlaytui.probes.agent import AgentTask
 from overlaytui.probes.capabilities import Capabilities
+from overlaytui.probes.mtu import find_path_mtu
 from overlaytui.probes.scheduler import ProbeScheduler
 from overlaytui.probes.session import ProbeSession, ProbeSettings, ProbeState
 
@@ -85,7 +86,7 @@ class Lab:
         self.clients: list[tuple[str, float | None]] = []  # (engine url, timeout) of each client made
         monkeypatch.setattr(self.session, "_client", self._client)
         monkeypatch.setattr(runner, "ping_sweep", self._sweep)
-        monkeypatch.setattr(runner, "df_ping_passes", self._passes)
+        monkeypatch.setattr(runner, "mtu_sweep", self._mtu_sweep)
         monkeypatch.setattr(runner, "discovery", self._discovery)
         monkeypatch.setattr(session, "ProbeScheduler", partial(ProbeScheduler, jitter=0.0))  # rounds in ms
 
@@ -112,11 +113,22 @@ class Lab:
                                            received=scripted[1], rtt_avg_ms=0.3))
         return results
 
-    def _passes(self, api, container, address, size, caps=None) -> bool:
-        src = container.removeprefix("c-")
+    def _mtu_sweep(self, api, container, network, src, targets, high, caps=None) -> list[ProbeResult]:
+        """The search as the agent's shell runs it (tests/unit/test_mtu_script.py runs the real one)."""
         self._through(api, container, src)
+        assert targets == {dst: ADDRESS[dst] for dst in targets}
         self.caps_seen.append(caps)
-        return size <= self.path_mtu.get((src, HOST_OF[address]), 1400)
+        results = []
+        for dst in targets:
+            mtu = self.path_mtu.get((src, dst), 1400)
+
+            async def passes(size: int, mtu: int = mtu) -> bool:
+                return size <= mtu
+            path = asyncio.run(find_path_mtu(passes, high))
+            results.append(ProbeResult("mtu", network, src, dst, self.clock.now, path_mtu=path) if path else
+                           ProbeResult("mtu", network, src, dst, self.clock.now,
+                                       error="no packet of any size arrives"))
+        return results
 
     def _discovery(self, api, container, network, src, dst, service, address):
         self._through(api, container, src)
@@ -399,7 +411,7 @@ def test_engine_errors_become_each_pairs_reason(lab, monkeypatch):
 
     lab.session.settings = replace(lab.session.settings, kinds=("ping", "mtu", "discovery"))
     monkeypatch.setattr(runner, "ping_sweep", refused)
-    monkeypatch.setattr(runner, "df_ping_passes", refused)
+    monkeypatch.setattr(runner, "mtu_sweep", refused)
     monkeypatch.setattr(runner, "discovery", refused)
     results = lab.round(1_000.0)
     assert {(r.kind, r.src_node, r.dst_node) for r in results} == (
@@ -412,39 +424,42 @@ def test_engine_errors_become_each_pairs_reason(lab, monkeypatch):
 
 
 def test_a_df_ping_that_does_not_run_is_no_mtu(lab, monkeypatch):
+    """The real runner through the session: the agent's search said ping did not run (its section's ERR)."""
     lab.session.settings = replace(lab.session.settings, kinds=("mtu",))
+    monkeypatch.setattr(runner, "mtu_sweep", real_mtu_sweep)
 
-    def not_run(api, container, address, size, caps=None):
-        raise runner.ExecFailed("the DF ping did not run (exit 126): permission denied")
+    def exec_run(api, container, command, seconds=None):
+        script = command[-1]
+        return 0, "".join(f"=== {a}\nERR ping: socket: Operation not permitted\n" for a in ADDRESS.values()
+                          if f"ot_search {a} " in script)
 
-    monkeypatch.setattr(runner, "df_ping_passes", not_run)
+    monkeypatch.setattr(runner, "exec_run", exec_run)
     results = lab.round(1_000.0)
-    assert {r.error for r in results} == {f"on {h}: the DF ping did not run (exit 126): permission denied"
+    assert {r.error for r in results} == {f"on {h}: the DF ping did not run: ping: socket: Operation not permitted"
                                           for h in HOSTS}
     assert all(r.path_mtu is None for r in results)
 
 
-def test_a_path_where_nothing_arrives_is_tried_three_times_then_said(lab, monkeypatch):
+def test_each_source_searches_every_destination_in_one_exec_up_to_the_overlays_mtu(lab, monkeypatch):
     lab.session.settings = replace(lab.session.settings, kinds=("mtu",))
-    lab.path_mtu[("node1", "node2")] = 0  # not even the smallest packet
-    tried, slept = [], []
+    monkeypatch.setattr(runner, "mtu_sweep", real_mtu_sweep)
+    scripts = []
 
-    def passes(api, container, address, size, caps=None):
-        if (container, HOST_OF[address]) == ("c-node1", "node2"):
-            tried.append(size)
-        return lab._passes(api, container, address, size, caps)
+    def exec_run(api, container, command, seconds=None):
+        scripts.append((container, command[-1], seconds))
+        return 0, "".join(f"=== {a}\n{'NONE' if a == ADDRESS['node2'] else 'MTU 1350'}\n" for a in ADDRESS.values()
+                          if f"ot_search {a} " in command[-1])
 
-    async def sleep(seconds):
-        slept.append(seconds)
-
-    monkeypatch.setattr(runner, "df_ping_passes", passes)
-    monkeypatch.setattr(session, "asyncio", _Asyncio(sleep))
+    monkeypatch.setattr(runner, "exec_run", exec_run)
     results = {(r.src_node, r.dst_node): r for r in lab.round(1_000.0)}
+    assert sorted(c for c, _s, _t in scripts) == [f"c-{h}" for h in HOSTS]  # one exec per source
+    assert all("H=1350" in script and seconds == runner.mtu_seconds(2) + 5 for _c, script, seconds in scripts)
     lost = results[("node1", "node2")]
     assert (lost.kind, lost.network, lost.error, lost.path_mtu) == ("mtu", NET, "no packet of any size arrives", None)
-    assert isinstance(lost.measured_at, float)
-    assert tried == [576, 576, 576, 1350, 576] and slept == [1.0, 2.0, 3.0]  # 576: every IPv4 path carries it
     assert results[("node2", "node1")].path_mtu == 1350
+
+
+real_mtu_sweep = runner.mtu_sweep
 
 
 class _Asyncio:
@@ -663,7 +678,7 @@ def test_each_probe_kind_uses_its_own_engine_timeout_and_the_images_ping(monkeyp
     assert sorted({r.kind for r in results}) == ["discovery", "iperf", "mtu", "ping"] and all(r.measured
                                                                                            for r in results)
     timeouts = {timeout for _url, timeout in lab.clients}
-    assert timeouts == {22.0, 15, 30, 24}  # ping: 10 x 0.2 s + 20; DF pings 15; discovery 30; iperf 4 s + 20
+    assert timeouts == {22.0, 60, 30, 24}  # ping: 10 x 0.2 s + 20; the MTU search 45 s + 15; discovery 30; iperf 4 + 20
     assert set(lab.caps_seen) == {caps}
 
 
@@ -676,7 +691,7 @@ def test_an_engine_error_result_is_the_pairs_own(monkeypatch, kind):
     def refused(*args, **kwargs):
         raise docker.errors.APIError("409 Conflict: container is not running")
 
-    for name in ("ping_sweep", "df_ping_passes", "discovery", "throughput"):
+    for name in ("ping_sweep", "mtu_sweep", "discovery", "throughput"):
         monkeypatch.setattr(runner, name, refused)
     results = lab.round()
     expected = {("node1", "node2"), ("node2", "node1"), ("node3", "node1")} if kind == "discovery" else {
@@ -689,13 +704,11 @@ def test_an_engine_error_result_is_the_pairs_own(monkeypatch, kind):
 
 def test_an_mtu_probe_that_did_not_run_is_the_pairs_own(lab, monkeypatch):
     lab.session.settings = replace(lab.session.settings, kinds=("mtu",))
-
-    def not_run(api, container, address, size, caps=None):
-        raise runner.ExecFailed("exit 126")
-
-    monkeypatch.setattr(runner, "df_ping_passes", not_run)
+    monkeypatch.setattr(runner, "mtu_sweep", real_mtu_sweep)
+    monkeypatch.setattr(runner, "exec_run", lambda *args, **kwargs: (126, "exec: permission denied"))
     for r in lab.round():
-        assert (r.kind, r.network, r.error) == ("mtu", NET, f"on {r.src_node}: exit 126")
+        assert (r.kind, r.network, r.error) == (
+            "mtu", NET, f"the path-MTU search did not run on {r.src_node} (exit 126): exec: permission denied")
         assert r.dst_node in HOSTS and r.dst_node != r.src_node and isinstance(r.measured_at, float)
 
 

@@ -1,0 +1,137 @@
+"""The path-MTU search run in the agent's shell (runner.mtu_script): run here by real shells (dash, busybox) with a
+scripted `ping` on each destination's path, it finds what mtu.find_path_mtu finds, step for step, tells a path
+where nothing arrives and a ping that does not run apart from a smaller MTU, and parses into ProbeResults."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from overlaytui.probes import runner
+from overlaytui.probes.capabilities import Capabilities
+from overlaytui.probes.mtu import MIN_MTU, find_path_mtu
+from overlaytui.probes.runner import mtu_result, mtu_script, split_sweep
+from tests.unit.test_probe_runner import FakeExecAPI
+
+SHELLS = [["/bin/sh"]] + ([["busybox", "sh"]] if shutil.which("busybox") else [])
+
+# A ping as iputils prints it. Each destination's path is a file: its MTU, "none" (nothing arrives), "notrun" (ping
+# fails before sending), "flaky N" (the first N packets of the smallest size are lost, then 1450). Sizes above the
+# local interface's 1450 fail locally ("message too long"). Every call's packet size is logged per destination.
+FAKE_PING = r"""#!/bin/sh
+size=0; target=""
+while [ $# -gt 0 ]; do case "$1" in -s) size=$(($2 + 28)); shift 2;; -c|-i|-W|-w|-M) shift 2;; -*) shift;;
+  *) target=$1; shift;; esac; done
+dir=$(dirname "$0")
+echo "$size" >> "$dir/calls.$target"
+read -r path arg < "$dir/path.$target"
+if [ "$path" = notrun ]; then echo "ping: socket: Operation not permitted"; exit 2; fi
+if [ "$size" -gt 1450 ]; then echo "ping: local error: message too long, mtu=1450"; exit 1; fi
+if [ "$path" = flaky ]; then
+  n=$(wc -l < "$dir/calls.$target"); if [ "$n" -le "$arg" ]; then path=0; else path=1450; fi
+fi
+if [ "$path" = none ]; then path=0; fi
+echo "PING $target ($target) $((size - 28))(${size}) bytes of data."
+if [ "$size" -le "$path" ]; then
+  echo "3 packets transmitted, 3 received, 0% packet loss, time 400ms"
+  echo "rtt min/avg/max/mdev = 0.100/0.200/0.300/0.050 ms"
+else
+  echo "3 packets transmitted, 0 received, 100% packet loss, time 2000ms"; exit 1
+fi
+"""
+FAKE_SLEEP = '#!/bin/sh\necho "$1" >> "$(dirname "$0")/slept"\n'
+
+
+def run(tmp_path: Path, shell: list[str], paths: dict[str, str], high: int = 1450) -> tuple[dict[str, str], str]:
+    """Run the search to each address (its path as given); (address -> its section, the whole output)."""
+    for name, text in (("ping", FAKE_PING), ("sleep", FAKE_SLEEP)):
+        (tmp_path / name).write_text(text)
+        (tmp_path / name).chmod(0o755)
+    for address, path in paths.items():
+        (tmp_path / f"path.{address}").write_text(path + "\n")
+    script = mtu_script(list(paths), high, str(tmp_path / "ping")).replace("/tmp/otm.", f"{tmp_path}/otm.")
+    done = subprocess.run([*shell, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    return split_sweep(done.stdout), done.stdout
+
+
+def calls(tmp_path: Path, address: str) -> list[int]:
+    return [int(line) for line in (tmp_path / f"calls.{address}").read_text().split()]
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_the_shells_search_finds_what_find_path_mtu_finds_step_for_step(tmp_path, shell):
+    rng = random.Random(26)
+    mtus = {f"10.0.1.{i}": rng.choice([1450, 1449, MIN_MTU, MIN_MTU + 1, rng.randint(MIN_MTU, 1450)])
+            for i in range(2, 30)}
+    sections, _ = run(tmp_path, shell, {a: str(m) for a, m in mtus.items()})
+    for address, mtu in mtus.items():
+        tried: list[int] = []
+
+        async def passes(size: int, mtu: int = mtu, tried: list[int] = tried) -> bool:
+            tried.append(size)
+            return size <= mtu
+        expected = asyncio.run(find_path_mtu(passes, 1450))
+        assert sections[address].strip() == f"MTU {expected}" and expected == mtu
+        assert calls(tmp_path, address) == [MIN_MTU, *tried]  # the warm-up's one step, then the same steps
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
+def test_nothing_arriving_a_ping_that_does_not_run_and_a_slow_start_are_told_apart(tmp_path, shell):
+    paths = {"10.0.2.2": "none", "10.0.2.3": "notrun", "10.0.2.4": "flaky 2", "10.0.2.5": "1400"}
+    sections, _ = run(tmp_path, shell, paths)
+    assert sections["10.0.2.2"].strip() == "NONE"
+    assert calls(tmp_path, "10.0.2.2") == [MIN_MTU, MIN_MTU, MIN_MTU, 1450, MIN_MTU]  # tried 3 times, then said
+    assert sections["10.0.2.3"].strip().startswith("ERR ping: socket: Operation not permitted")
+    assert calls(tmp_path, "10.0.2.3") == [MIN_MTU]  # ping did not run: no search, never a smaller MTU
+    assert sections["10.0.2.4"].strip() == "MTU 1450"  # two lost warm-up packets, then a healthy path
+    assert calls(tmp_path, "10.0.2.4") == [MIN_MTU, MIN_MTU, MIN_MTU, 1450]
+    assert sections["10.0.2.5"].strip() == "MTU 1400"
+    if shell == ["/bin/sh"]:  # busybox's sh runs its own sleep applet
+        assert sorted((tmp_path / "slept").read_text().split()) == ["1", "1", "2", "2"]
+
+
+def test_a_size_above_the_local_interface_does_not_pass(tmp_path):
+    sections, _ = run(tmp_path, ["/bin/sh"], {"10.0.3.2": "9000"}, high=1500)  # the overlay says 1500, the
+    assert sections["10.0.3.2"].strip() == "MTU 1450"  # interface 1450: "message too long" above it
+
+
+def test_sections_parse_into_results_and_anything_else_is_an_error():
+    at = 1.0
+    assert mtu_result("net", "n1", "n2", "MTU 1400\n", 1450, at).path_mtu == 1400
+    assert mtu_result("net", "n1", "n2", "NONE\n", 1450, at).error == "no packet of any size arrives"
+    assert mtu_result("net", "n1", "n2", "ERR ping: socket: Operation not permitted\nmore", 1450, at).error == (
+        "on n1: the DF ping did not run: ping: socket: Operation not permitted")
+    for text in ("", "MTU 1500", "MTU 12", "MTU x", "Killed", "MTU -1"):
+        result = mtu_result("net", "n1", "n2", text, 1450, at)
+        assert not result.measured and result.path_mtu is None, text
+        assert result.error.startswith("on n1: the path-MTU search gave no result")
+
+
+def test_only_addresses_go_into_the_script():
+    with pytest.raises(ValueError):
+        mtu_script(["10.0.0.2; reboot"], 1450)
+    script = mtu_script(["10.0.0.2"], 1450, "/usr/bin/ping'; reboot; '")
+    assert "P='/usr/bin/ping'\"'\"'; reboot; '\"'\"''" in script
+
+
+def test_one_exec_per_source_and_an_exec_that_did_not_run_is_every_pairs_error():
+    targets = {"node2": "10.0.0.2", "node3": "10.0.0.3"}
+    api = FakeExecAPI(0, "=== 10.0.0.2\nMTU 1450\n=== 10.0.0.3\nMTU 1350\n")
+    results = runner.mtu_sweep(api, "c1", "net", "node1", targets, 1450, Capabilities("/bin/ping", True, True))
+    assert [(r.dst_node, r.path_mtu) for r in results] == [("node2", 1450), ("node3", 1350)]
+    assert len(api.commands) == 1 and "P=/bin/ping" in api.commands[0][-1]
+    for code, output in ((127, "sh: not found"), (0, "garbage")):
+        results = runner.mtu_sweep(FakeExecAPI(code, output), "c1", "net", "node1", targets, 1450)
+        assert [r.error for r in results] == [
+            f"the path-MTU search did not run on node1 (exit {code}): {output}"] * 2
+
+
+def test_the_bound_grows_with_the_batches_not_the_destinations():
+    assert runner.mtu_seconds(1) == runner.mtu_seconds(runner.MTU_PARALLEL) == runner.MTU_SEARCH_WORST_S
+    assert runner.mtu_seconds(199) == 4 * runner.MTU_SEARCH_WORST_S
