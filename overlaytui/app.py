@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -77,30 +78,47 @@ PANES: dict[str, type[PaneWidget]] = {
 
 
 FULL_GC_EVERY = 30.0  # seconds between the dashboard's own full garbage collections (see _freeze_startup_objects)
+# Python 3.14's incremental collector has no third threshold to hold full collections off with
+HOLD_FULL_GC = sys.version_info < (3, 14)
 
 
 def _freeze_startup_objects() -> None:
     """Move everything alive after start-up (modules, the widget tree, styles, themes) out of the garbage
-    collector's sight, and take full collections out of Python's hands. Each snapshot's objects live about a
-    second, so Python ran a full collection every few snapshots; at 5000 tasks one walked ~150k start-up objects
-    and paused the UI for 75 ms, with them frozen it takes ~12 ms (bench/dashboard.py measures it). What is left
-    to walk at 200 nodes (~150k objects: the frame's, the tables', Textual's caches) still paused every thread
-    for 0.13-0.25 s, several times a minute: most of the key presses slower than 150 ms waited for one
-    (bench/dashboard.py `tails`). Python's full collections are therefore held off (generation 2's threshold out
-    of reach) and the app runs one itself every FULL_GC_EVERY seconds, between messages; the young generations
-    are collected as before, and almost everything is freed by reference counting anyway. Only for the real
-    process: frozen objects are never freed."""
+    collector's sight. Each snapshot's objects live about a second, so Python runs a full collection every few
+    snapshots; at 5000 tasks one walked ~150k start-up objects and paused the UI for 75 ms, with them frozen
+    it takes ~12 ms (bench/dashboard.py measures it). Only for the real process: frozen objects are never freed."""
     gc.collect()
     gc.freeze()
-    young, middle, _old = _THRESHOLDS[:] = gc.get_threshold()
-    gc.set_threshold(young, middle, 1 << 30)
 
 
-_THRESHOLDS: list[int] = []  # Python's, while the app holds full collections off (given back when it ends)
+class _FullCollections:
+    """Full collections on the dashboard's schedule instead of Python's. What is left to walk at 200 nodes after
+    the freeze (~150k objects: the frame's, the tables', Textual's caches) still paused every thread for
+    0.13-0.25 s several times a minute, and most key presses slower than 150 ms waited for one (bench/dashboard.py
+    counts them). While an app holds them, generation 2's threshold is out of Python's reach and the app collects
+    every FULL_GC_EVERY seconds, between its messages; the young generations are collected as before, and almost
+    everything is freed by reference counting anyway, so cyclic garbage waits at most that long. Held per app,
+    counted: the first holder's thresholds come back when the last one lets go."""
 
+    held = 0
+    saved: tuple[int, int, int] | None = None
 
-def _full_collection() -> None:
-    gc.collect()
+    @classmethod
+    def hold(cls) -> None:
+        if cls.held == 0:
+            cls.saved = gc.get_threshold()
+            gc.set_threshold(cls.saved[0], cls.saved[1], 1 << 30)
+        cls.held += 1
+
+    @classmethod
+    def release(cls) -> None:
+        cls.held -= 1
+        if cls.held == 0 and cls.saved is not None:
+            gc.set_threshold(*cls.saved)
+
+    @staticmethod
+    def collect() -> None:
+        gc.collect()
 
 
 class FrameReady(Message):
@@ -311,6 +329,7 @@ class OverlayApp(App):
         (tests) or the defaults. The producer owns collection, frames, probing and recording; the app shows."""
         super().__init__()
         self._freeze_gc = freeze_gc
+        self._holds_gc = False  # full collections held off on the app's own schedule (_FullCollections)
         self.source = source
         self.source_label = source_label or source.name
         self.interval = interval
@@ -397,7 +416,10 @@ class OverlayApp(App):
         self.query_one(HealthLine).show(None)
         if self._freeze_gc:
             self.call_after_refresh(_freeze_startup_objects)
-            self.set_interval(FULL_GC_EVERY, _full_collection, name="full garbage collection")
+            if HOLD_FULL_GC:
+                _FullCollections.hold()
+                self._holds_gc = True
+                self.set_interval(FULL_GC_EVERY, _FullCollections.collect, name="full garbage collection")
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, self._terminate)
         self.collect()
@@ -949,8 +971,9 @@ class OverlayApp(App):
     async def on_unmount(self) -> None:
         """The app ends mid-tour without a key (q is the tour's; a closed browser tab, serve stopping, SIGTERM):
         the tour's fault is cleared, bounded, never left in the cluster every other viewer (or the lab) shows."""
-        if self._freeze_gc and _THRESHOLDS:
-            gc.set_threshold(*_THRESHOLDS)
+        if self._holds_gc:
+            self._holds_gc = False
+            _FullCollections.release()
         fault, self._tour_fault = self._tour_fault, None
         if fault is None or self.faults is None:
             return

@@ -116,7 +116,7 @@ def index_results(results: Sequence[ProbeResult], coverage: Sequence[Coverage] =
     mtus: Mapping[tuple[str, str], ProbeResult]
     if isinstance(results, PackedResults):
         at: dict[str, dict[tuple[str, str], int]] = {"ping": {}, "mtu": {}}
-        for i, (kind, src, dst) in enumerate(results.keys()):
+        for i, (kind, src, dst) in enumerate(results.pair_keys()):
             if kind in at:
                 at[kind][(src, dst)] = i
         pings, mtus = _ByPair(results, at["ping"]), _ByPair(results, at["mtu"])

@@ -216,9 +216,10 @@ def discovery(api: docker.APIClient, container: str, network: str, src: str, dst
 # long" (larger than the local interface) does not pass; anything else without a summary is ping not running: an
 # error, never a smaller path MTU. Before searching, the smallest size is tried up to 3 times, 1 s and 2 s apart:
 # the first packets between new tasks can be lost while the overlay learns its neighbours. Builtins only besides
-# ping and sleep; each search writes its own file, read back in order (no interleaved output).
+# ping and sleep; each search writes its own file, read back in order (no interleaved output). Each batch has a
+# watchdog that stops the searches still running at the batch's bound: those say so, the others keep their result.
 MTU_PARALLEL = 64
-MTU_SEARCH_WORST_S = 45  # one search at worst: 3 warm-up steps and 12 search steps of 3 s, 3 s of pauses
+MTU_STEP_S = 3  # a step at worst: ping's -w 3 deadline
 _MTU_FUNCTIONS = r"""ot_pass() {
   ot_out=$("$P" $F -s $(($1 - 28)) "$2" 2>&1)
   case "$ot_out" in
@@ -231,7 +232,7 @@ ot_search() {
   for ot_w in 1 2 0; do
     ot_pass $L "$1"; ot_r=$?
     [ $ot_r -ne 1 ] && break
-    [ $ot_w -gt 0 ] && sleep $ot_w
+    [ $ot_w -gt 0 ] && sleep $ot_w 2>/dev/null
   done
   [ $ot_r -eq 2 ] && { echo "ERR $ot_out"; return; }
   ot_pass $H "$1"; ot_r=$?
@@ -247,67 +248,87 @@ ot_search() {
     if [ $ot_r -eq 0 ]; then ot_g=$ot_m; elif [ $ot_r -eq 1 ]; then ot_b=$ot_m; else echo "ERR $ot_out"; return; fi
   done
   echo "MTU $ot_g"
+}
+ot_batch() {
+  (sleep $B; kill $ot_pids) >/dev/null 2>&1 & ot_wd=$!
+  for ot_p in $ot_pids; do wait $ot_p; done
+  kill $ot_wd 2>/dev/null; ot_pids=
 }"""
 
 
-def mtu_seconds(destinations: int) -> float:
-    """How long a source's search of `destinations` may take at worst (each batch of MTU_PARALLEL at worst)."""
-    return MTU_SEARCH_WORST_S * max(1, math.ceil(destinations / MTU_PARALLEL))
+def mtu_search_seconds(high: int, low: int = MIN_MTU) -> int:
+    """One search's bound: every step at its worst (3 warm-up steps, the largest and the smallest size, then the
+    halving of [low, high]), the warm-up's pauses and a margin."""
+    return MTU_STEP_S * (5 + math.ceil(math.log2(max(high - low, 2)))) + 3 + 2
+
+
+def mtu_seconds(destinations: int, high: int = 1450) -> int:
+    """A source's search of `destinations` at worst: its batches of MTU_PARALLEL, one after another."""
+    return mtu_search_seconds(high) * max(1, math.ceil(destinations / MTU_PARALLEL))
 
 
 def mtu_script(targets: Sequence[str], high: int, ping: str = "ping", iputils: bool = True, low: int = MIN_MTU
                ) -> str:
     """Shell: the path-MTU search to every target (validated IP addresses), each printed as a section
-    `=== ADDRESS` with `MTU SIZE`, `NONE` (no size arrives) or `ERR <ping's output>` (ping did not run)."""
+    `=== ADDRESS` with `MTU SIZE`, `NONE` (no size arrives), `ERR <ping's output>` (ping did not run) or nothing
+    (stopped at its batch's bound)."""
     addresses = [ip_address(t) for t in targets]
-    flags = shlex.join(ping_command("", 3, 0.2, dont_fragment=True, wait_s=1, deadline_s=3, iputils=iputils)[1:-1])
+    flags = shlex.join(ping_command("", 3, 0.2, dont_fragment=True, wait_s=1, deadline_s=MTU_STEP_S,
+                                    iputils=iputils)[1:-1])
     lines = [f"P={shlex.quote(ping)}", f"F={shlex.quote(flags)}", f"H={int(high)}", f"L={int(low)}",
-             _MTU_FUNCTIONS]
+             f"B={mtu_search_seconds(int(high), int(low))}", "ot_pids=", _MTU_FUNCTIONS]
     for index, target in enumerate(addresses):
-        lines.append(f"ot_search {target} > /tmp/otm.{index} 2>&1 &")
-        if (index + 1) % MTU_PARALLEL == 0:
-            lines.append("wait")
-    lines.append("wait")
+        lines.append(f': > /tmp/otm.{index}; ot_search {target} > /tmp/otm.{index} 2>&1 & ot_pids="$ot_pids $!"')
+        if (index + 1) % MTU_PARALLEL == 0 or index == len(addresses) - 1:
+            lines.append("ot_batch")
     for index, target in enumerate(addresses):
         lines.append(f"echo '=== {target}'; while IFS= read -r l; do echo \"$l\"; done < /tmp/otm.{index}")
     return "\n".join(lines)
 
 
-def mtu_result(network: str, src: str, dst: str, text: str, high: int, at: float) -> ProbeResult:
-    """One destination's section of a path-MTU search as a ProbeResult (an error when it did not measure)."""
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    word, _, rest = first.partition(" ")
-    if word == "MTU" and rest.isdigit() and MIN_MTU <= int(rest) <= high:
+def mtu_result(network: str, src: str, dst: str, text: str, high: int, at: float, bound: float = 0) -> ProbeResult:
+    """One destination's section of a path-MTU search as a ProbeResult (an error when it did not measure). Its
+    first line that is the search's own (a shell's stray complaint before it is skipped)."""
+    lines = [line for line in text.splitlines() if line.startswith(("MTU ", "NONE", "ERR "))]
+    word, _, rest = lines[0].partition(" ") if lines else ("", "", "")
+    if word == "MTU" and rest.strip().isdigit() and MIN_MTU <= int(rest) <= high:
         return ProbeResult("mtu", network, src, dst, at, path_mtu=int(rest))
     if word == "NONE":
         return ProbeResult("mtu", network, src, dst, at, error="no packet of any size arrives")
     if word == "ERR":
         return ProbeResult("mtu", network, src, dst, at,
                            error=f"on {src}: the DF ping did not run: {rest[:200] or '(no output)'}")
+    if not text.strip():
+        return ProbeResult("mtu", network, src, dst, at,
+                           error=f"on {src}: the path-MTU search did not finish within {bound:g} s")
     return ProbeResult("mtu", network, src, dst, at,
-                       error=f"on {src}: the path-MTU search gave no result: {first[:200] or '(no output)'}")
+                       error=f"on {src}: the path-MTU search gave no result: {_first_line(text)}")
 
 
 def mtu_sweep(api: docker.APIClient, container: str, network: str, src: str, targets: dict[str, str], high: int,
               caps: Capabilities | None = None) -> list[ProbeResult]:
     """The path MTU from one agent task to every target (hostname -> overlay IP), one exec; one ProbeResult per
-    target. Bounded inside the container by mtu_seconds()."""
+    target. Bounded inside the container: each batch by its watchdog, the whole by mtu_seconds() and a margin."""
     caps = caps or Capabilities(ping="ping", iputils=True, dont_fragment=True)
     try:
         script = mtu_script(list(targets.values()), high, caps.ping or "ping", caps.iputils)
     except ValueError as exc:
         return [ProbeResult("mtu", network, src, dst, time.time(), error=str(exc)) for dst in targets]
+    limit = mtu_seconds(len(targets), high) + 5
     try:
-        code, output = exec_run(api, container, ["sh", "-c", script], mtu_seconds(len(targets)) + 5)
+        code, output = exec_run(api, container, ["sh", "-c", script], limit)
     except ENGINE_ERRORS as exc:
         error = f"exec on {src}: {describe_error(exc)}"
         return [ProbeResult("mtu", network, src, dst, time.time(), error=error) for dst in targets]
     now = time.time()
     if code in NOT_RUN or not _SECTION.search(output):
-        error = f"the path-MTU search did not run on {src} (exit {code}): {_first_line(output)}"
+        error = (f"the path-MTU search on {src} was stopped after {limit} s" if code == 137 else
+                 f"the path-MTU search did not run on {src} (exit {code}): {_first_line(output)}")
         return [ProbeResult("mtu", network, src, dst, now, error=error) for dst in targets]
     sections = split_sweep(output)
-    return [mtu_result(network, src, dst, sections.get(address, ""), high, now) for dst, address in targets.items()]
+    bound = mtu_search_seconds(high)
+    return [mtu_result(network, src, dst, sections.get(address, ""), high, now, bound)
+            for dst, address in targets.items()]
 
 
 def throughput(api: docker.APIClient, container: str, network: str, src: str, dst: str, address: str,

@@ -496,7 +496,7 @@ class ProbeSession:
                     jobs.append(ProbeJob("mtu", network, partial(self._mtu_sweep, url, src.container_id, network,
                                                                  src_name, targets, effective, caps),
                                          _pairs(src_name, targets),
-                                         timeout=max(s.timeout, runner.mtu_seconds(len(targets)) + 15)))
+                                         timeout=max(s.timeout, runner.mtu_seconds(len(targets), effective) + 15)))
                 if with_iperf:
                     for dst, address in to.get("iperf", {}).items():
                         jobs.append(ProbeJob("iperf", network, partial(self._iperf, url, src.container_id, network,
@@ -518,7 +518,7 @@ class ProbeSession:
                          ) -> list[ProbeResult]:
         def run() -> list[ProbeResult]:
             try:
-                with self._client(url, runner.mtu_seconds(len(targets)) + 15) as api:
+                with self._client(url, runner.mtu_seconds(len(targets), effective) + 15) as api:
                     return runner.mtu_sweep(api, container, network, src, targets, effective, caps)
             except ENGINE_ERRORS as exc:
                 return [ProbeResult("mtu", network, src, dst, time.time(), error=f"exec on {src}: "

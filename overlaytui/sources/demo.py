@@ -258,7 +258,7 @@ class DemoSource:
                 coverage.append(Coverage(net, kind, len(of_kind), len(of_kind) - len(missing), missing))
         windows = {net: self._windows(rs) for net, rs in per_network.items()}
         data = ProbeData(recent={net: tuple(rs) for net, rs in per_network.items()}, windows=windows,
-                         coverage=tuple(coverage), rounds=int(self.elapsed // self._round) + 1)
+                         coverage=tuple(coverage), rounds=int(self.elapsed // self._round) + 1).packed()
         data = replace(data, totals=_Totals(data.windows))  # read from the windows as held (packed when large)
         self._probe_cache = (round_key, data)
         return data

@@ -44,7 +44,8 @@ else
   echo "3 packets transmitted, 0 received, 100% packet loss, time 2000ms"; exit 1
 fi
 """
-FAKE_SLEEP = '#!/bin/sh\necho "$1" >> "$(dirname "$0")/slept"\n'
+# the warm-up's pauses are logged, not slept; the batch watchdog's (its bound) really sleeps
+FAKE_SLEEP = '#!/bin/sh\nif [ "$1" -gt 2 ]; then exec /bin/sleep "$1"; fi\necho "$1" >> "$(dirname "$0")/slept"\n'
 
 
 def run(tmp_path: Path, shell: list[str], paths: dict[str, str], high: int = 1450) -> tuple[dict[str, str], str]:
@@ -107,10 +108,33 @@ def test_sections_parse_into_results_and_anything_else_is_an_error():
     assert mtu_result("net", "n1", "n2", "NONE\n", 1450, at).error == "no packet of any size arrives"
     assert mtu_result("net", "n1", "n2", "ERR ping: socket: Operation not permitted\nmore", 1450, at).error == (
         "on n1: the DF ping did not run: ping: socket: Operation not permitted")
-    for text in ("", "MTU 1500", "MTU 12", "MTU x", "Killed", "MTU -1"):
+    stray = "/bin/sh: 17: sleep: not found\nMTU 1400\n"  # a shell's complaint before the search's own line
+    assert mtu_result("net", "n1", "n2", stray, 1450, at).path_mtu == 1400
+    for text in ("MTU 1500", "MTU 12", "MTU x", "Killed", "MTU -1"):
         result = mtu_result("net", "n1", "n2", text, 1450, at)
         assert not result.measured and result.path_mtu is None, text
         assert result.error.startswith("on n1: the path-MTU search gave no result")
+    assert mtu_result("net", "n1", "n2", "", 1450, at, 50).error == (
+        "on n1: the path-MTU search did not finish within 50 s")
+
+
+def test_a_search_stopped_at_its_batchs_bound_says_so_and_the_others_keep_theirs(tmp_path, monkeypatch):
+    """The batch's watchdog stops what runs past the bound (here 3 s: a destination whose every packet is late);
+    the rest of the batch has its result, and the sweep's output is read back whole."""
+    monkeypatch.setattr(runner, "mtu_search_seconds", lambda high, low=MIN_MTU: 3)
+    slow = FAKE_PING.replace('echo "$size" >> "$dir/calls.$target"',
+                             'echo "$size" >> "$dir/calls.$target"; [ "$target" = 10.0.4.9 ] && exec /bin/sleep 30')
+    (tmp_path / "ping").write_text(slow)
+    (tmp_path / "ping").chmod(0o755)
+    for address in ("10.0.4.2", "10.0.4.9"):
+        (tmp_path / f"path.{address}").write_text("1400\n")
+    script = mtu_script(["10.0.4.2", "10.0.4.9"], 1450, str(tmp_path / "ping")).replace("/tmp/otm.", f"{tmp_path}/otm.")
+    done = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=20,
+                          env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    sections = split_sweep(done.stdout)
+    assert sections["10.0.4.2"].strip() == "MTU 1400" and sections["10.0.4.9"].strip() == ""
+    assert mtu_result("net", "n1", "n9", sections["10.0.4.9"], 1450, 1.0, 3).error == (
+        "on n1: the path-MTU search did not finish within 3 s")
 
 
 def test_only_addresses_go_into_the_script():
@@ -132,6 +156,9 @@ def test_one_exec_per_source_and_an_exec_that_did_not_run_is_every_pairs_error()
             f"the path-MTU search did not run on node1 (exit {code}): {output}"] * 2
 
 
-def test_the_bound_grows_with_the_batches_not_the_destinations():
-    assert runner.mtu_seconds(1) == runner.mtu_seconds(runner.MTU_PARALLEL) == runner.MTU_SEARCH_WORST_S
-    assert runner.mtu_seconds(199) == 4 * runner.MTU_SEARCH_WORST_S
+def test_the_bound_grows_with_the_batches_and_the_overlays_mtu_not_the_destinations():
+    one = runner.mtu_search_seconds(1450)
+    assert one == 3 * (5 + 10) + 3 + 2  # 3 warm-up steps, 1450, 576, 10 halvings of 874 bytes; pauses; margin
+    assert runner.mtu_seconds(1) == runner.mtu_seconds(runner.MTU_PARALLEL) == one
+    assert runner.mtu_seconds(199) == 4 * one
+    assert runner.mtu_search_seconds(8950) == 3 * (5 + 14) + 5  # a jumbo overlay: 14 halvings

@@ -28,6 +28,11 @@ def results(net: str = "overlay") -> list[ProbeResult]:
                     vip_answers=False, task_answers=True),
         ProbeResult("ping", "another", "node1", "node2", 6.0, 10, 10, 0.1, 0.1, 0.1, 0.0),  # not this overlay's
         ProbeResult("ping", net, "node3", "node1", 7.0, 10, 10, 0.0, -0.0, 1e308, 0.0),  # extreme floats
+        ProbeResult("ping", net, "node3", "node2", 7.0, 10, 10, math.nan, math.inf, None, 0.0),  # NaN stays NaN
+        # a recording's odd values are kept whole, never changed or refused
+        ProbeResult("mtu", net, "node3", "node2", 7.0, path_mtu=1400.5),  # type: ignore[arg-type]
+        ProbeResult("ping", net, "node1", "node3", 7.0, 1 << 63, 3),
+        ProbeResult("ping", net, "node1", "node3", 7, True, 1),  # type: ignore[arg-type]
     ]
 
 
@@ -35,7 +40,7 @@ def test_packed_results_read_back_equal_in_order():
     given_results = results()
     packed = PackedResults("overlay", given_results)
     assert len(packed) == len(given_results)
-    assert list(packed) == given_results
+    assert [repr(r) for r in packed] == [repr(r) for r in given_results]  # NaN, -0.0 and types too
     assert [packed[i] for i in range(len(packed))] == given_results
     assert packed[-1] == given_results[-1] and packed[1:3] == tuple(given_results[1:3])
     assert packed == given_results and packed == tuple(given_results) and packed != given_results[:-1]
@@ -62,8 +67,10 @@ def windows(count: int, net: str = "overlay") -> dict[tuple[str, str], PairWindo
             for i, (a, b) in enumerate(pairs)}
 
 
-def test_packed_windows_read_back_as_a_mapping():
-    given_windows = windows(50)
+@pytest.mark.parametrize("count", [50, 3])  # a dense matrix of pairs and a sparse one (a rotating plan's)
+def test_packed_windows_read_back_as_a_mapping(count):
+    given_windows = windows(count)
+    given_windows[("node0", "node2")] = PairWindow("overlay", "node0", "node2", 1 << 63, 1, 2, 2, 3, 3, 300.0)
     given_windows[(HOSTILE, "node1")] = PairWindow("overlay", HOSTILE, "node1", 1, 1, 2, 2, 3, 3, 60.0)
     packed = PackedWindows("overlay", given_windows)
     assert len(packed) == len(given_windows)
@@ -73,7 +80,7 @@ def test_packed_windows_read_back_as_a_mapping():
     assert "node1" not in packed and packed.get(("node1", "node1")) is None
     with pytest.raises(KeyError):
         packed[("node1", "nope")]
-    assert packed[("node0", "node1")].total_loss_pct == 1.0
+    assert packed[("node0", "node1")].total_loss_pct == 1.0 and packed[("node0", "node2")].round_sent == 1 << 63
     assert packed[(HOSTILE, "node1")].window_s == 60.0
 
 
@@ -81,8 +88,10 @@ def test_probe_data_packs_large_overlays_and_leaves_small_ones():
     large = [ProbeResult("ping", "big", f"n{i % 60}", f"n{i // 60}", 1.0, 10, 10, 0.1, 0.2, 0.3, 0.01)
              for i in range(PACK_FROM)]
     small = results("small")[:3]
-    data = ProbeData(recent={"big": tuple(large), "small": tuple(small)},
-                     windows={"big": windows(PACK_FROM, "big"), "small": windows(3, "small")})
+    given = ProbeData(recent={"big": tuple(large), "small": tuple(small)},
+                      windows={"big": windows(PACK_FROM, "big"), "small": windows(3, "small")})
+    assert given.recent["big"] == tuple(large)  # made as given: packing is asked for
+    data = given.packed()
     assert isinstance(data.recent["big"], PackedResults) and data.recent["small"] == tuple(small)
     assert isinstance(data.windows["big"], PackedWindows) and isinstance(data.windows["small"], dict)
     assert data.results("big") == large and list(data.results()) == large + small
@@ -94,7 +103,7 @@ def test_packed_overlay_has_nothing_per_result_for_the_collector():
              for i in range(10_000)]
     gc.collect()
     before = len(gc.get_objects())
-    data = ProbeData(recent={"big": tuple(large)}, windows={"big": windows(10_000, "big")})
+    data = ProbeData(recent={"big": tuple(large)}, windows={"big": windows(10_000, "big")}).packed()
     del large
     gc.collect()
     assert len(gc.get_objects()) - before < 100  # a handful of arrays and tuples, not 20,000 objects

@@ -241,6 +241,6 @@ def test_an_mtu_sweeps_bound_grows_with_its_batches_of_destinations(monkeypatch)
     lab = Lab(monkeypatch, kinds=("mtu",))
     lab.session.settings = replace(lab.session.settings, timeout=4.0)
     [job, *_] = lab.session.jobs(lab.snap)
-    assert job.timeout == runner.mtu_seconds(2) + 15 == runner.MTU_SEARCH_WORST_S + 15  # 2 destinations: 1 batch
+    assert job.timeout == runner.mtu_seconds(2, 1350) + 15 == runner.mtu_search_seconds(1350) + 15  # 1 batch
     lab.session.settings = replace(lab.session.settings, timeout=600.0)
     assert lab.session.jobs(lab.snap)[0].timeout == 600.0  # the scheduler's bound when it is longer

@@ -453,7 +453,7 @@ def test_each_source_searches_every_destination_in_one_exec_up_to_the_overlays_m
     monkeypatch.setattr(runner, "exec_run", exec_run)
     results = {(r.src_node, r.dst_node): r for r in lab.round(1_000.0)}
     assert sorted(c for c, _s, _t in scripts) == [f"c-{h}" for h in HOSTS]  # one exec per source
-    assert all("H=1350" in script and seconds == runner.mtu_seconds(2) + 5 for _c, script, seconds in scripts)
+    assert all("H=1350" in script and seconds == runner.mtu_seconds(2, 1350) + 5 for _c, script, seconds in scripts)
     lost = results[("node1", "node2")]
     assert (lost.kind, lost.network, lost.error, lost.path_mtu) == ("mtu", NET, "no packet of any size arrives", None)
     assert results[("node2", "node1")].path_mtu == 1350
@@ -678,7 +678,8 @@ def test_each_probe_kind_uses_its_own_engine_timeout_and_the_images_ping(monkeyp
     assert sorted({r.kind for r in results}) == ["discovery", "iperf", "mtu", "ping"] and all(r.measured
                                                                                            for r in results)
     timeouts = {timeout for _url, timeout in lab.clients}
-    assert timeouts == {22.0, 60, 30, 24}  # ping: 10 x 0.2 s + 20; the MTU search 45 s + 15; discovery 30; iperf 4 + 20
+    assert timeouts == {22.0, runner.mtu_seconds(2, 1350) + 15, 30, 24}  # ping: 10 x 0.2 s + 20; the MTU search;
+    # discovery 30; iperf 4 + 20
     assert set(lab.caps_seen) == {caps}
 
 
@@ -747,7 +748,8 @@ def test_the_jobs_of_a_round_describe_their_pairs_and_bounds(monkeypatch):
     by = {(j.kind, j.pairs[0][0]): j for j in jobs if j.kind != "iperf"}
     assert {(j.kind, j.network) for j in jobs} == {(k, NET) for k in ("ping", "mtu", "discovery", "iperf")}
     assert by[("ping", "node1")].pairs == (("node1", "node2"), ("node1", "node3"))
-    assert by[("ping", "node1")].timeout == 10 * 0.2 + 30 and by[("mtu", "node1")].timeout == 60.0
+    assert by[("ping", "node1")].timeout == 10 * 0.2 + 30
+    assert by[("mtu", "node1")].timeout == runner.mtu_seconds(2, 1350) + 15
     assert by[("mtu", "node2")].pairs == (("node2", "node1"), ("node2", "node3"))
     assert by[("discovery", "node3")].pairs == (("node3", "node1"),)  # one per node: the first other node
     iperf = sorted((j.pairs, j.exclusive_nodes, j.timeout) for j in jobs if j.kind == "iperf")
