@@ -28,6 +28,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane
 
+from . import memory
 from .analysis.findings import plural
 from .analysis.headline import Headline, headline
 from .analysis.netio import sums
@@ -119,6 +120,7 @@ class _FullCollections:
     @staticmethod
     def collect() -> None:
         gc.collect()
+        memory.trim()  # what the collection and a probe round's churn freed goes back to the system
 
 
 class FrameReady(Message):

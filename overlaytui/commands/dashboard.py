@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .. import memory
 from ..flags import LIMITS_HELP, RECONCILE, add_threshold_flags
 from .common import (
     add_deep_flags,
@@ -87,6 +88,7 @@ def main(args: argparse.Namespace) -> int:
     from ..app import OverlayApp
     from ..probes.session import ProbeSettings
 
+    memory.fewer_arenas()  # before the app's threads start
     app = OverlayApp(source, interval=args.interval, reconcile=args.reconcile, settings=settings,
                      theme=args.theme, probe_settings=ProbeSettings(
                          image=settings.probe_image, start=args.probe, iperf_every_rounds=10,

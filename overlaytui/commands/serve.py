@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import hmac
 import html
 import ipaddress
@@ -33,6 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .. import memory
 from ..httpd import parse_listen
 from .common import bounded, faults_from_args, say_on_stderr, settings_from_args, source_from_args, underlay_reader
 from .dashboard import add_flags as add_dashboard_flags
@@ -43,7 +43,6 @@ TICKETS_KEPT = 1000  # tickets not used yet (the oldest go)
 VIEWER_STOP_WAIT = 5.0  # seconds a viewer has to quit when its browser left (then left to end on its own)
 PANES = ("topology", "placement", "netio", "loss", "networks", "findings", "timeline")  # app.TABS, without the app
 LOOPBACK_NAMES = {"localhost", "localhost."}
-M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -93,7 +92,7 @@ def main(args: argparse.Namespace) -> int:
     except ImportError:
         print("overlaytui serve: needs textual-serve (pip install 'overlaytui[serve]')", file=sys.stderr)
         return 2
-    fewer_malloc_arenas()  # before any thread starts
+    memory.fewer_arenas()  # before any thread starts
     try:
         host, port = parse_listen(args.listen)
     except ValueError as exc:
@@ -133,14 +132,6 @@ def main(args: argparse.Namespace) -> int:
         return asyncio.run(stage.run())
     except KeyboardInterrupt:
         return 130
-
-
-def fewer_malloc_arenas() -> None:
-    """glibc gives each thread that allocates a malloc arena of its own (up to 8 per core), and what a viewer's
-    thread frees stays in its arena: at 200 nodes that was ~30 of a viewer's ~40 MB. Two arenas for the process
-    (as MALLOC_ARENA_MAX=2 would): the interpreter lock serialises the threads anyway. Nothing elsewhere."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, 2)
 
 
 def _source(args: argparse.Namespace):

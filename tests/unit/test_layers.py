@@ -10,7 +10,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "overlaytui"
 
 LAYERS = [
-    {"model", "safe", "units", "themes", "flags", "__init__"},  # the model, text helpers, the CLI's words
+    {"model", "safe", "units", "themes", "flags", "memory", "__init__"},  # the model, text helpers, the CLI's words
     {"recording"},  # the recording format: model in, JSON out
     {"sources"},  # engines, the demo, a recording played back
     {"probes"},  # the probe agents and their parsers (engine errors from sources)
