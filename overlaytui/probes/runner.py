@@ -210,15 +210,18 @@ def discovery(api: docker.APIClient, container: str, network: str, src: str, dst
 
 
 # The path-MTU search (mtu.py's find_path_mtu, step for step) in the agent's shell: every destination of a source
-# searched at once, MTU_PARALLEL at a time, in one exec. Done from here with an exec per step, a healthy pair cost 2
-# execs (~3 HTTP calls each) and a black hole ~12; at 36 nodes a source's 35 searches through the engine did not
-# end within 105 s on the lab (issue 26). A step is one DF ping of 3 packets (any reply passes); "message too
-# long" (larger than the local interface) does not pass; anything else without a summary is ping not running: an
+# searched in one exec, by MTU_WORKERS searches at a time. Done from here with an exec per step, a healthy pair
+# cost 2 execs (~3 HTTP calls each) and a black hole ~12; at 36 nodes a source's 35 searches through the engine did
+# not end within 105 s on the lab (issue 26). All of a source's searches at once (tried first) start in lockstep:
+# bursts of hundreds of DF pings that the saturated 36-node lab lost, every retry again (1,149 of 1,260 pairs "no
+# packet arrives"); a few workers, each taking its share of the destinations one after another, keep a node's
+# probing to MTU_WORKERS pings in flight. A step is one DF ping of 3 packets (any reply passes); "message too long"
+# (larger than the local interface) does not pass; anything else without a summary is ping not running: an
 # error, never a smaller path MTU. Before searching, the smallest size is tried up to 3 times, 1 s and 2 s apart:
 # the first packets between new tasks can be lost while the overlay learns its neighbours. Builtins only besides
-# ping and sleep; each search writes its own file, read back in order (no interleaved output). Each batch has a
-# watchdog that stops the searches still running at the batch's bound: those say so, the others keep their result.
-MTU_PARALLEL = 64
+# ping and sleep; each search writes its own file (emptied first), read back in order. A watchdog stops the
+# workers still running at the bound: their unfinished searches say so, the finished ones keep their result.
+MTU_WORKERS = 16
 MTU_STEP_S = 3  # a step at worst: ping's -w 3 deadline
 _MTU_FUNCTIONS = r"""ot_pass() {
   ot_out=$("$P" $F -s $(($1 - 28)) "$2" 2>&1)
@@ -249,10 +252,13 @@ ot_search() {
   done
   echo "MTU $ot_g"
 }
-ot_batch() {
+ot_worker() {
+  while [ $# -gt 1 ]; do ot_search "$2" > /tmp/otm.$1 2>&1; shift 2; done
+}
+ot_wait() {
   (sleep $B; kill $ot_pids) >/dev/null 2>&1 & ot_wd=$!
   for ot_p in $ot_pids; do wait $ot_p; done
-  kill $ot_wd 2>/dev/null; ot_pids=
+  kill $ot_wd 2>/dev/null
 }"""
 
 
@@ -263,24 +269,25 @@ def mtu_search_seconds(high: int, low: int = MIN_MTU) -> int:
 
 
 def mtu_seconds(destinations: int, high: int = 1450) -> int:
-    """A source's search of `destinations` at worst: its batches of MTU_PARALLEL, one after another."""
-    return mtu_search_seconds(high) * max(1, math.ceil(destinations / MTU_PARALLEL))
+    """A source's search of `destinations` at worst: each worker's share of them, one after another."""
+    return mtu_search_seconds(high) * max(1, math.ceil(destinations / MTU_WORKERS))
 
 
 def mtu_script(targets: Sequence[str], high: int, ping: str = "ping", iputils: bool = True, low: int = MIN_MTU
                ) -> str:
     """Shell: the path-MTU search to every target (validated IP addresses), each printed as a section
     `=== ADDRESS` with `MTU SIZE`, `NONE` (no size arrives), `ERR <ping's output>` (ping did not run) or nothing
-    (stopped at its batch's bound)."""
+    (stopped at the bound)."""
     addresses = [ip_address(t) for t in targets]
     flags = shlex.join(ping_command("", 3, 0.2, dont_fragment=True, wait_s=1, deadline_s=MTU_STEP_S,
                                     iputils=iputils)[1:-1])
     lines = [f"P={shlex.quote(ping)}", f"F={shlex.quote(flags)}", f"H={int(high)}", f"L={int(low)}",
-             f"B={mtu_search_seconds(int(high), int(low))}", "ot_pids=", _MTU_FUNCTIONS]
-    for index, target in enumerate(addresses):
-        lines.append(f': > /tmp/otm.{index}; ot_search {target} > /tmp/otm.{index} 2>&1 & ot_pids="$ot_pids $!"')
-        if (index + 1) % MTU_PARALLEL == 0 or index == len(addresses) - 1:
-            lines.append("ot_batch")
+             f"B={mtu_seconds(len(addresses), int(high))}", "ot_pids=", _MTU_FUNCTIONS]
+    lines += [f": > /tmp/otm.{index}" for index in range(len(addresses))]
+    for worker in range(min(MTU_WORKERS, len(addresses))):
+        share = " ".join(f"{index} {addresses[index]}" for index in range(worker, len(addresses), MTU_WORKERS))
+        lines.append(f'ot_worker {share} & ot_pids="$ot_pids $!"')
+    lines.append("ot_wait")
     for index, target in enumerate(addresses):
         lines.append(f"echo '=== {target}'; while IFS= read -r l; do echo \"$l\"; done < /tmp/otm.{index}")
     return "\n".join(lines)
@@ -308,7 +315,7 @@ def mtu_result(network: str, src: str, dst: str, text: str, high: int, at: float
 def mtu_sweep(api: docker.APIClient, container: str, network: str, src: str, targets: dict[str, str], high: int,
               caps: Capabilities | None = None) -> list[ProbeResult]:
     """The path MTU from one agent task to every target (hostname -> overlay IP), one exec; one ProbeResult per
-    target. Bounded inside the container: each batch by its watchdog, the whole by mtu_seconds() and a margin."""
+    target. Bounded inside the container by the script's watchdog (mtu_seconds()) and a margin beyond it."""
     caps = caps or Capabilities(ping="ping", iputils=True, dont_fragment=True)
     try:
         script = mtu_script(list(targets.values()), high, caps.ping or "ping", caps.iputils)
@@ -326,7 +333,7 @@ def mtu_sweep(api: docker.APIClient, container: str, network: str, src: str, tar
                  f"the path-MTU search did not run on {src} (exit {code}): {_first_line(output)}")
         return [ProbeResult("mtu", network, src, dst, now, error=error) for dst in targets]
     sections = split_sweep(output)
-    bound = mtu_search_seconds(high)
+    bound = mtu_seconds(len(targets), high)
     return [mtu_result(network, src, dst, sections.get(address, ""), high, now, bound)
             for dst, address in targets.items()]
 

@@ -118,22 +118,27 @@ def test_sections_parse_into_results_and_anything_else_is_an_error():
         "on n1: the path-MTU search did not finish within 50 s")
 
 
-def test_a_search_stopped_at_its_batchs_bound_says_so_and_the_others_keep_theirs(tmp_path, monkeypatch):
-    """The batch's watchdog stops what runs past the bound (here 3 s: a destination whose every packet is late);
-    the rest of the batch has its result, and the sweep's output is read back whole."""
-    monkeypatch.setattr(runner, "mtu_search_seconds", lambda high, low=MIN_MTU: 3)
+def test_searches_stopped_at_the_bound_say_so_and_the_others_keep_theirs(tmp_path, monkeypatch):
+    """The watchdog stops the workers still running at the bound (here 3 s: a destination whose every packet is
+    late holds its worker); the other workers' searches have their results, the stopped worker's later searches say
+    they did not finish (their files are emptied first: never the last round's), and the output is read whole."""
+    monkeypatch.setattr(runner, "mtu_seconds", lambda destinations, high=1450: 3)
+    monkeypatch.setattr(runner, "MTU_WORKERS", 2)
     slow = FAKE_PING.replace('echo "$size" >> "$dir/calls.$target"',
                              'echo "$size" >> "$dir/calls.$target"; [ "$target" = 10.0.4.9 ] && exec /bin/sleep 30')
     (tmp_path / "ping").write_text(slow)
     (tmp_path / "ping").chmod(0o755)
-    for address in ("10.0.4.2", "10.0.4.9"):
+    addresses = ["10.0.4.9", "10.0.4.2", "10.0.4.3", "10.0.4.4"]  # worker 1: .9 then .3; worker 2: .2 then .4
+    for address in addresses:
         (tmp_path / f"path.{address}").write_text("1400\n")
-    script = mtu_script(["10.0.4.2", "10.0.4.9"], 1450, str(tmp_path / "ping")).replace("/tmp/otm.", f"{tmp_path}/otm.")
+        (tmp_path / f"otm.{addresses.index(address)}").write_text("MTU 1450\n")  # a round before
+    script = mtu_script(addresses, 1450, str(tmp_path / "ping")).replace("/tmp/otm.", f"{tmp_path}/otm.")
     done = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=20,
                           env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
     sections = split_sweep(done.stdout)
-    assert sections["10.0.4.2"].strip() == "MTU 1400" and sections["10.0.4.9"].strip() == ""
-    assert mtu_result("net", "n1", "n9", sections["10.0.4.9"], 1450, 1.0, 3).error == (
+    assert sections["10.0.4.2"].strip() == sections["10.0.4.4"].strip() == "MTU 1400"
+    assert sections["10.0.4.9"].strip() == sections["10.0.4.3"].strip() == ""
+    assert mtu_result("net", "n1", "n9", sections["10.0.4.3"], 1450, 1.0, 3).error == (
         "on n1: the path-MTU search did not finish within 3 s")
 
 
@@ -156,9 +161,9 @@ def test_one_exec_per_source_and_an_exec_that_did_not_run_is_every_pairs_error()
             f"the path-MTU search did not run on node1 (exit {code}): {output}"] * 2
 
 
-def test_the_bound_grows_with_the_batches_and_the_overlays_mtu_not_the_destinations():
+def test_the_bound_grows_with_each_workers_share_and_the_overlays_mtu():
     one = runner.mtu_search_seconds(1450)
     assert one == 3 * (5 + 10) + 3 + 2  # 3 warm-up steps, 1450, 576, 10 halvings of 874 bytes; pauses; margin
-    assert runner.mtu_seconds(1) == runner.mtu_seconds(runner.MTU_PARALLEL) == one
-    assert runner.mtu_seconds(199) == 4 * one
+    assert runner.mtu_seconds(1) == runner.mtu_seconds(runner.MTU_WORKERS) == one
+    assert runner.mtu_seconds(199) == 13 * one  # 16 workers: 13 searches each at most
     assert runner.mtu_search_seconds(8950) == 3 * (5 + 14) + 5  # a jumbo overlay: 14 halvings

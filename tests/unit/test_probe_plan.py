@@ -233,7 +233,7 @@ def test_throughput_every_nth_cycle_reaches_every_source_and_its_window_spans_it
 
 
 def test_an_mtu_sweeps_bound_grows_with_its_batches_of_destinations(monkeypatch):
-    """One exec searches every destination, MTU_PARALLEL at a time: the bound is the batches' worst case."""
+    """One exec searches every destination, MTU_WORKERS at a time: the bound is a worker's share at worst."""
     from dataclasses import replace
 
     from overlaytui.probes import runner

@@ -431,7 +431,7 @@ def test_a_df_ping_that_does_not_run_is_no_mtu(lab, monkeypatch):
     def exec_run(api, container, command, seconds=None):
         script = command[-1]
         return 0, "".join(f"=== {a}\nERR ping: socket: Operation not permitted\n" for a in ADDRESS.values()
-                          if f"ot_search {a} " in script)
+                          if f"=== {a}'" in script)
 
     monkeypatch.setattr(runner, "exec_run", exec_run)
     results = lab.round(1_000.0)
@@ -448,7 +448,7 @@ def test_each_source_searches_every_destination_in_one_exec_up_to_the_overlays_m
     def exec_run(api, container, command, seconds=None):
         scripts.append((container, command[-1], seconds))
         return 0, "".join(f"=== {a}\n{'NONE' if a == ADDRESS['node2'] else 'MTU 1350'}\n" for a in ADDRESS.values()
-                          if f"ot_search {a} " in command[-1])
+                          if f"=== {a}'" in command[-1])
 
     monkeypatch.setattr(runner, "exec_run", exec_run)
     results = {(r.src_node, r.dst_node): r for r in lab.round(1_000.0)}
