@@ -189,3 +189,25 @@ async def test_the_first_visit_shows_the_pairs_judged_while_the_pane_was_hidden(
         await pilot.press("4")
         assert app.query_one("#tabs").active == "loss" and cells(table, 0)[0] == "node23"
         assert app.query_one("#loss-heat").display
+
+
+async def test_a_filter_keystroke_shows_the_overview_again_without_judging_it_again():
+    """The overview does not depend on the filter: judging 79,600 results again in a worker for each keystroke
+    competed with the keystroke's own render (bench/dashboard.py's filter key)."""
+    async with on_the_loss_pane() as (app, pilot):
+        pane = app.query_one(LossPane)
+        judged = []
+        original = pane.run_worker
+
+        def counting(work, *args, **kwargs):
+            judged.append(kwargs.get("group"))
+            return original(work, *args, **kwargs)
+        pane.run_worker = counting
+        before = pane.shown_overview[0]
+        await pilot.press("slash", "n", "o")
+        await settle(app, pilot)
+        assert app.filter_text == "no" and "loss-overview" not in judged
+        assert pane.shown_overview[0] is before  # the same overview, shown again for the filter
+        table = app.query_one("#loss-table", DataTable)
+        assert table.row_count > 0 and all("no" in cells(table, i)[0] for i in range(min(5, table.row_count)))
+        # (a pick is judged again: test_enter_on_a_node_keeps_its_pairs_and_escape_brings_all_back)
