@@ -308,6 +308,11 @@ async def test_events_wake_the_consumer_before_the_reconcile_poll(cluster: Lab):
     finally:
         cluster.docker("node1", "service", "rm", "c-evt", check=False)
         await source.close()
+        # its task's container stops and goes a moment after the removal: gone before the next test reads every
+        # container's rates (a container going away has none to give; once in a full CI run it was still listed)
+        nodes = [f"node{i}" for i in range(1, cluster.nodes + 1)]
+        wait_for(lambda: not any(cluster.docker(n, "ps", "-aq", "--filter", "name=c-evt.", check=False).stdout.strip()
+                                 for n in nodes), 60, "c-evt's container to go")
 
 
 async def test_the_consumer_is_woken_once_when_every_rate_can_be_shown(cluster: Lab):
