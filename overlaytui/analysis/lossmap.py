@@ -90,7 +90,7 @@ class Indexed:
 
 class _ByPair(Mapping[tuple[str, str], ProbeResult]):
     """(src, dst) -> a packed overlay's result of one kind, made as read: the Loss pane keeps an overlay's index
-    while it is shown, and 80,000 results held as objects at 200 nodes were most of what the garbage collector
+    while it is shown, and 80,000 results held as objects at 200 nodes were a third of what the garbage collector
     walked (model.PackedResults)."""
 
     __slots__ = ("_results", "_at")

@@ -210,16 +210,16 @@ def discovery(api: docker.APIClient, container: str, network: str, src: str, dst
 
 
 # The path-MTU search (mtu.py's find_path_mtu, step for step) in the agent's shell: every destination of a source
-# searched in one exec, by MTU_WORKERS searches at a time. Done from here with an exec per step, a healthy pair
-# cost 2 execs (~3 HTTP calls each) and a black hole ~12; at 36 nodes a source's 35 searches through the engine did
-# not end within 105 s on the lab (issue 26). All of a source's searches at once (tried first) start in lockstep:
-# bursts of hundreds of DF pings that the saturated 36-node lab lost, every retry again (1,149 of 1,260 pairs "no
-# packet arrives"); a few workers, each taking its share of the destinations one after another, keep a node's
-# probing to MTU_WORKERS pings in flight. A step is one DF ping of 3 packets (any reply passes); "message too long"
-# (larger than the local interface) does not pass; anything else without a summary is ping not running: an
-# error, never a smaller path MTU. Before searching, the smallest size is tried up to 3 times, 1 s and 2 s apart:
-# the first packets between new tasks can be lost while the overlay learns its neighbours. Builtins only besides
-# ping and sleep; each search writes its own file (emptied first), read back in order. A watchdog stops the
+# searched in one exec, by MTU_WORKERS searches at a time. Done from here with an exec per step, a healthy pair cost 2
+# execs (~3 HTTP calls each) and a black hole ~12; at 36 nodes a source's 35 searches through the engine did not end
+# within 105 s on the lab (issue 26). A few workers, each taking its share of the destinations one after another, keep
+# a node's probing to MTU_WORKERS DF pings in flight whatever the cluster's size (every search at once was tried
+# first: 199 at 200 nodes; on the lab the two lost about as many pairs in a first round, 44 and 40 of 552, so the
+# bound on a node's load is the reason, not a measured gain). A step is one DF ping of 3 packets (any reply passes);
+# "message too long" (larger than the local interface) does not pass; anything else without a summary is ping not
+# running: an error, never a smaller path MTU. Before searching, the smallest size is tried up to 3 times, 1 s and 2 s
+# apart: the first packets between new tasks can be lost while the overlay learns its neighbours. Builtins only
+# besides ping and sleep; each search writes its own file (emptied first), read back in order. A watchdog stops the
 # workers still running at the bound: their unfinished searches say so, the finished ones keep their result.
 MTU_WORKERS = 16
 MTU_STEP_S = 3  # a step at worst: ping's -w 3 deadline
