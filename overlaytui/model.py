@@ -498,14 +498,77 @@ def _int(value: object) -> bool:
     return type(value) is int and -_INT_RANGE < value < _INT_RANGE
 
 
-def _packable(r: ProbeResult, network: str) -> bool:
-    """A result the columns give back exactly: a measured ping or path MTU of this overlay with values of the
-    columns' types (a recording's odd value — a float MTU, a count past 2**62 — is kept whole, never changed)."""
-    return (r.network == network and not r.error and r.kind in _PACKED_KINDS and type(r.measured_at) is float
-            and _int(r.sent) and _int(r.received) and (r.path_mtu is None or _int(r.path_mtu))
+def _exact(at: object, sent: object, received: object, rtts: tuple, path_mtu: object) -> bool:
+    """Values the columns give back exactly: a float time, counts and an MTU that are ints in range, RTTs that are
+    floats or None (a recording's odd value — a float MTU, a count past 2**62, NaN — is kept whole, never
+    changed)."""
+    return (type(at) is float and _int(sent) and _int(received) and (path_mtu is None or _int(path_mtu))
             and all(v is None or (type(v) is float and v == v)  # NaN: kept whole (it equals itself only so)
-                    for v in (r.rtt_min_ms, r.rtt_avg_ms, r.rtt_max_ms, r.rtt_mdev_ms))
+                    for v in rtts))
+
+
+def _packable(r: ProbeResult, network: str) -> bool:
+    """A measured ping or path MTU of this overlay whose values the columns hold exactly."""
+    return (r.network == network and not r.error and r.kind in _PACKED_KINDS
+            and _exact(r.measured_at, r.sent, r.received, (r.rtt_min_ms, r.rtt_avg_ms, r.rtt_max_ms, r.rtt_mdev_ms),
+                       r.path_mtu)
             and all(getattr(r, name) is None for name in _RARE))
+
+
+class ResultColumns:
+    """PackedResults in the making, a result at a time: `add` takes a ProbeResult, `measured` a ping's or a
+    path MTU's values without making one (the demo's round at 200 nodes: 238,800 results that never exist as
+    objects, so no round leaves pymalloc's arenas pinned by a few survivors among them — that fragmentation
+    held ~35 MB more per hour of rounds), `keep` one as it is. `packed()` is the finished PackedResults."""
+
+    __slots__ = ("network", "_nodes", "_kind", "_src", "_dst", "_at", "_sent", "_received", "_rtt", "_mtu",
+                 "_empty", "_kept")
+
+    def __init__(self, network: str) -> None:
+        self.network, self._nodes = network, _Nodes()
+        self._kind, self._src, self._dst, self._at = array("b"), array("l"), array("l"), array("d")
+        self._sent, self._received, self._rtt, self._mtu = array("q"), array("q"), array("d"), array("q")
+        self._empty: array = array("b")
+        self._kept: dict[int, ProbeResult] = {}
+
+    def __len__(self) -> int:
+        return len(self._kind)
+
+    def add(self, r: ProbeResult) -> None:
+        if not _packable(r, self.network):
+            self.keep(r)
+            return
+        self.measured(r.kind, r.src_node, r.dst_node, r.measured_at, r.sent, r.received, r.rtt_min_ms,
+                      r.rtt_avg_ms, r.rtt_max_ms, r.rtt_mdev_ms, r.path_mtu)
+
+    def measured(self, kind: str, src: str, dst: str, at: float, sent: int = 0, received: int = 0,
+                 rtt_min: float | None = None, rtt_avg: float | None = None, rtt_max: float | None = None,
+                 rtt_mdev: float | None = None, path_mtu: int | None = None) -> None:
+        """A measured ping ("ping") or path MTU ("mtu") of this overlay, from its values (the same as
+        ProbeResult's, in its order)."""
+        rtts = (rtt_min, rtt_avg, rtt_max, rtt_mdev)
+        if kind not in _PACKED_KINDS or not _exact(at, sent, received, rtts, path_mtu):
+            self.keep(ProbeResult(kind, self.network, src, dst, at, sent, received, *rtts, path_mtu))
+            return
+        nodes = self._nodes
+        self._kind.append(_PACKED_KINDS.index(kind))
+        self._src.append(nodes.of(src)), self._dst.append(nodes.of(dst)), self._at.append(at)
+        self._sent.append(sent), self._received.append(received)
+        self._rtt.extend(0.0 if v is None else v for v in rtts)
+        self._mtu.append(0 if path_mtu is None else path_mtu)
+        self._empty.append(sum(1 << bit for bit, v in enumerate((*rtts, path_mtu)) if v is None))  # which are None
+
+    def keep(self, r: ProbeResult) -> None:
+        """A result as it is (an error, throughput, discovery, another overlay's, an odd value)."""
+        self._kept[len(self._kind)] = r
+        self._kind.append(-1)
+        self._src.append(0), self._dst.append(0), self._at.append(0.0), self._sent.append(0)
+        self._received.append(0), self._rtt.extend((0.0, 0.0, 0.0, 0.0)), self._mtu.append(0), self._empty.append(0)
+
+    def packed(self) -> PackedResults:
+        packed = PackedResults.__new__(PackedResults)
+        packed._take(self)
+        return packed
 
 
 class PackedResults(Sequence[ProbeResult]):
@@ -513,34 +576,23 @@ class PackedResults(Sequence[ProbeResult]):
     thousands of results are a few arrays instead of an object each — about a third of the memory, and nothing for the
     garbage collector to walk (a full collection over 240,000 ProbeResults paused the dashboard for 0.15-0.47 s
     at 200 nodes, every few seconds). Reading gives back equal ProbeResults, made as read, in the same order.
-    Only measured pings and path MTUs are packed; the rest (errors, throughput, discovery) are kept as they are."""
+    Only measured pings and path MTUs are packed; the rest (errors, throughput, discovery) are kept as they are.
+    ResultColumns builds one without the results."""
 
     __slots__ = ("_network", "_names", "_kind", "_src", "_dst", "_at", "_sent", "_received", "_rtt", "_mtu",
                  "_empty", "_kept", "_len")
 
     def __init__(self, network: str, results: Iterable[ProbeResult]) -> None:
-        nodes = _Nodes()
-        kind, src, dst, at = array("b"), array("l"), array("l"), array("d")
-        sent, received, rtt, mtu, empty = array("q"), array("q"), array("d"), array("q"), array("b")
-        kept: dict[int, ProbeResult] = {}
-        for position, r in enumerate(results):
-            if not _packable(r, network):
-                kept[position] = r
-                kind.append(-1)
-                src.append(0), dst.append(0), at.append(0.0), sent.append(0), received.append(0)
-                rtt.extend((0.0, 0.0, 0.0, 0.0)), mtu.append(0), empty.append(0)
-                continue
-            kind.append(_PACKED_KINDS.index(r.kind))
-            src.append(nodes.of(r.src_node)), dst.append(nodes.of(r.dst_node)), at.append(r.measured_at)
-            sent.append(r.sent), received.append(r.received)
-            values = (r.rtt_min_ms, r.rtt_avg_ms, r.rtt_max_ms, r.rtt_mdev_ms, r.path_mtu)
-            rtt.extend(0.0 if v is None else v for v in values[:4])
-            mtu.append(0 if r.path_mtu is None else r.path_mtu)
-            empty.append(sum(1 << bit for bit, v in enumerate(values) if v is None))  # which are None
-        self._network, self._names = network, tuple(nodes.names)
-        self._kind, self._src, self._dst, self._at = kind, src, dst, at
-        self._sent, self._received, self._rtt, self._mtu, self._empty = sent, received, rtt, mtu, empty
-        self._kept, self._len = kept, len(kind)
+        columns = ResultColumns(network)
+        for r in results:
+            columns.add(r)
+        self._take(columns)
+
+    def _take(self, c: ResultColumns) -> None:
+        self._network, self._names = c.network, tuple(c._nodes.names)
+        self._kind, self._src, self._dst, self._at = c._kind, c._src, c._dst, c._at
+        self._sent, self._received, self._rtt, self._mtu, self._empty = c._sent, c._received, c._rtt, c._mtu, c._empty
+        self._kept, self._len = c._kept, len(c._kind)
 
     def __len__(self) -> int:
         return self._len
@@ -588,29 +640,67 @@ class PackedResults(Sequence[ProbeResult]):
         return f"PackedResults({self._network!r}, {self._len} results)"
 
 
+class WindowColumns:
+    """PackedWindows in the making (see ResultColumns): `add` takes a PairWindow, `counts` a pair's counts without
+    making one. Each pair once."""
+
+    __slots__ = ("network", "_nodes", "_pairs", "_counts", "_window_s", "_kept")
+
+    def __init__(self, network: str) -> None:
+        self.network, self._nodes = network, _Nodes()
+        self._pairs, self._counts, self._window_s = array("l"), array("q"), array("d")
+        self._kept: dict[int, PairWindow] = {}
+
+    def __len__(self) -> int:
+        return len(self._window_s)
+
+    def add(self, src: str, dst: str, w: PairWindow) -> None:
+        """The window of (src, dst): kept whole when it is another pair's or its values are not the columns'."""
+        values = (w.round_sent, w.round_received, w.recent_sent, w.recent_received, w.total_sent, w.total_received)
+        if (w.network, w.src_node, w.dst_node) != (self.network, src, dst) or type(w.window_s) is not float \
+                or not all(_int(v) for v in values):
+            self._kept[len(self._window_s)] = w
+            self._append(src, dst, (0, 0, 0, 0, 0, 0), 0.0)
+            return
+        self._append(src, dst, values, w.window_s)
+
+    def counts(self, src: str, dst: str, round_sent: int, round_received: int, recent_sent: int,
+               recent_received: int, total_sent: int, total_received: int, window_s: float) -> None:
+        """A pair's counts (PairWindow's values, in its order)."""
+        values = (round_sent, round_received, recent_sent, recent_received, total_sent, total_received)
+        if type(window_s) is not float or not all(_int(v) for v in values):
+            self.add(src, dst, PairWindow(self.network, src, dst, *values, window_s))
+            return
+        self._append(src, dst, values, window_s)
+
+    def _append(self, src: str, dst: str, values: tuple[int, ...], window_s: float) -> None:
+        self._pairs.append(self._nodes.of(src)), self._pairs.append(self._nodes.of(dst))
+        self._counts.extend(values)
+        self._window_s.append(window_s)
+
+    def packed(self) -> PackedWindows:
+        packed = PackedWindows.__new__(PackedWindows)
+        packed._take(self)
+        return packed
+
+
 class PackedWindows(Mapping[tuple[str, str], PairWindow]):
     """One overlay's pair windows in columns, keyed (src, dst) in the order given; each PairWindow made as read
-    (see PackedResults: the same reasons). A window whose values the columns cannot hold exactly is kept whole."""
+    (see PackedResults: the same reasons). A window whose values the columns cannot hold exactly is kept whole.
+    WindowColumns builds one without the windows."""
 
     __slots__ = ("_network", "_names", "_index", "_pairs", "_counts", "_window_s", "_position", "_kept")
 
     def __init__(self, network: str, windows: Mapping[tuple[str, str], PairWindow]) -> None:
-        nodes = _Nodes()
-        pairs, counts, window_s = array("l"), array("q"), array("d")
-        kept: dict[int, PairWindow] = {}
-        for p, ((src, dst), w) in enumerate(windows.items()):
-            pairs.append(nodes.of(src)), pairs.append(nodes.of(dst))
-            values = (w.round_sent, w.round_received, w.recent_sent, w.recent_received, w.total_sent,
-                      w.total_received)
-            if (w.network, w.src_node, w.dst_node) != (network, src, dst) or type(w.window_s) is not float \
-                    or not all(_int(v) for v in values):
-                kept[p] = w
-                values = (0, 0, 0, 0, 0, 0)
-            counts.extend(values)
-            window_s.append(w.window_s if p not in kept else 0.0)
-        self._network, self._names, self._index = network, tuple(nodes.names), nodes.index
-        self._pairs, self._counts, self._window_s, self._kept = pairs, counts, window_s, kept
-        n = len(self._names)
+        columns = WindowColumns(network)
+        for (src, dst), w in windows.items():
+            columns.add(src, dst, w)
+        self._take(columns)
+
+    def _take(self, c: WindowColumns) -> None:
+        self._network, self._names, self._index = c.network, tuple(c._nodes.names), c._nodes.index
+        self._pairs, self._counts, self._window_s, self._kept = c._pairs, c._counts, c._window_s, c._kept
+        pairs, n = self._pairs, len(self._names)
         self._position: dict[int, int] | array  # src * n + dst -> the pair's position
         if len(pairs) // 2 * 4 >= n * n:  # dense (a full mesh's windows): an array; else only the pairs there are
             self._position = array("l", [-1]) * (n * n)
@@ -666,9 +756,10 @@ class ProbeData:
 
     def packed(self) -> ProbeData:
         """The same data with each overlay of PACK_FROM results or pairs or more packed (PackedResults,
-        PackedWindows): for data that lives long and is read as a whole now and then — the demo's round, made
-        once per round. Packing 240,000 results costs ~0.35 s and reading them all back ~0.8 s, so data made anew
-        for every frame (a live session's while a round comes in) stays as it is."""
+        PackedWindows): for data that lives long and is read as a whole now and then (the demo writes its rounds
+        straight into columns instead: ResultColumns, WindowColumns). Packing 240,000 results costs ~0.35 s and
+        reading them all back ~0.8 s, so data made anew for every frame (a live session's while a round comes in)
+        stays as it is."""
         recent = {net: PackedResults(net, rs) if len(rs) >= PACK_FROM and not isinstance(rs, PackedResults) else rs
                   for net, rs in self.recent.items()}
         windows = {net: PackedWindows(net, ws) if len(ws) >= PACK_FROM and not isinstance(ws, PackedWindows)

@@ -22,6 +22,7 @@ from statistics import NormalDist
 from ..flags import SCENARIOS  # what each scenario shows (declared with the command line)
 from ..model import (
     FAULTS,
+    PACK_FROM,
     ClusterSnapshot,
     ContainerStats,
     Coverage,
@@ -38,11 +39,13 @@ from ..model import (
     Peer,
     ProbeData,
     ProbeResult,
+    ResultColumns,
     Service,
     ServiceEndpoint,
     Task,
     TaskAddress,
     VirtualIP,
+    WindowColumns,
     natural_key,
 )
 from ..safe import display
@@ -205,8 +208,24 @@ class DemoSource:
         and the faults injected."""
         return self.probes().results(network)
 
-    def _round_results(self, k: int) -> list[ProbeResult]:
-        """Round `k`'s results (made once per round; kept only packed, in the round's ProbeData)."""
+    def probes(self) -> ProbeData:
+        """Every overlay's simulated results and windows; the same object for a whole probe round."""
+        k = int(self.elapsed // self._round)
+        round_key = (k, self._topology_key())
+        if self._probe_cache is not None and self._probe_cache[0] == round_key:
+            return self._probe_cache[1]
+        data = self._round_data(k)
+        data = replace(data, totals=_Totals(data.windows))  # read from the windows as held (packed when large)
+        self._probe_cache = (round_key, data)
+        return data
+
+    def _round_data(self, k: int) -> ProbeData:
+        """Round `k`: per overlay, each pair's ping and path-MTU result (or why not), its windows (the last round,
+        the recent window, since probing started an hour before the start, as the pairs' trackers counted them)
+        and the coverage. Written straight into columns (ResultColumns, WindowColumns): at 200 nodes a round is
+        238,800 results and 119,400 windows, and making them as objects first left pymalloc's arenas pinned by
+        the round's few survivors — the process grew ~35 MB an hour of rounds. Small overlays (under PACK_FROM)
+        are handed over as plain results and windows."""
         self._advance(k)
         now = self.clock()
         t = k * self._round
@@ -214,76 +233,42 @@ class DemoSource:
         down = {n.hostname for n in self._node_states() if n.state != "ready"}
         no_engine = self._engines_down(elapsed) - down
         cut = {f.node for _since, f in self._active(t) if f.kind == "partition"}
-        results = []
+        recent: dict[str, Sequence[ProbeResult]] = {}
+        windows: dict[str, Mapping[tuple[str, str], PairWindow]] = {}
+        coverage = []
         for net_index, net in enumerate(self._probed):
             path_mtu = self._path_mtu(net, t)
+            results, counts = ResultColumns(net.name), WindowColumns(net.name)
+            no_ping: list[PairGap] = []
+            no_mtu: list[PairGap] = []
             for si, src in enumerate(self._hosts):
                 for di, dst in enumerate(self._hosts):
                     if src == dst:
                         continue
                     gone = (src if src in down else dst if dst in down else None)
-                    if gone is not None:
-                        results.append(ProbeResult("ping", net.name, src, dst, now, error=f"{gone} is down"))
-                        results.append(ProbeResult("mtu", net.name, src, dst, now, error="node down"))
-                        continue
                     silent = src if src in no_engine else dst if dst in no_engine else None
-                    if silent is not None:
-                        reason = f"no probe agent on {silent}: its engine does not answer"
-                        results.append(ProbeResult("ping", net.name, src, dst, now, error=reason))
-                        results.append(ProbeResult("mtu", net.name, src, dst, now, error=reason))
+                    if gone is not None or silent is not None:
+                        reasons = ((f"{gone} is down", "node down") if gone is not None else
+                                   (f"no probe agent on {silent}: its engine does not answer",) * 2)
+                        for kind, reason, gaps in zip(("ping", "mtu"), reasons, (no_ping, no_mtu), strict=True):
+                            results.keep(ProbeResult(kind, net.name, src, dst, now, error=reason))
+                            gaps.append(PairGap(src, dst, reason))
                         continue
-                    results.append(self._ping(net, net_index, si, di, k, now))
+                    self._ping(results, counts, net, net_index, si, di, k, now)
                     if src in cut or dst in cut:
-                        results.append(ProbeResult("mtu", net.name, src, dst, now,
-                                                   error="no reply to any probe size (timed out)"))
+                        reason = "no reply to any probe size (timed out)"
+                        results.keep(ProbeResult("mtu", net.name, src, dst, now, error=reason))
+                        no_mtu.append(PairGap(src, dst, reason))
                     else:
-                        results.append(ProbeResult("mtu", net.name, src, dst, now, path_mtu=path_mtu(src, dst)))
-        return results
-
-    def probes(self) -> ProbeData:
-        """Every overlay's simulated results and windows; the same object for a whole probe round."""
-        k = int(self.elapsed // self._round)
-        round_key = (k, self._topology_key())
-        if self._probe_cache is not None and self._probe_cache[0] == round_key:
-            return self._probe_cache[1]
-        results = self._round_results(k)
-        per_network: dict[str, list[ProbeResult]] = {}
-        for result in results:
-            per_network.setdefault(result.network, []).append(result)
-        coverage = []
-        for net, found in per_network.items():
-            for kind in ("ping", "mtu"):
-                of_kind = [r for r in found if r.kind == kind]
-                missing = tuple(PairGap(r.src_node, r.dst_node, r.error) for r in of_kind if not r.measured)
-                coverage.append(Coverage(net, kind, len(of_kind), len(of_kind) - len(missing), missing))
-        windows = {net: self._windows(rs) for net, rs in per_network.items()}
-        data = ProbeData(recent={net: tuple(rs) for net, rs in per_network.items()}, windows=windows,
-                         coverage=tuple(coverage), rounds=int(self.elapsed // self._round) + 1).packed()
-        data = replace(data, totals=_Totals(data.windows))  # read from the windows as held (packed when large)
-        self._probe_cache = (round_key, data)
-        return data
-
-    def _windows(self, results) -> dict[tuple[str, str], PairWindow]:
-        """The simulated pairs' counts at the three horizons (the last round, the recent window, since probing
-        started an hour before the start), as the pairs' trackers counted them."""
-        windows = {}
-        per_round = self._packets
-        recent = per_round * self._recent_rounds
-        total = per_round * (self._history_rounds + (self._folded or 0))
-        for r in results:
-            if r.kind != "ping" or not r.measured:
-                continue
-            tracker = self._trackers.get((r.network, r.src_node, r.dst_node))
-            if tracker is None:  # never lost a packet: the counts every such pair has (the same int objects)
-                windows[(r.src_node, r.dst_node)] = PairWindow(
-                    r.network, r.src_node, r.dst_node, per_round, per_round, recent, recent, total, total,
-                    RECENT_WINDOW)
-                continue
-            lost_round, lost_recent, lost_total = tracker.recent[-1], sum(tracker.recent), tracker.lost
-            windows[(r.src_node, r.dst_node)] = PairWindow(
-                r.network, r.src_node, r.dst_node, per_round, per_round - lost_round, recent, recent - lost_recent,
-                total, total - lost_total, RECENT_WINDOW)
-        return windows
+                        results.measured("mtu", src, dst, now, path_mtu=path_mtu(src, dst))
+            if not len(results):
+                continue  # one node: no pair
+            pairs = len(results) // 2
+            coverage += [Coverage(net.name, "ping", pairs, pairs - len(no_ping), tuple(no_ping)),
+                         Coverage(net.name, "mtu", pairs, pairs - len(no_mtu), tuple(no_mtu))]
+            recent[net.name] = results.packed() if len(results) >= PACK_FROM else tuple(results.packed())
+            windows[net.name] = counts.packed() if len(counts) >= PACK_FROM else dict(counts.packed().items())
+        return ProbeData(recent=recent, windows=windows, coverage=tuple(coverage), rounds=k + 1)
 
     # ---------------------------------------------------------------------------------------- plan
 
@@ -682,18 +667,24 @@ class DemoSource:
                 rate = lossy.get(key, 0.0)
                 tracker.add(_binomial(self._packets, rate, _draw(self._pair_seed(key), j)) if rate else 0)
 
-    def _ping(self, net: Network, net_index: int, si: int, di: int, k: int, now: float) -> ProbeResult:
-        """One pair's ping result of round `k`: the recent window's packets, the round's RTTs (none when no
-        reply came back in the round)."""
+    def _ping(self, results: ResultColumns, windows: WindowColumns, net: Network, net_index: int, si: int,
+              di: int, k: int, now: float) -> None:
+        """One pair's ping result of round `k` (the recent window's packets, the round's RTTs: none when no reply
+        came back in the round) and its windows."""
         src, dst = self._hosts[si], self._hosts[di]
-        sent = self._packets * self._recent_rounds
+        per_round = self._packets
+        recent = per_round * self._recent_rounds
+        total = per_round * (self._history_rounds + (self._folded or 0))
         tracker = self._trackers.get((net.name, src, dst))
-        if tracker is None:
-            return ProbeResult("ping", net.name, src, dst, now, sent, sent, *self._rtts(net, net_index, si, di, k))
-        if tracker.recent[-1] >= self._packets:
-            return ProbeResult("ping", net.name, src, dst, now, sent, sent - sum(tracker.recent))
-        return ProbeResult("ping", net.name, src, dst, now, sent, sent - sum(tracker.recent),
-                           *self._rtts(net, net_index, si, di, k))
+        if tracker is None:  # never lost a packet
+            results.measured("ping", src, dst, now, recent, recent, *self._rtts(net, net_index, si, di, k))
+            windows.counts(src, dst, per_round, per_round, recent, recent, total, total, RECENT_WINDOW)
+            return
+        lost_round, lost_recent, lost_total = tracker.recent[-1], sum(tracker.recent), tracker.lost
+        rtts = () if lost_round >= per_round else self._rtts(net, net_index, si, di, k)
+        results.measured("ping", src, dst, now, recent, recent - lost_recent, *rtts)
+        windows.counts(src, dst, per_round, per_round - lost_round, recent, recent - lost_recent, total,
+                       total - lost_total, RECENT_WINDOW)
 
     def _rtts(self, net: Network, net_index: int, si: int, di: int, k: int) -> tuple[float, float, float, float]:
         """A pair's RTTs (min, avg, max, mdev) in round `k`: its own base (a few tenths of a millisecond, more on

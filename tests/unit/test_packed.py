@@ -11,7 +11,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from overlaytui.model import PACK_FROM, PackedResults, PackedWindows, PairWindow, ProbeData, ProbeResult
+from overlaytui.model import (
+    PACK_FROM,
+    PackedResults,
+    PackedWindows,
+    PairWindow,
+    ProbeData,
+    ProbeResult,
+    ResultColumns,
+    WindowColumns,
+)
 
 HOSTILE = "[b]node\x1b[31m\n\ud800"
 
@@ -118,3 +127,47 @@ def test_the_loss_index_of_a_packed_overlay_reads_as_the_results_do():
     assert dict(packed.pings) == dict(plain.pings) and dict(packed.mtus) == dict(plain.mtus)
     assert packed.hosts == plain.hosts and packed.mtus[("node1", "node2")].path_mtu == 1400
     assert ("node2", "node1") in packed.pings and ("node9", "node1") not in packed.pings
+
+
+def test_columns_built_from_values_equal_columns_built_from_results():
+    """The demo writes its rounds as values (ResultColumns.measured, WindowColumns.counts), never making the
+    results: what is read back is what the results would have been, odd values (kept whole) included."""
+    given_results = results()
+    columns = ResultColumns("overlay")
+    for r in given_results:
+        if r.kind in ("ping", "mtu") and not r.error and r.network == "overlay":
+            columns.measured(r.kind, r.src_node, r.dst_node, r.measured_at, r.sent, r.received, r.rtt_min_ms,
+                             r.rtt_avg_ms, r.rtt_max_ms, r.rtt_mdev_ms, r.path_mtu)
+        else:
+            columns.keep(r)
+    packed = columns.packed()
+    assert [repr(r) for r in packed] == [repr(r) for r in given_results]
+    assert packed._kept.keys() == PackedResults("overlay", given_results)._kept.keys()  # the same ones kept whole
+
+    given_windows = windows(20)
+    given_windows[("node0", "node2")] = PairWindow("overlay", "node0", "node2", 1 << 63, 1, 2, 2, 3, 3, 300.0)
+    given_windows[("node1", "node0")] = PairWindow("overlay", "node1", "node0", 1, 1, 2, 2, 3, 3, 300)  # int
+    counts = WindowColumns("overlay")
+    for (src, dst), w in given_windows.items():
+        counts.counts(src, dst, w.round_sent, w.round_received, w.recent_sent, w.recent_received, w.total_sent,
+                      w.total_received, w.window_s)
+    assert len(counts) == len(given_windows)
+    packed_windows = counts.packed()
+    assert list(packed_windows) == list(given_windows) and dict(packed_windows.items()) == given_windows
+    assert type(packed_windows[("node1", "node0")].window_s) is int
+
+
+def test_the_large_demo_round_is_written_in_columns():
+    from overlaytui.sources.demo import DemoSource
+    source = DemoSource("bad-node", scale=(60, 80, 500), clock=lambda: 1000.0)
+    data = source.probes()
+    assert data.recent and all(isinstance(rs, PackedResults) for rs in data.recent.values())
+    assert all(isinstance(ws, PackedWindows) for ws in data.windows.values())
+    for c in data.coverage:  # every pair has a result of each kind, the missing ones are the errors
+        of_kind = [r for r in data.results(c.network) if r.kind == c.kind]
+        assert c.expected == len(of_kind) == 60 * 59
+        assert {(g.src_node, g.dst_node, g.reason) for g in c.missing} == {
+            (r.src_node, r.dst_node, r.error) for r in of_kind if not r.measured}
+    small = DemoSource("bad-node", clock=lambda: 1000.0).probes()  # 5 nodes: plain results and windows
+    assert all(type(rs) is tuple for rs in small.recent.values())
+    assert all(type(ws) is dict for ws in small.windows.values())
