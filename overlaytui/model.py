@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 from array import array
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property, lru_cache
+from itertools import accumulate, chain
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -515,6 +517,13 @@ def _packable(r: ProbeResult, network: str) -> bool:
             and all(getattr(r, name) is None for name in _RARE))
 
 
+def _sequence_eq(self: Sequence, other: object) -> bool:
+    """Equal to any sequence of equal results in the same order (a tuple, a list, another view)."""
+    if not isinstance(other, Sequence) or isinstance(other, str):
+        return NotImplemented
+    return len(other) == len(self) and all(a == b for a, b in zip(self, other, strict=True))
+
+
 class ResultColumns:
     """PackedResults in the making, a result at a time: `add` takes a ProbeResult, `measured` a ping's or a
     path MTU's values without making one (the demo's round at 200 nodes: 238,800 results that never exist as
@@ -602,9 +611,13 @@ class PackedResults(Sequence[ProbeResult]):
         if kept is not None:
             return kept
         names, empty = self._names, self._empty[i]
-        low, avg, high, mdev = self._rtt[4 * i:4 * i + 4]
-        if empty:
-            low, avg, high, mdev = (None if empty >> bit & 1 else v for bit, v in enumerate((low, avg, high, mdev)))
+        if empty & 15 == 15:  # no RTT (a path MTU, a ping without a reply)
+            low = avg = high = mdev = None
+        else:
+            low, avg, high, mdev = self._rtt[4 * i:4 * i + 4]
+            if empty:
+                low, avg, high, mdev = (None if empty >> bit & 1 else v
+                                        for bit, v in enumerate((low, avg, high, mdev)))
         return ProbeResult(_PACKED_KINDS[self._kind[i]], self._network, names[self._src[i]], names[self._dst[i]],
                            self._at[i], self._sent[i], self._received[i], low, avg, high, mdev,
                            None if empty & 16 else self._mtu[i])
@@ -629,15 +642,85 @@ class PackedResults(Sequence[ProbeResult]):
             yield ((r.kind, r.src_node, r.dst_node) if r is not None
                    else (_PACKED_KINDS[kinds[i]], names[src[i]], names[dst[i]]))
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence) or isinstance(other, str):
-            return NotImplemented
-        return len(other) == self._len and all(a == b for a, b in zip(self, other, strict=True))
+    def keyed(self) -> Iterator[tuple[str, str, str, str, float]]:
+        """(kind, network, src, dst, measured_at) of each result in order, without making the results."""
+        names, kinds, src, dst, at, kept, network = (self._names, self._kind, self._src, self._dst, self._at,
+                                                      self._kept, self._network)
+        for i in range(self._len):
+            r = kept.get(i)
+            yield ((r.kind, r.network, r.src_node, r.dst_node, r.measured_at) if r is not None
+                   else (_PACKED_KINDS[kinds[i]], network, names[src[i]], names[dst[i]], at[i]))
 
+    __eq__ = _sequence_eq
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"PackedResults({self._network!r}, {self._len} results)"
+
+
+class Results(Sequence[ProbeResult]):
+    """Every overlay's results as one sequence (ProbeData.results()), read from the overlays' own sequences
+    (`parts`) rather than copied out of them: a packed overlay's results are made as read, never all at once."""
+
+    __slots__ = ("parts", "_starts", "_len")
+
+    def __init__(self, parts: Iterable[Sequence[ProbeResult]]) -> None:
+        self.parts = tuple(parts)
+        self._starts = list(accumulate((len(p) for p in self.parts), initial=0))
+        self._len = self._starts[-1]
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(self._len)))
+        if index < 0:
+            index += self._len
+        if not 0 <= index < self._len:
+            raise IndexError(index)
+        part = bisect_right(self._starts, index) - 1
+        return self.parts[part][index - self._starts[part]]
+
+    def __iter__(self) -> Iterator[ProbeResult]:
+        return chain.from_iterable(self.parts)
+
+    def keyed(self) -> Iterator[tuple[str, str, str, str, float]]:
+        """(kind, network, src, dst, measured_at) of each result in order (packed overlays': without making
+        them)."""
+        for part in self.parts:
+            if isinstance(part, PackedResults):
+                yield from part.keyed()
+            else:
+                yield from ((r.kind, r.network, r.src_node, r.dst_node, r.measured_at) for r in part)
+
+    __eq__ = _sequence_eq
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Results({self._len} results in {len(self.parts)} parts)"
+
+
+class ResultsAt(Mapping):
+    """key -> the result at its position in `results` (a Sequence), made as read: an index of a packed
+    overlay's results without holding them (lossmap's pairs, the findings' latest per pair)."""
+
+    __slots__ = ("_results", "_at")
+
+    def __init__(self, results: Sequence[ProbeResult], at: dict) -> None:
+        self._results, self._at = results, at
+
+    def __getitem__(self, key) -> ProbeResult:
+        return self._results[self._at[key]]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._at
+
+    def __iter__(self) -> Iterator:
+        return iter(self._at)
+
+    def __len__(self) -> int:
+        return len(self._at)
 
 
 class WindowColumns:
@@ -769,7 +852,7 @@ class ProbeData:
     def results(self, network: str | None = None) -> Sequence[ProbeResult]:
         if network is not None:
             return self.recent.get(network, ())
-        return tuple(r for results in self.recent.values() for r in results)
+        return Results(self.recent.values())
 
     def windows_of(self, network: str) -> Mapping[tuple[str, str], PairWindow]:
         return self.windows.get(network, {})

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ..model import Coverage, PackedResults, PairWindow, ProbeResult, natural_key
+from ..model import Coverage, PackedResults, PairWindow, ProbeResult, ResultsAt, natural_key
 from .thresholds import LossThresholds, Verdict, black_hole, judge_loss
 
 RANK = {Verdict.GOOD: 0, Verdict.INSUFFICIENT: 1, Verdict.UNKNOWN: 2, Verdict.ACCEPTABLE: 3, Verdict.BAD: 4}
@@ -88,29 +88,6 @@ class Indexed:
         return {(s, d): why for (k, s, d), why in self.gaps.items() if k == "ping"}
 
 
-class _ByPair(Mapping[tuple[str, str], ProbeResult]):
-    """(src, dst) -> a packed overlay's result of one kind, made as read: the Loss pane keeps an overlay's index
-    while it is shown, and 80,000 results held as objects at 200 nodes were a third of what the garbage collector
-    walked (model.PackedResults)."""
-
-    __slots__ = ("_results", "_at")
-
-    def __init__(self, results: PackedResults, at: dict[tuple[str, str], int]) -> None:
-        self._results, self._at = results, at
-
-    def __getitem__(self, key: tuple[str, str]) -> ProbeResult:
-        return self._results[self._at[key]]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._at
-
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self._at)
-
-    def __len__(self) -> int:
-        return len(self._at)
-
-
 def index_results(results: Sequence[ProbeResult], coverage: Sequence[Coverage] = ()) -> Indexed:
     pings: Mapping[tuple[str, str], ProbeResult]
     mtus: Mapping[tuple[str, str], ProbeResult]
@@ -119,7 +96,7 @@ def index_results(results: Sequence[ProbeResult], coverage: Sequence[Coverage] =
         for i, (kind, src, dst) in enumerate(results.pair_keys()):
             if kind in at:
                 at[kind][(src, dst)] = i
-        pings, mtus = _ByPair(results, at["ping"]), _ByPair(results, at["mtu"])
+        pings, mtus = ResultsAt(results, at["ping"]), ResultsAt(results, at["mtu"])  # made as read
     else:
         pings, mtus = {}, {}
         for r in results:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
@@ -19,6 +20,7 @@ from overlaytui.model import (
     ProbeData,
     ProbeResult,
     ResultColumns,
+    Results,
     WindowColumns,
 )
 
@@ -171,3 +173,57 @@ def test_the_large_demo_round_is_written_in_columns():
     small = DemoSource("bad-node", clock=lambda: 1000.0).probes()  # 5 nodes: plain results and windows
     assert all(type(rs) is tuple for rs in small.recent.values())
     assert all(type(ws) is dict for ws in small.windows.values())
+
+
+def test_every_overlays_results_read_as_one_sequence_without_a_copy():
+    big = [ProbeResult("ping", "big", f"n{i % 60}", f"n{i // 60}", 1.0, 10, 10, 0.1, 0.2, 0.3, 0.01)
+           for i in range(PACK_FROM)]
+    small = results("small")
+    data = ProbeData(recent={"big": tuple(big), "empty": (), "small": tuple(small)}).packed()
+    every = data.results()
+    assert isinstance(every, Results) and isinstance(every.parts[0], PackedResults)
+    assert len(every) == len(big) + len(small) and every == big + small and list(every) == big + small
+    assert every[0] == big[0] and every[len(big)] == small[0] and every[-1] == small[-1]
+    assert every[len(big) - 1:len(big) + 1] == (big[-1], small[0])
+    with pytest.raises(IndexError):
+        every[len(every)]
+    assert list(every.keyed()) == [(r.kind, r.network, r.src_node, r.dst_node, r.measured_at) for r in big + small]
+    assert not ProbeData().results() and ProbeData().results() == ()
+
+
+def test_findings_of_packed_results_equal_the_findings_of_the_results():
+    """check_probes reads a packed overlay by position (findings._latest): the same findings as the objects give,
+    the latest result of a pair winning (a later measured_at, or the later of two at the same time)."""
+    from overlaytui.analysis.findings import check_probes
+    from overlaytui.analysis.thresholds import LossThresholds
+    from overlaytui.model import ClusterSnapshot, Network, Node
+
+    hosts = [f"node{i}" for i in range(1, 47)]
+    nodes = tuple(Node(id=f"id{h}", hostname=h, role="worker", state="ready" if h != "node9" else "down",
+                       availability="active", address="10.0.0.1") for h in hosts)
+    networks = tuple(Network(id=name, name=name, driver="overlay", scope="swarm", subnet="10.0.1.0/24",
+                             gateway="10.0.1.1", vni=4097, configured_mtu=None, attachable=False, ingress=False,
+                             internal=False, encrypted=name == "secure") for name in ("plain", "secure"))
+    given = []
+    for net in ("plain", "secure"):
+        for i, src in enumerate(hosts):
+            for j, dst in enumerate(hosts):
+                if src == dst:
+                    continue
+                lossy = (i + j) % 13 == 0
+                silent = net == "secure" or {src, dst} == {"node3", "node4"}
+                received = 0 if silent else 9_900 if lossy else 10_000
+                given.append(ProbeResult("ping", net, src, dst, 5.0, 10_000, received,
+                                         *((None,) * 4 if silent else (0.2, 30.0 if lossy else 0.3, 0.9, 0.1))))
+                given.append(ProbeResult("mtu", net, src, dst, 5.0, path_mtu=1200 if src == "node7" else 1450))
+    given[10] = replace(given[10], error="no probe agent on node2")
+    given += [ProbeResult("ping", "plain", "node1", "node2", 4.0, 10, 0),  # older: the one above counts
+              ProbeResult("ping", "plain", "node1", "node5", 5.0, 100, 50)]  # the same time, later: it counts
+    plain = check_probes(ClusterSnapshot(taken_at=1.0, engines=(), nodes=nodes, networks=networks), given,
+                         LossThresholds())
+    packed = ProbeData(recent={"all": tuple(given)}).packed()
+    snapshot = ClusterSnapshot(taken_at=1.0, engines=(), nodes=nodes, networks=networks)
+    assert isinstance(packed.recent["all"], PackedResults)
+    assert check_probes(snapshot, packed.results(), LossThresholds()) == plain
+    assert {f.check for f in plain} >= {"dataplane.blocked", "encryption.esp", "loss.bad", "latency.high",
+                                         "mtu.black_hole"}
