@@ -120,7 +120,7 @@ class _FullCollections:
     @staticmethod
     def collect() -> None:
         gc.collect()
-        memory.trim()  # what the collection and a probe round's churn freed goes back to the system
+        memory.trim_soon()  # what the collection and a probe round's churn freed goes back to the system
 
 
 class PrunedFooter(Footer):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import threading
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
 
@@ -36,3 +37,22 @@ def trim() -> None:
     with contextlib.suppress(AttributeError):
         if libc is not None:
             libc.malloc_trim(0)
+
+
+_trimming = threading.Lock()
+
+
+def trim_soon() -> threading.Thread | None:
+    """`trim` in a thread of its own, one at a time (None: one is running): ctypes lets go of the interpreter
+    lock, so the 25-68 ms it takes at 200 nodes are off the dashboard's loop."""
+    if not _trimming.acquire(blocking=False):
+        return None
+
+    def run() -> None:
+        try:
+            trim()
+        finally:
+            _trimming.release()
+    thread = threading.Thread(target=run, name="malloc-trim", daemon=True)
+    thread.start()
+    return thread

@@ -5,10 +5,22 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
 
 import pytest
 
 from overlaytui import memory
+
+
+def _glibc() -> bool:
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION") is not None
+    except (ValueError, OSError, AttributeError):
+        return False
+
+
+needs_glibc = pytest.mark.skipif(not (_glibc() and os.path.exists("/proc/self/statm")),
+                                 reason="measures glibc's allocator through /proc (Linux with glibc only)")
 
 
 def rss_mb() -> float:
@@ -16,6 +28,7 @@ def rss_mb() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+@needs_glibc
 def test_trim_gives_back_the_pages_freed_below_a_live_block():
     """What a probe round's churn leaves: freed memory under something still alive, which free() cannot give back
     (the heap shrinks only at its top) and malloc_trim(0) can."""
@@ -27,6 +40,24 @@ def test_trim_gives_back_the_pages_freed_below_a_live_block():
     memory.trim()
     assert before - rss_mb() > 50
     del top
+
+
+def test_trim_soon_trims_in_a_thread_one_at_a_time(monkeypatch):
+    started, release = [], threading.Event()
+
+    def slow_trim():
+        started.append(threading.current_thread().name)
+        release.wait(10)
+    monkeypatch.setattr(memory, "trim", slow_trim)
+    first = memory.trim_soon()
+    assert first is not None and memory.trim_soon() is None  # the first is still trimming: no second thread
+    release.set()
+    first.join(10)
+    assert started == ["malloc-trim"] and not first.is_alive()
+    again = memory.trim_soon()  # done: the next one runs
+    assert again is not None
+    again.join(10)
+    assert started == ["malloc-trim"] * 2
 
 
 def test_without_glibc_nothing_happens(monkeypatch):
