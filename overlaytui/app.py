@@ -26,7 +26,7 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import DataTable, Footer, Header, Input, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Input, Static, TabbedContent, TabPane
 
 from . import memory
 from .analysis.findings import plural
@@ -40,6 +40,7 @@ from .panes.common import Picked, Selection, View, palette_of
 from .panes.details import DETAIL_SCREENS, DetailScreen, HelpScreen
 from .panes.faults import DEFAULT_LOSS_PCT, DEFAULT_MTU, FaultChoice, FaultScreen, choices
 from .panes.findings import FindingsPane
+from .panes.footer import PrunedFooter
 from .panes.health import HealthLine, tab_label
 from .panes.livetable import LiveTable
 from .panes.loss import LossPane
@@ -121,20 +122,6 @@ class _FullCollections:
     def collect() -> None:
         gc.collect()
         memory.trim_soon()  # what the collection and a probe round's churn freed goes back to the system
-
-
-class PrunedFooter(Footer):
-    """Textual's Footer, without its leak: each recompose (a pane switch changes the bindings) makes new FooterKeys
-    that `data_bind` to the Footer's `compact`, and the binding's watcher — holding the key and everything it
-    references — stays on the Footer until `compact` changes, which it never does (textual#6666). At 200 nodes with a
-    pane switch every 10 s that was ~84 keys a minute kept alive, and tracked objects grew 150k -> 232k in 8 minutes
-    (gc counts by widget class). After a recompose the watchers of keys that were removed are dropped, as Textual
-    itself drops them when the value changes."""
-
-    async def recompose(self) -> None:
-        await super().recompose()
-        for watchers in getattr(self, "__watchers", {}).values():
-            watchers[:] = [(node, callback) for node, callback in watchers if not node._closing]
 
 
 class FrameReady(Message):

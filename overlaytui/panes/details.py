@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from ..analysis.findings import plural
 from ..model import ClusterSnapshot, NetworkView, natural_key, natural_sorted
@@ -16,6 +16,7 @@ from ..units import human_bytes, human_rate
 from .chart import Chart
 from .common import SafeText as Text
 from .common import View, palette_of
+from .footer import PrunedFooter
 
 
 def _kv(rows: list[tuple[str, object]]) -> Table:
@@ -78,7 +79,7 @@ class DetailScreen(ModalScreen):
             yield Static(id="detail-body")
             if self.has_chart:
                 yield Chart(id="detail-plot")
-        yield Footer()
+        yield PrunedFooter()
 
     has_chart = False
 
@@ -295,4 +296,4 @@ class HelpScreen(ModalScreen):
                                Text("\npanes (the line under the title names the worst problems; a tab's ✖2 or ⚠1 "
                                     "counts the problems it shows)", style="bold"), panes,
                                Text("\nnames from the cluster are shown as text, never as markup", style="dim")))
-        yield Footer()
+        yield PrunedFooter()
