@@ -13,12 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-IP_ICMP_HEADERS = 28  # 20 IPv4 + 8 ICMP
+IP_ICMP_HEADERS = 28  # 20 IPv4 + 8 ICMP: ping -s takes the payload (runner.mtu_script subtracts it)
 MIN_MTU = 576  # every IPv4 path must carry this much
-
-
-def payload_for(packet_size: int) -> int:
-    return packet_size - IP_ICMP_HEADERS
 
 
 async def find_path_mtu(passes: Callable[[int], Awaitable[bool]], high: int, low: int = MIN_MTU) -> int | None:

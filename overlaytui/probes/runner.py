@@ -30,7 +30,7 @@ from ..model import ProbeResult
 from ..sources.errors import ENGINE_ERRORS, describe_error
 from .capabilities import CHECK_SCRIPT, Capabilities, CapabilityError, parse_capabilities
 from .iperf import iperf_command, parse_iperf
-from .mtu import MIN_MTU
+from .mtu import IP_ICMP_HEADERS, MIN_MTU
 from .ping import PingParseError, parse_ping, ping_command
 from .targets import ip_address
 
@@ -224,7 +224,7 @@ def discovery(api: docker.APIClient, container: str, network: str, src: str, dst
 MTU_WORKERS = 16
 MTU_STEP_S = 3  # a step at worst: ping's -w 3 deadline
 _MTU_FUNCTIONS = r"""ot_pass() {
-  ot_out=$("$P" $F -s $(($1 - 28)) "$2" 2>&1)
+  ot_out=$("$P" $F -s $(($1 - I)) "$2" 2>&1)
   case "$ot_out" in
     *" 0 received"*|*"essage too long"*) return 1;;
     *" received"*) return 0;;
@@ -282,7 +282,7 @@ def mtu_script(targets: Sequence[str], high: int, ping: str = "ping", iputils: b
     flags = shlex.join(ping_command("", 3, 0.2, dont_fragment=True, wait_s=1, deadline_s=MTU_STEP_S,
                                     iputils=iputils)[1:-1])
     lines = [f"P={shlex.quote(ping)}", f"F={shlex.quote(flags)}", f"H={int(high)}", f"L={int(low)}",
-             f"B={mtu_seconds(len(addresses), int(high))}", "ot_pids=", _MTU_FUNCTIONS]
+             f"I={IP_ICMP_HEADERS}", f"B={mtu_seconds(len(addresses), int(high))}", "ot_pids=", _MTU_FUNCTIONS]
     lines += [f": > /tmp/otm.{index}" for index in range(len(addresses))]
     for worker in range(min(MTU_WORKERS, len(addresses))):
         share = " ".join(f"{index} {addresses[index]}" for index in range(worker, len(addresses), MTU_WORKERS))
