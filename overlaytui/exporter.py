@@ -40,7 +40,7 @@ class ExportState:
 
     snapshot: ClusterSnapshot | None = None
     up: bool = False  # the last collection reached a manager
-    results: tuple[ProbeResult, ...] = ()  # the latest result per kind and pair
+    results: Sequence[ProbeResult] = ()  # the latest result per kind and pair
     totals: Mapping[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)  # (net, src, dst) ->
     # (sent, received) since start
     coverage: tuple[Coverage, ...] = ()

@@ -54,5 +54,9 @@ def trim_soon() -> threading.Thread | None:
         finally:
             _trimming.release()
     thread = threading.Thread(target=run, name="malloc-trim", daemon=True)
-    thread.start()
+    try:
+        thread.start()
+    except BaseException:  # no thread (none left, or the interpreter is exiting): the next call tries again
+        _trimming.release()
+        return None
     return thread

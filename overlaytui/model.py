@@ -519,7 +519,7 @@ def _packable(r: ProbeResult, network: str) -> bool:
 
 def _sequence_eq(self: Sequence, other: object) -> bool:
     """Equal to any sequence of equal results in the same order (a tuple, a list, another view)."""
-    if not isinstance(other, Sequence) or isinstance(other, str):
+    if not isinstance(other, Sequence) or isinstance(other, (str, bytes, bytearray, memoryview, range)):
         return NotImplemented
     return len(other) == len(self) and all(a == b for a, b in zip(self, other, strict=True))
 

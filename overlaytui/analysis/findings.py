@@ -627,9 +627,15 @@ def check_probes(snapshot: ClusterSnapshot, probes: Iterable[ProbeResult], thres
         return all(key in silent_plain for n in plain for key in ((n, a, b), (n, b, a)) if key in pings)
     blocked = {pair for pair in {(s, d) if s <= d else (d, s) for (_n, s, d) in silent_plain}
                if set(pair) <= ready and all_silent(*pair)}
+    overlays_of: dict[tuple[str, str], set[str]] = defaultdict(set)  # a blocked pair -> its plain overlays
+    if blocked:
+        for n, s, d in pings:
+            pair = (s, d) if s <= d else (d, s)
+            if pair in blocked and n in networks and not networks[n].encrypted:
+                overlays_of[pair].add(n)
     per_pair = {}
     for a, b in sorted(blocked, key=natural_tuple):
-        overlays = sorted({n for (n, s, d) in pings if {s, d} == {a, b} and not networks[n].encrypted})
+        overlays = sorted(overlays_of[(a, b)])
         per_pair[(a, b)] = Finding(
             "dataplane.blocked", Severity.ERROR, "pair", f"{a} <-> {b}",
             f"no overlay traffic between {a} and {b} although both are Ready",
@@ -664,17 +670,18 @@ def check_probes(snapshot: ClusterSnapshot, probes: Iterable[ProbeResult], thres
                 failed[_reason(r)].append(r)
             continue
         lost = r.sent - r.received
+        pct = r.loss_pct or 0.0  # None: no packet sent (a recording's odd result); judged unknown, never bad
         subject = f"{src} -> {dst} on {net_name}"
         evidence = (f"no loss in {r.sent} packet{_s(r.sent)}" if not lost else f"{lost} of {r.sent} packets lost"
-                    if verdict is Verdict.BAD else f"{lost} of {r.sent} packets lost ({r.loss_pct:.2f} %)")
+                    if verdict is Verdict.BAD else f"{lost} of {r.sent} packets lost ({pct:.2f} %)")
         if r.rtt_avg_ms is not None:
             evidence += f", RTT avg {r.rtt_avg_ms:.2f} ms"
         if verdict is Verdict.BAD:
             bad[key] = Finding(
-                "loss.bad", Severity.ERROR, "pair", subject, f"{r.loss_pct:.2f} % packet loss", evidence,
+                "loss.bad", Severity.ERROR, "pair", subject, f"{pct:.2f} % packet loss", evidence,
                 f"look for drops on the path between {src} and {dst}: NIC errors, a full conntrack table, a firewall "
                 "rate-limiting 4789/udp", net_name)
-            loss_of[key] = r.loss_pct or 0.0
+            loss_of[key] = pct
         elif verdict is Verdict.ACCEPTABLE and lost:
             acceptable[key] = (r, Finding("loss.acceptable", Severity.INFO, "pair", subject, "some loss", evidence,
                                           f"below {thresholds.acceptable_pct:g} %: watch it", net_name))

@@ -248,3 +248,15 @@ def test_the_printable_stream_writes_printable_text_and_is_the_stream_otherwise(
     assert stream.write("a\x1b[2Jb\n") == 7  # what the caller wrote, as a stream returns it
     assert stream.getvalue() == raw.getvalue() == "a\\x1b[2Jb\n"  # other attributes are the raw stream's
     assert stream.closed is False
+
+
+def test_odd_pings_and_removed_overlays_are_judged_without_a_crash():
+    """A recording's ping that sent nothing yet got a reply, slow (its loss is not a number), and a blocked pair
+    with a ping on an overlay no longer in the snapshot (removed while its results were still recent): both
+    raised before (TypeError, KeyError)."""
+    snap = ClusterSnapshot(0.0, (), nodes=_nodes(), networks=(_net("a"),))
+    odd = ProbeResult("ping", "a", "node1", "node2", 0.0, sent=0, received=1, rtt_avg_ms=25.0)
+    assert [f.check for f in check_probes(snap, [odd], LossThresholds())] == ["latency.high"]
+    cut = [_ping("a", "node1", "node2", 0), _ping("a", "node2", "node1", 0), _ping("gone", "node1", "node2", 100)]
+    found = check_probes(snap, cut, LossThresholds())
+    assert found[0].check == "dataplane.blocked" and found[0].evidence.endswith("(a)")

@@ -73,3 +73,14 @@ def test_without_glibc_nothing_happens(monkeypatch):
 def test_a_libc_without_the_function_is_left_alone(monkeypatch, call):
     monkeypatch.setattr(memory, "_libc", lambda: object())
     call()
+
+
+def test_trim_soon_tries_again_when_no_thread_could_start(monkeypatch):
+    def refused(self):
+        raise RuntimeError("can't start new thread")
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    assert memory.trim_soon() is None
+    monkeypatch.undo()
+    thread = memory.trim_soon()  # the lock was let go: trimming goes on
+    assert thread is not None
+    thread.join(10)
