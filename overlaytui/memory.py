@@ -6,6 +6,11 @@
   process (as MALLOC_ARENA_MAX=2 would): the interpreter lock serialises the threads anyway.
 - Freed memory inside a heap is returned to the system only at its top; `malloc_trim(0)` gives back every free
   page (glibc >= 2.8), which is what a probe round's churn leaves behind.
+- glibc raises its mmap threshold (up to 32 MB) each time a mapped block is freed, and its trim threshold to twice
+  that: after a probe round's large arrays and lists were freed, the next ones came from the heap, and up to
+  twice their size stayed free in it. Fixed thresholds (as MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_
+  would) keep blocks of 256 KiB or more mapped on their own, given back when freed: the 200-node dashboard's
+  highs between two trims 260 -> 230 MB (bench/soak.py).
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ import contextlib
 import ctypes
 import threading
 
-M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8  # glibc's mallopt parameters (malloc.h)
+MMAP_FROM = 256 * 1024  # bytes: blocks this large or larger are mapped on their own
+TRIM_FROM = 1024 * 1024  # bytes free at a heap's top before free() gives them back
 
 
 def _libc():
@@ -23,12 +30,15 @@ def _libc():
     return None
 
 
-def fewer_arenas() -> None:
-    """Two malloc arenas for the whole process: call it before any thread starts."""
+def keep_less() -> None:
+    """Two malloc arenas for the whole process, and fixed mmap and trim thresholds: call it before any thread
+    starts."""
     libc = _libc()
     with contextlib.suppress(AttributeError):
         if libc is not None:
             libc.mallopt(M_ARENA_MAX, 2)
+            libc.mallopt(M_MMAP_THRESHOLD, MMAP_FROM)
+            libc.mallopt(M_TRIM_THRESHOLD, TRIM_FROM)
 
 
 def trim() -> None:

@@ -88,7 +88,7 @@ def main(args: argparse.Namespace) -> int:
     from ..app import OverlayApp
     from ..probes.session import ProbeSettings
 
-    memory.fewer_arenas()  # before the app's threads start
+    memory.keep_less()  # before the app's threads start
     app = OverlayApp(source, interval=args.interval, reconcile=args.reconcile, settings=settings,
                      theme=args.theme, probe_settings=ProbeSettings(
                          image=settings.probe_image, start=args.probe, iperf_every_rounds=10,

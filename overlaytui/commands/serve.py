@@ -92,7 +92,7 @@ def main(args: argparse.Namespace) -> int:
     except ImportError:
         print("overlaytui serve: needs textual-serve (pip install 'overlaytui[serve]')", file=sys.stderr)
         return 2
-    memory.fewer_arenas()  # before any thread starts
+    memory.keep_less()  # before any thread starts
     try:
         host, port = parse_listen(args.listen)
     except ValueError as exc:
