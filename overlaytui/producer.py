@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import memory
 from .analysis.thresholds import LossThresholds
 from .frame import Frame, FrameBuilder
 from .model import ClusterSnapshot, ProbeData, ProbeResult
@@ -180,6 +181,7 @@ class Producer:
         self._frames = ThreadPoolExecutor(max_workers=1, thread_name_prefix="overlaytui-frame")  # one at a time
         self._sinks: list[Callable[[Frame], None]] = []
         self._probe_data: tuple[ProbeState | None, str, ProbeData] | None = None
+        self._rounds_built = -1  # the probe rounds of the last frame built
         self._changed = asyncio.Condition()
         self._wake = asyncio.Event()  # poll now (r), or a probe round ended (a frame now, no poll needed)
         self._poll_asked = False
@@ -312,6 +314,9 @@ class Producer:
         playback = self.source.playback
         frame = self.builder.build(snapshot, probes, deep=self.deep_raw,
                                    kernels=playback.kernels() if playback is not None else None)
+        if probes.rounds != self._rounds_built:  # a new round's checks just ran: their churn goes back now (at 200
+            self._rounds_built = probes.rounds  # nodes ~25 MB, held until the app's next trim, up to 30 s, before)
+            memory.trim_soon()
         for sink in list(self._sinks):
             sink(frame)
         return frame

@@ -563,18 +563,22 @@ def _underlay_group(short: list[Finding]) -> Finding:
 # ------------------------------------------------------------------------------------------------- probes
 
 
-def _latest(probes: Iterable[ProbeResult]) -> dict[str, Mapping[tuple[str, str, str], ProbeResult]]:
-    """Each kind's latest result per (overlay, src, dst), in one pass. The results are indexed by position and
-    made as read (ResultsAt): a 200-node demo round is 238,800 packed results, and holding them all as objects
-    for each round's findings had the frame thread allocate ~110 MB of short-lived objects a round, the churn that
-    left the heap fragmented."""
-    results = probes if isinstance(probes, Sequence) else tuple(probes)
+def _latest(results: Sequence[ProbeResult], kinds: Iterable[str]
+            ) -> dict[str, Mapping[tuple[str, str, str], ProbeResult]]:
+    """The latest result per (overlay, src, dst) of each of `kinds`, in one pass. The results are indexed by
+    position and made as read (ResultsAt): a 200-node demo round is 238,800 packed results, and holding them all
+    as objects for each round's findings had the frame thread allocate ~110 MB of short-lived objects a round,
+    the churn that left the heap fragmented. The kinds are asked for apart (pings, then the rest) so that one
+    index lives at a time: each is ~15 MB of keys at 200 nodes."""
     if isinstance(results, (Results, PackedResults)):
         keyed = results.keyed()
     else:
         keyed = ((r.kind, r.network, r.src_node, r.dst_node, r.measured_at) for r in results)
-    at: dict[str, dict[tuple[str, str, str], int]] = defaultdict(dict)
+    wanted = set(kinds)
+    at: dict[str, dict[tuple[str, str, str], int]] = {kind: {} for kind in wanted}
     for i, (kind, network, src, dst, measured_at) in enumerate(keyed):
+        if kind not in wanted:
+            continue
         of_kind = at[kind]
         key = (network, src, dst)
         j = of_kind.get(key)
@@ -596,13 +600,23 @@ def check_probes(snapshot: ClusterSnapshot, probes: Iterable[ProbeResult], thres
     """The probe results' findings: blocked pairs, encrypted overlays that drop everything, loss (bad,
     acceptable, too few packets), slow pairs, failed probes, MTU black holes and discovery. Each ping is read
     once, and only a pair with something to say is kept (at 200 nodes nearly all of the 119,400 are good)."""
-    findings: list[Finding] = []
-    latest = _latest(probes)
-    if not latest:
-        return findings
+    results = probes if isinstance(probes, Sequence) else tuple(probes)
+    if not len(results):
+        return []
     networks = {n.name: n for n in snapshot.networks}
+    node_ids = {n.hostname: n.id for n in snapshot.nodes}
+    findings = _ping_findings(snapshot, results, networks, node_ids, thresholds)  # its index gone before the next
+    latest = _latest(results, ("mtu", "discovery"))
+    findings += _mtu(latest["mtu"], networks, node_ids)
+    findings += check_discovery(latest["discovery"], networks, node_ids)
+    return findings
+
+
+def _ping_findings(snapshot: ClusterSnapshot, results: Sequence[ProbeResult], networks: Mapping[str, Network],
+                   node_ids: Mapping[str, str], thresholds: LossThresholds) -> list[Finding]:
+    findings: list[Finding] = []
     ready = {n.hostname for n in snapshot.nodes if n.state == "ready"}
-    pings = latest.get("ping", {})
+    pings = _latest(results, ("ping",))["ping"]
     silent_plain: set[tuple[str, str, str]] = set()
     silent_encrypted: set[tuple[str, str, str]] = set()
     measured: set[tuple[str, str, str]] = set()
@@ -641,7 +655,7 @@ def check_probes(snapshot: ClusterSnapshot, probes: Iterable[ProbeResult], thres
             f"no overlay traffic between {a} and {b} although both are Ready",
             f"100 % loss both ways on every plain overlay probed ({', '.join(overlays)})",
             "open 4789/udp (VXLAN data) and 7946/tcp+udp (gossip) between the two nodes")
-    findings += _explain_blocked(per_pair, {n.hostname: n.id for n in snapshot.nodes})
+    findings += _explain_blocked(per_pair, node_ids)
     esp = _encryption(pings, networks, ready, silent_encrypted)
     findings += esp
     esp_networks = {name for f in esp for name in f.subject.split(", ")}
@@ -695,13 +709,10 @@ def check_probes(snapshot: ClusterSnapshot, probes: Iterable[ProbeResult], thres
                 evidence, "look for a congested or distant underlay link between the nodes", net_name))
     failed = {reason: sorted(rs, key=lambda r: natural_tuple((r.network, r.src_node, r.dst_node)))
               for reason, rs in failed.items()}
-    node_ids = {n.hostname: n.id for n in snapshot.nodes}
     findings += explain_loss(_in_order(bad), loss_of, judged, node_ids)
     findings += _loss_info(list(_in_order(acceptable).values()), list(_in_order(insufficient).values()), thresholds)
     findings += _latency(_in_order(slow), node_ids)
     findings += _failed(failed, node_ids)
-    findings += _mtu(latest.get("mtu", {}), networks, node_ids)
-    findings += check_discovery(latest.get("discovery", {}), networks, node_ids)
     return findings
 
 

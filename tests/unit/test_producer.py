@@ -195,3 +195,22 @@ async def test_a_source_whose_wait_fails_does_not_make_the_loop_spin():
     await asyncio.gather(loop, return_exceptions=True)
     assert 2 <= producer.latest.version <= 7  # a frame every interval, not thousands
     await producer.close()
+
+
+async def test_a_new_probe_round_gives_the_freed_memory_back(monkeypatch):
+    """Once per round, not per frame: a round's checks churn (~25 MB at 200 nodes), a frame's do not."""
+    trims = []
+    monkeypatch.setattr(producer_module.memory, "trim_soon", lambda: trims.append(1))
+    clock = Clock()
+    producer, _said = _producer(DemoSource("healthy", seed=1, clock=clock), interval=None)
+    await producer.start()
+    await producer.refresh()
+    first = len(trims)
+    for _ in range(3):
+        clock.now += 1.0
+        await producer.refresh()
+    assert first == 1 and len(trims) == 1  # the same round
+    clock.now += 10.0  # the demo's next round (PROBE_ROUND)
+    await producer.refresh()
+    assert len(trims) == 2
+    await producer.close()
