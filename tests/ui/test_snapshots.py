@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from overlaytui.panes.loss import LossPane
 from overlaytui.sources.demo import DemoSource
 from tests.ui.helpers import Clock, feed, make_app
 
@@ -62,8 +63,14 @@ def test_loss_overview_at_200_nodes(snap_compare):
     async def run_before(pilot) -> None:
         await feed(app, pilot, clock, seconds=2)
         await pilot.press("4")
-        await pilot.pause()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        pane = app.query_one(LossPane)
+        for _ in range(500):  # until the overview shown is the last frame's at the pane's width (a deadline of steps)
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            cached = pane._overview_cache  # (its inputs, the overview, the index): judged while hidden, too
+            if cached is not None and any(cached[0][0] is rs for rs in app.frame.probes.recent.values()) \
+                    and cached[0][6] == pane._heat_columns() and pane.shown_overview is not None \
+                    and pane.shown_overview[0] is cached[1]:
+                break
 
     assert snap_compare(app, terminal_size=(160, 50), run_before=run_before)
