@@ -634,14 +634,6 @@ class PackedResults(Sequence[ProbeResult]):
     def __iter__(self) -> Iterator[ProbeResult]:
         return map(self._make, range(self._len))
 
-    def pair_keys(self) -> Iterator[tuple[str, str, str]]:
-        """(kind, src, dst) of each result in order, without making the results."""
-        names, kinds, src, dst, kept = self._names, self._kind, self._src, self._dst, self._kept
-        for i in range(self._len):
-            r = kept.get(i)
-            yield ((r.kind, r.src_node, r.dst_node) if r is not None
-                   else (_PACKED_KINDS[kinds[i]], names[src[i]], names[dst[i]]))
-
     def keyed(self) -> Iterator[tuple[str, str, str, str, float]]:
         """(kind, network, src, dst, measured_at) of each result in order, without making the results."""
         names, kinds, src, dst, at, kept, network = (self._names, self._kind, self._src, self._dst, self._at,

@@ -591,8 +591,9 @@ def _silent(result: ProbeResult) -> bool:
     return not result.error and result.sent > 0 and result.received == 0
 
 
-def _in_order(found: dict, key: Callable = lambda item: item[0]) -> dict:
-    return dict(sorted(found.items(), key=lambda item: natural_tuple(key(item))))
+def _in_order(found: dict) -> dict:
+    """A dict keyed (overlay, src, dst), in the pairs' natural order."""
+    return dict(sorted(found.items(), key=lambda item: natural_tuple(item[0])))
 
 
 def check_probes(snapshot: ClusterSnapshot, probes: Iterable[ProbeResult], thresholds: LossThresholds

@@ -93,7 +93,7 @@ def index_results(results: Sequence[ProbeResult], coverage: Sequence[Coverage] =
     mtus: Mapping[tuple[str, str], ProbeResult]
     if isinstance(results, PackedResults):
         at: dict[str, dict[tuple[str, str], int]] = {"ping": {}, "mtu": {}}
-        for i, (kind, src, dst) in enumerate(results.pair_keys()):
+        for i, (kind, _network, src, dst, _at) in enumerate(results.keyed()):
             if kind in at:
                 at[kind][(src, dst)] = i
         pings, mtus = ResultsAt(results, at["ping"]), ResultsAt(results, at["mtu"])  # made as read
