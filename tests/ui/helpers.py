@@ -31,7 +31,14 @@ async def feed(app: OverlayApp, pilot, clock: Clock, seconds: int = 30, poll: bo
 
     Handled directly: posted in a burst, FrameReady messages would collapse into the newest (as they should in
     the app), leaving no history. Frames are built here as the producer builds them (in its thread); with `poll`
-    the source is polled before each (the demo's topology changes at a poll, as a real cluster's does)."""
+    the source is polled before each (the demo's topology changes at a poll, as a real cluster's does).
+
+    The app's own first frame comes first: its producer builds one at mount, in its frame thread, and a frame built
+    here meanwhile would share the producer's state with it (at 200 nodes the two overlapped for seconds, and a
+    loaded CI run showed another screen than the one recorded)."""
+    if app.interval is None:
+        for worker in [w for w in app.workers if w.group == "collect"]:
+            await worker.wait()
     for _ in range(seconds):
         clock.now += 1
         if poll:  # as the collection loop does when the source says something changed

@@ -72,5 +72,7 @@ def test_loss_overview_at_200_nodes(snap_compare):
                     and cached[0][6] == pane._heat_columns() and pane.shown_overview is not None \
                     and pane.shown_overview[0] is cached[1]:
                 break
+        else:
+            pytest.fail("the Loss overview shown never became the last frame's at the pane's width")
 
     assert snap_compare(app, terminal_size=(160, 50), run_before=run_before)
