@@ -82,7 +82,8 @@ class LossPane(Widget):
         self._rows: dict[str, Callable[[], str]] = {}  # overview row key -> its line under the cursor (lazy)
         self._row_nodes: dict[str, str] = {}  # overview row key -> the node enter picks
         self._heat_width = 0
-        self._request = 0  # overview computations asked for; only the newest one's result is shown
+        self._wanted: tuple | None = None  # the inputs of the overview to show (None: the matrix or nothing)
+        self._judging: tuple | None = None  # (the worker, its inputs) judging an overview now
         self._pending: tuple = ()
         self._overview_cache: tuple | None = None  # (its inputs, the overview, the index) of the last computed
         self.shown_overview: tuple | None = None  # what show_overview last rendered (its arguments)
@@ -154,7 +155,7 @@ class LossPane(Widget):
                                                                  self._heat_width, *view_values(view, self))):
             return
         self._cells, self._rows, self._row_nodes = {}, {}, {}
-        self._request += 1  # an overview still being computed is stale now
+        self._wanted = None  # an overview still being judged is stale now
         if not raw and not coverage:
             heat.display = False
             if view.probe_problem:
@@ -252,12 +253,13 @@ class LossPane(Widget):
     def on_resize(self, event: events.Resize) -> None:
         if event.size.width and event.size.width != self._heat_width:
             self._heat_width = event.size.width
-            if self._view is not None and self.query_one("#loss-heat", Static).display:
+            if self._view is not None and self._wanted is not None:  # an overview shown or being judged
                 self.show(self._view)
 
     def _heat_columns(self) -> int:
-        """How many cells fit beside the row labels."""
-        return max(10, (self._heat_width or self.size.width or 80) - HEAT_LABEL - 3)
+        """How many cells fit beside the row labels. Never shown yet (judged while hidden): the screen's width,
+        which the pane spans, so that the first visit shows what was judged instead of judging again."""
+        return max(10, (self._heat_width or self.size.width or self.app.size.width or 80) - HEAT_LABEL - 3)
 
     def _heat(self, grid: HeatGrid, hosts: list[str], colors) -> Text:
         """The whole matrix in HEAT_LINES lines: two rows of cells per line (upper half block in the upper row's
@@ -291,35 +293,43 @@ class LossPane(Widget):
     def _compute_overview(self, view: View, raw, coverage, windows, expected_mtu: int | None, found) -> None:
         """Judge the pairs in a thread (39,800 per overlay at 200 nodes: bench/bench_loss_overview.py); the
         result comes back as a worker state change and only the newest request is shown."""
-        request, picked, thresholds = self._request, self._picked_hostname(view), view.thresholds
+        picked, thresholds = self._picked_hostname(view), view.thresholds
         max_cols = self._heat_columns()
         inputs = (raw, windows, coverage, expected_mtu, thresholds, picked, max_cols)
+        self._wanted, self._pending = inputs, (view, windows, expected_mtu)
         cached = self._overview_cache
-        if cached is not None and cached[0][0] is raw and cached[0][1] is windows and cached[0][2:] == inputs[2:]:
+        if cached is not None and _same_inputs(cached[0], inputs):
             # the same results judged the same way (a filter keystroke, a theme): shown again, not judged again —
             # a judging worker per keystroke competed with the keystroke's own render for the interpreter
             self.show_overview(cached[1], view, cached[2], windows, expected_mtu)
             return
+        if self._judging is not None and _same_inputs(self._judging[1], inputs):
+            return  # being judged already (asked for again by a visit or a resize): shown when it is done
 
-        def compute() -> tuple[int, tuple, LossOverview, Indexed]:
+        def compute() -> tuple[tuple, LossOverview, Indexed]:
             indexed = found or index_results(raw, coverage)
-            return request, inputs, overview(
+            return inputs, overview(
                 indexed.hosts, indexed.pings, indexed.mtus, windows, indexed.ping_gaps(), expected_mtu, thresholds,
                 picked=picked if picked in indexed.hosts else None, limit=WORST_PAIRS + MORE_PAIRS,
                 max_rows=2 * HEAT_LINES, max_cols=max_cols), indexed
 
-        self._pending = (view, windows, expected_mtu)
-        self.run_worker(compute, thread=True, exclusive=True, group="loss-overview", exit_on_error=False)
+        worker = self.run_worker(compute, thread=True, exclusive=True, group="loss-overview", exit_on_error=False)
+        self._judging = (worker, inputs)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "loss-overview":
             return
         event.stop()
+        if event.state in (WorkerState.PENDING, WorkerState.RUNNING):
+            return
+        if self._judging is not None and self._judging[0] is event.worker:
+            self._judging = None
         if event.state is WorkerState.ERROR:
             self.query_one("#loss-detail", Static).update(
                 Text(f"✖ the loss overview failed: {event.worker.error}", style=f"bold {palette_of(self).bad}"))
-        elif event.state is WorkerState.SUCCESS and event.worker.result[0] == self._request:
-            _request, inputs, found, indexed = event.worker.result
+        elif event.state is WorkerState.SUCCESS and self._wanted is not None \
+                and _same_inputs(event.worker.result[0], self._wanted):  # only the overview wanted now is shown
+            inputs, found, indexed = event.worker.result
             self._overview_cache = (inputs, found, indexed)
             view, windows, expected_mtu = self._pending
             self.show_overview(found, view, indexed, windows, expected_mtu)
@@ -406,6 +416,11 @@ class LossPane(Widget):
 
 MARKS = {Verdict.GOOD: "✔", Verdict.ACCEPTABLE: "~", Verdict.BAD: "✖", Verdict.INSUFFICIENT: "?",
          Verdict.UNKNOWN: ""}
+
+
+def _same_inputs(a: tuple, b: tuple) -> bool:
+    """Two overviews' inputs: the same results and windows (the same objects: a frame's), judged the same way."""
+    return a[0] is b[0] and a[1] is b[1] and a[2:] == b[2:]
 
 
 def _cell(ping: ProbeResult | None, mtu: ProbeResult | None, expected_mtu: int | None, view: View, colors,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from overlaytui.app import FrameReady, OverlayApp
@@ -39,12 +41,22 @@ async def feed(app: OverlayApp, pilot, clock: Clock, seconds: int = 30, poll: bo
     if app.interval is None:
         for worker in [w for w in app.workers if w.group == "collect"]:
             await worker.wait()
+        await pilot.pause()  # its FrameReady handled: in the history before the frames built here, always
     for _ in range(seconds):
         clock.now += 1
         if poll:  # as the collection loop does when the source says something changed
             await app.source.poll()
         app.on_frame_ready(FrameReady(app.build_frame()))
     await pilot.pause()
+
+
+async def wait_until(pilot, condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    """Until `condition()` holds (the app running meanwhile), or fail after `timeout` seconds naming `what`."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout:g} s for {what}")
+        await pilot.pause(0.02)
 
 
 class MarkupNamedSource(DemoSource):

@@ -3,14 +3,16 @@ map, nodes worst first, picking a node; natural order in the other panes; the ma
 
 from __future__ import annotations
 
+import threading
 from contextlib import asynccontextmanager
 
+import pytest
 from textual.widgets import DataTable
 
 from overlaytui.panes.common import palette_of
 from overlaytui.panes.loss import WORST_PAIRS, LossPane
 from overlaytui.sources.demo import DemoSource
-from tests.ui.helpers import Clock, feed, make_app
+from tests.ui.helpers import Clock, feed, make_app, wait_until
 
 SIZE = (160, 50)
 LARGE = (200, 300, 5000)
@@ -211,3 +213,90 @@ async def test_a_filter_keystroke_shows_the_overview_again_without_judging_it_ag
         table = app.query_one("#loss-table", DataTable)
         assert table.row_count > 0 and all("no" in cells(table, i)[0] for i in range(min(5, table.row_count)))
         # (a pick is judged again: test_enter_on_a_node_keeps_its_pairs_and_escape_brings_all_back)
+
+
+def bad_node_app(nodes: int = 35):
+    clock = Clock()
+    source = DemoSource("bad-node", seed=7, clock=clock, scale=(nodes, 20, 200))
+    return make_app("bad-node", clock=clock, source=source)
+
+
+def counting_workers(pane: LossPane) -> list[str | None]:
+    started: list[str | None] = []
+    original = pane.run_worker
+
+    def counting(work, *args, **kwargs):
+        started.append(kwargs.get("group"))
+        return original(work, *args, **kwargs)
+    pane.run_worker = counting
+    return started
+
+
+async def test_the_first_visit_judges_nothing_again():
+    """While hidden the pane judges at the screen's width, which it spans: its first visit shows that overview
+    as it is (it used to judge at a default width, 80, and again at the real one when shown)."""
+    app = bad_node_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        pane = app.query_one(LossPane)
+        started = counting_workers(pane)
+        judged_hidden = pane.shown_overview[0]
+        await pilot.press("4")
+        await settle(app, pilot)
+        assert "loss-overview" not in started and pane.shown_overview[0] is judged_hidden
+        assert len(judged_hidden.grid.cells[0]) <= pane._heat_columns() == SIZE[0] - 13
+
+
+@pytest.fixture
+def gate(monkeypatch):
+    """The overview's judging waits (in its thread) until the test sets this event; set in any case at the end."""
+    import overlaytui.panes.loss as loss
+
+    event, original = threading.Event(), loss.overview
+
+    def gated(*args, **kwargs):
+        event.wait(30)
+        return original(*args, **kwargs)
+    monkeypatch.setattr(loss, "overview", gated)
+    yield event
+    event.set()
+
+
+async def test_a_resize_while_the_overview_is_judged_fits_the_heat_map_to_the_new_width(gate):
+    """A resize that comes while the overview is being judged asks for it at the new width; the one being judged
+    at the old width is never shown (it was, and stayed: nothing asked again once it was done)."""
+    app = bad_node_app()
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            await pilot.press("4")
+            pane = app.query_one(LossPane)
+            await wait_until(pilot, lambda: pane._judging is not None, "the overview being judged")
+            await pilot.resize_terminal(120, 50)
+            await wait_until(pilot, lambda: pane._heat_width == 120, "the pane resized")
+            gate.set()
+            await settle(app, pilot)
+            found = pane.shown_overview[0]
+            assert pane._overview_cache[0][6] == pane._heat_columns() == 120 - 13
+            heat = str(app.query_one("#loss-heat").render()).split("\n")
+            assert max(len(line) for line in heat[1:-1]) <= 120 - 2  # every cell row fits the pane
+            assert len(found.grid.cells[0]) <= 107 and cells(app.query_one("#loss-table", DataTable), 0)[0] == "node23"
+        finally:  # the app's teardown waits for the judging thread
+            gate.set()
+
+
+async def test_asking_for_the_overview_being_judged_starts_no_second_judging(gate):
+    """A frame or a visit that asks for the same overview while it is being judged waits for that one."""
+    app = bad_node_app()
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            pane = app.query_one(LossPane)
+            await wait_until(pilot, lambda: pane._judging is not None, "the overview being judged (hidden)")
+            started = counting_workers(pane)
+            await pilot.press("4")  # the same results at the same width
+            await pilot.pause()
+            assert started == []
+            gate.set()
+            await settle(app, pilot)
+            assert pane.shown_overview is not None and app.query_one("#loss-heat").display
+        finally:  # the app's teardown waits for the judging thread
+            gate.set()
