@@ -257,9 +257,11 @@ class LossPane(Widget):
                 self.show(self._view)
 
     def _heat_columns(self) -> int:
-        """How many cells fit beside the row labels. Never shown yet (judged while hidden): the screen's width,
-        which the pane spans, so that the first visit shows what was judged instead of judging again."""
-        return max(10, (self._heat_width or self.size.width or self.app.size.width or 80) - HEAT_LABEL - 3)
+        """How many cells fit beside the row labels. Off screen (judged while hidden): the screen's width, which
+        the pane spans when shown, so that a visit shows what was judged instead of judging again (also after the
+        terminal was resized meanwhile: a hidden pane gets no Resize)."""
+        width = self._heat_width if self._heat_width and self.is_on_screen else self.app.size.width
+        return max(10, (width or 80) - HEAT_LABEL - 3)
 
     def _heat(self, grid: HeatGrid, hosts: list[str], colors) -> Text:
         """The whole matrix in HEAT_LINES lines: two rows of cells per line (upper half block in the upper row's
@@ -292,7 +294,7 @@ class LossPane(Widget):
 
     def _compute_overview(self, view: View, raw, coverage, windows, expected_mtu: int | None, found) -> None:
         """Judge the pairs in a thread (39,800 per overlay at 200 nodes: bench/bench_loss_overview.py); the
-        result comes back as a worker state change and only the newest request is shown."""
+        result comes back as a worker state change and only the overview wanted now is shown."""
         picked, thresholds = self._picked_hostname(view), view.thresholds
         max_cols = self._heat_columns()
         inputs = (raw, windows, coverage, expected_mtu, thresholds, picked, max_cols)
@@ -322,9 +324,10 @@ class LossPane(Widget):
         event.stop()
         if event.state in (WorkerState.PENDING, WorkerState.RUNNING):
             return
-        if self._judging is not None and self._judging[0] is event.worker:
+        current = self._judging is not None and self._judging[0] is event.worker
+        if current:
             self._judging = None
-        if event.state is WorkerState.ERROR:
+        if event.state is WorkerState.ERROR and current:  # (a judging no longer wanted says nothing)
             self.query_one("#loss-detail", Static).update(
                 Text(f"✖ the loss overview failed: {event.worker.error}", style=f"bold {palette_of(self).bad}"))
         elif event.state is WorkerState.SUCCESS and self._wanted is not None \

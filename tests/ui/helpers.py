@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import replace
+
+from textual.worker import WorkerCancelled
 
 from overlaytui.app import FrameReady, OverlayApp
 from overlaytui.sources.demo import DemoSource
@@ -40,7 +43,8 @@ async def feed(app: OverlayApp, pilot, clock: Clock, seconds: int = 30, poll: bo
     loaded CI run showed another screen than the one recorded)."""
     if app.interval is None:
         for worker in [w for w in app.workers if w.group == "collect"]:
-            await worker.wait()
+            with contextlib.suppress(WorkerCancelled):  # (by a refresh: the same exclusive group)
+                await worker.wait()
         await pilot.pause()  # its FrameReady handled: in the history before the frames built here, always
     for _ in range(seconds):
         clock.now += 1

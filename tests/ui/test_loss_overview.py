@@ -293,10 +293,31 @@ async def test_asking_for_the_overview_being_judged_starts_no_second_judging(gat
             await wait_until(pilot, lambda: pane._judging is not None, "the overview being judged (hidden)")
             started = counting_workers(pane)
             await pilot.press("4")  # the same results at the same width
-            await pilot.pause()
+            await wait_until(pilot, lambda: pane._heat_width == SIZE[0], "the pane shown at its width")
             assert started == []
             gate.set()
             await settle(app, pilot)
-            assert pane.shown_overview is not None and app.query_one("#loss-heat").display
+            assert started == [] and app.query_one("#loss-heat").display
+            cached = pane._overview_cache  # the hidden judging's overview, at the pane's width, is the one shown
+            assert cached[0][6] == pane._heat_columns() == SIZE[0] - 13 and pane.shown_overview[0] is cached[1]
         finally:  # the app's teardown waits for the judging thread
             gate.set()
+
+
+async def test_a_terminal_resized_while_the_pane_is_hidden_shows_the_heat_map_at_the_new_width():
+    """A hidden pane gets no Resize: its next visit fits the heat map to the width it has then."""
+    app = bad_node_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await settle(app, pilot)
+        pane = app.query_one(LossPane)
+        assert pane._overview_cache[0][6] == SIZE[0] - 13
+        await pilot.press("1")
+        await pilot.resize_terminal(120, 50)
+        await settle(app, pilot)
+        assert pane._heat_columns() == 120 - 13  # judged now, it would be at the screen's width
+        await pilot.press("4")
+        await wait_until(pilot, lambda: pane._overview_cache[0][6] == 120 - 13
+                         and pane.shown_overview[0] is pane._overview_cache[1], "the overview at the new width")
+        heat = str(app.query_one("#loss-heat").render()).split("\n")
+        assert max(len(line) for line in heat[1:-1]) <= 120 - 2
