@@ -83,7 +83,8 @@ class LossPane(Widget):
         self._row_nodes: dict[str, str] = {}  # overview row key -> the node enter picks
         self._heat_width = 0
         self._wanted: tuple | None = None  # the inputs of the overview to show (None: the matrix or nothing)
-        self._judging: tuple | None = None  # (the worker, its inputs) judging an overview now
+        self._judging: tuple | None = None  # (the worker, its inputs) judging an overview now: one at a time
+        self._found: Indexed | None = None  # the wanted overview's index when it was made on the UI loop
         self._pending: tuple = ()
         self._overview_cache: tuple | None = None  # (its inputs, the overview, the index) of the last computed
         self.shown_overview: tuple | None = None  # what show_overview last rendered (its arguments)
@@ -295,18 +296,21 @@ class LossPane(Widget):
     def _compute_overview(self, view: View, raw, coverage, windows, expected_mtu: int | None, found) -> None:
         """Judge the pairs in a thread (39,800 per overlay at 200 nodes: bench/bench_loss_overview.py); the
         result comes back as a worker state change and only the overview wanted now is shown."""
-        picked, thresholds = self._picked_hostname(view), view.thresholds
-        max_cols = self._heat_columns()
-        inputs = (raw, windows, coverage, expected_mtu, thresholds, picked, max_cols)
-        self._wanted, self._pending = inputs, (view, windows, expected_mtu)
+        inputs = (raw, windows, coverage, expected_mtu, view.thresholds, self._picked_hostname(view),
+                  self._heat_columns())
+        self._wanted, self._found, self._pending = inputs, found, (view, windows, expected_mtu)
         cached = self._overview_cache
         if cached is not None and _same_inputs(cached[0], inputs):
             # the same results judged the same way (a filter keystroke, a theme): shown again, not judged again —
             # a judging worker per keystroke competed with the keystroke's own render for the interpreter
             self.show_overview(cached[1], view, cached[2], windows, expected_mtu)
-            return
-        if self._judging is not None and _same_inputs(self._judging[1], inputs):
-            return  # being judged already (asked for again by a visit or a resize): shown when it is done
+        elif self._judging is None:
+            self._judge(inputs, found)
+        # else: one judging at a time (a thread cannot be stopped: a storm of resizes or a new round while
+        # judging started one thread each, all competing for the interpreter); what is wanted is judged next
+
+    def _judge(self, inputs: tuple, found: Indexed | None) -> None:
+        raw, windows, coverage, expected_mtu, thresholds, picked, max_cols = inputs
 
         def compute() -> tuple[tuple, LossOverview, Indexed]:
             indexed = found or index_results(raw, coverage)
@@ -315,23 +319,25 @@ class LossPane(Widget):
                 picked=picked if picked in indexed.hosts else None, limit=WORST_PAIRS + MORE_PAIRS,
                 max_rows=2 * HEAT_LINES, max_cols=max_cols), indexed
 
-        worker = self.run_worker(compute, thread=True, exclusive=True, group="loss-overview", exit_on_error=False)
-        self._judging = (worker, inputs)
+        self._judging = (self.run_worker(compute, thread=True, group="loss-overview", exit_on_error=False), inputs)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "loss-overview":
             return
         event.stop()
-        if event.state in (WorkerState.PENDING, WorkerState.RUNNING):
+        if event.state in (WorkerState.PENDING, WorkerState.RUNNING) or self._judging is None \
+                or self._judging[0] is not event.worker:
             return
-        current = self._judging is not None and self._judging[0] is event.worker
-        if current:
-            self._judging = None
-        if event.state is WorkerState.ERROR and current:  # (a judging no longer wanted says nothing)
+        judged, self._judging = self._judging[1], None
+        wanted = self._wanted
+        if wanted is None or event.state is WorkerState.CANCELLED:  # the matrix or nothing now; or unmounted
+            return
+        if not _same_inputs(judged, wanted):  # asked for something else meanwhile: judged now
+            self._judge(wanted, self._found)
+        elif event.state is WorkerState.ERROR:
             self.query_one("#loss-detail", Static).update(
                 Text(f"✖ the loss overview failed: {event.worker.error}", style=f"bold {palette_of(self).bad}"))
-        elif event.state is WorkerState.SUCCESS and self._wanted is not None \
-                and _same_inputs(event.worker.result[0], self._wanted):  # only the overview wanted now is shown
+        elif event.state is WorkerState.SUCCESS:
             inputs, found, indexed = event.worker.result
             self._overview_cache = (inputs, found, indexed)
             view, windows, expected_mtu = self._pending

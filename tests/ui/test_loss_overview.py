@@ -263,18 +263,23 @@ def gate(monkeypatch):
 
 
 async def test_a_resize_while_the_overview_is_judged_fits_the_heat_map_to_the_new_width(gate):
-    """A resize that comes while the overview is being judged asks for it at the new width; the one being judged
-    at the old width is never shown (it was, and stayed: nothing asked again once it was done)."""
+    """Resizes that come while the overview is being judged ask for it at the last width, judged next; the one
+    being judged at the old width is never shown (it was, and stayed: nothing asked again once it was done)."""
     app = bad_node_app()
     async with app.run_test(size=SIZE) as pilot:
         try:
             await pilot.press("4")
             pane = app.query_one(LossPane)
             await wait_until(pilot, lambda: pane._judging is not None, "the overview being judged")
+            started = counting_workers(pane)
+            await pilot.resize_terminal(130, 50)
             await pilot.resize_terminal(120, 50)
             await wait_until(pilot, lambda: pane._heat_width == 120, "the pane resized")
+            assert started == []  # one judging at a time: the thread running cannot be stopped
             gate.set()
-            await settle(app, pilot)
+            await wait_until(pilot, lambda: pane.shown_overview is not None and pane._judging is None,
+                             "the overview judged at the new width")
+            assert started == ["loss-overview"]  # the one wanted last, judged next: 120 columns, never 130
             found = pane.shown_overview[0]
             assert pane._overview_cache[0][6] == pane._heat_columns() == 120 - 13
             heat = str(app.query_one("#loss-heat").render()).split("\n")
