@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -29,6 +30,21 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, interva
             return last
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:g} s waiting for {what} (last value: {last!r})")
+
+
+async def eventually(predicate: Callable[[], object], timeout: float, what: str, interval: float = 0.02,
+                     pause: Callable[[float], Awaitable[object]] | None = None):
+    """wait_for for async tests: the event loop (an app, a producer) runs meanwhile, `pause(interval)` between
+    tries (asyncio.sleep, or a Pilot's pause); a deadline in seconds, not in steps, which a loaded machine ran out
+    of."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = predicate()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what} (last value: {last!r})")
+        await (pause or asyncio.sleep)(interval)
 
 
 @dataclass

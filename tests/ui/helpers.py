@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -11,6 +10,7 @@ from textual.worker import WorkerCancelled
 
 from overlaytui.app import FrameReady, OverlayApp
 from overlaytui.sources.demo import DemoSource
+from tests.helpers import eventually
 
 T0 = 1_800_000_000.0  # a fixed moment: every number on screen follows from it and the seed
 
@@ -54,13 +54,9 @@ async def feed(app: OverlayApp, pilot, clock: Clock, seconds: int = 30, poll: bo
     await pilot.pause()
 
 
-async def wait_until(pilot, condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+async def wait_until(pilot, condition: Callable[[], object], what: str, timeout: float = 30) -> None:
     """Until `condition()` holds (the app running meanwhile), or fail after `timeout` seconds naming `what`."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout:g} s for {what}")
-        await pilot.pause(0.02)
+    await eventually(condition, timeout, what, pause=pilot.pause)
 
 
 class MarkupNamedSource(DemoSource):

@@ -10,7 +10,7 @@ from overlaytui.model import Fault
 from overlaytui.panes.common import Selection
 from overlaytui.panes.faults import FaultScreen
 from overlaytui.sources.demo import PROBE_ROUND, RECENT_WINDOW, DemoSource
-from tests.ui.helpers import Clock, MarkupNamedSource, feed, make_app, screen_text
+from tests.ui.helpers import Clock, MarkupNamedSource, feed, make_app, screen_text, wait_until
 
 SIZE = (120, 36)
 
@@ -149,10 +149,9 @@ async def test_the_tour_walks_the_panes_plays_a_fault_and_any_key_stops_it():
         captions: list[str] = []  # every caption shown (a step lasts 0.05 s: a loaded machine can be past it)
         update = caption.update
         caption.update = lambda content: (captions.append(str(content)), update(content))[-1]
-        for _ in range(300):  # until the tour has injected its fault and said so (a deadline of steps, no sleep)
-            if app._tour_fault is not None and any("arriving at node2 are dropped" in text for text in captions):
-                break
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: app._tour_fault is not None
+                         and any("arriving at node2 are dropped" in text for text in captions),
+                         "the tour's fault injected and said")
         assert app._tour_fault is not None and app._tour_fault.node == "node2"
         assert any("arriving at node2 are dropped" in text for text in captions), captions
         assert caption.display and seen[:4] == ["topology", "placement", "netio", "loss"]
@@ -212,10 +211,7 @@ async def test_the_tour_clears_its_fault_when_the_app_ends_mid_tour():
         return [fault for _since, until, fault in source._faults if until is None]
 
     async with app.run_test(size=SIZE) as pilot:
-        for _ in range(300):  # until the tour has injected its fault (a deadline of steps, not a sleep)
-            if app._tour_fault is not None and in_force():
-                break
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: app._tour_fault is not None and in_force(), "the tour's fault injected")
         assert [f.node for f in in_force()] == ["node2"]
         app.exit()  # no key: the app ends as a closed tab's or a terminated one's does
     assert in_force() == []

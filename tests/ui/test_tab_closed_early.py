@@ -7,6 +7,7 @@ from textual.app import App
 from textual.widgets import Tab
 
 from overlaytui.panes.loss import NetworkTabs
+from tests.ui.helpers import wait_until
 
 
 class _Mounting(App):
@@ -36,8 +37,6 @@ async def test_overlay_tabs_mounted_as_the_app_ends_do_not_crash_it():
 async def test_overlay_tabs_open_on_the_active_one_given():
     app = _Mounting(ending=False)
     async with app.run_test() as pilot:
-        for _ in range(50):  # until mounted (a deadline of turns)
-            if app.query(NetworkTabs) and app.query_one(NetworkTabs).active:
-                break
-            await pilot.pause(0.01)
+        await wait_until(pilot, lambda: app.query(NetworkTabs) and app.query_one(NetworkTabs).active,
+                         "the tabs mounted")
         assert app.query_one(NetworkTabs).active == "net-1-1"

@@ -13,6 +13,7 @@ from overlaytui.model import ProbeData
 from overlaytui.probes.session import ProbeError, ProbeSettings
 from overlaytui.producer import Producer
 from overlaytui.sources.demo import DemoSource
+from tests.helpers import eventually
 from tests.ui.helpers import Clock
 
 
@@ -132,10 +133,7 @@ async def test_probing_opens_once_keeps_the_agents_and_retries_a_failed_round(sc
     scripted.fail_rounds = {2}
     await producer.refresh()
     producer.start_probing()
-    for _ in range(200):
-        if scripted.made and scripted.made[0].rounds >= 4:
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: scripted.made and scripted.made[0].rounds >= 4, 30, "four probing rounds")
     session = scripted.made[0]
     assert len(scripted.made) == 1 and session.rounds >= 4 and session.kept == session.rounds
     assert ("information", "removed probe agents left by an earlier run: overlaytui-probe-old") in said

@@ -22,6 +22,7 @@ from overlaytui.config import load_config
 from overlaytui.exporter import OverlayCollector
 from overlaytui.settings import DEFAULT_IMAGE, LAB_IMAGE, SettingsError, resolve
 from overlaytui.sources.demo import DemoSource
+from tests.helpers import eventually
 
 LENIENT = "[thresholds]\nloss_good_pct = 0.01\nloss_acceptable_pct = 30\n"
 
@@ -156,11 +157,11 @@ def _exported(config_text: str | None, tmp_path: Path) -> str:
 
     async def first_probed_state() -> None:
         run = asyncio.ensure_future(exporter.run())
-        for _ in range(200):
-            if exporter.state.findings and exporter.state.results:
-                break
-            await asyncio.sleep(0.05)
-        run.cancel()
+        try:
+            await eventually(lambda: exporter.state.findings and exporter.state.results, 30,
+                             "the exporter's first probed state", interval=0.05)
+        finally:
+            run.cancel()
         await asyncio.gather(run, return_exceptions=True)
     asyncio.run(first_probed_state())
     registry = CollectorRegistry(auto_describe=False)
