@@ -5,7 +5,7 @@ arrives; high is the overlay's effective MTU (larger packets fail locally with "
 nothing). A path MTU below the effective MTU is a black hole: full-size packets vanish on the way (VXLAN adds
 50 bytes the underlay must carry).
 
-The probes run this search in the agent's shell, every destination at once in one exec (runner.mtu_script);
+The probes run this search in the agent's shell, every destination at once in one exec (runner.mtu_command);
 `find_path_mtu` is its reference: tests/unit/test_mtu_script.py runs the shell's against it step for step.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-IP_ICMP_HEADERS = 28  # 20 IPv4 + 8 ICMP: ping -s takes the payload (runner.mtu_script subtracts it)
+IP_ICMP_HEADERS = 28  # 20 IPv4 + 8 ICMP: ping -s takes the payload (runner.mtu_command subtracts it)
 MIN_MTU = 576  # every IPv4 path must carry this much
 
 

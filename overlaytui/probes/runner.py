@@ -75,20 +75,28 @@ def check_capabilities(api: docker.APIClient, container: str) -> Capabilities:
         raise ExecFailed(f"{exc} (exit {code})") from None
 
 
-def sweep_script(targets: Sequence[str], count: int, interval: float, ping: str = "ping", iputils: bool = True
-                 ) -> str:
+def with_targets(script: str, targets: Sequence[str]) -> list[str]:
+    """`sh -c script` with the targets (validated IP addresses) as its arguments ("$@"). Not in the script: one
+    argument may hold 128 KiB at most (Linux's MAX_ARG_STRLEN), which a line per destination outgrew at ~900
+    destinations; arguments share the far larger ARG_MAX (2 MiB by default: 100,000 addresses and more)."""
+    return ["sh", "-c", script, "sh", *(ip_address(t) for t in targets)]
+
+
+# Each target's output back in order, a section `=== ADDRESS` each, read with builtins only (no `cat`)
+_PRINT_SECTIONS = ('i=0; for t in "$@"; do echo "=== $t"; while IFS= read -r l; do echo "$l"; done < {files}$i; '
+                   'i=$((i + 1)); done')
+
+
+def sweep_command(targets: Sequence[str], count: int, interval: float, ping: str = "ping", iputils: bool = True
+                  ) -> list[str]:
     """Shell: ping every target in parallel, each into its own file, then print them in order. Builtins only
-    besides ping: the files are read back with `read`, not `cat`."""
-    addresses = [ip_address(t) for t in targets]
+    besides ping."""
     deadline = count * interval + 3
-    lines = [f"P={shlex.quote(ping)}"]
-    for index, target in enumerate(addresses):
-        cmd = shlex.join(ping_command(target, count, interval, deadline_s=deadline, iputils=iputils)[1:])
-        lines.append(f'"$P" {cmd} > /tmp/otp.{index} 2>&1 &')
-    lines.append("wait")
-    for index, target in enumerate(addresses):
-        lines.append(f"echo '=== {target}'; while IFS= read -r l; do echo \"$l\"; done < /tmp/otp.{index}")
-    return "\n".join(lines)
+    flags = shlex.join(ping_command("", count, interval, deadline_s=deadline, iputils=iputils)[1:-1])
+    script = "\n".join([f"P={shlex.quote(ping)}",
+                        f'i=0; for t in "$@"; do "$P" {flags} "$t" > /tmp/otp.$i 2>&1 & i=$((i + 1)); done',
+                        "wait", _PRINT_SECTIONS.format(files="/tmp/otp.")])
+    return with_targets(script, targets)
 
 
 def split_sweep(output: str) -> dict[str, str]:
@@ -103,11 +111,11 @@ def ping_sweep(api: docker.APIClient, container: str, network: str, src: str, ta
     now = time.time()
     caps = caps or Capabilities(ping="ping", iputils=True)
     try:
-        script = sweep_script(list(targets.values()), count, interval, caps.ping or "ping", caps.iputils)
+        command = sweep_command(list(targets.values()), count, interval, caps.ping or "ping", caps.iputils)
     except ValueError as exc:
         return [ProbeResult("ping", network, src, dst, now, error=str(exc)) for dst in targets]
     try:
-        code, output = exec_run(api, container, ["sh", "-c", script], count * interval + 15)
+        code, output = exec_run(api, container, command, count * interval + 15)
     except ENGINE_ERRORS as exc:
         error = f"exec on {src}: {describe_error(exc)}"
         return [ProbeResult("ping", network, src, dst, now, error=error) for dst in targets]
@@ -273,24 +281,23 @@ def mtu_seconds(destinations: int, high: int = 1450) -> int:
     return mtu_search_seconds(high) * max(1, math.ceil(destinations / MTU_WORKERS))
 
 
-def mtu_script(targets: Sequence[str], high: int, ping: str = "ping", iputils: bool = True, low: int = MIN_MTU
-               ) -> str:
+def mtu_command(targets: Sequence[str], high: int, ping: str = "ping", iputils: bool = True, low: int = MIN_MTU
+                ) -> list[str]:
     """Shell: the path-MTU search to every target (validated IP addresses), each printed as a section
     `=== ADDRESS` with `MTU SIZE`, `NONE` (no size arrives), `ERR <ping's output>` (ping did not run) or nothing
-    (stopped at the bound)."""
-    addresses = [ip_address(t) for t in targets]
+    (stopped at the bound). Worker w searches the targets w, w + W, w + 2W, ... one after another."""
     flags = shlex.join(ping_command("", 3, 0.2, dont_fragment=True, wait_s=1, deadline_s=MTU_STEP_S,
                                     iputils=iputils)[1:-1])
     lines = [f"P={shlex.quote(ping)}", f"F={shlex.quote(flags)}", f"H={int(high)}", f"L={int(low)}",
-             f"I={IP_ICMP_HEADERS}", f"B={mtu_seconds(len(addresses), int(high))}", "ot_pids=", _MTU_FUNCTIONS]
-    lines += [f": > /tmp/otm.{index}" for index in range(len(addresses))]
-    for worker in range(min(MTU_WORKERS, len(addresses))):
-        share = " ".join(f"{index} {addresses[index]}" for index in range(worker, len(addresses), MTU_WORKERS))
-        lines.append(f'ot_worker {share} & ot_pids="$ot_pids $!"')
-    lines.append("ot_wait")
-    for index, target in enumerate(addresses):
-        lines.append(f"echo '=== {target}'; while IFS= read -r l; do echo \"$l\"; done < /tmp/otm.{index}")
-    return "\n".join(lines)
+             f"I={IP_ICMP_HEADERS}", f"B={mtu_seconds(len(targets), int(high))}", f"W={MTU_WORKERS}", "ot_pids=",
+             _MTU_FUNCTIONS,
+             'n=0; for t in "$@"; do : > /tmp/otm.$n; n=$((n + 1)); done',  # never the last round's results
+             'w=0; while [ $w -lt $W ] && [ $w -lt $n ]; do',
+             '  s=; i=0; for t in "$@"; do [ $((i % W)) -eq $w ] && s="$s $i $t"; i=$((i + 1)); done',
+             '  ot_worker $s & ot_pids="$ot_pids $!"; w=$((w + 1))',
+             "done",
+             "ot_wait", _PRINT_SECTIONS.format(files="/tmp/otm.")]
+    return with_targets("\n".join(lines), targets)
 
 
 def mtu_result(network: str, src: str, dst: str, text: str, high: int, at: float, bound: float = 0) -> ProbeResult:
@@ -318,12 +325,12 @@ def mtu_sweep(api: docker.APIClient, container: str, network: str, src: str, tar
     target. Bounded inside the container by the script's watchdog (mtu_seconds()) and a margin beyond it."""
     caps = caps or Capabilities(ping="ping", iputils=True, dont_fragment=True)
     try:
-        script = mtu_script(list(targets.values()), high, caps.ping or "ping", caps.iputils)
+        command = mtu_command(list(targets.values()), high, caps.ping or "ping", caps.iputils)
     except ValueError as exc:
         return [ProbeResult("mtu", network, src, dst, time.time(), error=str(exc)) for dst in targets]
     limit = mtu_seconds(len(targets), high) + 5
     try:
-        code, output = exec_run(api, container, ["sh", "-c", script], limit)
+        code, output = exec_run(api, container, command, limit)
     except ENGINE_ERRORS as exc:
         error = f"exec on {src}: {describe_error(exc)}"
         return [ProbeResult("mtu", network, src, dst, time.time(), error=error) for dst in targets]

@@ -1,4 +1,4 @@
-"""The path-MTU search run in the agent's shell (runner.mtu_script): run here by real shells (dash, busybox) with a
+"""The path-MTU search run in the agent's shell (runner.mtu_command): run here by real shells (dash, busybox) with a
 scripted `ping` on each destination's path, it finds what mtu.find_path_mtu finds, step for step, tells a path
 where nothing arrives and a ping that does not run apart from a smaller MTU, and parses into ProbeResults."""
 
@@ -15,7 +15,7 @@ import pytest
 from overlaytui.probes import runner
 from overlaytui.probes.capabilities import Capabilities
 from overlaytui.probes.mtu import MIN_MTU, find_path_mtu
-from overlaytui.probes.runner import mtu_result, mtu_script, split_sweep
+from overlaytui.probes.runner import mtu_command, mtu_result, split_sweep
 from tests.unit.test_probe_runner import FakeExecAPI
 
 SHELLS = [["/bin/sh"]] + ([["busybox", "sh"]] if shutil.which("busybox") else [])
@@ -48,6 +48,12 @@ fi
 FAKE_SLEEP = '#!/bin/sh\nif [ "$1" -gt 2 ]; then exec /bin/sleep "$1"; fi\necho "$1" >> "$(dirname "$0")/slept"\n'
 
 
+def in_shell(shell: list[str], command: list[str], tmp_path: Path) -> list[str]:
+    """A probe's `sh -c SCRIPT sh TARGETS...` run by this shell, its files under tmp_path instead of /tmp."""
+    assert command[:2] == ["sh", "-c"]
+    return [*shell, "-c", command[2].replace("/tmp/ot", f"{tmp_path}/ot"), *command[3:]]
+
+
 def run(tmp_path: Path, shell: list[str], paths: dict[str, str], high: int = 1450) -> tuple[dict[str, str], str]:
     """Run the search to each address (its path as given); (address -> its section, the whole output)."""
     for name, text in (("ping", FAKE_PING), ("sleep", FAKE_SLEEP)):
@@ -55,9 +61,8 @@ def run(tmp_path: Path, shell: list[str], paths: dict[str, str], high: int = 145
         (tmp_path / name).chmod(0o755)
     for address, path in paths.items():
         (tmp_path / f"path.{address}").write_text(path + "\n")
-    script = mtu_script(list(paths), high, str(tmp_path / "ping")).replace("/tmp/otm.", f"{tmp_path}/otm.")
-    done = subprocess.run([*shell, "-c", script], capture_output=True, text=True, timeout=60,
-                          env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    done = subprocess.run(in_shell(shell, mtu_command(list(paths), high, str(tmp_path / "ping")), tmp_path),
+                          capture_output=True, text=True, timeout=60, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
     return split_sweep(done.stdout), done.stdout
 
 
@@ -132,9 +137,8 @@ def test_searches_stopped_at_the_bound_say_so_and_the_others_keep_theirs(tmp_pat
     for address in addresses:
         (tmp_path / f"path.{address}").write_text("1400\n")
         (tmp_path / f"otm.{addresses.index(address)}").write_text("MTU 1450\n")  # a round before
-    script = mtu_script(addresses, 1450, str(tmp_path / "ping")).replace("/tmp/otm.", f"{tmp_path}/otm.")
-    done = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=20,
-                          env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    done = subprocess.run(in_shell(["/bin/sh"], mtu_command(addresses, 1450, str(tmp_path / "ping")), tmp_path),
+                          capture_output=True, text=True, timeout=20, env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
     sections = split_sweep(done.stdout)
     assert sections["10.0.4.2"].strip() == sections["10.0.4.4"].strip() == "MTU 1400"
     assert sections["10.0.4.9"].strip() == sections["10.0.4.3"].strip() == ""
@@ -144,8 +148,8 @@ def test_searches_stopped_at_the_bound_say_so_and_the_others_keep_theirs(tmp_pat
 
 def test_only_addresses_go_into_the_script():
     with pytest.raises(ValueError):
-        mtu_script(["10.0.0.2; reboot"], 1450)
-    script = mtu_script(["10.0.0.2"], 1450, "/usr/bin/ping'; reboot; '")
+        mtu_command(["10.0.0.2; reboot"], 1450)
+    script = mtu_command(["10.0.0.2"], 1450, "/usr/bin/ping'; reboot; '")[2]
     assert "P='/usr/bin/ping'\"'\"'; reboot; '\"'\"''" in script
 
 
@@ -154,7 +158,7 @@ def test_one_exec_per_source_and_an_exec_that_did_not_run_is_every_pairs_error()
     api = FakeExecAPI(0, "=== 10.0.0.2\nMTU 1450\n=== 10.0.0.3\nMTU 1350\n")
     results = runner.mtu_sweep(api, "c1", "net", "node1", targets, 1450, Capabilities("/bin/ping", True, True))
     assert [(r.dst_node, r.path_mtu) for r in results] == [("node2", 1450), ("node3", 1350)]
-    assert len(api.commands) == 1 and "P=/bin/ping" in api.commands[0][-1]
+    assert len(api.commands) == 1 and any("P=/bin/ping" in part for part in api.commands[0])
     for code, output in ((127, "sh: not found"), (0, "garbage")):
         results = runner.mtu_sweep(FakeExecAPI(code, output), "c1", "net", "node1", targets, 1450)
         assert [r.error for r in results] == [
@@ -167,3 +171,33 @@ def test_the_bound_grows_with_each_workers_share_and_the_overlays_mtu():
     assert runner.mtu_seconds(1) == runner.mtu_seconds(runner.MTU_WORKERS) == one
     assert runner.mtu_seconds(199) == 13 * one  # 16 workers: 13 searches each at most
     assert runner.mtu_search_seconds(8950) == 3 * (5 + 14) + 5  # a jumbo overlay: 14 halvings
+
+
+# A ping that answers every size at once (the sweep's summary, or a search's pass), its target logged
+QUICK_PING = r"""#!/bin/sh
+for a in "$@"; do t=$a; done
+echo "PING $t ($t) 56(84) bytes of data."
+echo "--- $t ping statistics ---"
+echo "3 packets transmitted, 3 received, 0% packet loss, time 400ms"
+echo "rtt min/avg/max/mdev = 0.100/0.200/0.300/0.050 ms"
+"""
+
+
+@pytest.mark.parametrize("kind", ["ping", "mtu"])
+def test_a_source_with_1200_destinations_runs_in_one_exec(tmp_path, kind):
+    """The targets are the script's arguments: one argument holds 128 KiB at most (MAX_ARG_STRLEN), which a script
+    with a line per destination outgrew at ~900 destinations (the sweep) and ~1,050 (the search)."""
+    (tmp_path / "ping").write_text(QUICK_PING)
+    (tmp_path / "ping").chmod(0o755)
+    addresses = [f"10.{i // 250}.{i % 250}.{2 + i % 3}" for i in range(1200)]
+    ping = str(tmp_path / "ping")
+    command = (runner.sweep_command(addresses, 3, 0.2, ping) if kind == "ping" else mtu_command(addresses, 1450, ping))
+    assert max(len(part) for part in command) < 4096 and command[4:] == addresses
+    done = subprocess.run(in_shell(["/bin/sh"], command, tmp_path), capture_output=True, text=True, timeout=120,
+                          env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    sections = split_sweep(done.stdout)
+    assert list(sections) == addresses  # every destination's section, in order
+    if kind == "ping":
+        assert all(runner.ping_result("n", "a", "b", text).received == 3 for text in sections.values())
+    else:
+        assert all(mtu_result("n", "a", "b", text, 1450, 1.0).path_mtu == 1450 for text in sections.values())

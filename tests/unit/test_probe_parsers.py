@@ -81,12 +81,14 @@ def test_reports_from_service_logs_keep_the_latest_round_per_pair():
 
 
 def test_sweep_script_runs_the_found_ping_and_splits_back():
-    from overlaytui.probes.runner import split_sweep, sweep_script
+    from overlaytui.probes.runner import split_sweep, sweep_command
 
-    script = sweep_script(["10.0.0.2", "10.0.0.3"], 100, 0.2, ping="/bin/ping")
-    assert script.startswith("P=/bin/ping\n") and '"$P" -q -n -c 100 -i 0.2 -W 1 -w 23 10.0.0.2' in script
-    assert "cat " not in script and "which" not in script  # builtins only besides ping
-    busybox = sweep_script(["10.0.0.2"], 5, 0.2, ping="/bin/ping", iputils=False)
+    command = sweep_command(["10.0.0.2", "10.0.0.3"], 100, 0.2, ping="/bin/ping")
+    script = command[2]
+    assert command[:2] == ["sh", "-c"] and command[3:] == ["sh", "10.0.0.2", "10.0.0.3"]  # the targets: "$@"
+    assert script.startswith("P=/bin/ping\n") and '"$P" -q -n -c 100 -i 0.2 -W 1 -w 23 "$t"' in script
+    assert "cat " not in script and "which" not in script and "10.0.0.2" not in script  # builtins only besides ping
+    busybox = sweep_command(["10.0.0.2"], 5, 0.2, ping="/bin/ping", iputils=False)[2]
     assert '"$P" -q -c 5' in busybox and " -n " not in busybox  # busybox ping rejects -n
     output = "=== 10.0.0.2\nA\nB\n=== 10.0.0.3\nC\n"
     assert split_sweep(output) == {"10.0.0.2": "\nA\nB\n", "10.0.0.3": "\nC\n"}

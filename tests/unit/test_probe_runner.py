@@ -69,7 +69,7 @@ def test_only_ip_addresses_reach_a_command_line(bad):
     with pytest.raises(ValueError):
         ip_address(bad)
     with pytest.raises(ValueError):
-        runner.sweep_script([bad], 3, 0.2)
+        runner.sweep_command([bad], 3, 0.2)
     with pytest.raises(ValueError):
         runner.tcp_script(None, bad)
 
