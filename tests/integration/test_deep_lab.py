@@ -88,11 +88,27 @@ def engines_told_their_nodes() -> ClusterSnapshot | None:
 def test_every_node_is_read_with_its_overlays_sandboxes(overlay: Lab):
     lab = overlay
     snap = wait_for(engines_told_their_nodes, 60, "every engine saying its node id", interval=1)
-    raw, took = read(snap)
-    print(f"deep round on {len(snap.nodes)} nodes: {took:.2f} s")
-    assert set(raw) == {n.id for n in snap.nodes}  # keyed by node id
     net_id = next(n.id for n in snap.networks if n.name == NET)
     ingress_id = next(n.id for n in snap.networks if n.ingress)
+    ours = (sandbox_name(net_id), sandbox_name(ingress_id))
+
+    def unreadable(raw) -> list[tuple[str, str]]:  # (node id, sandbox) whose links could not be read
+        links = {(node, sandbox): reading.get(f"sbx/{sandbox}/ip-link") for node, reading in raw.items()
+                 for sandbox in ours}
+        return [where for where, reading in links.items() if reading is not None and not reading.ok]
+    # Once, a CI run read node3's sandbox of one of them as a netns file that was not a namespace (not yet, or not
+    # any more: nsenter's "Invalid argument"): the engine setting it up or tearing it down after the earlier
+    # modules' churn (the lab was gone before we could tell which). The reader said so, as it should; what this
+    # test asks is that a sandbox there is read, so it reads again, for up to 60 s.
+    deadline = time.monotonic() + 60
+    while True:
+        raw, took = read(snap)
+        if not unreadable(raw) or time.monotonic() > deadline:
+            break
+        print("sandboxes not readable yet:", unreadable(raw))
+        time.sleep(2)
+    print(f"deep round on {len(snap.nodes)} nodes: {took:.2f} s")
+    assert set(raw) == {n.id for n in snap.nodes}  # keyed by node id
     for node in snap.nodes:
         reading = raw[node.id]
         assert "meta/error" not in reading, reading.get("meta/error")
