@@ -78,7 +78,7 @@ def check_capabilities(api: docker.APIClient, container: str) -> Capabilities:
 def with_targets(script: str, targets: Sequence[str]) -> list[str]:
     """`sh -c script` with the targets (validated IP addresses) as its arguments ("$@"). Not in the script: one
     argument may hold 128 KiB at most (Linux's MAX_ARG_STRLEN), which a line per destination outgrew at ~900
-    destinations; arguments share the far larger ARG_MAX (2 MiB by default: 100,000 addresses and more)."""
+    destinations; arguments share the far larger ARG_MAX (2 MiB by default: ~45,000 IPv6 addresses, more IPv4)."""
     return ["sh", "-c", script, "sh", *(ip_address(t) for t in targets)]
 
 
@@ -261,7 +261,11 @@ ot_search() {
   echo "MTU $ot_g"
 }
 ot_worker() {
-  while [ $# -gt 1 ]; do ot_search "$2" > /tmp/otm.$1 2>&1; shift 2; done
+  ot_me=$1; shift; ot_k=0
+  for ot_t in "$@"; do
+    [ $((ot_k % W)) -eq $ot_me ] && ot_search "$ot_t" > /tmp/otm.$ot_k 2>&1
+    ot_k=$((ot_k + 1))
+  done
 }
 ot_wait() {
   (sleep $B; kill $ot_pids) >/dev/null 2>&1 & ot_wd=$!
@@ -293,9 +297,8 @@ def mtu_command(targets: Sequence[str], high: int, ping: str = "ping", iputils: 
              _MTU_FUNCTIONS,
              'n=0; for t in "$@"; do : > /tmp/otm.$n; n=$((n + 1)); done',  # never the last round's results
              'w=0; while [ $w -lt $W ] && [ $w -lt $n ]; do',
-             '  s=; i=0; for t in "$@"; do [ $((i % W)) -eq $w ] && s="$s $i $t"; i=$((i + 1)); done',
-             '  ot_worker $s & ot_pids="$ot_pids $!"; w=$((w + 1))',
-             "done",
+             '  ot_worker $w "$@" & ot_pids="$ot_pids $!"; w=$((w + 1))',
+             'done',
              "ot_wait", _PRINT_SECTIONS.format(files="/tmp/otm.")]
     return with_targets("\n".join(lines), targets)
 

@@ -11,9 +11,13 @@ import ipaddress
 
 
 def ip_address(value: str) -> str:
-    """The canonical text of an IPv4/IPv6 address; ValueError for anything else (a prefix length is dropped)."""
+    """The canonical text of an IPv4/IPv6 address; ValueError for anything else (a prefix length is dropped). No
+    IPv6 scope (`fe80::1%eth0`): Python takes any text after the `%`, spaces and shell syntax included, and an
+    overlay's task address never has one."""
     text = str(value).strip().split("/", 1)[0]
     try:
+        if "%" in text:
+            raise ValueError
         return str(ipaddress.ip_address(text))
     except ValueError:
         raise ValueError(f"not an IP address: {str(value)[:60]!r}") from None

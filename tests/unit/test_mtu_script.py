@@ -183,17 +183,18 @@ echo "rtt min/avg/max/mdev = 0.100/0.200/0.300/0.050 ms"
 """
 
 
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
 @pytest.mark.parametrize("kind", ["ping", "mtu"])
-def test_a_source_with_1200_destinations_runs_in_one_exec(tmp_path, kind):
+def test_a_source_with_1200_destinations_runs_in_one_exec(tmp_path, kind, shell):
     """The targets are the script's arguments: one argument holds 128 KiB at most (MAX_ARG_STRLEN), which a script
     with a line per destination outgrew at ~900 destinations (the sweep) and ~1,050 (the search)."""
     (tmp_path / "ping").write_text(QUICK_PING)
     (tmp_path / "ping").chmod(0o755)
-    addresses = [f"10.{i // 250}.{i % 250}.{2 + i % 3}" for i in range(1200)]
+    addresses = [f"fd00::{i:x}" if i % 100 == 7 else f"10.{i // 250}.{i % 250}.{2 + i % 3}" for i in range(1200)]
     ping = str(tmp_path / "ping")
     command = (runner.sweep_command(addresses, 3, 0.2, ping) if kind == "ping" else mtu_command(addresses, 1450, ping))
     assert max(len(part) for part in command) < 4096 and command[4:] == addresses
-    done = subprocess.run(in_shell(["/bin/sh"], command, tmp_path), capture_output=True, text=True, timeout=120,
+    done = subprocess.run(in_shell(shell, command, tmp_path), capture_output=True, text=True, timeout=120,
                           env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
     sections = split_sweep(done.stdout)
     assert list(sections) == addresses  # every destination's section, in order
@@ -201,3 +202,13 @@ def test_a_source_with_1200_destinations_runs_in_one_exec(tmp_path, kind):
         assert all(runner.ping_result("n", "a", "b", text).received == 3 for text in sections.values())
     else:
         assert all(mtu_result("n", "a", "b", text, 1450, 1.0).path_mtu == 1450 for text in sections.values())
+
+
+@pytest.mark.parametrize("value", ["fe80::1%a b", "fe80::2%*", "fe80::1%$(reboot)", "fe80::1%eth0", "fe80::1%\n"])
+def test_no_ipv6_scope_reaches_a_probe(value):
+    """Python's ipaddress takes any text after an IPv6 `%` (spaces, globs, `$(...)`): an address with a scope was
+    split into words by the search's shell, its result written into another destination's file."""
+    with pytest.raises(ValueError):
+        mtu_command(["10.0.0.2", value], 1450)
+    with pytest.raises(ValueError):
+        runner.sweep_command([value], 3, 0.2)
