@@ -30,7 +30,7 @@ from ..model import ProbeResult
 from ..sources.errors import ENGINE_ERRORS, describe_error
 from .capabilities import CHECK_SCRIPT, Capabilities, CapabilityError, parse_capabilities
 from .iperf import iperf_command, parse_iperf
-from .mtu import IP_ICMP_HEADERS, MIN_MTU
+from .mtu import IP6_ICMP_HEADERS, IP_ICMP_HEADERS, MIN_MTU
 from .ping import PingParseError, parse_ping, ping_command
 from .targets import ip_address
 
@@ -240,6 +240,7 @@ _MTU_FUNCTIONS = r"""ot_pass() {
   return 2
 }
 ot_search() {
+  case "$1" in *:*) I=$I6;; *) I=$I4;; esac
   for ot_w in 1 2 0; do
     ot_pass $L "$1"; ot_r=$?
     [ $ot_r -ne 1 ] && break
@@ -293,7 +294,8 @@ def mtu_command(targets: Sequence[str], high: int, ping: str = "ping", iputils: 
     flags = shlex.join(ping_command("", 3, 0.2, dont_fragment=True, wait_s=1, deadline_s=MTU_STEP_S,
                                     iputils=iputils)[1:-1])
     lines = [f"P={shlex.quote(ping)}", f"F={shlex.quote(flags)}", f"H={int(high)}", f"L={int(low)}",
-             f"I={IP_ICMP_HEADERS}", f"B={mtu_seconds(len(targets), int(high))}", f"W={MTU_WORKERS}", "ot_pids=",
+             f"I4={IP_ICMP_HEADERS}", f"I6={IP6_ICMP_HEADERS}", f"B={mtu_seconds(len(targets), int(high))}",
+             f"W={MTU_WORKERS}", "ot_pids=",
              _MTU_FUNCTIONS,
              'n=0; for t in "$@"; do : > /tmp/otm.$n; n=$((n + 1)); done',  # never the last round's results
              'w=0; while [ $w -lt $W ] && [ $w -lt $n ]; do',

@@ -24,9 +24,11 @@ SHELLS = [["/bin/sh"]] + ([["busybox", "sh"]] if shutil.which("busybox") else []
 # fails before sending), "flaky N" (the first N packets of the smallest size are lost, then 1450). Sizes above the
 # local interface's 1450 fail locally ("message too long"). Every call's packet size is logged per destination.
 FAKE_PING = r"""#!/bin/sh
-size=0; target=""
-while [ $# -gt 0 ]; do case "$1" in -s) size=$(($2 + 28)); shift 2;; -c|-i|-W|-w|-M) shift 2;; -*) shift;;
+size=0; payload=""; target=""
+while [ $# -gt 0 ]; do case "$1" in -s) payload=$2; shift 2;; -c|-i|-W|-w|-M) shift 2;; -*) shift;;
   *) target=$1; shift;; esac; done
+case "$target" in *:*) headers=48;; *) headers=28;; esac
+[ -n "$payload" ] && size=$((payload + headers))
 dir=$(dirname "$0")
 echo "$size" >> "$dir/calls.$target"
 read -r path arg < "$dir/path.$target"
@@ -73,8 +75,8 @@ def calls(tmp_path: Path, address: str) -> list[int]:
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda s: s[0])
 def test_the_shells_search_finds_what_find_path_mtu_finds_step_for_step(tmp_path, shell):
     rng = random.Random(26)
-    mtus = {f"10.0.1.{i}": rng.choice([1450, 1449, MIN_MTU, MIN_MTU + 1, rng.randint(MIN_MTU, 1450)])
-            for i in range(2, 30)}
+    mtus = {(f"10.0.1.{i}" if i % 4 else f"fd00::1:{i:x}"):  # IPv6 too: 48 bytes of headers, not 28
+            rng.choice([1450, 1449, MIN_MTU, MIN_MTU + 1, rng.randint(MIN_MTU, 1450)]) for i in range(2, 30)}
     sections, _ = run(tmp_path, shell, {a: str(m) for a, m in mtus.items()})
     for address, mtu in mtus.items():
         tried: list[int] = []
