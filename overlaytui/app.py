@@ -500,7 +500,7 @@ class OverlayApp(App):
             self._render_status(self.view())
 
     def on_frame_ready(self, message: FrameReady) -> None:
-        if self.paused:
+        if self.paused or not self.is_running:  # (quitting: Textual is tearing the screens down)
             return
         frame = message.frame
         if message.history is not None:  # a replay after a seek: its own past, older or newer than before
@@ -552,7 +552,7 @@ class OverlayApp(App):
 
     def render_visible(self) -> None:
         view = self.view()
-        if view is None:
+        if view is None or not self.is_running:  # quitting: the screens are going, a frame landing has nowhere to go
             return
         with self.batch_update():
             screen = self.screen
@@ -603,6 +603,8 @@ class OverlayApp(App):
             self._show_badges(view)
 
     def _render_status(self, view: View | None = None) -> None:
+        if not self.is_running:
+            return
         playback = self.playback
         mode = ""
         if playback is not None:
