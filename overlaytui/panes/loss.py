@@ -332,8 +332,10 @@ class LossPane(Widget):
         wanted = self._wanted
         if wanted is None or event.state is WorkerState.CANCELLED:  # the matrix or nothing now; or unmounted
             return
-        if not _same_inputs(judged, wanted):  # asked for something else meanwhile: judged now
-            self._judge(wanted, self._found)
+        if not _same_inputs(judged, wanted):  # asked for something else meanwhile: judged now, unless it was
+            cached = self._overview_cache      # shown from the cache meanwhile (a width or a pick and back)
+            if cached is None or not _same_inputs(cached[0], wanted):
+                self._judge(wanted, self._found)
         elif event.state is WorkerState.ERROR:
             self.query_one("#loss-detail", Static).update(
                 Text(f"✖ the loss overview failed: {event.worker.error}", style=f"bold {palette_of(self).bad}"))

@@ -326,3 +326,30 @@ async def test_a_terminal_resized_while_the_pane_is_hidden_shows_the_heat_map_at
                          and pane.shown_overview[0] is pane._overview_cache[1], "the overview at the new width")
         heat = str(app.query_one("#loss-heat").render()).split("\n")
         assert max(len(line) for line in heat[1:-1]) <= 120 - 2
+
+
+async def test_asking_back_for_the_overview_shown_while_another_is_judged_judges_nothing_more(gate):
+    """A resize there and back while the new width is judged: the old width's overview comes from the cache at
+    once, and the judging that ends meanwhile starts no other (what is wanted is what is shown)."""
+    app = bad_node_app()
+    async with app.run_test(size=SIZE) as pilot:
+        try:
+            gate.set()
+            await pilot.press("4")
+            pane = app.query_one(LossPane)
+            await wait_until(pilot, lambda: pane.shown_overview is not None and pane._judging is None, "the overview")
+            shown = pane.shown_overview[0]
+            gate.clear()
+            await pilot.resize_terminal(120, 50)
+            await wait_until(pilot, lambda: pane._judging is not None, "the overview judged at 120 columns")
+            await pilot.resize_terminal(SIZE[0], SIZE[1])
+            await wait_until(pilot, lambda: pane._heat_width == SIZE[0], "the pane back at its width")
+            started = counting_workers(pane)
+            gate.set()
+            await wait_until(pilot, lambda: pane._judging is None, "the judging at 120 columns ended")
+            await settle(app, pilot)
+            assert started == [] and pane.shown_overview[0] is shown
+            assert pane._overview_cache[0][6] == pane._heat_columns() == SIZE[0] - 13
+        finally:  # the app's teardown waits for the judging thread
+            gate.set()
+
