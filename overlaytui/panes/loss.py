@@ -156,7 +156,7 @@ class LossPane(Widget):
                                                                  self._heat_width, *view_values(view, self))):
             return
         self._cells, self._rows, self._row_nodes = {}, {}, {}
-        self._wanted = None  # an overview still being judged is stale now
+        self._wanted, self._found, self._pending = None, None, ()  # an overview being judged is stale now
         if not raw and not coverage:
             heat.display = False
             if view.probe_problem:

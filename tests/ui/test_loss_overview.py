@@ -237,8 +237,9 @@ async def test_the_first_visit_judges_nothing_again():
     as it is (it used to judge at a default width, 80, and again at the real one when shown)."""
     app = bad_node_app()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(app, pilot)
         pane = app.query_one(LossPane)
+        await wait_until(pilot, lambda: pane.shown_overview is not None and pane._judging is None,
+                         "the overview judged while hidden")
         started = counting_workers(pane)
         judged_hidden = pane.shown_overview[0]
         await pilot.press("4")
@@ -255,7 +256,8 @@ def gate(monkeypatch):
     event, original = threading.Event(), loss.overview
 
     def gated(*args, **kwargs):
-        event.wait(30)
+        if not event.wait(300):  # longer than any wait of the tests: a gate that opened by itself fails by name
+            raise AssertionError("the test never opened the gate")
         return original(*args, **kwargs)
     monkeypatch.setattr(loss, "overview", gated)
     yield event

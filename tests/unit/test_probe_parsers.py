@@ -80,7 +80,7 @@ def test_reports_from_service_logs_keep_the_latest_round_per_pair():
     assert truncated.error.startswith("no ping summary")
 
 
-def test_sweep_script_runs_the_found_ping_and_splits_back():
+def test_sweep_command_runs_the_found_ping_and_splits_back():
     from overlaytui.probes.runner import split_sweep, sweep_command
 
     command = sweep_command(["10.0.0.2", "10.0.0.3"], 100, 0.2, ping="/bin/ping")
