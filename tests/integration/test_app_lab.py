@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from textual.widgets import DataTable, Tab, Tabs
 
 from overlaytui.app import OverlayApp
@@ -11,18 +9,14 @@ from overlaytui.lab.lab import endpoints as lab_endpoints
 from overlaytui.lab.layout import PROBE_IMAGE
 from overlaytui.panes.details import NodeDetail
 from overlaytui.sources.swarm import DockerSwarmSource
-from tests.helpers import Lab, wait_for
+from tests.helpers import Lab, eventually, wait_for
 
 MARKUP_LABEL = "[bold]not-bold[/"
 
 
 async def until(pilot, predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        await pilot.pause(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    """Until `predicate()` holds, the app running meanwhile (tests.helpers.eventually with the Pilot's pause)."""
+    await eventually(predicate, timeout, what, interval=0.1, pause=pilot.pause)
 
 
 async def test_dashboard_shows_the_lab(lab: Lab):
